@@ -1,0 +1,109 @@
+"""``idp init``, ``idp serve`` and ``idp demo``: set up an instance, run it, run the demo."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from idp.cli.main import CliContext, CommandFailed, pass_ctx
+
+
+def _init(ctx: CliContext) -> list[str]:
+    from idp import PROJECT_ROOT
+    from idp.keystore import ensure_keys
+    from idp.storage import schema
+
+    config = Path(ctx.config_path or "config.toml")
+    if not config.exists():
+        template = PROJECT_ROOT / "config.toml"
+        if not template.exists():
+            raise CommandFailed(f"fichier de configuration introuvable : {config}")
+        config.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, config)
+        click.echo(f"configuration créée : {config}")
+        ctx.config_path = str(config)
+    settings = ctx.settings
+    created = ensure_keys(settings.path(settings.keys.directory), settings.server.base_url, settings.keys.rsa_bits)
+    ctx.reset()
+    schema.upgrade(ctx.services.db)
+    return created
+
+
+@click.command("init")
+@pass_ctx
+def init(ctx: CliContext) -> None:
+    """Préparer une instance : configuration, base de données (migrations), clés dans keys/ (0600)."""
+    created = _init(ctx)
+    keys = ctx.settings.path(ctx.settings.keys.directory)
+    click.echo(f"clés : {', '.join(created) if created else 'déjà présentes'} ({keys})")
+    click.echo("base de données à jour")
+
+
+def run_gunicorn(config_path: str | None, host: str, port: int, workers: int, threads: int = 1) -> None:
+    """Serve the application with gunicorn (each worker builds its own app and database pool)."""
+    from gunicorn.app.base import BaseApplication
+
+    from idp import create_app
+    from idp.settings import load_settings
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                               "accesslog": None, "errorlog": "-", "timeout": 30, "graceful_timeout": 5}.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_app(load_settings(config_path))
+
+    _App().run()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port d'écoute.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Processus gunicorn.")
+@pass_ctx
+def serve(ctx: CliContext, host: str, port: int, workers: int) -> None:
+    """Servir le fournisseur d'identité (gunicorn)."""
+    settings = ctx.settings
+    if not settings.secret_key:
+        raise CommandFailed("clé secrète absente : lancez d'abord « idp init »")
+    click.echo(f"fournisseur d'identité sur http://{host}:{port} (adresse publique {settings.server.base_url})")
+    run_gunicorn(ctx.config_path, host, port, workers)
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-serve", is_flag=True, help="Préparer les données sans lancer le serveur.")
+@pass_ctx
+def demo(ctx: CliContext, host: str, port: int, no_serve: bool) -> None:
+    """Démo : initialiser, importer le registre des établissements des tutoriels, créer des comptes, servir."""
+    from idp.cli.main import cli
+    from idp.demo_register import write_demo_register
+    from idp.storage.demo import create_demo_accounts
+
+    _init(ctx)
+    with tempfile.TemporaryDirectory(prefix="idp-demo-") as tmp:
+        featured = write_demo_register(Path(tmp))
+        args = ["import", "csv", tmp]
+        if ctx.config_path:
+            args = ["--config", ctx.config_path, *args]
+        cli.main(args=args, prog_name="idp", standalone_mode=False)
+    accounts = create_demo_accounts(ctx.services, featured)
+    base = ctx.settings.server.base_url
+    click.echo(f"\nDémo prête : {base}/login\n")
+    for account in accounts:
+        click.echo(f"  {account.role}\n    identifiant {account.identifier}   mot de passe {account.password}"
+                   f"\n    {account.note}")
+    click.echo("\n  Représentant légal pas encore activé : Karim Lefort (activation par SMS à venir)\n")
+    if not no_serve:
+        ctx.reset()
+        run_gunicorn(ctx.config_path, host, port, workers=2)
+
+
+COMMANDS = [init, serve, demo]

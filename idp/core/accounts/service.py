@@ -1,0 +1,93 @@
+"""Account administration: create, lock, unlock, set a password (what the helpdesk and the flows call)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.core import audit
+from idp.core.accounts.identifiers import identifier_base, normalise_login_input
+from idp.core.accounts.model import Account, AccountState, NewAccount
+from idp.core.authn import throttle
+from idp.core.clock import Clock
+from idp.core.passwords.hashing import PasswordHasher
+from idp.core.passwords.policy import PasswordContext, PasswordPolicy, check_password
+from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
+from idp.errors import NotFound, PasswordRejected
+
+
+class AccountService:
+    """Operations on accounts that keep the audit trail, the password policy and the sessions right."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, hasher: PasswordHasher, policy: PasswordPolicy,
+                 clock: Clock) -> None:
+        self._uow = uow_factory
+        self._hasher = hasher
+        self._policy = policy
+        self._clock = clock
+
+    def get(self, identifier: str) -> Account:
+        """The account with this identifier, or ``NotFound``."""
+        with self._uow() as uow:
+            return self._get(uow, identifier)
+
+    def _get(self, uow: UnitOfWork, identifier: str) -> Account:
+        account = uow.accounts.by_identifier(normalise_login_input(identifier))
+        if account is None:
+            raise NotFound(f"aucun compte avec l'identifiant « {identifier[:64]} »")
+        return account
+
+    def check_new_password(self, password: str, context: PasswordContext) -> None:
+        """Raise ``PasswordRejected`` with one French reason per broken rule."""
+        violations = check_password(password, self._policy, context)
+        if violations:
+            raise PasswordRejected([v.message for v in violations])
+
+    def create(self, new: NewAccount, password: str | None = None, *, actor: str = "system") -> Account:
+        """Create an account with a generated ``p.nomNN`` identifier (and a checked password if given)."""
+        if password is not None:
+            self.check_new_password(password, PasswordContext(names=(new.family_name, new.given_names)))
+            new = NewAccount(**{**new.__dict__, "password_hash": self._hasher.hash(password)})
+        with self._uow() as uow:
+            account = uow.accounts.add(new, identifier_base(new.given_names, new.family_name), self._clock.now())
+            self._audit(uow, audit.ACCOUNT_CREATED, account, {"actor": actor, "state": new.state.value})
+            uow.commit()
+        return account
+
+    def set_password(self, identifier: str, password: str, *, actor: str = "helpdesk") -> Account:
+        """Set a new password (policy applied), end every session of the account, record who did it."""
+        with self._uow() as uow:
+            account = self._get(uow, identifier)
+            names = (account.family_name, account.given_names, *uow.accounts.related_names(account.id))
+            self.check_new_password(password, PasswordContext(identifier=account.identifier, names=names))
+            now = self._clock.now()
+            uow.accounts.set_password_hash(account.id, self._hasher.hash(password), now, changed=True)
+            ended = uow.sessions.end_all_for_account(account.id, now)
+            self._audit(uow, audit.PASSWORD_SET, account, {"actor": actor, "sessions_ended": ended})
+            uow.commit()
+        return account
+
+    def lock(self, identifier: str, *, actor: str = "helpdesk") -> Account:
+        """Lock the account (no login until unlocked) and end its sessions."""
+        with self._uow() as uow:
+            account = self._get(uow, identifier)
+            now = self._clock.now()
+            uow.accounts.set_state(account.id, AccountState.LOCKED, now)
+            ended = uow.sessions.end_all_for_account(account.id, now)
+            self._audit(uow, audit.ACCOUNT_LOCKED, account, {"actor": actor, "sessions_ended": ended})
+            uow.commit()
+        return account
+
+    def unlock(self, identifier: str, *, actor: str = "helpdesk") -> Account:
+        """Unlock: a locked account becomes active again and its login throttling is cleared."""
+        with self._uow() as uow:
+            account = self._get(uow, identifier)
+            if account.state is AccountState.LOCKED:
+                uow.accounts.set_state(account.id, AccountState.ACTIVE, self._clock.now())
+            throttle.record_success(throttle.keys_for(account.identifier, ""), uow.throttle)
+            self._audit(uow, audit.ACCOUNT_UNLOCKED, account, {"actor": actor})
+            uow.commit()
+        return account
+
+    def _audit(self, uow: UnitOfWork, event: str, account: Account, details: dict[str, Any]) -> None:
+        uow.audit.record(AuditEvent(event=event, at=self._clock.now(), account_id=account.id,
+                                    subject=account.identifier, details=details))

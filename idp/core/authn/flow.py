@@ -1,0 +1,229 @@
+"""The one login every protocol uses: begin an authentication request, log in, resume the request.
+
+A front-end calls ``begin`` with what its protocol asked. Either an existing SSO session answers at once
+(an ``Assertion``), or the request is stored and the browser goes to ``/login/<id>``; after the password
+(and any detour: activation, recovery), ``resume`` hands the front-end its ``Assertion``. The login page never
+knows which protocol brought the person here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from idp.core import audit
+from idp.core.accounts.identifiers import normalise_login_input
+from idp.core.accounts.model import Account, AccountState
+from idp.core.authn import throttle
+from idp.core.authn.model import Assertion, AuthMethod, AuthnRequest, SsoSession
+from idp.core.authn.policy import must_fail_passive, session_can_answer
+from idp.core.authn.sessions import SessionPolicy, find_session, open_session
+from idp.core.clock import Clock
+from idp.core.passwords.hashing import PasswordHasher
+from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
+from idp.errors import (
+    AccountUnavailable,
+    AuthnFailed,
+    AuthnFailure,
+    AuthnRequestExpired,
+    InvalidCredentials,
+    LoginThrottled,
+)
+
+MAX_PASSWORD_INPUT = 1024
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who sends a person to log in: the protocol, the service provider's id and its display name."""
+
+    protocol: str
+    client_id: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """A successful password check: the new session's cookie token and where the person goes next."""
+
+    token: str
+    session: SsoSession
+    account: Account
+    needs_activation: bool
+
+
+def browser_hash(browser_id: str) -> str:
+    """Authentication requests are bound to the browser that started them, through a hash of its id."""
+    return hashlib.sha256(browser_id.encode("utf-8")).hexdigest()
+
+
+class AuthnFlow:
+    """Begin, log in and resume authentication requests."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock,
+                 session_policy: SessionPolicy, throttle_policy: throttle.ThrottlePolicy,
+                 request_ttl: dt.timedelta) -> None:
+        self._uow = uow_factory
+        self._hasher = hasher
+        self._clock = clock
+        self.session_policy = session_policy
+        self._throttle = throttle_policy
+        self._request_ttl = request_ttl
+
+    # --- begin -----------------------------------------------------------------------------------
+
+    def begin(self, client: Client, payload: dict[str, Any], browser_id: str, session_token: str | None, *,
+              force_authn: bool = False, passive: bool = False, profile_hint: str = "") -> Assertion | AuthnRequest:
+        """Answer from the SSO session when it may, else store the request for the login page."""
+        now = self._clock.now()
+        request = AuthnRequest(
+            id=secrets.token_urlsafe(24), protocol=client.protocol, client_id=client.client_id,
+            client_name=client.name, payload=payload, force_authn=force_authn, passive=passive,
+            profile_hint=profile_hint, created_at=now, expires_at=now + self._request_ttl,
+        )
+        with self._uow() as uow:
+            session = find_session(uow, session_token, self.session_policy, self._clock)
+            if must_fail_passive(request, session):
+                raise AuthnFailed(AuthnFailure.PASSIVE_LOGIN_REQUIRED)
+            if session is not None and session_can_answer(request, session):
+                account = uow.accounts.get(session.account_id)
+                if account is not None and account.state is AccountState.ACTIVE:
+                    uow.commit()
+                    return Assertion(account=account, session=session, request=request, fresh_login=False)
+            uow.authn_requests.add(request, browser_hash(browser_id))
+            uow.commit()
+        return request
+
+    def pending(self, request_id: str, browser_id: str) -> AuthnRequest:
+        """Return a request still waiting for a login in this browser, or raise ``AuthnRequestExpired``."""
+        with self._uow() as uow:
+            request = uow.authn_requests.get(request_id, browser_hash(browser_id))
+        if request is None or request.completed_at is not None or self._expired(request):
+            raise AuthnRequestExpired()
+        return request
+
+    def _expired(self, request: AuthnRequest) -> bool:
+        return request.expires_at is not None and self._clock.now() >= request.expires_at
+
+    # --- login -----------------------------------------------------------------------------------
+
+    def login(self, request_id: str, browser_id: str, identifier: str, password: str, *, ip: str,
+              user_agent: str = "", old_token: str | None = None) -> LoginOutcome:
+        """Check identifier and password for a pending request; open a new session on success.
+
+        The argon2 verification runs between two short transactions, so no database lock or pooled
+        connection is held while hashing.
+        """
+        self.pending(request_id, browser_id)
+        ident = normalise_login_input(identifier)
+        password = password[:MAX_PASSWORD_INPUT]
+        keys = throttle.keys_for(ident, ip)
+        with self._uow() as uow:
+            wait = throttle.wait_seconds(keys, uow.throttle, self._throttle, self._clock.now())
+            if wait:
+                self._audit(uow, audit.LOGIN_THROTTLED, None, ident, ip, {"wait_seconds": wait})
+                uow.commit()
+                raise LoginThrottled(wait)
+            account = uow.accounts.by_identifier(ident) if ident else None
+        if account is None:
+            self._hasher.dummy_verify(password)
+        if account is None or not self._hasher.verify(account.password_hash, password):
+            with self._uow() as uow:
+                self._fail(uow, keys, account, ident, ip)
+                uow.commit()
+            raise InvalidCredentials()
+        self._check_usable(account)
+        with self._uow() as uow:
+            outcome = self._succeed(uow, keys, account, password, request_id, ip, user_agent, old_token)
+            uow.commit()
+        return outcome
+
+    def _fail(self, uow: UnitOfWork, keys: throttle.ThrottleKeys, account: Account | None, ident: str,
+              ip: str) -> None:
+        now = self._clock.now()
+        locked = throttle.record_failure(keys, uow.throttle, self._throttle, now)
+        account_id = account.id if account else None
+        self._audit(uow, audit.LOGIN_FAILURE, account_id, ident, ip, {"known": account is not None})
+        if locked:
+            self._audit(uow, audit.LOGIN_LOCKED, account_id, ident, ip, {})
+
+    def _check_usable(self, account: Account) -> None:
+        if account.state in (AccountState.LOCKED, AccountState.CLOSED):
+            raise AccountUnavailable()
+        expiry = account.provisional_expires_at
+        if account.state is AccountState.PROVISIONAL and expiry is not None and self._clock.now() >= expiry:
+            raise AccountUnavailable(
+                "Vos identifiants provisoires ont expiré. Demandez-en de nouveaux à votre établissement."
+            )
+
+    def _succeed(self, uow: UnitOfWork, keys: throttle.ThrottleKeys, account: Account, password: str,
+                 request_id: str, ip: str, user_agent: str, old_token: str | None) -> LoginOutcome:
+        now = self._clock.now()
+        throttle.record_success(keys, uow.throttle)
+        if account.password_hash and self._hasher.needs_rehash(account.password_hash):
+            uow.accounts.set_password_hash(account.id, self._hasher.hash(password), now, changed=False)
+            self._audit(uow, audit.PASSWORD_REHASHED, account.id, account.identifier, ip, {})
+        provisional = account.state is AccountState.PROVISIONAL
+        if old_token:
+            # A cookie from before the login never survives it (session fixation, SECURITY W01).
+            old = find_session(uow, old_token, self.session_policy, self._clock)
+            if old is not None:
+                uow.sessions.end(old.id, now)
+        method = AuthMethod.PROVISIONAL if provisional else AuthMethod.PASSWORD
+        token, session = open_session(uow, account.id, method, self.session_policy, self._clock, ip, user_agent)
+        uow.accounts.record_login(account.id, now)
+        uow.authn_requests.mark_authenticated(request_id, session.id, now)
+        self._audit(uow, audit.LOGIN_SUCCESS, account.id, account.identifier, ip, {"method": method.value})
+        return LoginOutcome(token=token, session=session, account=account, needs_activation=provisional)
+
+    # --- resume ----------------------------------------------------------------------------------
+
+    def resume(self, request_id: str, browser_id: str, session_token: str | None) -> Assertion:
+        """Hand the front-end the assertion for a request its person has just logged in for (once)."""
+        request = self.pending(request_id, browser_id)
+        with self._uow() as uow:
+            session = find_session(uow, session_token, self.session_policy, self._clock)
+            fresh = session is not None and request.session_id == session.id
+            if session is None or not (fresh or session_can_answer(request, session)):
+                raise AuthnRequestExpired()
+            account = uow.accounts.get(session.account_id)
+            if account is None or account.state is not AccountState.ACTIVE:
+                raise AuthnRequestExpired()
+            if not uow.authn_requests.complete(request_id, self._clock.now()):
+                raise AuthnRequestExpired()
+            uow.commit()
+        done = dataclasses.replace(request, completed_at=self._clock.now())
+        return Assertion(account=account, session=session, request=done, fresh_login=fresh)
+
+    # --- logout ----------------------------------------------------------------------------------
+
+    def current_session(self, token: str | None) -> tuple[SsoSession, Account] | None:
+        """The live session behind a cookie and its account, if any."""
+        with self._uow() as uow:
+            session = find_session(uow, token, self.session_policy, self._clock)
+            account = uow.accounts.get(session.account_id) if session else None
+            uow.commit()
+        if session is None or account is None:
+            return None
+        return session, account
+
+    def logout(self, token: str | None, ip: str) -> SsoSession | None:
+        """End the session behind a cookie; returns it (for single logout) or None if there was none."""
+        with self._uow() as uow:
+            session = find_session(uow, token, self.session_policy, self._clock)
+            if session is None:
+                return None
+            uow.sessions.end(session.id, self._clock.now())
+            self._audit(uow, audit.LOGOUT, session.account_id, "", ip, {})
+            uow.commit()
+        return session
+
+    def _audit(self, uow: UnitOfWork, event: str, account_id: int | None, subject: str, ip: str,
+               details: dict[str, Any]) -> None:
+        masked = audit.mask_identifier(subject)
+        uow.audit.record(AuditEvent(event=event, at=self._clock.now(), account_id=account_id, subject=masked,
+                                    ip=ip, details=details))

@@ -1,0 +1,58 @@
+"""SSO sessions: opened at login with a fresh random id, checked for idle and absolute expiry, ended at logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from idp.core.authn.model import AuthMethod, SsoSession
+from idp.core.clock import Clock
+from idp.core.ports import UnitOfWork
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """Lifetimes of an SSO session (settings ``[session]``)."""
+
+    idle: dt.timedelta = dt.timedelta(minutes=30)
+    absolute: dt.timedelta = dt.timedelta(hours=10)
+    touch_interval: dt.timedelta = dt.timedelta(seconds=60)
+
+
+def session_id_for(token: str) -> str:
+    """The stored id of a session is the SHA-256 of the cookie value."""
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def open_session(uow: UnitOfWork, account_id: int, method: AuthMethod, policy: SessionPolicy, clock: Clock,
+                 ip: str = "", user_agent: str = "") -> tuple[str, SsoSession]:
+    """Create a new session (a new id at every login) and return the cookie token with it."""
+    now = clock.now()
+    token = secrets.token_urlsafe(32)
+    session = SsoSession(
+        id=session_id_for(token), public_id=secrets.token_hex(16), account_id=account_id, auth_method=method,
+        authn_instant=now, created_at=now, last_seen_at=now, expires_at=now + policy.absolute,
+        ip=ip, user_agent=user_agent[:200],
+    )
+    uow.sessions.add(session)
+    return token, session
+
+
+def is_alive(session: SsoSession, policy: SessionPolicy, now: dt.datetime) -> bool:
+    """A session is alive until ended, idle for too long, or past its absolute lifetime."""
+    return session.ended_at is None and now < session.expires_at and now < session.last_seen_at + policy.idle
+
+
+def find_session(uow: UnitOfWork, token: str | None, policy: SessionPolicy, clock: Clock) -> SsoSession | None:
+    """Return the live session behind a cookie token, refreshing its idle timer now and then."""
+    if not token or len(token) > 100:
+        return None
+    session = uow.sessions.get(session_id_for(token))
+    now = clock.now()
+    if session is None or not is_alive(session, policy, now):
+        return None
+    if now - session.last_seen_at >= policy.touch_interval:
+        uow.sessions.touch(session.id, now)
+    return session

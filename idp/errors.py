@@ -1,0 +1,135 @@
+"""One error hierarchy for the whole identity provider.
+
+Each error carries a stable ``code`` and a French ``description`` meant for people; every front-end (the
+web pages, each protocol, the command line) maps these to its own wire form in one place.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class IdpError(Exception):
+    """Base of every error the identity provider raises on purpose."""
+
+    code: str = "error"
+    description: str = "Une erreur est survenue."
+    http_status: int = 400
+
+    def __init__(self, description: str | None = None) -> None:
+        if description is not None:
+            self.description = description
+        super().__init__(self.description)
+
+
+class ConfigurationError(IdpError):
+    """The configuration file or the environment is wrong; start-up stops."""
+
+    code = "configuration"
+    description = "Configuration invalide."
+
+
+class ServiceUnavailable(IdpError):
+    """A dependency (database, Redis, SMS gateway) is down; try again later."""
+
+    code = "temporarily_unavailable"
+    description = "Service momentanément indisponible. Merci de réessayer dans quelques minutes."
+    http_status = 503
+
+
+class UntrustedRequest(IdpError):
+    """The request cannot be trusted (unknown client, unregistered return address): never redirect."""
+
+    code = "untrusted_request"
+    description = "Cette demande de connexion ne provient pas d'un service connu."
+    http_status = 400
+
+
+class InvalidCredentials(IdpError):
+    """Unknown identifier or wrong password: the same message for both."""
+
+    code = "invalid_credentials"
+    description = "Identifiant ou mot de passe incorrect."
+    http_status = 401
+
+
+class LoginThrottled(IdpError):
+    """Too many failures for this identifier or from this network; a temporary wait applies."""
+
+    code = "throttled"
+    description = "Trop de tentatives de connexion. Réessayez plus tard."
+    http_status = 429
+
+    def __init__(self, retry_after_seconds: int, description: str | None = None) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(description)
+
+
+class AccountUnavailable(IdpError):
+    """The account exists and the password was right, but it is locked or closed."""
+
+    code = "account_unavailable"
+    description = "Ce compte n'est pas utilisable. Contactez votre établissement."
+    http_status = 403
+
+
+class PasswordRejected(IdpError):
+    """A new password breaks the policy; ``reasons`` holds one French sentence per broken rule."""
+
+    code = "password_rejected"
+    description = "Le mot de passe ne respecte pas les règles."
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("Le mot de passe ne respecte pas les règles : " + " ".join(reasons))
+
+
+class NotFound(IdpError):
+    """The thing asked for does not exist (or no longer does)."""
+
+    code = "not_found"
+    description = "Élément introuvable."
+    http_status = 404
+
+
+class AuthnRequestExpired(IdpError):
+    """The authentication request behind this page has expired or was already used."""
+
+    code = "authn_request_expired"
+    description = "Cette demande de connexion a expiré. Retournez sur le service pour recommencer."
+    http_status = 400
+
+
+class CsrfError(IdpError):
+    """A form arrived without its anti-forgery token, or with a wrong one."""
+
+    code = "csrf"
+    description = "La page a expiré ou a été ouverte dans un autre onglet. Rechargez-la et recommencez."
+    http_status = 400
+
+
+class RegisterImportError(IdpError):
+    """A register file cannot be imported; details are in the validation report."""
+
+    code = "register_import"
+    description = "Le fichier du registre n'a pas pu être importé."
+
+
+class AuthnFailure(enum.Enum):
+    """Why an authentication request could not be satisfied; each protocol maps these to its wire form."""
+
+    PASSIVE_LOGIN_REQUIRED = "passive_login_required"
+    USER_CANCELLED = "user_cancelled"
+    ACCOUNT_UNAVAILABLE = "account_unavailable"
+    REQUEST_EXPIRED = "request_expired"
+
+
+class AuthnFailed(IdpError):
+    """An authentication request ends in a failure the service provider must be told about."""
+
+    code = "authn_failed"
+    description = "La connexion n'a pas pu aboutir."
+
+    def __init__(self, failure: AuthnFailure, description: str | None = None) -> None:
+        self.failure = failure
+        super().__init__(description)

@@ -1,0 +1,240 @@
+"""Typed settings: ``config.toml`` read once into frozen dataclasses, then ``IDP_SECTION__KEY`` overrides.
+
+An unknown section or key, or a value of the wrong type, stops start-up with a message naming it.
+Secrets never come from ``config.toml``: the secret key is read from ``IDP_SECRET_KEY`` or from a file
+outside the repository (``keys/secret.key`` by default, written by ``idp init``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from idp.errors import ConfigurationError
+
+ENV_PREFIX = "IDP_"
+#: Environment variables with the prefix that are not settings overrides.
+RESERVED_ENV = {"IDP_CONFIG", "IDP_SECRET_KEY", "IDP_TEST_DATABASE_URL", "IDP_TEST_REDIS_URL"}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    base_url: str = "http://127.0.0.1:5000"
+    product_name: str = "Compte scolaire"
+    development: bool = False
+    trusted_proxies: int = 0
+    max_body_bytes: int = 65536
+    outage_retry_after_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/idp.sqlite3"
+    pool_size: int = 10
+    pool_timeout_seconds: int = 5
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    directory: str = "keys"
+    rsa_bits: int = 3072
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    idle_minutes: int = 30
+    absolute_hours: int = 10
+    touch_interval_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class AuthnSettings:
+    request_ttl_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class PasswordSettings:
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456
+    argon2_parallelism: int = 1
+    max_concurrent_hashes: int = 4
+    min_length: int = 8
+    max_length: int = 256
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    account_free_failures: int = 5
+    account_base_delay_seconds: int = 60
+    account_max_delay_seconds: int = 900
+    ip_max_failures: int = 30
+    network_max_failures: int = 100
+    ip_window_seconds: int = 600
+
+
+@dataclass(frozen=True)
+class RegisterSettings:
+    purge_after_days: int = 92
+    batch_size: int = 5000
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    json: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    keys: KeySettings = field(default_factory=KeySettings)
+    session: SessionSettings = field(default_factory=SessionSettings)
+    authn: AuthnSettings = field(default_factory=AuthnSettings)
+    passwords: PasswordSettings = field(default_factory=PasswordSettings)
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    register: RegisterSettings = field(default_factory=RegisterSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    #: Directory relative paths are resolved against (the config file's directory).
+    root: str = "."
+    #: Secret key for signing cookies and hashing codes; never from config.toml.
+    secret_key: str = field(default="", repr=False)
+
+    def path(self, relative: str) -> Path:
+        """Resolve a path from the settings against the configuration's directory."""
+        p = Path(relative)
+        return p if p.is_absolute() else Path(self.root) / p
+
+    @property
+    def https(self) -> bool:
+        """Whether the public base URL is served over TLS (decides the ``__Host-`` cookie prefix)."""
+        return self.server.base_url.startswith("https://")
+
+
+_SECTION_NAMES = tuple(f.name for f in dataclasses.fields(Settings) if f.name not in ("root", "secret_key"))
+
+
+def _section_types() -> dict[str, type]:
+    hints = typing.get_type_hints(Settings)
+    return {name: hints[name] for name in _SECTION_NAMES}
+
+
+def _coerce(value: Any, expected: Any, where: str) -> Any:
+    """Check a TOML value (or convert an environment string) against the declared type."""
+    if isinstance(value, str) and expected is not str:
+        value = _from_env_string(value, expected, where)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    origin = typing.get_origin(expected)
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise ConfigurationError(f"{where}: une liste est attendue")
+        (item_type, *_) = typing.get_args(expected) or (str,)
+        return tuple(_coerce(v, item_type, where) for v in value)
+    if isinstance(expected, types.UnionType):
+        expected = typing.get_args(expected)[0]
+    if expected is int and isinstance(value, bool):
+        raise ConfigurationError(f"{where}: un entier est attendu, pas {value!r}")
+    if not isinstance(value, expected):
+        raise ConfigurationError(f"{where}: type {expected.__name__} attendu, {type(value).__name__} trouvé ({value!r})")
+    return value
+
+
+def _from_env_string(value: str, expected: Any, where: str) -> Any:
+    if expected is bool:
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigurationError(f"{where}: booléen attendu (true/false), {value!r} trouvé")
+    if expected is int:
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigurationError(f"{where}: entier attendu, {value!r} trouvé") from None
+    if typing.get_origin(expected) in (tuple, list):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def _build_section(name: str, cls: type, values: dict[str, Any], source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        raise ConfigurationError(f"{source}: clé inconnue [{name}] {unknown[0]}")
+    kwargs = {k: _coerce(v, hints[k], f"{source}: [{name}] {k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key in RESERVED_ENV:
+            continue
+        rest = key[len(ENV_PREFIX):]
+        if "__" not in rest:
+            raise ConfigurationError(f"variable d'environnement inconnue {key} (forme attendue IDP_SECTION__CLE)")
+        section, _, name = rest.partition("__")
+        overrides.setdefault(section.lower(), {})[name.lower()] = value
+    return overrides
+
+
+def _read_secret_key(root: Path, keys_dir: str, environ: typing.Mapping[str, str]) -> str:
+    if environ.get("IDP_SECRET_KEY"):
+        return environ["IDP_SECRET_KEY"]
+    path = Path(keys_dir) if Path(keys_dir).is_absolute() else root / keys_dir
+    secret_file = path / "secret.key"
+    if secret_file.exists():
+        return secret_file.read_text(encoding="utf-8").strip()
+    return ""
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: typing.Mapping[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Settings:
+    """Read the configuration file and the environment into frozen ``Settings``."""
+    environ = os.environ if environ is None else environ
+    if config_path is None:
+        config_path = environ.get("IDP_CONFIG") or "config.toml"
+    path = Path(config_path)
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{path}: TOML invalide ({exc})") from None
+    elif environ.get("IDP_CONFIG") or str(config_path) != "config.toml":
+        raise ConfigurationError(f"fichier de configuration introuvable : {path}")
+    root = path.resolve().parent
+    sections = _section_types()
+    for name in data:
+        if name not in sections:
+            raise ConfigurationError(f"{path}: section inconnue [{name}]")
+        if not isinstance(data[name], dict):
+            raise ConfigurationError(f"{path}: [{name}] doit être une section")
+    merged = {name: dict(data.get(name, {})) for name in sections}
+    for name, values in _env_overrides(environ).items():
+        if name not in sections:
+            raise ConfigurationError(f"environnement : section inconnue IDP_{name.upper()}__…")
+        merged[name].update(values)
+    for name, values in (overrides or {}).items():
+        merged[name].update(values)
+    built = {name: _build_section(name, cls, merged[name], str(path)) for name, cls in sections.items()}
+    secret = _read_secret_key(root, built["keys"].directory, environ)
+    return Settings(**built, root=str(root), secret_key=secret)

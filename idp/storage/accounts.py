@@ -1,0 +1,144 @@
+"""Accounts in SQL, with identifier numbering that stays unique under concurrent creation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from idp.core.accounts.identifiers import format_identifier
+from idp.core.accounts.model import Account, AccountState, NewAccount, Profile
+from idp.storage.models import AccountRow, RepresentativeRow, SchoolRow, StudentLinkRow, StudentRow
+
+MAX_ATTEMPTS = 20
+
+
+def to_account(row: AccountRow) -> Account:
+    """Turn a row into the core's value."""
+    return Account(
+        id=row.id, public_id=row.public_id, identifier=row.identifier, profile=Profile(row.profile),
+        state=AccountState(row.state), family_name=row.family_name, given_names=row.given_names,
+        password_hash=row.password_hash, must_change_password=row.must_change_password,
+        provisional_expires_at=row.provisional_expires_at, email=row.email,
+        email_verified=row.email_verified_at is not None, phone=row.phone,
+        phone_verified=row.phone_verified_at is not None, created_at=row.created_at,
+        last_login_at=row.last_login_at,
+    )
+
+
+class SqlAccountRepository:
+    """``AccountRepository`` on SQLAlchemy."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def get(self, account_id: int) -> Account | None:
+        row = self._s.get(AccountRow, account_id)
+        return to_account(row) if row else None
+
+    def by_identifier(self, identifier: str) -> Account | None:
+        row = self._s.scalars(select(AccountRow).where(AccountRow.identifier == identifier)).first()
+        return to_account(row) if row else None
+
+    def _next_number(self, base: str) -> int:
+        pattern = re.compile(re.escape(base) + r"([0-9]{1,6})$")
+        taken = self._s.scalars(select(AccountRow.identifier).where(AccountRow.identifier.like(base + "%")))
+        numbers = [int(m.group(1)) for ident in taken if (m := pattern.match(ident))]
+        return max(numbers, default=0) + 1
+
+    def add(self, new: NewAccount, identifier_base: str, at: dt.datetime) -> Account:
+        """Insert an account under ``base`` + the next free number; retry when another worker took it."""
+        now = at
+        for attempt in range(MAX_ATTEMPTS):
+            number = self._next_number(identifier_base) + (secrets.randbelow(3 * attempt) if attempt else 0)
+            row = AccountRow(
+                public_id=secrets.token_hex(16), identifier=format_identifier(identifier_base, number),
+                profile=new.profile.value, state=new.state.value, family_name=new.family_name,
+                given_names=new.given_names, password_hash=new.password_hash,
+                password_changed_at=now if new.password_hash else None,
+                must_change_password=new.must_change_password, provisional_expires_at=new.provisional_expires_at,
+                email=new.email, phone=new.phone, created_at=now,
+            )
+            try:
+                with self._s.begin_nested():
+                    self._s.add(row)
+                    self._s.flush()
+            except IntegrityError:
+                continue
+            return to_account(row)
+        raise RuntimeError(f"no free identifier for {identifier_base} after {MAX_ATTEMPTS} attempts")
+
+    def set_password_hash(self, account_id: int, password_hash: str, at: dt.datetime, *, changed: bool) -> None:
+        values: dict[str, object] = {"password_hash": password_hash}
+        if changed:
+            values.update(password_changed_at=at, must_change_password=False)
+        self._s.execute(update(AccountRow).where(AccountRow.id == account_id).values(**values))
+
+    def set_state(self, account_id: int, state: AccountState, at: dt.datetime) -> None:
+        values: dict[str, object] = {"state": state.value}
+        if state is AccountState.CLOSED:
+            values["closed_at"] = at
+        self._s.execute(update(AccountRow).where(AccountRow.id == account_id).values(**values))
+
+    def record_login(self, account_id: int, at: dt.datetime) -> None:
+        self._s.execute(update(AccountRow).where(AccountRow.id == account_id).values(last_login_at=at))
+
+    def search(self, text: str, limit: int) -> Sequence[Account]:
+        query = select(AccountRow).order_by(AccountRow.identifier).limit(limit)
+        if text:
+            like = f"%{text.lower()}%"
+            query = query.where(or_(AccountRow.identifier.like(like), func.lower(AccountRow.family_name).like(like)))
+        return [to_account(r) for r in self._s.scalars(query)]
+
+    def related_names(self, account_id: int) -> Sequence[str]:
+        """Names of the register records linked to the account and of a parent's children."""
+        reps = select(RepresentativeRow.family_name, RepresentativeRow.given_names).where(
+            RepresentativeRow.account_id == account_id)
+        kids = (select(StudentRow.family_name, StudentRow.given_names)
+                .join(StudentLinkRow, StudentLinkRow.student_id == StudentRow.id)
+                .join(RepresentativeRow, RepresentativeRow.id == StudentLinkRow.representative_id)
+                .where(RepresentativeRow.account_id == account_id))
+        own = select(StudentRow.family_name, StudentRow.given_names).where(StudentRow.account_id == account_id)
+        names: list[str] = []
+        for query in (reps, kids, own):
+            for family, given in self._s.execute(query):
+                names.extend([family, *given.split()])
+        return sorted(set(n for n in names if n))
+
+    def linked_records(self, account_id: int) -> Sequence[dict[str, Any]]:
+        """The register records of the account: a pupil's own, or a parent's children (school, class)."""
+        own = (select(StudentRow, SchoolRow.name).join(SchoolRow, SchoolRow.uai == StudentRow.uai)
+               .where(StudentRow.account_id == account_id))
+        kids = (select(StudentRow, SchoolRow.name).join(SchoolRow, SchoolRow.uai == StudentRow.uai)
+                .join(StudentLinkRow, StudentLinkRow.student_id == StudentRow.id)
+                .join(RepresentativeRow, RepresentativeRow.id == StudentLinkRow.representative_id)
+                .where(RepresentativeRow.account_id == account_id, StudentLinkRow.status == "present"))
+        seen: dict[int, dict[str, Any]] = {}
+        for query in (own, kids):
+            for student, school_name in self._s.execute(query):
+                seen.setdefault(student.id, {
+                    "ine": student.ine, "family_name": student.family_name, "given_names": student.given_names,
+                    "birth_date": student.birth_date, "uai": student.uai, "school": school_name,
+                    "class_code": student.class_code, "level": student.level, "status": student.status,
+                })
+        return sorted(seen.values(), key=lambda r: (r["family_name"], r["given_names"]))
+
+    def link_register(self, account_id: int, *, student_ines: Sequence[str] = (),
+                      representatives: Sequence[tuple[str, str]] = ()) -> int:
+        """Attach register records to the account: a pupil's own record, a parent's records (uai, id)."""
+        linked = 0
+        if student_ines:
+            result = self._s.execute(update(StudentRow).where(StudentRow.ine.in_(list(student_ines)))
+                                     .values(account_id=account_id))
+            linked += int(result.rowcount)  # type: ignore[attr-defined]
+        for uai, external_id in representatives:
+            result = self._s.execute(update(RepresentativeRow).where(
+                RepresentativeRow.uai == uai, RepresentativeRow.external_id == external_id).values(account_id=account_id))
+            linked += int(result.rowcount)  # type: ignore[attr-defined]
+        return linked

@@ -1,0 +1,101 @@
+"""Engine and session factory: SQLite (a file in WAL mode) by default, PostgreSQL through psycopg 3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from idp.errors import ConfigurationError
+from idp.settings import Settings
+
+
+def normalise_url(url: str, root: str = ".") -> str:
+    """Pick the psycopg 3 driver for ``postgresql://`` and resolve relative SQLite paths against ``root``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
+        relative = url[len("sqlite:///"):]
+        path = Path(relative) if Path(relative).is_absolute() else Path(root) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling is not reliable).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front: a transaction that reads then writes can never fail with
+    # SQLITE_BUSY_SNAPSHOT when another worker wrote in between (busy_timeout then simply waits).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Build the engine for the configured database URL."""
+    url = normalise_url(settings.database.url, settings.root)
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types for bad URLs
+        raise ConfigurationError(f"[database] url invalide : {exc}") from None
+    if backend == "sqlite":
+        engine = create_engine(url, echo=settings.database.echo, connect_args={"timeout": 5})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if backend == "postgresql":
+        return create_engine(
+            url,
+            echo=settings.database.echo,
+            pool_size=settings.database.pool_size,
+            max_overflow=settings.database.pool_size,
+            pool_timeout=settings.database.pool_timeout_seconds,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": settings.database.pool_timeout_seconds},
+        )
+    raise ConfigurationError(f"[database] url : base {backend!r} non prise en charge (sqlite ou postgresql)")
+
+
+class Database:
+    """The engine and its session factory, built once per process by ``create_app``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine = make_engine(settings)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction, committed by the caller, rolled back on error."""
+        with self.sessionmaker() as session:
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+
+    def ping(self) -> None:
+        """Run ``SELECT 1``; raises when the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        """Close every pooled connection (after a fork, or at shutdown)."""
+        self.engine.dispose()

@@ -1,0 +1,123 @@
+"""SSO sessions, their participants and pending authentication requests, in SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from idp.core.authn.model import AuthMethod, AuthnRequest, SsoSession
+from idp.storage.models import AuthnRequestRow, SessionParticipantRow, SsoSessionRow
+
+
+def _to_session(row: SsoSessionRow) -> SsoSession:
+    return SsoSession(
+        id=row.id, public_id=row.public_id, account_id=row.account_id, auth_method=AuthMethod(row.auth_method),
+        authn_instant=row.authn_instant, created_at=row.created_at, last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at, ended_at=row.ended_at, ip=row.ip, user_agent=row.user_agent,
+    )
+
+
+class SqlSessionRepository:
+    """``SessionRepository`` on SQLAlchemy."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, session: SsoSession) -> None:
+        self._s.add(SsoSessionRow(
+            id=session.id, public_id=session.public_id, account_id=session.account_id,
+            auth_method=session.auth_method.value, authn_instant=session.authn_instant,
+            created_at=session.created_at, last_seen_at=session.last_seen_at, expires_at=session.expires_at,
+            ip=session.ip, user_agent=session.user_agent,
+        ))
+
+    def get(self, session_id: str) -> SsoSession | None:
+        row = self._s.get(SsoSessionRow, session_id)
+        return _to_session(row) if row else None
+
+    def touch(self, session_id: str, at: dt.datetime) -> None:
+        self._s.execute(update(SsoSessionRow).where(SsoSessionRow.id == session_id).values(last_seen_at=at))
+
+    def end(self, session_id: str, at: dt.datetime) -> bool:
+        result = self._s.execute(
+            update(SsoSessionRow).where(SsoSessionRow.id == session_id, SsoSessionRow.ended_at.is_(None))
+            .values(ended_at=at)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def end_all_for_account(self, account_id: int, at: dt.datetime, *, except_id: str | None = None) -> int:
+        query = update(SsoSessionRow).where(SsoSessionRow.account_id == account_id, SsoSessionRow.ended_at.is_(None))
+        if except_id:
+            query = query.where(SsoSessionRow.id != except_id)
+        return int(self._s.execute(query.values(ended_at=at)).rowcount)  # type: ignore[attr-defined]
+
+    def active_for_account(self, account_id: int, now: dt.datetime) -> Sequence[SsoSession]:
+        rows = self._s.scalars(
+            select(SsoSessionRow).where(SsoSessionRow.account_id == account_id, SsoSessionRow.ended_at.is_(None),
+                                        SsoSessionRow.expires_at > now).order_by(SsoSessionRow.created_at)
+        )
+        return [_to_session(r) for r in rows]
+
+    def add_participant(self, session_id: str, protocol: str, client_id: str, data: dict[str, Any],
+                        at: dt.datetime) -> None:
+        self._s.add(SessionParticipantRow(session_id=session_id, protocol=protocol, client_id=client_id,
+                                          data=json.dumps(data), created_at=at))
+
+    def participants(self, session_id: str) -> Sequence[tuple[str, str, dict[str, Any]]]:
+        rows = self._s.scalars(select(SessionParticipantRow).where(SessionParticipantRow.session_id == session_id)
+                               .order_by(SessionParticipantRow.id))
+        return [(r.protocol, r.client_id, json.loads(r.data)) for r in rows]
+
+
+def _to_request(row: AuthnRequestRow) -> AuthnRequest:
+    return AuthnRequest(
+        id=row.id, protocol=row.protocol, client_id=row.client_id, client_name=row.client_name,
+        payload=json.loads(row.payload), force_authn=row.force_authn, passive=row.passive,
+        profile_hint=row.profile_hint, created_at=row.created_at, expires_at=row.expires_at,
+        session_id=row.session_id, authenticated_at=row.authenticated_at, completed_at=row.completed_at,
+    )
+
+
+class SqlAuthnRequestRepository:
+    """``AuthnRequestRepository`` on SQLAlchemy."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, request: AuthnRequest, browser_hash: str) -> None:
+        assert request.created_at and request.expires_at
+        self._s.add(AuthnRequestRow(
+            id=request.id, protocol=request.protocol, client_id=request.client_id, client_name=request.client_name,
+            payload=json.dumps(request.payload), force_authn=request.force_authn, passive=request.passive,
+            profile_hint=request.profile_hint, browser_hash=browser_hash, created_at=request.created_at,
+            expires_at=request.expires_at,
+        ))
+
+    def get(self, request_id: str, browser_hash: str) -> AuthnRequest | None:
+        if len(request_id) > 64:
+            return None
+        row = self._s.get(AuthnRequestRow, request_id)
+        if row is None or row.browser_hash != browser_hash:
+            return None
+        return _to_request(row)
+
+    def mark_authenticated(self, request_id: str, session_id: str, at: dt.datetime) -> None:
+        self._s.execute(update(AuthnRequestRow).where(AuthnRequestRow.id == request_id)
+                        .values(session_id=session_id, authenticated_at=at))
+
+    def update_payload(self, request_id: str, payload: dict[str, Any]) -> None:
+        self._s.execute(update(AuthnRequestRow).where(AuthnRequestRow.id == request_id)
+                        .values(payload=json.dumps(payload)))
+
+    def complete(self, request_id: str, at: dt.datetime) -> bool:
+        """Mark the request answered; only one caller ever wins (conditional update)."""
+        result = self._s.execute(
+            update(AuthnRequestRow).where(AuthnRequestRow.id == request_id, AuthnRequestRow.completed_at.is_(None))
+            .values(completed_at=at)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

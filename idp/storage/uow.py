@@ -1,0 +1,95 @@
+"""The SQL unit of work: one transaction, the repositories bound to it, database faults turned into 503s."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Self
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+
+from idp.core.ports import ServiceEntry
+from idp.errors import ServiceUnavailable
+from idp.storage.accounts import SqlAccountRepository
+from idp.storage.audit import SqlAuditLog
+from idp.storage.db import Database
+from idp.storage.models import ServiceProviderRow
+from idp.storage.sessions import SqlAuthnRequestRepository, SqlSessionRepository
+from idp.storage.throttle import SqlThrottleStore
+
+log = logging.getLogger("idp.storage")
+
+#: Errors meaning "the database is not answering", not "the request is wrong".
+OUTAGE_ERRORS = (DBAPIError, PoolTimeout)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for connection-level database failures (not constraint violations)."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or exc.__class__.__name__ == "OperationalError")
+
+
+class SqlServiceCatalogue:
+    """``ServiceCatalogue`` on SQLAlchemy."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def list_enabled(self) -> Sequence[ServiceEntry]:
+        rows = self._s.scalars(select(ServiceProviderRow).where(ServiceProviderRow.enabled.is_(True))
+                               .order_by(ServiceProviderRow.name))
+        return [ServiceEntry(protocol=r.protocol, client_id=r.client_id, name=r.name, url=r.home_url,
+                             description=r.description) for r in rows]
+
+
+class SqlUnitOfWork:
+    """``UnitOfWork`` on one SQLAlchemy session."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def __enter__(self) -> Self:
+        self.session = self._db.sessionmaker()
+        self.accounts = SqlAccountRepository(self.session)
+        self.sessions = SqlSessionRepository(self.session)
+        self.authn_requests = SqlAuthnRequestRepository(self.session)
+        self.throttle = SqlThrottleStore(self.session)
+        self.audit = SqlAuditLog(self.session)
+        self.services = SqlServiceCatalogue(self.session)
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            self.session.rollback()
+        except OUTAGE_ERRORS:
+            pass
+        finally:
+            self.session.close()
+        if exc is not None and is_outage(exc):
+            log.error("database unavailable: %s", type(exc).__name__)
+            raise ServiceUnavailable() from exc
+
+    def commit(self) -> None:
+        try:
+            self.session.commit()
+        except OUTAGE_ERRORS as exc:
+            if is_outage(exc):
+                raise ServiceUnavailable() from exc
+            raise
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+class SqlUnitOfWorkFactory:
+    """Builds a fresh ``SqlUnitOfWork`` per use."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.db)

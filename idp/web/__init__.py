@@ -1,0 +1,85 @@
+"""The web edge: blueprints for the screens, error pages, security headers, correlation ids."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask, g, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
+from idp.observability import correlation_id
+from idp.web import health, login, pages, portal
+from idp.web.security import csrf_token, install_headers
+from idp.wiring import Services
+
+log = logging.getLogger("idp.web")
+
+HTTP_MESSAGES = {
+    400: "La demande est incorrecte.",
+    403: "Accès refusé.",
+    404: "Cette page n'existe pas.",
+    405: "Cette action n'est pas possible sur cette page.",
+    413: "Les informations envoyées sont trop volumineuses.",
+    429: "Trop de demandes. Réessayez dans quelques minutes.",
+}
+
+
+def register_web(app: Flask, services: Services) -> None:
+    """Plug the blueprints, headers and error pages into the application."""
+    settings = services.settings
+    if settings.server.trusted_proxies:
+        hops = settings.server.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    app.jinja_env.globals.update(csrf_token=csrf_token, development=settings.server.development,
+                                 product_name=settings.server.product_name)
+    install_headers(app, settings)
+
+    @app.before_request
+    def _correlation() -> None:
+        g.correlation_id = secrets.token_hex(8)
+        correlation_id.set(g.correlation_id)
+
+    portal_frontend = portal.PortalFrontend()
+    services.frontends.setdefault(portal_frontend.name, portal_frontend)
+    for frontend in services.frontends.values():
+        app.register_blueprint(frontend.blueprint())
+    for blueprint in (login.bp, pages.bp, health.bp):
+        app.register_blueprint(blueprint)
+    _register_errors(app)
+
+
+def _error_page(status: int, message: str, title: str = "Une erreur est survenue") -> tuple[str, int]:
+    return render_template("error.html", title=title, message=message,
+                           correlation_id=getattr(g, "correlation_id", "")), status
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(ServiceUnavailable)
+    def _unavailable(exc: ServiceUnavailable) -> tuple[str, int, dict[str, str]]:
+        services: Services = app.extensions["idp"]
+        body, status = _error_page(503, exc.description, "Service momentanément indisponible")
+        return body, status, {"Retry-After": str(services.settings.server.outage_retry_after_seconds)}
+
+    @app.errorhandler(LoginThrottled)
+    def _throttled(exc: LoginThrottled) -> tuple[str, int, dict[str, str]]:
+        body, status = _error_page(429, exc.description, "Trop de tentatives")
+        return body, status, {"Retry-After": str(exc.retry_after_seconds)}
+
+    @app.errorhandler(IdpError)
+    def _idp_error(exc: IdpError) -> tuple[str, int]:
+        log.info("request refused: %s", exc.code)
+        return _error_page(exc.http_status, exc.description)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[str, int]:
+        status = exc.code or 500
+        return _error_page(status, HTTP_MESSAGES.get(status, "La demande n'a pas pu être traitée."))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[str, int]:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _error_page(500, "Une erreur inattendue est survenue. Si elle se reproduit, "
+                                "communiquez le code ci-dessous à votre établissement.")

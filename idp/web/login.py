@@ -1,0 +1,133 @@
+"""The common login screens: profile choice, identifier and password, logout, "Mes services"."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from idp.core.accounts.identifiers import normalise_login_input
+from idp.core.authn.model import AuthnRequest
+from idp.core.authn.policy import FULL_METHODS
+from idp.errors import InvalidCredentials
+from idp.web.security import (
+    browser_id,
+    check_csrf,
+    clear_sso_cookie,
+    client_ip,
+    set_sso_cookie,
+    sso_token,
+)
+from idp.wiring import Services
+
+bp = Blueprint("login", __name__)
+
+PROFILES = {"parent": "Représentant légal", "eleve": "Élève"}
+MAX_IDENTIFIER = 64
+MAX_PASSWORD = 1024
+
+
+def _services() -> Services:
+    return current_app.extensions["idp"]  # type: ignore[no-any-return]
+
+
+def _profile(req: AuthnRequest) -> str:
+    chosen = request.values.get("profil") or req.profile_hint
+    return chosen if chosen in PROFILES else ""
+
+
+def _render_form(req: AuthnRequest, profile: str, *, error: str = "", identifier: str = "",
+                 status: int = 200) -> ResponseReturnValue:
+    return render_template("login_form.html", req=req, profile=profile, profile_label=PROFILES[profile],
+                           error=error, identifier=identifier), status
+
+
+@bp.get("/login/<request_id>")
+def login_page(request_id: str) -> ResponseReturnValue:
+    """Profile choice first ("Représentant légal" / "Élève"), then the identifier and password form."""
+    req = _services().flow.pending(request_id, browser_id())
+    profile = _profile(req)
+    if not profile:
+        return render_template("login_profile.html", req=req, profiles=PROFILES)
+    return _render_form(req, profile, identifier=request.args.get("login_hint", "")[:MAX_IDENTIFIER])
+
+
+@bp.post("/login/<request_id>")
+def login_submit(request_id: str) -> ResponseReturnValue:
+    """Check the credentials; on success answer with 303 to the front-end's resume URL (RFC 9700 §4.12)."""
+    check_csrf()
+    services = _services()
+    req = services.flow.pending(request_id, browser_id())
+    profile = _profile(req) or "parent"
+    identifier = request.form.get("identifiant", "")
+    password = request.form.get("mot_de_passe", "")
+    problem = _field_problem(identifier, password)
+    if problem:
+        return _render_form(req, profile, error=problem, identifier=identifier[:MAX_IDENTIFIER], status=400)
+    try:
+        outcome = services.flow.login(request_id, browser_id(), identifier, password, ip=client_ip(),
+                                      user_agent=request.headers.get("User-Agent", ""), old_token=sso_token(services.settings))
+    except InvalidCredentials as exc:
+        return _render_form(req, profile, error=exc.description, identifier=normalise_login_input(identifier))
+    if outcome.needs_activation:
+        target = url_for("pages.activation_pending", request_id=request_id)
+    else:
+        target = services.frontends[req.protocol].resume_url(request_id)
+    response = redirect(target, 303)
+    set_sso_cookie(response, services.settings, outcome.token)
+    return response
+
+
+def _field_problem(identifier: str, password: str) -> str:
+    if not identifier.strip() or not password:
+        return "Saisissez votre identifiant et votre mot de passe."
+    if len(identifier) > MAX_IDENTIFIER:
+        return "L'identifiant saisi est trop long : il a la forme p.nom suivie d'un nombre."
+    if len(password) > MAX_PASSWORD:
+        return "Le mot de passe saisi est trop long."
+    return ""
+
+
+@bp.get("/services")
+def my_services() -> ResponseReturnValue:
+    """"Mes services": the registered service providers, for a logged-in person."""
+    services = _services()
+    current = services.flow.current_session(sso_token(services.settings))
+    if current is None:
+        return redirect(url_for("portal.start"), 303)
+    session, account = current
+    if session.auth_method not in FULL_METHODS:
+        # Provisional credentials open nothing but the activation steps.
+        return redirect(url_for("pages.activation_pending"), 303)
+    with services.uow() as uow:
+        entries = uow.services.list_enabled()
+    return render_template("services.html", account=account, entries=entries)
+
+
+@bp.get("/")
+def home() -> ResponseReturnValue:
+    """The root goes to "Mes services" (which asks for a login when needed)."""
+    return redirect(url_for("login.my_services"), 303)
+
+
+@bp.get("/logout")
+def logout_page() -> ResponseReturnValue:
+    """Ask for confirmation (a GET never logs out: a link on another site could otherwise do it)."""
+    services = _services()
+    current = services.flow.current_session(sso_token(services.settings))
+    if current is None:
+        return render_template("logged_out.html")
+    return render_template("logout_confirm.html", account=current[1])
+
+
+@bp.post("/logout")
+def logout_submit() -> ResponseReturnValue:
+    """End the SSO session, run the single-logout hooks, forget the cookie."""
+    check_csrf()
+    services = _services()
+    session = services.flow.logout(sso_token(services.settings), client_ip())
+    if session is not None:
+        for hook in services.extras.get("logout_hooks", []):
+            hook(session)
+    response = current_app.make_response(render_template("logged_out.html"))
+    clear_sso_cookie(response, services.settings)
+    return response

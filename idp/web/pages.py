@@ -1,0 +1,49 @@
+"""Content pages (aide, mentions légales, accessibilité) and honest placeholders for later flows."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+from flask.typing import ResponseReturnValue
+
+bp = Blueprint("pages", __name__)
+
+CONTENT = {"aide": "page_aide.html", "mentions-legales": "page_mentions.html", "accessibilite": "page_accessibilite.html"}
+
+#: Links the login screen shows whose flow arrives with a later piece of work: each says so plainly.
+PLACEHOLDERS = {
+    "identifiant-oublie": ("Identifiant oublié",
+                           "La récupération de l'identifiant par SMS ou par courriel sera bientôt disponible ici."),
+    "mot-de-passe-oublie": ("Mot de passe oublié",
+                            "La réinitialisation du mot de passe par SMS ou par courriel sera bientôt disponible ici."),
+    "creer-mon-compte": ("Je n'ai pas de compte",
+                         "L'activation de votre compte par SMS sera bientôt disponible ici."),
+    "franceconnect": ("S'identifier avec FranceConnect",
+                      "La connexion avec FranceConnect sera bientôt disponible ici."),
+}
+
+
+@bp.get("/pages/<name>")
+def content(name: str) -> ResponseReturnValue:
+    """Help, legal notice and accessibility statement."""
+    template = CONTENT.get(name)
+    if template is None:
+        abort(404)
+    return render_template(template)
+
+
+@bp.get("/bientot/<name>")
+def placeholder(name: str) -> ResponseReturnValue:
+    """A page that is not built yet says so, with what to do meanwhile (never a 404)."""
+    if name not in PLACEHOLDERS:
+        abort(404)
+    title, text = PLACEHOLDERS[name]
+    return render_template("placeholder.html", title=title, text=text)
+
+
+@bp.get("/activation", defaults={"request_id": ""})
+@bp.get("/activation/<request_id>")
+def activation_pending(request_id: str) -> ResponseReturnValue:
+    """After a login with provisional credentials: the first-login steps come with the activation work."""
+    return render_template("placeholder.html", title="Activation de votre compte",
+                           text="Vous vous êtes connecté avec des identifiants provisoires. Le choix de votre "
+                                "mot de passe personnel en ligne sera bientôt disponible ici.")

@@ -1,0 +1,50 @@
+"""The portal front-end: a person who comes straight to us logs in and lands on "Mes services"."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from idp.core.authn.flow import Client
+from idp.core.authn.model import Assertion
+from idp.web.security import browser_id, sso_token
+from idp.wiring import Services
+
+PORTAL = Client(protocol="portal", client_id="", name="Mes services")
+
+
+class PortalFrontend:
+    """The ``ProtocolFrontend`` for logins that do not come from a service provider."""
+
+    name = "portal"
+
+    def blueprint(self) -> Blueprint:
+        """The portal routes: start a login, resume after it."""
+        return bp
+
+    def resume_url(self, request_id: str) -> str:
+        """After login, the portal shows "Mes services"."""
+        return url_for("portal.resume", request_id=request_id)
+
+
+bp = Blueprint("portal", __name__)
+
+
+@bp.get("/login")
+def start() -> ResponseReturnValue:
+    """Begin a direct login (``?profil=parent|eleve`` preselects the profile)."""
+    services: Services = current_app.extensions["idp"]
+    hint = request.args.get("profil", "")
+    outcome = services.flow.begin(PORTAL, {}, browser_id(), sso_token(services.settings),
+                                  profile_hint=hint if hint in ("parent", "eleve") else "")
+    if isinstance(outcome, Assertion):
+        return redirect(url_for("login.my_services"), 303)
+    return redirect(url_for("login.login_page", request_id=outcome.id), 303)
+
+
+@bp.get("/portal/resume/<request_id>")
+def resume(request_id: str) -> ResponseReturnValue:
+    """The login is done: close the request and show "Mes services"."""
+    services: Services = current_app.extensions["idp"]
+    services.flow.resume(request_id, browser_id(), sso_token(services.settings))
+    return redirect(url_for("login.my_services"), 303)

@@ -1,0 +1,214 @@
+"""Shared fixtures: settings, a real database (SQLite, or PostgreSQL with IDP_TEST_DATABASE_URL), the app.
+
+Every test that touches the database gets empty tables. Keys and secrets are generated here, never read
+from ``keys/``. The clock is injected (``clock.advance(minutes=31)``), nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from idp import create_app
+from idp.core.accounts.identifiers import identifier_base
+from idp.core.accounts.model import Account, AccountState, NewAccount, Profile
+from idp.core.clock import FrozenClock
+from idp.settings import Settings, load_settings
+from idp.storage import schema
+from idp.storage.db import Database
+from idp.storage.models import Base
+from idp.wiring import Services, build_services
+
+PG_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
+DEFAULT_PASSWORD = "Velo-Rouge-Garonne-42"
+
+pytest_plugins: list[str] = []
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"idp database: {'postgresql (' + PG_URL + ')' if PG_URL else 'sqlite'}"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _pg_database_for_worker(admin_url: str) -> str:
+    """One database per xdist worker, created afresh, so parallel workers never share rows."""
+    base, _, dbname = admin_url.rpartition("/")
+    dbname = dbname.split("?")[0] or "postgres"
+    worker_db = f"{dbname}_idp_{_worker()}"
+    plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{worker_db}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{worker_db}"')
+    return f"{base}/{worker_db}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if PG_URL:
+        return _pg_database_for_worker(PG_URL)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'idp.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def instance_dir(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Path:
+    """A directory with a config.toml and keys/, as ``idp init`` would leave it."""
+    root = tmp_path_factory.mktemp("instance")
+    (root / "keys").mkdir(mode=0o700)
+    secret = root / "keys" / "secret.key"
+    secret.write_text(secrets.token_urlsafe(48))
+    secret.chmod(0o600)
+    (root / "config.toml").write_text(
+        "[server]\nbase_url = \"https://idp.test\"\ndevelopment = true\n\n"
+        f"[database]\nurl = \"{database_url}\"\n\n"
+        "[passwords]\nargon2_time_cost = 1\nargon2_memory_kib = 1024\n\n"
+        "[logging]\nlevel = \"WARNING\"\n"
+    )
+    return root
+
+
+@pytest.fixture(scope="session")
+def base_settings(instance_dir: Path) -> Settings:
+    return load_settings(instance_dir / "config.toml", environ={})
+
+
+@pytest.fixture(scope="session")
+def db(base_settings: Settings) -> Iterator[Database]:
+    database = Database(base_settings)
+    schema.upgrade(database)
+    yield database
+    database.dispose()
+
+
+def clean(database: Database) -> None:
+    """Empty every table (fast on both databases)."""
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with database.engine.begin() as conn:
+        if database.dialect == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def clean_db(db: Database) -> Database:
+    clean(db)
+    return db
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    return base_settings
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def services(settings: Settings, clean_db: Database, clock: FrozenClock) -> Services:
+    return build_services(settings, clock=clock, db=clean_db)
+
+
+@pytest.fixture
+def app(settings: Settings, services: Services) -> Flask:
+    application = create_app(settings, services)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class AccountFactory:
+    """Create accounts directly through the repository (what the register import and activation will do)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def __call__(self, given_names: str = "Marie", family_name: str = "Dupont", *,
+                 password: str | None = DEFAULT_PASSWORD, profile: Profile = Profile.PARENT,
+                 state: AccountState = AccountState.ACTIVE, **extra: Any) -> Account:
+        hashed = self.services.hasher.hash(password) if password else None
+        new = NewAccount(profile=profile, family_name=family_name, given_names=given_names, state=state,
+                         password_hash=hashed, **extra)
+        with self.services.uow() as uow:
+            account = uow.accounts.add(new, identifier_base(given_names, family_name), self.services.clock.now())
+            uow.commit()
+        return account
+
+
+@pytest.fixture
+def account_factory(services: Services) -> AccountFactory:
+    return AccountFactory(services)
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+class LoginHelper:
+    """Drive the login screens like a browser: start, pick a profile, post the form."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def start(self, path: str = "/login?profil=parent") -> str:
+        """Follow the start of a login to the form page; return the form's URL."""
+        response = self.client.get(path)
+        assert response.status_code == 303, response.status_code
+        return response.headers["Location"]
+
+    def submit(self, form_url: str, identifier: str, password: str) -> Any:
+        page = self.client.get(form_url)
+        assert page.status_code == 200, page.status_code
+        return self.client.post(form_url, data={"identifiant": identifier, "mot_de_passe": password,
+                                                "csrf_token": csrf_from(page.get_data(as_text=True))})
+
+    def __call__(self, identifier: str, password: str = DEFAULT_PASSWORD, path: str = "/login?profil=parent") -> Any:
+        return self.submit(self.start(path), identifier, password)
+
+
+@pytest.fixture
+def login(client: FlaskClient) -> LoginHelper:
+    return LoginHelper(client)
+
+
+class Runner:
+    """Run ``idp`` commands in-process against the test instance's config.toml."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        from idp.cli.main import cli
+
+        return self.runner.invoke(cli, ["--config", str(self.config), *args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def runner(instance_dir: Path, clean_db: Database) -> Runner:
+    return Runner(instance_dir / "config.toml")

@@ -1,0 +1,322 @@
+"""The common login through the Flask test client: profile choice, password, session, throttling, logout."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from conftest import DEFAULT_PASSWORD, AccountFactory, LoginHelper, csrf_from
+from flask.testing import FlaskClient
+
+from idp.core.accounts.model import AccountState, Profile
+from idp.core.clock import FrozenClock
+
+GENERIC = "Identifiant ou mot de passe incorrect."
+
+
+def text_of(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def test_profile_choice_then_form_with_the_seeds_links(client: FlaskClient) -> None:
+    start = client.get("/login")
+    assert start.status_code == 303
+    choice = client.get(start.headers["Location"])
+    page = text_of(choice)
+    assert choice.status_code == 200
+    assert 'lang="fr"' in page
+    assert "Représentant légal" in page and "Élève" in page
+    form = client.get(start.headers["Location"] + "?profil=parent")
+    page_html = text_of(form)
+    for link_text in ("Identifiant oublié ?", "Mot de passe oublié ?", "Je n'ai pas de compte",
+                      "S'identifier avec FranceConnect", "Aide", "Mentions légales", "Accessibilité"):
+        assert link_text in page_html, link_text
+    assert '<label for="identifiant">' in page_html and 'id="identifiant"' in page_html
+    assert '<label for="mot_de_passe">' in page_html and 'id="mot_de_passe"' in page_html
+    assert "p.nomXX" in page_html
+    assert "<script" not in page_html
+
+
+def test_every_login_link_leads_to_a_real_page(client: FlaskClient) -> None:
+    form = text_of(client.get(client.get("/login?profil=parent").headers["Location"]))
+    links = set(re.findall(r'href="(/(?:bientot|pages)/[^"]+)"', form))
+    assert len(links) >= 7
+    for link in links:
+        response = client.get(link)
+        assert response.status_code == 200, link
+        assert 'lang="fr"' in text_of(response)
+
+
+def test_successful_login_lands_on_mes_services(client: FlaskClient, login: LoginHelper,
+                                                account_factory: AccountFactory) -> None:
+    account = account_factory("Marie", "Dupont")
+    response = login(account.identifier)
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/portal/resume/")
+    final = client.get(response.headers["Location"])
+    assert final.status_code == 303 and final.headers["Location"] == "/services"
+    services = client.get("/services")
+    assert services.status_code == 200
+    assert "Marie Dupont" in text_of(services) and account.identifier in text_of(services)
+
+
+def test_identifier_is_case_and_space_insensitive(client: FlaskClient, login: LoginHelper,
+                                                  account_factory: AccountFactory) -> None:
+    account = account_factory()
+    response = login(f"  {account.identifier.upper()} ")
+    assert response.status_code == 303
+
+
+def test_sso_cookie_flags(client: FlaskClient, login: LoginHelper, account_factory: AccountFactory) -> None:
+    account = account_factory()
+    response = login(account.identifier)
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("__Host-sso="))
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    assert "Domain" not in cookie and "Expires" not in cookie and "Max-Age" not in cookie
+    value = cookie.split(";")[0].split("=", 1)[1]
+    assert len(value) >= 43  # 256 bits
+
+
+def test_unknown_identifier_and_wrong_password_answer_the_same(client: FlaskClient, login: LoginHelper,
+                                                               account_factory: AccountFactory) -> None:
+    account = account_factory()
+    wrong = login(account.identifier, "Pas-Le-Bon-1!")
+    unknown = login("z.inconnu99", "Pas-Le-Bon-1!")
+    assert wrong.status_code == unknown.status_code == 200
+    assert GENERIC in text_of(wrong) and GENERIC in text_of(unknown)
+    strip = lambda page: re.sub(r'value="[^"]*"|/login/[^"?]+', "", page)  # noqa: E731
+    assert strip(text_of(wrong)) == strip(text_of(unknown))
+    assert "Set-Cookie" not in wrong.headers or "sso" not in wrong.headers.get("Set-Cookie", "")
+
+
+@pytest.mark.parametrize("form", [{}, {"csrf_token": "forged"}])
+def test_login_without_valid_csrf_token_is_refused(client: FlaskClient, login: LoginHelper,
+                                                   account_factory: AccountFactory, form: dict[str, str]) -> None:
+    account = account_factory()
+    url = login.start()
+    client.get(url)
+    response = client.post(url, data={"identifiant": account.identifier, "mot_de_passe": DEFAULT_PASSWORD, **form})
+    assert response.status_code == 400
+    assert "La page a expiré" in text_of(response)
+    assert "sso" not in response.headers.get("Set-Cookie", "")
+
+
+def test_tampered_session_cookie_is_discarded(client: FlaskClient, login: LoginHelper,
+                                              account_factory: AccountFactory) -> None:
+    account = account_factory()
+    url = login.start()
+    token = csrf_from(text_of(client.get(url)))
+    cookie = client.get_cookie("__Host-session")
+    assert cookie is not None
+    client.set_cookie("__Host-session", cookie.value[:-4] + "AAAA", path="/")
+    response = client.post(url, data={"identifiant": account.identifier, "mot_de_passe": DEFAULT_PASSWORD,
+                                      "csrf_token": token})
+    assert response.status_code == 400
+    assert "<html" in text_of(response) and "Traceback" not in text_of(response)
+
+
+def test_oversized_fields_and_bodies(client: FlaskClient, login: LoginHelper) -> None:
+    url = login.start()
+    token = csrf_from(text_of(client.get(url)))
+    long_id = client.post(url, data={"identifiant": "a" * 65, "mot_de_passe": "x", "csrf_token": token})
+    assert long_id.status_code == 400 and "trop long" in text_of(long_id)
+    long_pw = client.post(url, data={"identifiant": "m.dupont1", "mot_de_passe": "x" * 1025, "csrf_token": token})
+    assert long_pw.status_code == 400 and "trop long" in text_of(long_pw)
+    huge = client.post(url, data={"identifiant": "m.dupont1", "mot_de_passe": "x" * 70000, "csrf_token": token})
+    assert huge.status_code == 413
+    assert "trop volumineuses" in text_of(huge)
+
+
+def test_progressive_lock_then_success_after_the_wait(client: FlaskClient, login: LoginHelper,
+                                                      account_factory: AccountFactory, clock: FrozenClock) -> None:
+    account = account_factory()
+    for _ in range(5):
+        assert GENERIC in text_of(login(account.identifier, "Mauvais-Mot-2!"))
+    locked = login(account.identifier)  # right password, but locked for a minute
+    assert locked.status_code == 429
+    assert "Réessayez plus tard" in text_of(locked)
+    assert 0 < int(locked.headers["Retry-After"]) <= 61
+    clock.advance(seconds=61)
+    assert login(account.identifier, "Mauvais-Mot-2!").status_code == 200  # 6th failure: 2 minutes
+    second = login(account.identifier)
+    assert second.status_code == 429 and 60 < int(second.headers["Retry-After"]) <= 121
+    clock.advance(seconds=121)
+    assert login(account.identifier).status_code == 303
+    client.delete_cookie("__Host-sso", path="/")
+    # A success clears the counter: five new failures are needed to lock again.
+    for _ in range(4):
+        login(account.identifier, "Mauvais-Mot-2!")
+    assert login(account.identifier).status_code == 303
+
+
+def test_lock_never_exceeds_fifteen_minutes(client: FlaskClient, login: LoginHelper,
+                                            account_factory: AccountFactory, clock: FrozenClock) -> None:
+    account = account_factory()
+    for _ in range(12):
+        login(account.identifier, "Mauvais-Mot-2!")
+        clock.advance(minutes=16)
+    login(account.identifier, "Mauvais-Mot-2!")
+    locked = login(account.identifier)
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) <= 901
+    clock.advance(minutes=15, seconds=1)
+    assert login(account.identifier).status_code == 303
+
+
+def test_unknown_identifier_is_throttled_like_a_known_one(client: FlaskClient, login: LoginHelper) -> None:
+    answers = [login("z.personne1", "Mauvais-Mot-2!").status_code for _ in range(6)]
+    assert answers == [200] * 5 + [429]
+
+
+def test_many_failures_from_one_address_are_refused(client: FlaskClient, login: LoginHelper,
+                                                    account_factory: AccountFactory) -> None:
+    account = account_factory()
+    for number in range(30):
+        login(f"z.inconnu{number}", "Mauvais-Mot-2!")
+    refused = login(account.identifier)
+    assert refused.status_code == 429
+    other = client.application.test_client()
+    other.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert LoginHelper(other)(account.identifier).status_code == 303
+
+
+def test_a_new_session_id_at_login_and_the_old_one_dies(client: FlaskClient, login: LoginHelper,
+                                                        account_factory: AccountFactory) -> None:
+    account = account_factory()
+    first_url, second_url = login.start(), login.start()
+    login.submit(first_url, account.identifier, DEFAULT_PASSWORD)
+    old = client.get_cookie("__Host-sso").value
+    login.submit(second_url, account.identifier, DEFAULT_PASSWORD)
+    new = client.get_cookie("__Host-sso").value
+    assert new != old
+    client.set_cookie("__Host-sso", old, path="/", secure=True)
+    assert client.get("/services").status_code == 303  # old session ended at the second login
+
+
+def test_attacker_planted_cookie_is_not_adopted(client: FlaskClient, login: LoginHelper,
+                                                account_factory: AccountFactory) -> None:
+    account = account_factory()
+    client.set_cookie("__Host-sso", "planted-by-attacker-" + "x" * 30, path="/", secure=True)
+    login(account.identifier)
+    assert client.get_cookie("__Host-sso").value != "planted-by-attacker-" + "x" * 30
+
+
+def test_idle_timeout(client: FlaskClient, login: LoginHelper, account_factory: AccountFactory,
+                      clock: FrozenClock) -> None:
+    account = account_factory()
+    client.get(login(account.identifier).headers["Location"])
+    clock.advance(minutes=29)
+    assert client.get("/services").status_code == 200
+    clock.advance(minutes=29)
+    assert client.get("/services").status_code == 200  # activity refreshed the idle timer
+    clock.advance(minutes=31)
+    assert client.get("/services").status_code == 303
+
+
+def test_absolute_timeout(client: FlaskClient, login: LoginHelper, account_factory: AccountFactory,
+                          clock: FrozenClock) -> None:
+    account = account_factory()
+    client.get(login(account.identifier).headers["Location"])
+    for _ in range(33):
+        clock.advance(minutes=18)
+        assert client.get("/services").status_code == 200
+    clock.advance(minutes=18)  # 10 h 12 after login
+    assert client.get("/services").status_code == 303
+
+
+def test_logout_needs_a_confirmed_post_and_kills_the_session(client: FlaskClient, login: LoginHelper,
+                                                             account_factory: AccountFactory) -> None:
+    account = account_factory()
+    client.get(login(account.identifier).headers["Location"])
+    old = client.get_cookie("__Host-sso").value
+    confirm = client.get("/logout")
+    assert confirm.status_code == 200 and "Me déconnecter" in text_of(confirm)
+    assert client.post("/logout", data={}).status_code == 400
+    done = client.post("/logout", data={"csrf_token": csrf_from(text_of(confirm))})
+    assert done.status_code == 200 and "Vous êtes déconnecté" in text_of(done)
+    client.set_cookie("__Host-sso", old, path="/", secure=True)
+    assert client.get("/services").status_code == 303
+
+
+def test_authn_request_is_bound_to_its_browser(client: FlaskClient, login: LoginHelper, app) -> None:
+    url = login.start()
+    other = app.test_client()
+    response = other.get(url)
+    assert response.status_code == 400
+    assert "a expiré" in text_of(response)
+
+
+def test_authn_request_expires(client: FlaskClient, login: LoginHelper, clock: FrozenClock) -> None:
+    url = login.start()
+    clock.advance(minutes=61)
+    assert client.get(url).status_code == 400
+
+
+def test_resume_is_single_use(client: FlaskClient, login: LoginHelper, account_factory: AccountFactory) -> None:
+    account = account_factory()
+    resume = login(account.identifier).headers["Location"]
+    assert client.get(resume).status_code == 303
+    assert client.get(resume).status_code == 400
+
+
+def test_existing_session_skips_the_form(client: FlaskClient, login: LoginHelper,
+                                         account_factory: AccountFactory) -> None:
+    account = account_factory()
+    client.get(login(account.identifier).headers["Location"])
+    again = client.get("/login")
+    assert again.status_code == 303 and again.headers["Location"] == "/services"
+
+
+@pytest.mark.parametrize("state", [AccountState.LOCKED, AccountState.CLOSED])
+def test_locked_or_closed_account(client: FlaskClient, login: LoginHelper, account_factory: AccountFactory,
+                                  state: AccountState) -> None:
+    account = account_factory(state=state)
+    assert GENERIC in text_of(login(account.identifier, "Mauvais-Mot-2!"))
+    right = login(account.identifier)
+    assert right.status_code == 403
+    assert "Contactez votre établissement" in text_of(right)
+
+
+def test_provisional_credentials_open_nothing_but_activation(client: FlaskClient, login: LoginHelper,
+                                                             account_factory: AccountFactory) -> None:
+    account = account_factory("Noé", "Moulin", profile=Profile.STUDENT, state=AccountState.PROVISIONAL)
+    response = login(account.identifier, path="/login?profil=eleve")
+    assert response.status_code == 303 and response.headers["Location"].startswith("/activation/")
+    assert client.get("/services").headers["Location"] == "/activation"
+
+
+def test_rehash_when_parameters_change(client: FlaskClient, login: LoginHelper, account_factory: AccountFactory,
+                                       services) -> None:
+    from idp.core.passwords.hashing import HashParameters, PasswordHasher
+
+    old_hasher = PasswordHasher(HashParameters(time_cost=1, memory_kib=512, parallelism=1))
+    account = account_factory()
+    with services.uow() as uow:
+        uow.accounts.set_password_hash(account.id, old_hasher.hash(DEFAULT_PASSWORD), services.clock.now(),
+                                       changed=False)
+        uow.commit()
+    assert login(account.identifier).status_code == 303
+    with services.uow() as uow:
+        stored = uow.accounts.get(account.id).password_hash
+    assert "m=1024" in stored and not services.hasher.needs_rehash(stored)
+
+
+def test_security_headers_on_pages(client: FlaskClient) -> None:
+    response = client.get(client.get("/login").headers["Location"])
+    headers = response.headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def test_unknown_page_is_a_french_404(client: FlaskClient) -> None:
+    response = client.get("/nulle-part")
+    assert response.status_code == 404 and "Cette page n'existe pas" in text_of(response)
+
+
+def test_healthz(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok", "database": "up"}
