@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 SECRET_FILE = "secret.key"
+PAIRWISE_FILE = "pairwise.key"
 RSA_KEY_FILE = "signing-rsa.key"
 RSA_CERT_FILE = "signing-rsa.crt"
 EC_KEY_FILE = "signing-ec.key"
@@ -52,6 +53,10 @@ def ensure_keys(directory: Path, common_name: str, rsa_bits: int = 3072) -> list
     if not (directory / SECRET_FILE).exists():
         _write_private(directory / SECRET_FILE, secrets.token_urlsafe(48).encode())
         created.append(SECRET_FILE)
+    if not (directory / PAIRWISE_FILE).exists():
+        # Pairwise subject ids derive from this salt: it must never change (unlike the secret key).
+        _write_private(directory / PAIRWISE_FILE, secrets.token_urlsafe(48).encode())
+        created.append(PAIRWISE_FILE)
     if not (directory / RSA_KEY_FILE).exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
         _write_private(directory / RSA_KEY_FILE, _pem(key))

@@ -20,7 +20,7 @@ from idp.errors import ConfigurationError
 
 ENV_PREFIX = "IDP_"
 #: Environment variables with the prefix that are not settings overrides.
-RESERVED_ENV = {"IDP_CONFIG", "IDP_SECRET_KEY", "IDP_TEST_DATABASE_URL", "IDP_TEST_REDIS_URL"}
+RESERVED_ENV = {"IDP_CONFIG", "IDP_SECRET_KEY", "IDP_PAIRWISE_SALT", "IDP_TEST_DATABASE_URL", "IDP_TEST_REDIS_URL"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,21 @@ class RegisterSettings:
     batch_size: int = 5000
 
 
+#: Protocol front-ends that can be enabled in ``[protocols] enabled``.
+KNOWN_PROTOCOLS = ("saml", "oidc", "cas")
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    enabled: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.enabled if p not in KNOWN_PROTOCOLS]
+        if unknown:
+            raise ConfigurationError(f"[protocols] enabled : protocole inconnu {unknown[0]!r} "
+                                     f"(connus : {', '.join(KNOWN_PROTOCOLS)})")
+
+
 @dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
@@ -107,11 +122,14 @@ class Settings:
     passwords: PasswordSettings = field(default_factory=PasswordSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     register: RegisterSettings = field(default_factory=RegisterSettings)
+    protocols: ProtocolSettings = field(default_factory=ProtocolSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     #: Directory relative paths are resolved against (the config file's directory).
     root: str = "."
     #: Secret key for signing cookies and hashing codes; never from config.toml.
     secret_key: str = field(default="", repr=False)
+    #: Salt of pairwise subject ids and INE hashes; must never change once accounts exist.
+    pairwise_salt: str = field(default="", repr=False)
 
     def path(self, relative: str) -> Path:
         """Resolve a path from the settings against the configuration's directory."""
@@ -124,7 +142,7 @@ class Settings:
         return self.server.base_url.startswith("https://")
 
 
-_SECTION_NAMES = tuple(f.name for f in dataclasses.fields(Settings) if f.name not in ("root", "secret_key"))
+_SECTION_NAMES = tuple(f.name for f in dataclasses.fields(Settings) if f.name not in ("root", "secret_key", "pairwise_salt"))
 
 
 def _section_types() -> dict[str, type]:
@@ -193,11 +211,11 @@ def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str
     return overrides
 
 
-def _read_secret_key(root: Path, keys_dir: str, environ: typing.Mapping[str, str]) -> str:
-    if environ.get("IDP_SECRET_KEY"):
-        return environ["IDP_SECRET_KEY"]
+def _read_secret(root: Path, keys_dir: str, environ: typing.Mapping[str, str], env: str, filename: str) -> str:
+    if environ.get(env):
+        return environ[env]
     path = Path(keys_dir) if Path(keys_dir).is_absolute() else root / keys_dir
-    secret_file = path / "secret.key"
+    secret_file = path / filename
     if secret_file.exists():
         return secret_file.read_text(encoding="utf-8").strip()
     return ""
@@ -236,5 +254,7 @@ def load_settings(
     for name, values in (overrides or {}).items():
         merged[name].update(values)
     built = {name: _build_section(name, cls, merged[name], str(path)) for name, cls in sections.items()}
-    secret = _read_secret_key(root, built["keys"].directory, environ)
-    return Settings(**built, root=str(root), secret_key=secret)
+    keys_dir = built["keys"].directory
+    secret = _read_secret(root, keys_dir, environ, "IDP_SECRET_KEY", "secret.key")
+    salt = _read_secret(root, keys_dir, environ, "IDP_PAIRWISE_SALT", "pairwise.key")
+    return Settings(**built, root=str(root), secret_key=secret, pairwise_salt=salt)

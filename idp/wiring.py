@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -64,5 +65,18 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
                      dt.timedelta(minutes=settings.authn.request_ttl_minutes))
     policy = PasswordPolicy(min_length=settings.passwords.min_length, max_length=settings.passwords.max_length)
     accounts = AccountService(uow, hasher, policy, clock)
-    return Services(settings=settings, db=db, uow=uow, clock=clock, hasher=hasher, password_policy=policy,
-                    flow=flow, accounts=accounts)
+    services = Services(settings=settings, db=db, uow=uow, clock=clock, hasher=hasher, password_policy=policy,
+                        flow=flow, accounts=accounts)
+    install_protocols(services)
+    return services
+
+
+def install_protocols(services: Services) -> None:
+    """Let each enabled protocol package (``idp.saml``, ``idp.oidc``, ``idp.cas``) plug itself in.
+
+    Each package exposes ``install(services)``, which registers its ``ProtocolFrontend`` in
+    ``services.frontends`` and may append single-logout hooks to ``services.extras["logout_hooks"]``.
+    """
+    services.extras.setdefault("logout_hooks", [])
+    for name in services.settings.protocols.enabled:
+        importlib.import_module(f"idp.{name}").install(services)

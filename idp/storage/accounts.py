@@ -113,21 +113,31 @@ class SqlAccountRepository:
 
     def linked_records(self, account_id: int) -> Sequence[dict[str, Any]]:
         """The register records of the account: a pupil's own, or a parent's children (school, class)."""
-        own = (select(StudentRow, SchoolRow.name).join(SchoolRow, SchoolRow.uai == StudentRow.uai)
-               .where(StudentRow.account_id == account_id))
-        kids = (select(StudentRow, SchoolRow.name).join(SchoolRow, SchoolRow.uai == StudentRow.uai)
+        columns = (StudentRow, SchoolRow.name, SchoolRow.kind)
+        own = (select(*columns).join(SchoolRow, SchoolRow.uai == StudentRow.uai)
+               .where(StudentRow.account_id == account_id, StudentRow.status == "present"))
+        kids = (select(*columns).join(SchoolRow, SchoolRow.uai == StudentRow.uai)
                 .join(StudentLinkRow, StudentLinkRow.student_id == StudentRow.id)
                 .join(RepresentativeRow, RepresentativeRow.id == StudentLinkRow.representative_id)
-                .where(RepresentativeRow.account_id == account_id, StudentLinkRow.status == "present"))
+                .where(RepresentativeRow.account_id == account_id, RepresentativeRow.status == "present",
+                       StudentLinkRow.status == "present", StudentLinkRow.legal_responsibility.is_(True),
+                       StudentRow.status == "present"))
         seen: dict[int, dict[str, Any]] = {}
         for query in (own, kids):
-            for student, school_name in self._s.execute(query):
+            for student, school_name, kind in self._s.execute(query):
                 seen.setdefault(student.id, {
-                    "ine": student.ine, "family_name": student.family_name, "given_names": student.given_names,
-                    "birth_date": student.birth_date, "uai": student.uai, "school": school_name,
-                    "class_code": student.class_code, "level": student.level, "status": student.status,
+                    "ine": student.ine, "external_id": student.external_id, "family_name": student.family_name,
+                    "given_names": student.given_names, "birth_date": student.birth_date, "uai": student.uai,
+                    "school": school_name, "school_kind": kind, "class_code": student.class_code,
+                    "level": student.level, "postal_code": student.postal_code, "status": student.status,
                 })
         return sorted(seen.values(), key=lambda r: (r["family_name"], r["given_names"]))
+
+    def postal_code(self, account_id: int) -> str:
+        """A parent's postal code from their register record(s), or ``""``."""
+        code = self._s.scalars(select(RepresentativeRow.postal_code).where(
+            RepresentativeRow.account_id == account_id, RepresentativeRow.postal_code != "")).first()
+        return code or ""
 
     def link_register(self, account_id: int, *, student_ines: Sequence[str] = (),
                       representatives: Sequence[tuple[str, str]] = ()) -> int:

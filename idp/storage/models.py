@@ -240,3 +240,8 @@ class ServiceProviderRow(Base):
     description: Mapped[str] = mapped_column(String(400), default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+# Protocol tables live beside their repositories; importing them here registers them on Base.metadata
+# (migrations and tests see every table as soon as ``idp.storage.models`` is imported).
+from idp.storage import cas_store, oidc_store, saml_store  # noqa: E402,F401

@@ -1,0 +1,3 @@
+"""``idp cas …`` commands (filled in by the cas work)."""
+
+COMMANDS: list = []

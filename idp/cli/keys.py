@@ -1,0 +1,3 @@
+"""``idp keys …`` commands (filled in by the keys work)."""
+
+COMMANDS: list = []

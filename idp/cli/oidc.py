@@ -1,0 +1,3 @@
+"""``idp oidc …`` commands (filled in by the oidc work)."""
+
+COMMANDS: list = []

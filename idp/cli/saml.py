@@ -1,0 +1,3 @@
+"""``idp saml …`` commands (filled in by the saml work)."""
+
+COMMANDS: list = []

@@ -1,0 +1,1 @@
+"""SQL storage of the cas front-end (tables registered on the shared metadata)."""

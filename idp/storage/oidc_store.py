@@ -1,0 +1,1 @@
+"""SQL storage of the oidc front-end (tables registered on the shared metadata)."""

@@ -1,0 +1,1 @@
+"""SQL storage of the saml front-end (tables registered on the shared metadata)."""
