@@ -36,8 +36,22 @@ DEFAULT_PASSWORD = "Velo-Rouge-Garonne-42"
 pytest_plugins: list[str] = []
 
 
+def _backend() -> str:
+    return "postgresql" if PG_URL else "sqlite"
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"idp database: {'postgresql (' + PG_URL + ')' if PG_URL else 'sqlite'}"
+    return f"idp database: {_backend()}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Say which database the suite ran on (CI checks this line for the PostgreSQL run)."""
+    terminalreporter.write_line(f"idp database: {_backend()}")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("IDP_REQUIRE_POSTGRESQL") and not PG_URL.startswith("postgresql"):
+        raise pytest.UsageError("IDP_REQUIRE_POSTGRESQL is set but IDP_TEST_DATABASE_URL is not a PostgreSQL URL")
 
 
 def _worker() -> str:
@@ -89,6 +103,7 @@ def base_settings(instance_dir: Path) -> Settings:
 @pytest.fixture(scope="session")
 def db(base_settings: Settings) -> Iterator[Database]:
     database = Database(base_settings)
+    assert database.dialect == _backend(), f"tests asked for {_backend()} but got {database.dialect}"
     schema.upgrade(database)
     # Tables whose migration is not written yet still exist for the tests; test_migrations.py fails
     # until the migration matches the models.

@@ -76,7 +76,7 @@ def unlock(ctx: CliContext, identifier: str) -> None:
 @pass_ctx
 def set_password(ctx: CliContext, identifier: str) -> None:
     """Définir le mot de passe, lu sur l'entrée standard (une ligne) ; les règles s'appliquent."""
-    stream = click.get_text_stream("stdin")
+    stream = sys.stdin
     if stream.isatty():
         password = click.prompt("Nouveau mot de passe", hide_input=True, confirmation_prompt=True)
     else:

@@ -63,7 +63,8 @@ def make_engine(settings: Settings) -> Engine:
             pool_size=settings.database.pool_size,
             max_overflow=settings.database.pool_size,
             pool_timeout=settings.database.pool_timeout_seconds,
-            pool_pre_ping=True,
+            # No pre-ping (one round trip per checkout): a dropped connection raises, SQLAlchemy then
+            # invalidates the whole pool, the request answers 503 and the next one reconnects.
             connect_args={"connect_timeout": settings.database.pool_timeout_seconds},
         )
     raise ConfigurationError(f"[database] url : base {backend!r} non prise en charge (sqlite ou postgresql)")

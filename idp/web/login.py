@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from idp.core.accounts.identifiers import normalise_login_input
 from idp.core.authn.model import AuthnRequest
 from idp.core.authn.policy import FULL_METHODS
+from idp.core.authn.sessions import find_session
 from idp.errors import InvalidCredentials
 from idp.web.security import (
     browser_id,
@@ -56,22 +57,25 @@ def login_submit(request_id: str) -> ResponseReturnValue:
     """Check the credentials; on success answer with 303 to the front-end's resume URL (RFC 9700 §4.12)."""
     check_csrf()
     services = _services()
-    req = services.flow.pending(request_id, browser_id())
-    profile = _profile(req) or "parent"
     identifier = request.form.get("identifiant", "")
     password = request.form.get("mot_de_passe", "")
     problem = _field_problem(identifier, password)
     if problem:
-        return _render_form(req, profile, error=problem, identifier=identifier[:MAX_IDENTIFIER], status=400)
+        req = services.flow.pending(request_id, browser_id())
+        return _render_form(req, _profile(req) or "parent", error=problem, identifier=identifier[:MAX_IDENTIFIER],
+                            status=400)
     try:
         outcome = services.flow.login(request_id, browser_id(), identifier, password, ip=client_ip(),
-                                      user_agent=request.headers.get("User-Agent", ""), old_token=sso_token(services.settings))
+                                      user_agent=request.headers.get("User-Agent", ""),
+                                      old_token=sso_token(services.settings))
     except InvalidCredentials as exc:
-        return _render_form(req, profile, error=exc.description, identifier=normalise_login_input(identifier))
+        req = services.flow.pending(request_id, browser_id())
+        return _render_form(req, _profile(req) or "parent", error=exc.description,
+                            identifier=normalise_login_input(identifier))
     if outcome.needs_activation:
         target = url_for("pages.activation_pending", request_id=request_id)
     else:
-        target = services.frontends[req.protocol].resume_url(request_id)
+        target = services.frontends[outcome.request.protocol].resume_url(request_id)
     response = redirect(target, 303)
     set_sso_cookie(response, services.settings, outcome.token)
     return response
@@ -91,15 +95,16 @@ def _field_problem(identifier: str, password: str) -> str:
 def my_services() -> ResponseReturnValue:
     """"Mes services": the registered service providers, for a logged-in person."""
     services = _services()
-    current = services.flow.current_session(sso_token(services.settings))
-    if current is None:
+    with services.uow() as uow:
+        session = find_session(uow, sso_token(services.settings), services.flow.session_policy, services.clock)
+        account = uow.accounts.get(session.account_id) if session else None
+        entries = uow.services.list_enabled() if account else []
+        uow.commit()
+    if session is None or account is None:
         return redirect(url_for("portal.start"), 303)
-    session, account = current
     if session.auth_method not in FULL_METHODS:
         # Provisional credentials open nothing but the activation steps.
         return redirect(url_for("pages.activation_pending"), 303)
-    with services.uow() as uow:
-        entries = uow.services.list_enabled()
     return render_template("services.html", account=account, entries=entries)
 
 

@@ -54,6 +54,7 @@ class LoginOutcome:
     session: SsoSession
     account: Account
     needs_activation: bool
+    request: AuthnRequest
 
 
 def browser_hash(browser_id: str) -> str:
@@ -101,7 +102,10 @@ class AuthnFlow:
     def pending(self, request_id: str, browser_id: str) -> AuthnRequest:
         """Return a request still waiting for a login in this browser, or raise ``AuthnRequestExpired``."""
         with self._uow() as uow:
-            request = uow.authn_requests.get(request_id, browser_hash(browser_id))
+            return self._pending_in(uow, request_id, browser_id)
+
+    def _pending_in(self, uow: UnitOfWork, request_id: str, browser_id: str) -> AuthnRequest:
+        request = uow.authn_requests.get(request_id, browser_hash(browser_id))
         if request is None or request.completed_at is not None or self._expired(request):
             raise AuthnRequestExpired()
         return request
@@ -118,12 +122,13 @@ class AuthnFlow:
         The argon2 verification runs between two short transactions, so no database lock or pooled
         connection is held while hashing.
         """
-        self.pending(request_id, browser_id)
         ident = normalise_login_input(identifier)
         password = password[:MAX_PASSWORD_INPUT]
         keys = throttle.keys_for(ident, ip)
         with self._uow() as uow:
-            wait = throttle.wait_seconds(keys, uow.throttle, self._throttle, self._clock.now())
+            request = self._pending_in(uow, request_id, browser_id)
+            counters = uow.throttle.get_many([keys.identifier, keys.ip, keys.network])
+            wait = throttle.wait_seconds(counters, self._clock.now())
             if wait:
                 self._audit(uow, audit.LOGIN_THROTTLED, None, ident, ip, {"wait_seconds": wait})
                 uow.commit()
@@ -138,7 +143,9 @@ class AuthnFlow:
             raise InvalidCredentials()
         self._check_usable(account)
         with self._uow() as uow:
-            outcome = self._succeed(uow, keys, account, password, request_id, ip, user_agent, old_token)
+            if keys.identifier in counters:
+                throttle.record_success(keys, uow.throttle)
+            outcome = self._succeed(uow, account, password, request, ip, user_agent, old_token)
             uow.commit()
         return outcome
 
@@ -160,10 +167,9 @@ class AuthnFlow:
                 "Vos identifiants provisoires ont expiré. Demandez-en de nouveaux à votre établissement."
             )
 
-    def _succeed(self, uow: UnitOfWork, keys: throttle.ThrottleKeys, account: Account, password: str,
-                 request_id: str, ip: str, user_agent: str, old_token: str | None) -> LoginOutcome:
+    def _succeed(self, uow: UnitOfWork, account: Account, password: str, request: AuthnRequest, ip: str,
+                 user_agent: str, old_token: str | None) -> LoginOutcome:
         now = self._clock.now()
-        throttle.record_success(keys, uow.throttle)
         if account.password_hash and self._hasher.needs_rehash(account.password_hash):
             uow.accounts.set_password_hash(account.id, self._hasher.hash(password), now, changed=False)
             self._audit(uow, audit.PASSWORD_REHASHED, account.id, account.identifier, ip, {})
@@ -176,16 +182,17 @@ class AuthnFlow:
         method = AuthMethod.PROVISIONAL if provisional else AuthMethod.PASSWORD
         token, session = open_session(uow, account.id, method, self.session_policy, self._clock, ip, user_agent)
         uow.accounts.record_login(account.id, now)
-        uow.authn_requests.mark_authenticated(request_id, session.id, now)
+        uow.authn_requests.mark_authenticated(request.id, session.id, now)
         self._audit(uow, audit.LOGIN_SUCCESS, account.id, account.identifier, ip, {"method": method.value})
-        return LoginOutcome(token=token, session=session, account=account, needs_activation=provisional)
+        return LoginOutcome(token=token, session=session, account=account, needs_activation=provisional,
+                            request=request)
 
     # --- resume ----------------------------------------------------------------------------------
 
     def resume(self, request_id: str, browser_id: str, session_token: str | None) -> Assertion:
         """Hand the front-end the assertion for a request its person has just logged in for (once)."""
-        request = self.pending(request_id, browser_id)
         with self._uow() as uow:
+            request = self._pending_in(uow, request_id, browser_id)
             session = find_session(uow, session_token, self.session_policy, self._clock)
             fresh = session is not None and request.session_id == session.id
             if session is None or not (fresh or session_can_answer(request, session)):

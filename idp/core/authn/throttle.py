@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from idp.core.ports import ThrottleCounter, ThrottleStore
@@ -53,9 +54,8 @@ def _network_of(ip: str) -> str:
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 
 
-def wait_seconds(keys: ThrottleKeys, store: ThrottleStore, policy: ThrottlePolicy, now: dt.datetime) -> int:
-    """Seconds to wait before this attempt may be checked (0 when it may go ahead)."""
-    counters = store.get_many([keys.identifier, keys.ip, keys.network])
+def wait_seconds(counters: Mapping[str, ThrottleCounter], now: dt.datetime) -> int:
+    """Seconds to wait before this attempt may be checked (0 when it may go ahead), from the counters read."""
     waits = [0]
     for counter in counters.values():
         if counter.locked_until and counter.locked_until > now:

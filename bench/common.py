@@ -1,0 +1,117 @@
+"""Shared benchmark plumbing: a throw-away instance (database, keys, accounts) and a pinned gunicorn server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pin_self(core: int) -> None:
+    """Run the rest of this process (the load generator) on one core."""
+    os.sched_setaffinity(0, {core})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Instance:
+    """A fresh identity-provider instance in a temporary directory, on a fresh database."""
+
+    def __init__(self, database_url: str, name: str, protocols: tuple[str, ...] = (), extra_config: str = "") -> None:
+        self.admin_url = database_url
+        self.name = name
+        self.protocols = protocols
+        self.extra_config = extra_config
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.server: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Instance:
+        self.dir = Path(tempfile.mkdtemp(prefix=f"idp-bench-{self.name}-"))
+        if self.admin_url.startswith("postgresql"):
+            self.dbname = f"idp_bench_{self.name}"
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{self.dbname}"')
+            self.url = self.admin_url.rsplit("/", 1)[0] + "/" + self.dbname
+            self.dialect = "postgresql"
+        else:
+            self.url = f"sqlite:///{self.dir}/idp.sqlite3"
+            self.dialect = "sqlite"
+        enabled = ", ".join(f'"{p}"' for p in self.protocols)
+        self.config = self.dir / "config.toml"
+        self.config.write_text(
+            f'[server]\nbase_url = "{self.base}"\ndevelopment = true\n\n[database]\nurl = "{self.url}"\n\n'
+            f'[protocols]\nenabled = [{enabled}]\n\n[logging]\nlevel = "INFO"\n{self.extra_config}\n')
+        self.idp("init")
+        return self
+
+    def idp(self, *args: str, input: str | None = None) -> str:
+        """Run an ``idp`` command against this instance."""
+        out = subprocess.run([sys.executable, "-m", "idp", "--config", str(self.config), *args], input=input,
+                             capture_output=True, text=True, cwd=self.dir)
+        if out.returncode:
+            raise RuntimeError(f"idp {' '.join(args)} failed: {out.stderr}")
+        return out.stdout
+
+    def services(self) -> Any:
+        from idp.settings import load_settings
+        from idp.wiring import build_services
+
+        return build_services(load_settings(self.config, environ={}))
+
+    def create_accounts(self, count: int, password: str) -> list[str]:
+        """Create ``count`` active parent accounts with this password (default argon2 cost)."""
+        from idp.core.accounts.model import NewAccount, Profile
+
+        services = self.services()
+        made = [services.accounts.create(NewAccount(Profile.PARENT, "Banc", "Anne"), password).identifier
+                for _ in range(count)]
+        services.db.dispose()
+        return made
+
+    def start_server(self, core: int, workers: int = 1) -> None:
+        """Start gunicorn pinned to ``core`` and wait until /healthz answers."""
+        env = {**os.environ, "IDP_CONFIG": str(self.config)}
+        self.log = (self.dir / "server.log").open("wb")
+        self.server = subprocess.Popen(
+            ["taskset", "-c", str(core), sys.executable, "-m", "gunicorn", "-w", str(workers), "-b",
+             f"127.0.0.1:{self.port}", "idp.wsgi:app"],
+            env=env, cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if requests.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                time.sleep(0.2)
+        self.log.flush()
+        raise RuntimeError("server did not start:\n" + (self.dir / "server.log").read_text()[-3000:])
+
+    def __exit__(self, *exc: object) -> None:
+        if self.server is not None:
+            self.server.terminate()
+            try:
+                self.server.wait(10)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+            self.log.close()
+        if self.dialect == "postgresql":
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+        shutil.rmtree(self.dir, ignore_errors=True)

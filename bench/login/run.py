@@ -1,0 +1,120 @@
+"""Complete password logins per second per core, through the real HTTP stack.
+
+Method: a fresh PostgreSQL database (or SQLite with --database-url sqlite:///…), accounts hashed with the
+default argon2id parameters, ONE gunicorn sync worker pinned to core 0 (taskset), this load generator pinned
+to core 1 with a few concurrent browsers. One login = GET /login → GET the form → POST identifier and
+password → GET the resume URL → GET "Mes services" (5 requests, a new browser each time). Prints logins/s,
+latency percentiles, the argon2 verify time measured on the same core, and the share of each login spent in
+the hash. Never fails because the machine is slow.
+
+    python bench/login/run.py [--seconds 20] [--browsers 4] [--database-url postgresql://…]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import Instance, pin_self  # noqa: E402
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+PASSWORD = "Velo-Rouge-Garonne-42"  # noqa: S105 - benchmark accounts only
+
+
+def one_login(base: str, identifier: str) -> None:
+    """Run one complete login in a new browser; raise on any unexpected answer."""
+    with requests.Session() as browser:
+        start = browser.get(f"{base}/login?profil=parent", allow_redirects=False)
+        form_url = base + start.headers["Location"]
+        page = browser.get(form_url)
+        token = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+        posted = browser.post(form_url, data={"identifiant": identifier, "mot_de_passe": PASSWORD,
+                                              "csrf_token": token}, allow_redirects=False)
+        if posted.status_code != 303:
+            raise RuntimeError(f"login answered {posted.status_code}")
+        resumed = browser.get(base + posted.headers["Location"], allow_redirects=False)
+        services = browser.get(base + resumed.headers["Location"])
+        if services.status_code != 200 or "Mes services" not in services.text:
+            raise RuntimeError("services page missing")
+
+
+def load(base: str, identifiers: list[str], seconds: float, browsers: int) -> tuple[list[float], int]:
+    """Run ``browsers`` concurrent login loops for ``seconds``; return latencies and the error count."""
+    latencies: list[float] = []
+    errors = [0]
+    deadline = time.perf_counter() + seconds
+    lock = threading.Lock()
+
+    def loop(n: int) -> None:
+        i = n
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                one_login(base, identifiers[i % len(identifiers)])
+            except Exception:  # noqa: BLE001 - counted and reported
+                with lock:
+                    errors[0] += 1
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - t0)
+            i += browsers
+
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(browsers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors[0]
+
+
+def argon2_ms_on_core(core: int) -> float:
+    """Median argon2id verify time with the default parameters, measured on the server's core."""
+    code = ("import time,statistics;from argon2 import PasswordHasher as P;"
+            "h=P(time_cost=2,memory_cost=19456,parallelism=1);x=h.hash('a');r=[]\n"
+            "for _ in range(30):\n t=time.perf_counter();h.verify(x,'a');r.append(time.perf_counter()-t)\n"
+            "print(statistics.median(r)*1000)")
+    out = subprocess.run(["taskset", "-c", str(core), sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--browsers", type=int, default=4)
+    parser.add_argument("--accounts", type=int, default=40)
+    parser.add_argument("--database-url", default=os.environ.get(
+        "IDP_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    args = parser.parse_args()
+    with Instance(args.database_url, name="login") as instance:
+        identifiers = instance.create_accounts(args.accounts, PASSWORD)
+        instance.start_server(core=0, workers=1)
+        pin_self(1)
+        one_login(instance.base, identifiers[0])  # warm-up
+        load(instance.base, identifiers, 3, args.browsers)
+        latencies, errors = load(instance.base, identifiers, args.seconds, args.browsers)
+    rate = len(latencies) / args.seconds
+    hash_ms = argon2_ms_on_core(0)
+    share = rate * hash_ms / 1000
+    print(f"database              {instance.dialect}")
+    print(f"logins                {len(latencies)} in {args.seconds:.0f} s, errors {errors}")
+    print(f"logins/s per core     {rate:.1f}   (5 HTTP requests each, one gunicorn worker on core 0)")
+    if latencies:
+        q = statistics.quantiles(latencies, n=100)
+        print(f"latency ms            median {statistics.median(latencies) * 1000:.1f}  p95 {q[94] * 1000:.1f}")
+    print(f"argon2id verify       {hash_ms:.1f} ms (m=19 MiB, t=2, p=1) -> ceiling {1000 / hash_ms:.1f} logins/s")
+    print(f"share of time in hash {share * 100:.0f} %   (outside the hash: {(1 - share) * 100:.0f} %)")
+
+
+if __name__ == "__main__":
+    main()

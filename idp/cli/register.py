@@ -1,0 +1,3 @@
+"""``idp import`` and ``idp purge`` (the register import lands separately)."""
+
+COMMANDS: list = []

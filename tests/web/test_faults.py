@@ -1,0 +1,48 @@
+"""Faults: a database that does not answer gives a French 503 with Retry-After, never a stack trace."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flask import Flask
+
+from idp import create_app
+from idp.settings import Settings
+from idp.wiring import build_services
+
+
+def down_app(settings: Settings) -> Flask:
+    url = "postgresql://idp@127.0.0.1:1/nowhere"  # nothing listens on port 1
+    broken = dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=url,
+                                                                        pool_timeout_seconds=1))
+    app = create_app(broken, build_services(broken))
+    app.config["TESTING"] = True
+    return app
+
+
+def test_login_page_when_the_database_is_down(settings: Settings) -> None:
+    client = down_app(settings).test_client()
+    response = client.get("/login")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    body = response.get_data(as_text=True)
+    assert "Service momentanément indisponible" in body
+    assert "Traceback" not in body and "psycopg" not in body and "OperationalError" not in body
+
+
+def test_healthz_reports_the_database(settings: Settings) -> None:
+    client = down_app(settings).test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.get_json()["database"] == "down"
+
+
+def test_unexpected_error_shows_a_correlation_id(app: Flask) -> None:
+    @app.get("/boom-test")
+    def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/boom-test")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "secret internals" not in body and "Traceback" not in body
+    assert response.headers["X-Correlation-Id"] in body
