@@ -51,7 +51,12 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
     """Build the services from settings; tests pass their own clock, database or hasher."""
     clock = clock or SystemClock()
     db = db or Database(settings)
-    uow = SqlUnitOfWorkFactory(db)
+    redis_throttle = None
+    if settings.redis.url:
+        from idp.storage.redis_store import RedisThrottleStore, connect
+
+        redis_throttle = RedisThrottleStore(connect(settings.redis.url))
+    uow = SqlUnitOfWorkFactory(db, redis_throttle)
     hasher = hasher or hasher_for(settings)
     s, t = settings.session, settings.throttle
     session_policy = SessionPolicy(idle=dt.timedelta(minutes=s.idle_minutes), absolute=dt.timedelta(hours=s.absolute_hours),

@@ -109,7 +109,7 @@ class SqlAccountRepository:
         for query in (reps, kids, own):
             for family, given in self._s.execute(query):
                 names.extend([family, *given.split()])
-        return sorted(set(n for n in names if n))
+        return sorted({n for n in names if n})
 
     def linked_records(self, account_id: int) -> Sequence[dict[str, Any]]:
         """The register records of the account: a pupil's own, or a parent's children (school, class)."""

@@ -34,14 +34,15 @@ class SqlThrottleStore:
         """Add one failure, starting a new window when the previous one is over."""
         table = ThrottleRow.__table__
         stale = table.c.window_started_at < (now - window)
-        stmt = self._insert(table).values(key=key, failures=1, window_started_at=now, updated_at=now)
-        stmt = stmt.on_conflict_do_update(
+        insert = self._insert(table).values(  # type: ignore[arg-type]
+            key=key, failures=1, window_started_at=now, updated_at=now)
+        stmt = insert.on_conflict_do_update(
             index_elements=[table.c.key],
             set_={
                 "failures": case((stale, 1), else_=table.c.failures + 1),
-                "window_started_at": case((stale, stmt.excluded.window_started_at),
+                "window_started_at": case((stale, insert.excluded.window_started_at),
                                           else_=table.c.window_started_at),
-                "updated_at": stmt.excluded.updated_at,
+                "updated_at": insert.excluded.updated_at,
             },
         ).returning(table.c.key, table.c.failures, table.c.window_started_at, table.c.locked_until)
         row = self._s.execute(stmt).one()

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
-from idp.core.ports import ServiceEntry
+from idp.core.ports import ServiceEntry, ThrottleStore
 from idp.errors import ServiceUnavailable
 from idp.storage.accounts import SqlAccountRepository
 from idp.storage.audit import SqlAuditLog
@@ -47,17 +47,18 @@ class SqlServiceCatalogue:
 
 
 class SqlUnitOfWork:
-    """``UnitOfWork`` on one SQLAlchemy session."""
+    """``UnitOfWork`` on one SQLAlchemy session (throttling counters in Redis when configured)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, redis_throttle: ThrottleStore | None = None) -> None:
         self._db = db
+        self._redis_throttle = redis_throttle
 
     def __enter__(self) -> Self:
         self.session = self._db.sessionmaker()
         self.accounts = SqlAccountRepository(self.session)
         self.sessions = SqlSessionRepository(self.session)
         self.authn_requests = SqlAuthnRequestRepository(self.session)
-        self.throttle = SqlThrottleStore(self.session)
+        self.throttle: ThrottleStore = self._redis_throttle or SqlThrottleStore(self.session)
         self.audit = SqlAuditLog(self.session)
         self.services = SqlServiceCatalogue(self.session)
         return self
@@ -88,8 +89,9 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Builds a fresh ``SqlUnitOfWork`` per use."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, redis_throttle: ThrottleStore | None = None) -> None:
         self.db = db
+        self.redis_throttle = redis_throttle
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.db)
+        return SqlUnitOfWork(self.db, self.redis_throttle)

@@ -6,7 +6,8 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, g, request, session
+from flask import Flask, abort, g, request, session
+from werkzeug.wrappers import Response
 
 from idp.errors import CsrfError
 from idp.settings import Settings
