@@ -13,6 +13,7 @@ class IdpError(Exception):
     """Base of every error the identity provider raises on purpose."""
 
     code: str = "error"
+    title: str = "Une erreur est survenue"
     description: str = "Une erreur est survenue."
     http_status: int = 400
 
@@ -33,6 +34,7 @@ class ServiceUnavailable(IdpError):
     """A dependency (database, Redis, SMS gateway) is down; try again later."""
 
     code = "temporarily_unavailable"
+    title = "Service momentanément indisponible"
     description = "Service momentanément indisponible. Merci de réessayer dans quelques minutes."
     http_status = 503
 
@@ -41,6 +43,7 @@ class UntrustedRequest(IdpError):
     """The request cannot be trusted (unknown client, unregistered return address): never redirect."""
 
     code = "untrusted_request"
+    title = "Application non autorisée"
     description = "Cette demande de connexion ne provient pas d'un service connu."
     http_status = 400
 
@@ -57,6 +60,7 @@ class LoginThrottled(IdpError):
     """Too many failures for this identifier or from this network; a temporary wait applies."""
 
     code = "throttled"
+    title = "Trop de tentatives"
     description = "Trop de tentatives de connexion. Réessayez plus tard."
     http_status = 429
 
@@ -69,6 +73,7 @@ class AccountUnavailable(IdpError):
     """The account exists and the password was right, but it is locked or closed."""
 
     code = "account_unavailable"
+    title = "Compte indisponible"
     description = "Ce compte n'est pas utilisable. Contactez votre établissement."
     http_status = 403
 
@@ -88,6 +93,7 @@ class NotFound(IdpError):
     """The thing asked for does not exist (or no longer does)."""
 
     code = "not_found"
+    title = "Page introuvable"
     description = "Élément introuvable."
     http_status = 404
 
@@ -96,6 +102,7 @@ class AuthnRequestExpired(IdpError):
     """The authentication request behind this page has expired or was already used."""
 
     code = "authn_request_expired"
+    title = "Demande de connexion expirée"
     description = "Cette demande de connexion a expiré. Retournez sur le service pour recommencer."
     http_status = 400
 
@@ -104,6 +111,7 @@ class CsrfError(IdpError):
     """A form arrived without its anti-forgery token, or with a wrong one."""
 
     code = "csrf"
+    title = "Page expirée"
     description = "La page a expiré ou a été ouverte dans un autre onglet. Rechargez-la et recommencez."
     http_status = 400
 

@@ -60,18 +60,18 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(ServiceUnavailable)
     def _unavailable(exc: ServiceUnavailable) -> tuple[str, int, dict[str, str]]:
         services: Services = app.extensions["idp"]
-        body, status = _error_page(503, exc.description, "Service momentanément indisponible")
+        body, status = _error_page(503, exc.description, exc.title)
         return body, status, {"Retry-After": str(services.settings.server.outage_retry_after_seconds)}
 
     @app.errorhandler(LoginThrottled)
     def _throttled(exc: LoginThrottled) -> tuple[str, int, dict[str, str]]:
-        body, status = _error_page(429, exc.description, "Trop de tentatives")
+        body, status = _error_page(429, exc.description, exc.title)
         return body, status, {"Retry-After": str(exc.retry_after_seconds)}
 
     @app.errorhandler(IdpError)
     def _idp_error(exc: IdpError) -> tuple[str, int]:
         log.info("request refused: %s", exc.code)
-        return _error_page(exc.http_status, exc.description)
+        return _error_page(exc.http_status, exc.description, exc.title)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:
