@@ -1,0 +1,1 @@
+"""SQL storage of activation, recovery and delivery (codes, transactions, outbox)."""
