@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import idp.storage.models
+import idp.storage.models  # noqa: F401 - custom column types
 
 
 revision = '0001'

@@ -1,0 +1,360 @@
+"""CAS benchmark: ticket validations/s and login-with-SSO-session → validate round trips/s, on one core.
+
+One gunicorn worker (gthread, 4 threads) is pinned to core 0 with ``taskset -c 0``; this process, the load
+generator, pins itself to core 1. PostgreSQL (a fresh ``idp_bench_cas`` database) is not pinned. Each figure is
+bounded in time (``--seconds``, at most 30). Nothing hashes a password: the SSO session is opened directly.
+
+    /tmp/probe-venv/bin/python bench/cas/run.py [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+
+Figures printed:
+- validations/s: ``/cas/p3/serviceValidate`` of pre-issued service tickets (issued in batches by this process
+  through the CAS server code, outside the timed windows), with the p50/p95 latency of a validation;
+- round trips/s: ``GET /cas/login?service=…`` with the SSO cookie (302 with a ticket), then
+  ``GET /cas/p3/serviceValidate`` of that ticket, with p95 of each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE = "https://pronote.bench.example.fr/pronote/"
+VENV_BIN = Path(sys.executable).parent
+
+
+# --- a minimal keep-alive HTTP/1.1 client (cheap, so the generator core is not the bottleneck) -------
+
+
+class Http:
+    """One keep-alive connection; ``get`` returns (status, headers text, body)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+        return sock
+
+    def get(self, target: str, cookie: str = "") -> tuple[int, str, bytes]:
+        for attempt in range(2):
+            if self.sock is None:
+                self.sock = self._connect()
+            request = f"GET {target} HTTP/1.1\r\nHost: idp.bench\r\n"
+            if cookie:
+                request += f"Cookie: {cookie}\r\n"
+            try:
+                self.sock.sendall((request + "\r\n").encode())
+                return self._read()
+            except (ConnectionError, OSError):
+                self.sock.close()
+                self.sock = None
+                if attempt:
+                    raise
+        raise RuntimeError("unreachable")
+
+    def _read(self) -> tuple[int, str, bytes]:
+        assert self.sock is not None
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        text = head.decode("latin-1")
+        length = 0
+        close = False
+        for line in text.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "connection" and value.strip().lower() == "close":
+                close = True
+        while len(rest) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            rest += chunk
+        body, self.buffer = rest[:length], rest[length:]
+        if close:
+            self.sock.close()
+            self.sock = None
+        return int(text.split(" ", 2)[1]), text, body
+
+
+def header(headers: str, name: str) -> list[str]:
+    prefix = name.lower() + ":"
+    return [line.split(":", 1)[1].strip() for line in headers.split("\r\n") if line.lower().startswith(prefix)]
+
+
+# --- set-up -----------------------------------------------------------------------------------------
+
+
+def make_instance(pg_admin: str, folder: Path) -> tuple[Path, str]:
+    base, _, _ = pg_admin.rpartition("/")
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "idp_bench_cas" WITH (FORCE)')
+        conn.execute('CREATE DATABASE "idp_bench_cas"')
+    url = f"{base}/idp_bench_cas"
+    (folder / "keys").mkdir(mode=0o700)
+    (folder / "keys" / "secret.key").write_text(secrets.token_urlsafe(48))
+    (folder / "keys" / "pairwise.key").write_text(secrets.token_urlsafe(48))
+    (folder / "config.toml").write_text(
+        '[server]\nbase_url = "https://idp.bench"\n\n'
+        f'[database]\nurl = "{url}"\npool_size = 8\n\n'
+        '[logging]\nlevel = "WARNING"\n\n[protocols]\nenabled = ["cas"]\n'
+    )
+    return folder / "config.toml", url
+
+
+def seed(config: Path) -> tuple[object, object, str]:
+    """Schema, a pupil with her register record, the Pronote registration, an SSO session (token)."""
+    import datetime as dt
+
+    from idp.cas.registry import registration_for
+    from idp.core.accounts.identifiers import identifier_base
+    from idp.core.accounts.model import NewAccount, Profile
+    from idp.core.authn.model import AuthMethod
+    from idp.core.authn.sessions import open_session
+    from idp.settings import load_settings
+    from idp.storage import schema
+    from idp.storage.cas_store import CasServiceRecord, SqlCasStore
+    from idp.storage.models import Base, SchoolRow, StudentRow
+    from idp.wiring import build_services
+
+    settings = load_settings(config, environ={})
+    services = build_services(settings)
+    schema.upgrade(services.db)
+    Base.metadata.create_all(services.db.engine)
+    now = services.clock.now()
+    scheme, host, pattern = registration_for(SERVICE, "prefix", allow_http=False)
+    record = CasServiceRecord(service_id="pronote", name="Pronote", match="prefix", pattern=pattern, scheme=scheme,
+                              host=host, preset="pronote")
+    with services.uow() as uow:
+        account = uow.accounts.add(NewAccount(profile=Profile.STUDENT, family_name="Martin", given_names="Léa"),
+                                   identifier_base("Léa", "Martin"), now)
+        uow.session.add(SchoolRow(uai="0690026D", name="Collège", kind="college", academie="Lyon", updated_at=now))
+        uow.session.flush()
+        uow.session.add(StudentRow(ine="123456789AB", uai="0690026D", family_name="Martin", given_names="Léa",
+                                   birth_date=dt.date(2012, 3, 4), postal_code="69003", fingerprint="x",
+                                   updated_at=now))
+        uow.session.flush()
+        uow.accounts.link_register(account.id, student_ines=["123456789AB"])
+        SqlCasStore(uow.session).add_service(record, "", now)
+        token, session = open_session(uow, account.id, AuthMethod.PASSWORD, services.flow.session_policy,
+                                      services.clock)
+        uow.commit()
+    return services, (record, account, session), token
+
+
+def issue_batch(services: object, context: tuple, count: int) -> list[str]:
+    """Pre-issue ``count`` service tickets with the CAS server's own storage (one transaction)."""
+    from idp.cas import attributes
+    from idp.cas.registry import parse_service
+    from idp.cas.tickets import TICKET_TTL, new_ticket, ticket_id
+    from idp.storage.cas_store import KIND_ST, SqlCasStore, TicketRecord
+
+    record, account, session = context
+    url = parse_service(SERVICE, allow_http=False)
+    now = services.clock.now()  # type: ignore[attr-defined]
+    tickets = [new_ticket("ST") for _ in range(count)]
+    with services.uow() as uow:  # type: ignore[attr-defined]
+        payload = attributes.snapshot(uow, record, account, session, secret=services.settings.pairwise_salt,
+                                      logout_url="https://idp.bench/cas/logout", now=now)
+        store = SqlCasStore(uow.session)
+        for ticket in tickets:
+            store.add_ticket(TicketRecord(id=ticket_id(ticket), kind=KIND_ST, service_id=record.service_id,
+                                          service=url.normalised, session_id=session.id, account_id=account.id,
+                                          fresh=False, created_at=now, expires_at=now + TICKET_TTL,
+                                          payload=payload))
+        uow.commit()
+    return tickets
+
+
+def start_server(config: Path, port: int, worker_class: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "IDP_CONFIG": str(config)}
+    threads = ["--threads", "4"] if worker_class == "gthread" else []
+    command = ["taskset", "-c", "0", str(VENV_BIN / "gunicorn"), "-w", "1", "-k", worker_class, *threads,
+               "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(ROOT), "idp.wsgi:app"]
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if Http(port).get("/healthz")[0] == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+# --- the two measurements ---------------------------------------------------------------------------
+
+
+class WorkerCpu:
+    """CPU seconds used by the gunicorn worker (user + system), read from /proc: a figure that holds even when
+    other processes share the machine (wall-clock throughput then understates what one core does)."""
+
+    def __init__(self, master: int) -> None:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        self.pid = int(children[0])
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.tick
+
+
+def percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100)[int(p) - 1] * 1000 if len(values) >= 2 else float("nan")
+
+
+def run_threads(count: int, work) -> None:
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def bench_validations(port: int, services: object, context: tuple, seconds: float, concurrency: int,
+                      cpu: WorkerCpu) -> None:
+    target = "/cas/p3/serviceValidate?service=" + quote(SERVICE, safe="") + "&ticket="
+    latencies: list[float] = []
+    done = failures = 0
+    busy = 0.0
+    conns = [Http(port) for _ in range(concurrency)]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    cpu_used = 0.0
+    while time.monotonic() < deadline:
+        tickets = issue_batch(services, context, 1500)
+        started, cpu_start = time.monotonic(), cpu.seconds()
+
+        def work(i: int, batch: list[str] = tickets) -> None:
+            nonlocal done, failures
+            own: list[float] = []
+            bad = 0
+            for ticket in batch[i::concurrency]:
+                t0 = time.perf_counter()
+                status, _, body = conns[i].get(target + ticket)
+                own.append(time.perf_counter() - t0)
+                if status != 200 or b"authenticationSuccess" not in body:
+                    bad += 1
+            with lock:
+                latencies.extend(own)
+                done += len(own) - bad
+                failures += bad
+
+        run_threads(concurrency, work)
+        busy += time.monotonic() - started
+        cpu_used += cpu.seconds() - cpu_start
+    per = cpu_used / max(done + failures, 1) * 1000
+    print(f"validations:  {done / busy:8.0f} /s  over {busy:.1f} s ({done} ok, {failures} failed), "
+          f"p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms; "
+          f"worker CPU {per:.2f} ms each = {1000 / per:.0f} /s per busy core")
+
+
+def bench_round_trips(port: int, token: str, seconds: float, concurrency: int, cpu: WorkerCpu,
+                      quiet: bool = False) -> None:
+    login = "/cas/login?service=" + quote(SERVICE, safe="")
+    validate = "/cas/p3/serviceValidate?service=" + quote(SERVICE, safe="") + "&ticket="
+    login_lat: list[float] = []
+    validate_lat: list[float] = []
+    done = failures = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def work(i: int) -> None:
+        nonlocal done, failures
+        http, cookie = Http(port), f"__Host-sso={token}"
+        own_login, own_validate, ok, bad = [], [], 0, 0
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            status, headers, _ = http.get(login, cookie)
+            t1 = time.perf_counter()
+            location = header(headers, "location")
+            for value in header(headers, "set-cookie"):
+                if value.startswith("__Host-session="):
+                    cookie = f"__Host-sso={token}; {value.split(';', 1)[0]}"
+            if status != 302 or not location or "ticket=" not in location[0]:
+                bad += 1
+                continue
+            status, _, body = http.get(validate + location[0].split("ticket=", 1)[1])
+            t2 = time.perf_counter()
+            own_login.append(t1 - t0)
+            own_validate.append(t2 - t1)
+            if status == 200 and b"authenticationSuccess" in body:
+                ok += 1
+            else:
+                bad += 1
+        with lock:
+            login_lat.extend(own_login)
+            validate_lat.extend(own_validate)
+            done += ok
+            failures += bad
+
+    started, cpu_start = time.monotonic(), cpu.seconds()
+    run_threads(concurrency, work)
+    elapsed, cpu_used = time.monotonic() - started, cpu.seconds() - cpu_start
+    if quiet:
+        return
+    per = cpu_used / max(done + failures, 1) * 1000
+    print(f"round trips:  {done / elapsed:8.0f} /s  over {elapsed:.1f} s ({done} ok, {failures} failed), "
+          f"login p95 {percentile(login_lat, 95):.1f} ms, validate p95 {percentile(validate_lat, 95):.1f} ms; "
+          f"worker CPU {per:.2f} ms each = {1000 / per:.0f} /s per busy core")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per figure (at most 30)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--port", type=int, default=18431)
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
+    args = parser.parse_args()
+    seconds = min(args.seconds, 30.0)
+    folder = Path(tempfile.mkdtemp(prefix="bench-cas-"))
+    config, _ = make_instance(args.pg, folder)
+    services, context, token = seed(config)
+    server = start_server(config, args.port, args.worker_class)
+    cpu = WorkerCpu(server.pid)
+    os.sched_setaffinity(0, {1})
+    try:
+        load = os.getloadavg()[0]
+        print(f"CAS benchmark: gunicorn 1 worker ({args.worker_class}) on core 0, generator on core 1, "
+              f"{args.concurrency} connections, PostgreSQL; load average before: {load:.2f}")
+        bench_round_trips(args.port, token, 2.0, args.concurrency, cpu, quiet=True)  # warm-up
+        bench_validations(args.port, services, context, seconds, args.concurrency, cpu)
+        bench_round_trips(args.port, token, seconds, args.concurrency, cpu)
+    finally:
+        server.terminate()
+        server.wait(10)
+        services.db.dispose()  # type: ignore[attr-defined]
+        fast = getattr(services.db, "cas_fast_engine", None)  # type: ignore[attr-defined]
+        if fast is not None:
+            fast.dispose()
+        with psycopg.connect(args.pg, autocommit=True) as conn:
+            conn.execute('DROP DATABASE IF EXISTS "idp_bench_cas" WITH (FORCE)')
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

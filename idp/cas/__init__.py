@@ -1,0 +1,42 @@
+"""CAS 3.0 server front-end: ``/cas/login``, ``/cas/logout``, the validation endpoints and ``/cas/proxy``.
+
+``install(services)`` plugs it into the common login: the front-end in ``services.frontends["cas"]``, the
+server in ``services.extras["cas"]`` and the single-logout hook in ``services.extras["logout_hooks"]``.
+The TGT is the common SSO session (``__Host-sso`` cookie): there is no separate CAS cookie.
+Tickets live in the database (``idp.storage.cas_store``); a Redis ticket store is not implemented, so
+``[redis] url`` does not change where CAS tickets live.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, url_for
+
+from idp.wiring import Services
+
+
+class CasFrontend:
+    """The ``ProtocolFrontend`` of CAS."""
+
+    name = "cas"
+
+    def blueprint(self) -> Blueprint:
+        """The ``/cas`` routes."""
+        from idp.cas.views import bp
+
+        return bp
+
+    def resume_url(self, request_id: str) -> str:
+        """After the common login, ``/cas/resume/<id>`` issues the ticket."""
+        return url_for("cas.resume", request_id=request_id)
+
+
+def install(services: Services) -> None:
+    """Register the CAS front-end, its server and its single-logout hook."""
+    from idp.cas.server import CasServer
+    from idp.cas.slo import SingleLogout
+
+    services.frontends["cas"] = CasFrontend()
+    services.extras["cas"] = CasServer(services)
+    slo = SingleLogout(services)
+    services.extras["cas_slo"] = slo
+    services.extras.setdefault("logout_hooks", []).append(slo)

@@ -1,0 +1,192 @@
+"""The CAS server: issue service tickets, validate them, grant proxy tickets (CAS 3.0 §2.2–§2.9, §3).
+
+Views call one method each. What validations answer (user id, attributes) is computed from the SSO
+session's identity at its first ticket for a service and copied into each ticket, so a validation is one
+``DELETE … RETURNING``: the ticket is burnt first, whatever follows (§3.1.1), and a repeated SSO login to a
+service without single logout is one ``INSERT … SELECT``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+from idp.cas import attributes, backchannel
+from idp.cas.registry import InvalidServiceUrl, ServiceUrl, UnknownService, parse_service, resolve
+from idp.cas.tickets import (
+    TICKET_TTL,
+    TicketProblem,
+    TicketRejected,
+    Validated,
+    new_ticket,
+    ticket_id,
+    well_formed,
+)
+from idp.core.accounts.model import Account, AccountState
+from idp.core.authn.model import SsoSession
+from idp.core.authn.sessions import is_alive
+from idp.storage.cas_store import (
+    KIND_PGT,
+    KIND_PT,
+    KIND_ST,
+    CasServiceRecord,
+    FastCasStore,
+    SqlCasStore,
+    TicketRecord,
+)
+from idp.storage.uow import SqlUnitOfWork
+from idp.wiring import Services
+
+log = logging.getLogger("idp.cas")
+
+
+class CasServer:
+    """Tickets for registered services, on the shared database (every worker sees them)."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._uow = services.uow
+        self._clock = services.clock
+        self._secret = services.settings.pairwise_salt
+        self._allow_http = services.settings.server.development
+        self.logout_url = services.settings.server.base_url.rstrip("/") + "/cas/logout"
+        database = services.settings.database
+        self._fast = FastCasStore(services.db, pool_size=database.pool_size,
+                                  timeout_seconds=database.pool_timeout_seconds)
+
+    # --- registry --------------------------------------------------------------------------------
+
+    def resolve(self, raw_service: str) -> tuple[ServiceUrl, CasServiceRecord]:
+        """The registration of a ``service`` parameter, or ``UnknownService`` (C01/C02)."""
+        return resolve(self._fast, raw_service, allow_http=self._allow_http)
+
+    # --- /login ----------------------------------------------------------------------------------
+
+    def issue(self, service: CasServiceRecord, url: ServiceUrl, account: Account, session: SsoSession, *,
+              fresh: bool) -> str:
+        """A service ticket for this service and session (CAS 3.0 §2.2.4); the service joins the session."""
+        now = self._clock.now()
+        ticket = new_ticket("ST")
+        record = self._record(ticket, KIND_ST, service, url, account.id, session, fresh, (), now)
+        # Without single logout the service needs no per-ticket participant: once its attributes exist for
+        # this session (it already joined it), the ticket is one INSERT … SELECT.
+        if not service.slo and self._fast.ticket_from_session(record):
+            return ticket
+        with self._uow() as uow:
+            self._store_ticket(uow, ticket, record, service, account, session, now)
+            uow.commit()
+        return ticket
+
+    @staticmethod
+    def _record(ticket: str, kind: str, service: CasServiceRecord, url: ServiceUrl, account_id: int,
+                session: SsoSession, fresh: bool, proxies: tuple[str, ...], now: dt.datetime) -> TicketRecord:
+        return TicketRecord(id=ticket_id(ticket), kind=kind, service_id=service.service_id, service=url.normalised,
+                            session_id=session.id, account_id=account_id, fresh=fresh, created_at=now,
+                            expires_at=now + TICKET_TTL, proxies=proxies)
+
+    def _store_ticket(self, uow: SqlUnitOfWork, ticket: str, record: TicketRecord, service: CasServiceRecord,
+                      account: Account, session: SsoSession, now: dt.datetime) -> None:
+        store = SqlCasStore(uow.session)
+        payload = store.session_attributes(session.id, service.service_id)
+        joined = payload is not None
+        if payload is None:
+            payload = attributes.snapshot(uow, service, account, session, secret=self._secret,
+                                          logout_url=self.logout_url, now=now)
+            store.keep_session_attributes(session.id, service.service_id, payload, now)
+        store.add_ticket(dataclasses.replace(record, payload=payload))
+        if service.slo or not joined:
+            # Single logout needs each ticket string later (its SessionIndex, Appendix C); others join once.
+            data = {"ticket": ticket if service.slo else "", "service": record.service, "slo": service.slo}
+            uow.sessions.add_participant(session.id, "cas", service.service_id, data, now)
+
+    # --- validation ------------------------------------------------------------------------------
+
+    def validate(self, ticket: str, service: str, *, renew: bool = False, pgt_url: str = "",
+                 accept_proxy_tickets: bool = False) -> Validated:
+        """Validate a ticket once for ``service`` (CAS 3.0 §2.4–§2.6, §2.8–§2.9) or raise ``TicketRejected``."""
+        if not ticket or not service:
+            raise TicketRejected(TicketProblem.MISSING_PARAMETER)
+        if not well_formed(ticket) or not ticket.startswith(("ST-", "PT-")):
+            raise TicketRejected(TicketProblem.UNKNOWN_TICKET)
+        record = self._fast.consume(ticket_id(ticket))
+        if record is None:
+            raise TicketRejected(TicketProblem.UNKNOWN_TICKET)
+        self._check(record, service, renew=renew, accept_proxy_tickets=accept_proxy_tickets)
+        payload = record.payload
+        iou = self._grant_pgt(record, pgt_url) if pgt_url else ""
+        return Validated(user=str(payload["user"]), attributes=[(n, list(v)) for n, v in payload["attributes"]],
+                         authentication_date=str(payload["authenticationDate"]),
+                         from_new_login=record.fresh, pgt_iou=iou, proxies=record.proxies)
+
+    def _check(self, record: TicketRecord, service: str, *, renew: bool, accept_proxy_tickets: bool) -> None:
+        if self._clock.now() >= record.expires_at:
+            raise TicketRejected(TicketProblem.EXPIRED)
+        if record.kind == KIND_PT and not accept_proxy_tickets:
+            raise TicketRejected(TicketProblem.PROXY_TICKET_REFUSED)
+        try:
+            normalised = parse_service(service, allow_http=self._allow_http).normalised
+        except InvalidServiceUrl:
+            normalised = ""
+        if normalised != record.service:
+            raise TicketRejected(TicketProblem.WRONG_SERVICE)
+        if renew and not record.fresh:
+            raise TicketRejected(TicketProblem.NOT_FROM_NEW_LOGIN)
+
+    # --- proxy -----------------------------------------------------------------------------------
+
+    def _grant_pgt(self, record: TicketRecord, pgt_url: str) -> str:
+        """Issue a PGT through an https callback that answers 200 (CAS 3.0 §2.5.4); return its IOU."""
+        with self._uow() as uow:
+            service = SqlCasStore(uow.session).service(record.service_id)
+            session = uow.sessions.get(record.session_id)
+        if service is None or not service.proxy:
+            raise TicketRejected(TicketProblem.PROXY_NOT_ALLOWED)
+        try:
+            callback = parse_service(pgt_url, allow_http=False)
+        except InvalidServiceUrl:
+            raise TicketRejected(TicketProblem.BAD_PROXY_CALLBACK) from None
+        if callback.host != service.host or callback.scheme != "https":
+            raise TicketRejected(TicketProblem.BAD_PROXY_CALLBACK)
+        if session is None or not is_alive(session, self._services.flow.session_policy, self._clock.now()):
+            raise TicketRejected(TicketProblem.UNKNOWN_TICKET)
+        pgt, iou = new_ticket("PGT"), new_ticket("PGTIOU")
+        if not backchannel.proxy_callback(callback.normalised, pgt, iou, service.ca_file):
+            raise TicketRejected(TicketProblem.BAD_PROXY_CALLBACK)
+        now = self._clock.now()
+        with self._uow() as uow:
+            SqlCasStore(uow.session).add_ticket(TicketRecord(
+                id=ticket_id(pgt), kind=KIND_PGT, service_id=service.service_id, service=callback.normalised,
+                session_id=session.id, account_id=record.account_id, fresh=False, created_at=now,
+                expires_at=session.expires_at, proxies=(pgt_url, *record.proxies),
+            ))
+            uow.commit()
+        return iou
+
+    def proxy(self, pgt: str, target_service: str) -> str:
+        """A proxy ticket for ``target_service`` from a live PGT (CAS 3.0 §2.7) or ``TicketRejected``."""
+        if not pgt or not target_service:
+            raise TicketRejected(TicketProblem.MISSING_PARAMETER)
+        if not well_formed(pgt) or not pgt.startswith("PGT-"):
+            raise TicketRejected(TicketProblem.UNKNOWN_PGT)
+        now = self._clock.now()
+        with self._uow() as uow:
+            store = SqlCasStore(uow.session)
+            record = store.proxy_granting(ticket_id(pgt))
+            session = uow.sessions.get(record.session_id) if record else None
+            if record is None or session is None or now >= record.expires_at \
+                    or not is_alive(session, self._services.flow.session_policy, now):
+                raise TicketRejected(TicketProblem.UNKNOWN_PGT)
+            try:
+                url, target = resolve(store, target_service, allow_http=self._allow_http)
+            except UnknownService:
+                raise TicketRejected(TicketProblem.UNAUTHORIZED_TARGET) from None
+            account = uow.accounts.get(record.account_id)
+            if account is None or account.state is not AccountState.ACTIVE:
+                raise TicketRejected(TicketProblem.UNKNOWN_PGT)
+            ticket = new_ticket("PT")
+            pt = self._record(ticket, KIND_PT, target, url, account.id, session, False, record.proxies, now)
+            self._store_ticket(uow, ticket, pt, target, account, session, now)
+            uow.commit()
+        return ticket
+

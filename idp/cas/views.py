@@ -1,0 +1,223 @@
+"""The CAS routes under ``/cas`` (CAS 3.0 §2): each view parses, calls the server once, renders."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from idp.cas import responses
+from idp.cas.mapping import CAS_CODE, LOGIN_FAILURE, LoginFailureAction
+from idp.cas.registry import ServiceUrl, UnknownService
+from idp.cas.server import CasServer
+from idp.cas.tickets import TicketProblem, TicketRejected
+from idp.core.authn.flow import Client
+from idp.core.authn.model import Assertion
+from idp.errors import AuthnFailed, ServiceUnavailable
+from idp.storage.cas_store import CasServiceRecord
+from idp.web.security import browser_id, check_csrf, clear_sso_cookie, client_ip, sso_token
+from idp.wiring import Services
+
+bp = Blueprint("cas", __name__, url_prefix="/cas")
+
+#: The only script of the POST answer page; its hash goes in that page's CSP (the button works without it).
+AUTOPOST_SCRIPT = "document.getElementById('cas-post').submit();"
+AUTOPOST_HASH = "sha256-" + base64.b64encode(hashlib.sha256(AUTOPOST_SCRIPT.encode()).digest()).decode()
+
+
+def _services() -> Services:
+    return current_app.extensions["idp"]  # type: ignore[no-any-return]
+
+
+def _cas() -> CasServer:
+    return _services().extras["cas"]  # type: ignore[no-any-return]
+
+
+def flag(name: str) -> bool:
+    """A CAS boolean parameter is set when present with any value but empty, ``false`` or ``0``."""
+    value = request.values.get(name)
+    return value is not None and value.strip().lower() not in ("", "false", "0")
+
+
+@bp.errorhandler(UnknownService)
+def _unknown_service(exc: UnknownService) -> ResponseReturnValue:
+    current_app.logger.warning("cas: unregistered service refused on %s", request.path)
+    return render_template("cas_error.html", title="Application non autorisée", message=exc.description), 400
+
+
+# --- /login (§2.1, §2.2) ---------------------------------------------------------------------------
+
+
+@bp.get("/login")
+def login() -> ResponseReturnValue:
+    """Answer a registered service from the SSO session, or send the person to the common login."""
+    services, cas = _services(), _cas()
+    raw = request.args.get("service", "")
+    if not raw:
+        return redirect(url_for("portal.start"), 303)
+    url, service = cas.resolve(raw)
+    renew, method = flag("renew"), request.args.get("method", "GET").upper()
+    try:
+        outcome = services.flow.begin(Client("cas", service.service_id, service.name),
+                                      {"service": raw, "method": method}, browser_id(),
+                                      sso_token(services.settings), force_authn=renew,
+                                      passive=flag("gateway") and not renew)
+    except AuthnFailed as exc:
+        if LOGIN_FAILURE[exc.failure] is LoginFailureAction.RETURN_WITHOUT_TICKET:
+            return redirect(url.with_ticket(""), 302)
+        raise
+    if isinstance(outcome, Assertion):
+        return _answer(cas, outcome, url, service, method)
+    return redirect(url_for("login.login_page", request_id=outcome.id), 303)
+
+
+@bp.get("/resume/<request_id>")
+def resume(request_id: str) -> ResponseReturnValue:
+    """After the common login: issue the ticket (marked fresh: credentials were just presented)."""
+    services, cas = _services(), _cas()
+    assertion = services.flow.resume(request_id, browser_id(), sso_token(services.settings))
+    url, service = cas.resolve(str(assertion.request.payload.get("service", "")))
+    return _answer(cas, assertion, url, service, str(assertion.request.payload.get("method", "GET")))
+
+
+def _answer(cas: CasServer, assertion: Assertion, url: ServiceUrl, service: CasServiceRecord,
+            method: str) -> ResponseReturnValue:
+    ticket = cas.issue(service, url, assertion.account, assertion.session, fresh=assertion.fresh_login)
+    if method != "POST":
+        return redirect(url.with_ticket(ticket), 302)
+    page = render_template("cas_post.html", action=url.normalised, ticket=ticket, script=AUTOPOST_SCRIPT)
+    csp = (f"default-src 'none'; style-src 'self'; script-src '{AUTOPOST_HASH}'; form-action {url.origin}; "
+           "frame-ancestors 'none'; base-uri 'none'")
+    return Response(page, 200, {"Content-Security-Policy": csp, "Referrer-Policy": "no-referrer"})
+
+
+# --- /logout (§2.3) --------------------------------------------------------------------------------
+
+
+def _return_to() -> ServiceUrl | None:
+    raw = request.values.get("service", "")  # the CAS 2.0 ``url`` parameter is ignored (§2.3.1)
+    return _cas().resolve(raw)[0] if raw else None
+
+
+@bp.get("/logout")
+def logout_page() -> ResponseReturnValue:
+    """Ask for confirmation: a GET never ends a session (a link elsewhere could, SECURITY W03)."""
+    services = _services()
+    target = _return_to()
+    current = services.flow.current_session(sso_token(services.settings))
+    if current is None:
+        return render_template("cas_logged_out.html", target=target)
+    return render_template("cas_logout_confirm.html", account=current[1],
+                           service=request.args.get("service", "") if target else "")
+
+
+@bp.post("/logout")
+def logout_submit() -> ResponseReturnValue:
+    """End the SSO session, run every single-logout hook, then offer the link back to the service."""
+    check_csrf()
+    services = _services()
+    target = _return_to()
+    session = services.flow.logout(sso_token(services.settings), client_ip())
+    if session is not None:
+        for hook in services.extras.get("logout_hooks", []):
+            hook(session)
+    response = current_app.make_response(render_template("cas_logged_out.html", target=target))
+    clear_sso_cookie(response, services.settings)
+    return response
+
+
+# --- validation (§2.4–§2.9) and /proxy (§2.7) ------------------------------------------------------
+
+
+def _format() -> str | None:
+    fmt = request.values.get("format", "XML").upper()
+    return fmt if fmt in ("XML", "JSON") else None
+
+
+def _reply(body: bytes, content_type: str, status: int = 200) -> Response:
+    response = Response(body, status, content_type=content_type)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    if status == 503:
+        response.headers["Retry-After"] = str(_services().settings.server.outage_retry_after_seconds)
+    return response
+
+
+def _failure(problem: TicketProblem, fmt: str, element: str = "authenticationFailure") -> Response:
+    code, description = CAS_CODE[problem]
+    json_format = fmt == "JSON"
+    body = responses.failure(code, description, json_format=json_format, element=element)
+    status = 503 if problem is TicketProblem.OUTAGE else 200
+    return _reply(body, responses.JSON_TYPE if json_format else responses.XML_TYPE, status)
+
+
+def _validate(*, with_attributes: bool, accept_proxy_tickets: bool) -> Response:
+    fmt = _format()
+    if fmt is None:
+        return _failure(TicketProblem.UNSUPPORTED_FORMAT, "XML")
+    args = request.values
+    try:
+        result = _cas().validate(args.get("ticket", ""), args.get("service", ""), renew=flag("renew"),
+                                 pgt_url=args.get("pgtUrl", ""), accept_proxy_tickets=accept_proxy_tickets)
+    except TicketRejected as exc:
+        return _failure(exc.problem, fmt)
+    except ServiceUnavailable:
+        return _failure(TicketProblem.OUTAGE, fmt)
+    if fmt == "JSON":
+        return _reply(responses.success_json(result, with_attributes=with_attributes), responses.JSON_TYPE)
+    return _reply(responses.success_xml(result, with_attributes=with_attributes), responses.XML_TYPE)
+
+
+@bp.route("/validate", methods=["GET", "POST"])
+def validate_v1() -> Response:
+    """CAS 1.0: ``yes``/``no`` text; proxy tickets always fail (§2.4)."""
+    args = request.values
+    try:
+        result = _cas().validate(args.get("ticket", ""), args.get("service", ""), renew=flag("renew"))
+    except TicketRejected:
+        return _reply(responses.cas1(None), responses.TEXT_TYPE)
+    except ServiceUnavailable:
+        return _reply(responses.cas1(None), responses.TEXT_TYPE, 503)
+    return _reply(responses.cas1(result), responses.TEXT_TYPE)
+
+
+@bp.route("/serviceValidate", methods=["GET", "POST"])
+def service_validate() -> Response:
+    """CAS 2.0 service ticket validation (§2.5)."""
+    return _validate(with_attributes=False, accept_proxy_tickets=False)
+
+
+@bp.route("/proxyValidate", methods=["GET", "POST"])
+def proxy_validate() -> Response:
+    """CAS 2.0 service or proxy ticket validation (§2.6)."""
+    return _validate(with_attributes=False, accept_proxy_tickets=True)
+
+
+@bp.route("/p3/serviceValidate", methods=["GET", "POST"])
+def p3_service_validate() -> Response:
+    """CAS 3.0 service ticket validation with attributes (§2.8)."""
+    return _validate(with_attributes=True, accept_proxy_tickets=False)
+
+
+@bp.route("/p3/proxyValidate", methods=["GET", "POST"])
+def p3_proxy_validate() -> Response:
+    """CAS 3.0 service or proxy ticket validation with attributes (§2.9)."""
+    return _validate(with_attributes=True, accept_proxy_tickets=True)
+
+
+@bp.route("/proxy", methods=["GET", "POST"])
+def proxy() -> Response:
+    """A proxy ticket for ``targetService`` from a proxy-granting ticket (§2.7)."""
+    fmt = _format()
+    if fmt is None:
+        return _failure(TicketProblem.UNSUPPORTED_FORMAT, "XML", "proxyFailure")
+    try:
+        ticket = _cas().proxy(request.values.get("pgt", ""), request.values.get("targetService", ""))
+    except TicketRejected as exc:
+        return _failure(exc.problem, fmt, "proxyFailure")
+    except ServiceUnavailable:
+        return _failure(TicketProblem.OUTAGE, fmt, "proxyFailure")
+    content_type = responses.JSON_TYPE if fmt == "JSON" else responses.XML_TYPE
+    return _reply(responses.proxy_success(ticket, json_format=fmt == "JSON"), content_type)

@@ -1,0 +1,92 @@
+"""The service registry's URL normalisation and matching (C02, C12), and the failure mapping (STYLE)."""
+
+from __future__ import annotations
+
+import pytest
+
+from idp.cas.mapping import CAS_CODE, LOGIN_FAILURE
+from idp.cas.registry import InvalidServiceUrl, matches, parse_service, registration_for
+from idp.cas.tickets import TicketProblem
+from idp.errors import AuthnFailure
+from idp.storage.cas_store import CasServiceRecord
+
+
+def _record(pattern: str, match: str = "prefix") -> CasServiceRecord:
+    scheme, host, stored = registration_for(pattern, match, allow_http=False)
+    return CasServiceRecord(service_id="s", name="S", match=match, pattern=stored, scheme=scheme, host=host)
+
+
+@pytest.mark.parametrize(("raw", "normalised"), [
+    ("https://ENT.Example.fr/app/", "https://ent.example.fr/app/"),
+    ("https://ent.example.fr:443/app/", "https://ent.example.fr/app/"),
+    ("https://ent.example.fr", "https://ent.example.fr/"),
+    ("https://ent.example.fr/app/?a=1&ticket=ST-1&b=2#top", "https://ent.example.fr/app/?a=1&b=2"),
+    ("https://ent.example.fr/app/?ticket=ST-1", "https://ent.example.fr/app/"),
+    ("https://ent.example.fr:8443/app/", "https://ent.example.fr:8443/app/"),
+    ("https://écoles.example.fr/", "https://xn--coles-9ra.example.fr/"),
+    ("https://ent.example.fr/a%20b?q=%C3%A9", "https://ent.example.fr/a%20b?q=%C3%A9"),
+])
+def test_normalisation(raw: str, normalised: str) -> None:
+    assert parse_service(raw, allow_http=False).normalised == normalised
+
+
+@pytest.mark.parametrize("raw", [
+    "", "http://ent.example.fr/", "javascript:alert(1)", "data:text/html,x", "ftp://ent.example.fr/",
+    "https://user@ent.example.fr/", "https://ent.example.fr%2F@evil.tld/", "https://ent.example.fr%2fevil/",
+    "https://ent.example.fr/\n", "https://ent.example.fr/%0d%0a\r", "https://ent.example.fr\\@evil.tld/",
+    "https://ent.example.fr/ x", "https://ent.example.fr:99999/", "https://ent.example.fr:-1/", "https:///x",
+    "https://ent..example.fr/", "https://ent.example.fr/é", "https://" + "a" * 2050, "//ent.example.fr/",
+    "https://[::1]/",
+])
+def test_refused_urls(raw: str) -> None:
+    with pytest.raises(InvalidServiceUrl):
+        parse_service(raw, allow_http=False)
+
+
+def test_http_only_in_development() -> None:
+    assert parse_service("http://127.0.0.1:8000/", allow_http=True).normalised == "http://127.0.0.1:8000/"
+
+
+@pytest.mark.parametrize(("candidate", "ok"), [
+    ("https://ent.example.fr/app/", True),
+    ("https://ent.example.fr/app/x?y=1", True),
+    ("https://ent.example.fr/app", False),
+    ("https://ent.example.fr/application/", False),
+    ("https://ent.example.fr.evil.tld/app/", False),
+    ("https://evil.tld/?x=https://ent.example.fr/app/", False),
+    ("https://ent.example.fr:444/app/", False),
+])
+def test_prefix_matching(candidate: str, ok: bool) -> None:
+    assert matches(_record("https://ent.example.fr/app/"), parse_service(candidate, allow_http=False)) is ok
+
+
+def test_prefix_boundary_without_trailing_slash() -> None:
+    record = _record("https://ent.example.fr/app")
+    assert matches(record, parse_service("https://ent.example.fr/app/x", allow_http=False))
+    assert matches(record, parse_service("https://ent.example.fr/app?x", allow_http=False))
+    assert not matches(record, parse_service("https://ent.example.fr/appevil", allow_http=False))
+
+
+def test_regex_is_anchored_and_host_bound() -> None:
+    record = _record(r"https://ent\.example\.fr/(a|b)/.*", "regex")
+    assert matches(record, parse_service("https://ent.example.fr/a/x", allow_http=False))
+    assert not matches(record, parse_service("https://ent.example.fr/c/a/x", allow_http=False))
+    loose = _record(r"^https://ent\.example\.fr/.*$", "regex")
+    assert not matches(loose, parse_service("https://evil.tld/https://ent.example.fr/", allow_http=False))
+
+
+@pytest.mark.parametrize("pattern", [
+    "https://ent.example.fr/.*", "https://.*/", ".*", "https://ent\\.example\\.fr(/.*)?", "https://ent\\.fr/(",
+])
+def test_loose_regexes_are_refused_at_registration(pattern: str) -> None:
+    with pytest.raises(InvalidServiceUrl):
+        registration_for(pattern, "regex", allow_http=False)
+
+
+def test_every_failure_has_a_wire_form() -> None:
+    assert set(CAS_CODE) == set(TicketProblem)
+    assert set(LOGIN_FAILURE) == set(AuthnFailure)
+    codes = {code for code, _ in CAS_CODE.values()}
+    assert codes == {"INVALID_REQUEST", "INVALID_TICKET_SPEC", "UNAUTHORIZED_SERVICE_PROXY",
+                     "INVALID_PROXY_CALLBACK", "INVALID_TICKET", "INVALID_SERVICE", "INTERNAL_ERROR",
+                     "UNAUTHORIZED_SERVICE"}
