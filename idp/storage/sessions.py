@@ -7,11 +7,20 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from idp.core.accounts.model import Account, AccountState, Profile
 from idp.core.authn.model import AuthMethod, AuthnRequest, SsoSession
-from idp.storage.models import AuthnRequestRow, SessionParticipantRow, SsoSessionRow
+from idp.storage.models import AccountRow, AuthnRequestRow, SessionParticipantRow, SsoSessionRow
+
+
+_S, _A = SsoSessionRow.__table__, AccountRow.__table__
+_SESSION_WITH_ACCOUNT = (
+    select(*[c.label(f"s_{c.name}") for c in _S.c], *[c.label(f"a_{c.name}") for c in _A.c])
+    .select_from(_S.join(_A, _A.c.id == _S.c.account_id))
+    .where(_S.c.id == bindparam("sid"))
+)
 
 
 def _to_session(row: SsoSessionRow) -> SsoSession:
@@ -39,6 +48,29 @@ class SqlSessionRepository:
     def get(self, session_id: str) -> SsoSession | None:
         row = self._s.get(SsoSessionRow, session_id)
         return _to_session(row) if row else None
+
+    def get_with_account(self, session_id: str) -> tuple[SsoSession, Account] | None:
+        """The session and its account in one Core query (the hot path of every SSO answer)."""
+        row = self._s.execute(_SESSION_WITH_ACCOUNT, {"sid": session_id}).first()
+        if row is None:
+            return None
+        m = row._mapping
+        session = SsoSession(
+            id=m["s_id"], public_id=m["s_public_id"], account_id=m["s_account_id"],
+            auth_method=AuthMethod(m["s_auth_method"]), authn_instant=m["s_authn_instant"],
+            created_at=m["s_created_at"], last_seen_at=m["s_last_seen_at"], expires_at=m["s_expires_at"],
+            ended_at=m["s_ended_at"], ip=m["s_ip"], user_agent=m["s_user_agent"],
+        )
+        account = Account(
+            id=m["a_id"], public_id=m["a_public_id"], identifier=m["a_identifier"], profile=Profile(m["a_profile"]),
+            state=AccountState(m["a_state"]), family_name=m["a_family_name"], given_names=m["a_given_names"],
+            password_hash=m["a_password_hash"], must_change_password=m["a_must_change_password"],
+            provisional_expires_at=m["a_provisional_expires_at"], email=m["a_email"],
+            email_verified=m["a_email_verified_at"] is not None, phone=m["a_phone"],
+            phone_verified=m["a_phone_verified_at"] is not None, created_at=m["a_created_at"],
+            last_login_at=m["a_last_login_at"],
+        )
+        return session, account
 
     def touch(self, session_id: str, at: dt.datetime) -> None:
         self._s.execute(update(SsoSessionRow).where(SsoSessionRow.id == session_id).values(last_seen_at=at))

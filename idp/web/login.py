@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from idp.core.accounts.identifiers import normalise_login_input
 from idp.core.authn.model import AuthnRequest
 from idp.core.authn.policy import FULL_METHODS
-from idp.core.authn.sessions import find_session
+from idp.core.authn.sessions import find_session_with_account
 from idp.errors import InvalidCredentials
 from idp.web.security import (
     browser_id,
@@ -96,12 +96,13 @@ def my_services() -> ResponseReturnValue:
     """"Mes services": the registered service providers, for a logged-in person."""
     services = _services()
     with services.uow() as uow:
-        session = find_session(uow, sso_token(services.settings), services.flow.session_policy, services.clock)
-        account = uow.accounts.get(session.account_id) if session else None
-        entries = uow.services.list_enabled() if account else []
+        found = find_session_with_account(uow, sso_token(services.settings), services.flow.session_policy,
+                                          services.clock)
+        entries = uow.services.list_enabled() if found else []
         uow.commit()
-    if session is None or account is None:
+    if found is None:
         return redirect(url_for("portal.start"), 303)
+    session, account = found
     if session.auth_method not in FULL_METHODS:
         # Provisional credentials open nothing but the activation steps.
         return redirect(url_for("pages.activation_pending"), 303)

@@ -21,7 +21,7 @@ from idp.core.accounts.model import Account, AccountState
 from idp.core.authn import throttle
 from idp.core.authn.model import Assertion, AuthMethod, AuthnRequest, SsoSession
 from idp.core.authn.policy import must_fail_passive, session_can_answer
-from idp.core.authn.sessions import SessionPolicy, find_session, open_session
+from idp.core.authn.sessions import SessionPolicy, find_session, find_session_with_account, open_session
 from idp.core.clock import Clock
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
@@ -87,14 +87,14 @@ class AuthnFlow:
             profile_hint=profile_hint, created_at=now, expires_at=now + self._request_ttl,
         )
         with self._uow() as uow:
-            session = find_session(uow, session_token, self.session_policy, self._clock)
+            found = find_session_with_account(uow, session_token, self.session_policy, self._clock)
+            session = found[0] if found else None
             if must_fail_passive(request, session):
                 raise AuthnFailed(AuthnFailure.PASSIVE_LOGIN_REQUIRED)
-            if session is not None and session_can_answer(request, session):
-                account = uow.accounts.get(session.account_id)
-                if account is not None and account.state is AccountState.ACTIVE:
-                    uow.commit()
-                    return Assertion(account=account, session=session, request=request, fresh_login=False)
+            if found is not None and session_can_answer(request, found[0]) \
+                    and found[1].state is AccountState.ACTIVE:
+                uow.commit()
+                return Assertion(account=found[1], session=found[0], request=request, fresh_login=False)
             uow.authn_requests.add(request, browser_hash(browser_id))
             uow.commit()
         return request
@@ -193,12 +193,12 @@ class AuthnFlow:
         """Hand the front-end the assertion for a request its person has just logged in for (once)."""
         with self._uow() as uow:
             request = self._pending_in(uow, request_id, browser_id)
-            session = find_session(uow, session_token, self.session_policy, self._clock)
-            fresh = session is not None and request.session_id == session.id
-            if session is None or not (fresh or session_can_answer(request, session)):
+            found = find_session_with_account(uow, session_token, self.session_policy, self._clock)
+            if found is None:
                 raise AuthnRequestExpired()
-            account = uow.accounts.get(session.account_id)
-            if account is None or account.state is not AccountState.ACTIVE:
+            session, account = found
+            fresh = request.session_id == session.id
+            if not (fresh or session_can_answer(request, session)) or account.state is not AccountState.ACTIVE:
                 raise AuthnRequestExpired()
             if not uow.authn_requests.complete(request_id, self._clock.now()):
                 raise AuthnRequestExpired()
@@ -211,12 +211,9 @@ class AuthnFlow:
     def current_session(self, token: str | None) -> tuple[SsoSession, Account] | None:
         """The live session behind a cookie and its account, if any."""
         with self._uow() as uow:
-            session = find_session(uow, token, self.session_policy, self._clock)
-            account = uow.accounts.get(session.account_id) if session else None
+            found = find_session_with_account(uow, token, self.session_policy, self._clock)
             uow.commit()
-        if session is None or account is None:
-            return None
-        return session, account
+        return found
 
     def logout(self, token: str | None, ip: str) -> SsoSession | None:
         """End the session behind a cookie; returns it (for single logout) or None if there was none."""

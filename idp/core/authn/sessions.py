@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from idp.core.accounts.model import Account
 from idp.core.authn.model import AuthMethod, SsoSession
 from idp.core.clock import Clock
 from idp.core.ports import UnitOfWork
@@ -56,3 +57,17 @@ def find_session(uow: UnitOfWork, token: str | None, policy: SessionPolicy, cloc
     if now - session.last_seen_at >= policy.touch_interval:
         uow.sessions.touch(session.id, now)
     return session
+
+
+def find_session_with_account(uow: UnitOfWork, token: str | None, policy: SessionPolicy,
+                              clock: Clock) -> tuple[SsoSession, Account] | None:
+    """Like ``find_session``, with the account loaded in the same query (one round trip)."""
+    if not token or len(token) > 100:
+        return None
+    found = uow.sessions.get_with_account(session_id_for(token))
+    now = clock.now()
+    if found is None or not is_alive(found[0], policy, now):
+        return None
+    if now - found[0].last_seen_at >= policy.touch_interval:
+        uow.sessions.touch(found[0].id, now)
+    return found
