@@ -66,3 +66,76 @@ def ensure_keys(directory: Path, common_name: str, rsa_bits: int = 3072) -> list
         _write_private(directory / EC_KEY_FILE, _pem(ec.generate_private_key(ec.SECP256R1())))
         created.append(EC_KEY_FILE)
     return created
+
+
+# --- signing-key rollover (SECURITY R10, R11): publish the next key, promote it, retire the old one --------
+
+NEXT_RSA_KEY_FILE = "signing-rsa-next.key"
+NEXT_RSA_CERT_FILE = "signing-rsa-next.crt"
+PREVIOUS_RSA_KEY_FILE = "signing-rsa-previous.key"
+PREVIOUS_RSA_CERT_FILE = "signing-rsa-previous.crt"
+
+
+class KeyStoreError(Exception):
+    """A key file is missing, weak or in the wrong rollover stage (the message is French, for operators)."""
+
+
+def check_rsa_certificate(path: Path) -> x509.Certificate:
+    """Load a signing certificate; refuse RSA keys shorter than ``MIN_RSA_BITS`` (SECURITY R12)."""
+    if not path.exists():
+        raise KeyStoreError(f"clé de signature absente : {path} (lancez « idp init »)")
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    public = cert.public_key()
+    if isinstance(public, rsa.RSAPublicKey) and public.key_size < MIN_RSA_BITS:
+        raise KeyStoreError(f"clé de signature trop faible ({public.key_size} bits) : {path}")
+    return cert
+
+
+def rollover_stage(directory: Path) -> str:
+    """``stable`` (one key), ``next-published`` (next key announced), ``promoted`` (old key still announced)."""
+    if (directory / NEXT_RSA_CERT_FILE).exists():
+        return "next-published"
+    if (directory / PREVIOUS_RSA_CERT_FILE).exists():
+        return "promoted"
+    return "stable"
+
+
+def publish_next(directory: Path, common_name: str, rsa_bits: int = 3072) -> list[str]:
+    """Stage 1: create the next signing key; it is announced (metadata, JWKS) but does not sign yet."""
+    if rollover_stage(directory) != "stable":
+        raise KeyStoreError("une rotation est déjà en cours : terminez-la (promote, puis retire)")
+    if rsa_bits < MIN_RSA_BITS:
+        raise KeyStoreError(f"les clés RSA doivent avoir au moins {MIN_RSA_BITS} bits")
+    check_rsa_certificate(directory / RSA_CERT_FILE)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+    _write_private(directory / NEXT_RSA_KEY_FILE, _pem(key))
+    (directory / NEXT_RSA_CERT_FILE).write_bytes(self_signed_certificate(key, common_name))
+    return [NEXT_RSA_KEY_FILE, NEXT_RSA_CERT_FILE]
+
+
+def promote_next(directory: Path) -> None:
+    """Stage 2: the next key signs from now on; the old one stays announced until it is retired."""
+    if rollover_stage(directory) != "next-published":
+        raise KeyStoreError("aucune clé suivante publiée : lancez d'abord « idp keys rotate publish-next »")
+    check_rsa_certificate(directory / NEXT_RSA_CERT_FILE)
+    os.replace(directory / RSA_KEY_FILE, directory / PREVIOUS_RSA_KEY_FILE)
+    os.replace(directory / RSA_CERT_FILE, directory / PREVIOUS_RSA_CERT_FILE)
+    os.replace(directory / NEXT_RSA_KEY_FILE, directory / RSA_KEY_FILE)
+    os.replace(directory / NEXT_RSA_CERT_FILE, directory / RSA_CERT_FILE)
+
+
+def retire_previous(directory: Path) -> None:
+    """Stage 3: stop announcing the old key (once every partner has refreshed) and delete it."""
+    if rollover_stage(directory) != "promoted":
+        raise KeyStoreError("aucune ancienne clé à retirer : lancez d'abord « idp keys rotate promote »")
+    (directory / PREVIOUS_RSA_KEY_FILE).unlink(missing_ok=True)
+    (directory / PREVIOUS_RSA_CERT_FILE).unlink()
+
+
+def announced_rsa_certificates(directory: Path) -> list[Path]:
+    """The signing certificates to publish: the current one first, then the next or the previous one."""
+    paths = [directory / RSA_CERT_FILE]
+    for name in (NEXT_RSA_CERT_FILE, PREVIOUS_RSA_CERT_FILE):
+        if (directory / name).exists():
+            paths.append(directory / name)
+    return paths

@@ -127,13 +127,23 @@ def logout_page() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout_submit() -> ResponseReturnValue:
-    """End the SSO session, run the single-logout hooks, forget the cookie."""
+    """End the SSO session, run the single-logout hooks, forget the cookie.
+
+    Back-channel hooks (CAS, OIDC) run here; a front-channel chain (SAML: each SP visited in turn with a
+    LogoutRequest) takes the browser from here and ends on the logged-out page.
+    """
     check_csrf()
     services = _services()
     session = services.flow.logout(sso_token(services.settings), client_ip())
+    chain = None
     if session is not None:
         for hook in services.extras.get("logout_hooks", []):
             hook(session)
-    response = current_app.make_response(render_template("logged_out.html"))
+        for start_chain in services.extras.get("logout_redirects", []):
+            chain = chain or start_chain(session)
+    if chain:
+        response = redirect(chain, 303)
+    else:
+        response = current_app.make_response(render_template("logged_out.html"))
     clear_sso_cookie(response, services.settings)
     return response

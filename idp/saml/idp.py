@@ -1,0 +1,212 @@
+"""The SAML identity provider: turn a checked AuthnRequest into the common login, and an ``Assertion`` into
+a signed answer posted to the ACS from metadata (SAML Profiles 4.1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import Blueprint, url_for
+from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
+from saml2.samlp import STATUS_INVALID_NAMEID_POLICY, STATUS_REQUESTER, STATUS_RESPONDER
+
+from idp.core.authn.model import Assertion, AuthMethod
+from idp.core.identity import DEFAULT_RELEASE, ReleasePolicy, load_identity, pairwise_id, release_attributes
+from idp.errors import ConfigurationError
+from idp.keystore import KeyStoreError
+from idp.saml.attributes import parse_attribute_list, saml_attributes
+from idp.saml.checks import AuthnRequestChecker, CheckedAuthnRequest
+from idp.saml.config import SamlConfig
+from idp.saml.crypto import XmlSecBackend
+from idp.saml.errors import SamlReplay
+from idp.saml.keys import SigningKeys
+from idp.saml.metadata import MetadataPublisher
+from idp.saml.registry import MetadataCache, SpMetadata
+from idp.saml.responses import AnswerSpec, build_response, build_status_response, encode_post
+from idp.storage.saml_store import SpRow, SqlSamlStore
+from idp.wiring import Services
+
+AUTHN_CLASSES = {
+    AuthMethod.PASSWORD: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+    AuthMethod.PROVISIONAL: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+    AuthMethod.SMS: "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileOneFactorUnregistered",
+    AuthMethod.FEDERATION: "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession",
+}
+NAMEID_FORMATS = {"persistent": NAMEID_FORMAT_PERSISTENT, "transient": NAMEID_FORMAT_TRANSIENT}
+PURGE_PROBABILITY = 0.01
+
+
+@dataclass(frozen=True)
+class PostForm:
+    """An HTTP-POST binding answer to render as the autopost page."""
+
+    action: str
+    field: str
+    message: str
+    relay_state: str | None
+    sp_name: str
+
+    @property
+    def origin(self) -> str:
+        """The scheme and host of the target, for the page's CSP ``form-action``."""
+        parts = urlsplit(self.action)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+class SamlIdp:
+    """The ``ProtocolFrontend`` for SAML 2.0, and the services its views call."""
+
+    name = "saml"
+
+    def __init__(self, services: Services, config: SamlConfig | None = None) -> None:
+        settings = services.settings
+        self.services = services
+        self.config = config or SamlConfig.from_settings(settings)
+        self.backend = XmlSecBackend()
+        try:
+            self.keys = SigningKeys(settings.path(settings.keys.directory), self.config.key_check_interval_seconds)
+        except (KeyStoreError, OSError, ValueError) as exc:
+            raise ConfigurationError(f"SAML : {exc}") from None
+        self.metadata_cache = MetadataCache(self.backend.keys)
+        self._sp_rows: dict[str, tuple[float, SpRow | None]] = {}
+        self._issued_ids: set[tuple[str, str]] = set()
+        self.publisher = MetadataPublisher(self.config, self.keys, self.backend)
+        from idp.saml.slo import SingleLogout
+
+        self.slo = SingleLogout(self)
+
+    # --- ProtocolFrontend ----------------------------------------------------------------------------
+
+    def blueprint(self) -> Blueprint:
+        """The ``/saml/...`` routes."""
+        from idp.saml.views import bp
+
+        return bp
+
+    def resume_url(self, request_id: str) -> str:
+        """Back from the login page to ``/saml/resume/<id>``."""
+        return url_for("saml.resume", request_id=request_id)
+
+    # --- service providers -------------------------------------------------------------------------
+
+    def service_provider(self, store: SqlSamlStore, entity_id: str, now: dt.datetime) -> tuple[SpRow, SpMetadata] | None:
+        """A registered SP whose metadata is still valid (``validUntil`` enforced at use, not only at import).
+
+        Rows are kept ``sp_cache_seconds`` per worker (a change made with ``idp sp`` applies within that time).
+        """
+        cached = self._sp_rows.get(entity_id)
+        if cached is not None and time.monotonic() - cached[0] < self.config.sp_cache_seconds:
+            row = cached[1]
+        else:
+            row = store.get_sp(entity_id)
+            if len(self._sp_rows) > 10_000:
+                self._sp_rows.clear()
+            self._sp_rows[entity_id] = (time.monotonic(), row)
+        if row is None:
+            return None
+        metadata = self.metadata_cache.get(row)
+        if metadata.valid_until is not None and metadata.valid_until <= now:
+            return None
+        return row, metadata
+
+    def checker(self, store: SqlSamlStore, now: dt.datetime) -> AuthnRequestChecker:
+        """An AuthnRequest checker bound to this transaction's SP lookups (the replay key is consumed later)."""
+
+        def lookup(entity_id: str) -> SpMetadata | None:
+            found = self.service_provider(store, entity_id, now)
+            return found[1] if found else None
+
+        return AuthnRequestChecker(self.config, lookup)
+
+    def consume(self, store: SqlSamlStore, checked: CheckedAuthnRequest, now: dt.datetime) -> None:
+        """Record the request ID in the shared replay cache, or raise ``SamlReplay`` (SECURITY S14)."""
+        if random.random() < PURGE_PROBABILITY:  # noqa: S311 - housekeeping, not security
+            store.purge(now)
+        if checked.replay_key and not store.consume_once(checked.replay_key, now + self.config.replay_ttl, now):
+            raise SamlReplay()
+
+    def _remember_issued(self, entity_id: str, name_id: str) -> None:
+        """Persistent NameIDs known to be recorded, so the hot path skips rewriting them (bounded)."""
+        if len(self._issued_ids) > 100_000:
+            self._issued_ids.clear()
+        self._issued_ids.add((entity_id, name_id))
+
+    # --- answers ---------------------------------------------------------------------------------------
+
+    def session_index(self, session_public_id: str, entity_id: str) -> str:
+        """``SessionIndex``: the session's public id and a per-SP tag, resolvable for single logout."""
+        tag = hmac.new(self.services.settings.secret_key.encode(), f"si\x00{entity_id}\x00{session_public_id}".encode(),
+                       hashlib.sha256).hexdigest()[:16]
+        return f"{session_public_id}.{tag}"
+
+    def session_from_index(self, store: SqlSamlStore, index: str, entity_id: str) -> str | None:
+        """The SSO session id a ``SessionIndex`` we issued to ``entity_id`` designates."""
+        public_id, _, _tag = index.partition(".")
+        if not hmac.compare_digest(self.session_index(public_id, entity_id), index):
+            return None
+        return store.session_id_by_public_id(public_id)
+
+    def answer(self, assertion: Assertion, checked: CheckedAuthnRequest, *, consume: bool = False) -> PostForm:
+        """The signed answer for a logged-in person; a SAML status when the NameID policy cannot be met.
+
+        ``consume``: the request was answered at once from the SSO session, its ID is recorded here.
+        """
+        services, now = self.services, self.services.clock.now()
+        with services.uow() as uow:
+            store = SqlSamlStore(uow.session)
+            if consume:
+                self.consume(store, checked, now)
+            found = self.service_provider(store, checked.sp, now)
+            if found is None:
+                from idp.saml.errors import SamlUnknownServiceProvider
+
+                raise SamlUnknownServiceProvider()
+            row, metadata = found
+            fmt = checked.nameid_format or NAMEID_FORMATS.get(row.nameid_format, NAMEID_FORMAT_PERSISTENT)
+            if fmt == NAMEID_FORMAT_PERSISTENT:
+                name_id = pairwise_id(services.settings.pairwise_salt, row.entity_id, assertion.account.public_id)
+                known = (row.entity_id, name_id) in self._issued_ids
+                if not checked.allow_create and not known and not store.persistent_id_known(row.entity_id, name_id):
+                    uow.commit()
+                    return self.deny(checked, row.name, STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY)
+                if not known:
+                    store.remember_persistent_id(row.entity_id, name_id, now)
+                    self._remember_issued(row.entity_id, name_id)
+            else:
+                name_id = "_" + secrets.token_hex(20)
+            identity = load_identity(uow, assertion.account, assertion.session)
+            attributes = parse_attribute_list(",".join(row.attributes)) if row.attributes else DEFAULT_RELEASE
+            released = release_attributes(identity, ReleasePolicy(sp_id=row.entity_id, attributes=attributes,
+                                                                  clear_ine=row.clear_ine),
+                                          secret=services.settings.pairwise_salt,
+                                          logout_url=self.config.url("/logout"), now=now)
+            index = self.session_index(assertion.session.public_id, row.entity_id)
+            uow.sessions.add_participant(assertion.session.id, "saml", row.entity_id,
+                                         {"name_id": name_id, "format": fmt, "session_index": index}, now)
+            uow.commit()
+        encryption = metadata.encryption_certs[0] if metadata.encryption_certs and row.encrypt_assertion else None
+        spec = AnswerSpec(
+            sp_entity_id=row.entity_id, acs_url=checked.acs_url, in_response_to=checked.request_id or None,
+            name_id=name_id, name_id_format=fmt, session_index=index,
+            authn_instant=assertion.session.authn_instant, authn_class=AUTHN_CLASSES[assertion.session.auth_method],
+            attributes=saml_attributes(released, row.compat_oid), sign_assertion=True,
+            sign_response=row.sign_response, encryption_cert=encryption,
+        )
+        document = build_response(self.config, self.keys.current(), self.backend, spec, now)
+        return PostForm(action=checked.acs_url, field="SAMLResponse", message=encode_post(document),
+                        relay_state=checked.relay_state, sp_name=row.name)
+
+    def deny(self, checked: CheckedAuthnRequest, sp_name: str, status: str = STATUS_RESPONDER,
+             sub_status: str | None = None, message: str = "") -> PostForm:
+        """A signed error status for a trusted request, to the ACS taken from metadata."""
+        document = build_status_response(self.config, self.keys.current(), self.backend, acs_url=checked.acs_url,
+                                          in_response_to=checked.request_id or None, status=status,
+                                          sub_status=sub_status, message=message, now=self.services.clock.now())
+        return PostForm(action=checked.acs_url, field="SAMLResponse", message=encode_post(document),
+                        relay_state=checked.relay_state, sp_name=sp_name)
