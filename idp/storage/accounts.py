@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,24 @@ from idp.core.accounts.model import Account, AccountState, NewAccount, Profile
 from idp.storage.models import AccountRow, RepresentativeRow, SchoolRow, StudentLinkRow, StudentRow
 
 MAX_ATTEMPTS = 20
+
+
+_ST, _SC = StudentRow.__table__, SchoolRow.__table__
+_SL, _RP = StudentLinkRow.__table__, RepresentativeRow.__table__
+_CHILDREN_OF = (
+    select(_SL.c.student_id).select_from(_SL.join(_RP, _RP.c.id == _SL.c.representative_id))
+    .where(_RP.c.account_id == bindparam("account_id"), _RP.c.status == "present", _SL.c.status == "present",
+           _SL.c.legal_responsibility.is_(True))
+)
+# A pupil's own record, or a parent's present children with legal responsibility, with their school.
+_LINKED_RECORDS = (
+    select(_ST.c.id, _ST.c.ine, _ST.c.external_id, _ST.c.family_name, _ST.c.given_names, _ST.c.birth_date,
+           _ST.c.uai, _SC.c.name.label("school"), _SC.c.kind.label("school_kind"), _ST.c.class_code, _ST.c.level,
+           _ST.c.postal_code, _ST.c.status)
+    .select_from(_ST.join(_SC, _SC.c.uai == _ST.c.uai))
+    .where(_ST.c.status == "present",
+           or_(_ST.c.account_id == bindparam("account_id"), _ST.c.id.in_(_CHILDREN_OF)))
+)
 
 
 def to_account(row: AccountRow) -> Account:
@@ -112,25 +130,9 @@ class SqlAccountRepository:
         return sorted({n for n in names if n})
 
     def linked_records(self, account_id: int) -> Sequence[dict[str, Any]]:
-        """The register records of the account: a pupil's own, or a parent's children (school, class)."""
-        columns = (StudentRow, SchoolRow.name, SchoolRow.kind)
-        own = (select(*columns).join(SchoolRow, SchoolRow.uai == StudentRow.uai)
-               .where(StudentRow.account_id == account_id, StudentRow.status == "present"))
-        kids = (select(*columns).join(SchoolRow, SchoolRow.uai == StudentRow.uai)
-                .join(StudentLinkRow, StudentLinkRow.student_id == StudentRow.id)
-                .join(RepresentativeRow, RepresentativeRow.id == StudentLinkRow.representative_id)
-                .where(RepresentativeRow.account_id == account_id, RepresentativeRow.status == "present",
-                       StudentLinkRow.status == "present", StudentLinkRow.legal_responsibility.is_(True),
-                       StudentRow.status == "present"))
-        seen: dict[int, dict[str, Any]] = {}
-        for query in (own, kids):
-            for student, school_name, kind in self._s.execute(query):
-                seen.setdefault(student.id, {
-                    "ine": student.ine, "external_id": student.external_id, "family_name": student.family_name,
-                    "given_names": student.given_names, "birth_date": student.birth_date, "uai": student.uai,
-                    "school": school_name, "school_kind": kind, "class_code": student.class_code,
-                    "level": student.level, "postal_code": student.postal_code, "status": student.status,
-                })
+        """The register records of the account: a pupil's own, or a parent's children (one Core query)."""
+        rows = self._s.execute(_LINKED_RECORDS, {"account_id": account_id}).mappings()
+        seen = {row["id"]: {k: v for k, v in row.items() if k != "id"} for row in rows}
         return sorted(seen.values(), key=lambda r: (r["family_name"], r["given_names"]))
 
     def postal_code(self, account_id: int) -> str:
