@@ -20,7 +20,8 @@ from idp.errors import ConfigurationError
 
 ENV_PREFIX = "IDP_"
 #: Environment variables with the prefix that are not settings overrides.
-RESERVED_ENV = {"IDP_CONFIG", "IDP_SECRET_KEY", "IDP_PAIRWISE_SALT", "IDP_TEST_DATABASE_URL", "IDP_TEST_REDIS_URL"}
+RESERVED_ENV = {"IDP_CONFIG", "IDP_SECRET_KEY", "IDP_PAIRWISE_SALT", "IDP_TEST_DATABASE_URL", "IDP_TEST_REDIS_URL",
+                "IDP_SMTP_PASSWORD", "IDP_SMS_TOKEN"}
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,61 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    backend: str = "outbox"  # outbox (development) | smtp | memory (unit tests)
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"  # starttls | tls (implicit, port 465) | none (local relay only)
+    username: str = ""  # the password comes from IDP_SMTP_PASSWORD, never from config.toml
+    from_address: str = "Compte scolaire <ne-pas-repondre@localhost>"
+    timeout_seconds: int = 10
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("outbox", "smtp", "memory"):
+            raise ConfigurationError(f"[mail] backend : {self.backend!r} inconnu (outbox, smtp ou memory)")
+        if self.security not in ("starttls", "tls", "none"):
+            raise ConfigurationError(f"[mail] security : {self.security!r} inconnu (starttls, tls ou none)")
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    backend: str = "outbox"  # outbox (development) | http (gateway) | memory (unit tests)
+    url: str = ""  # the gateway's endpoint; its bearer token comes from IDP_SMS_TOKEN
+    sender: str = ""
+    timeout_seconds: int = 5
+    retries: int = 2
+    backoff_ms: int = 500
+    hourly_budget: int = 500  # SMS per hour for the whole instance (SMS pumping breaker)
+    allowed_regions: tuple[str, ...] = ("FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF")
+    default_region: str = "FR"
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("outbox", "http", "memory"):
+            raise ConfigurationError(f"[sms] backend : {self.backend!r} inconnu (outbox, http ou memory)")
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    background: bool = True  # a thread per process sends queued messages; false: after each answer
+    poll_seconds: int = 5
+
+
+@dataclass(frozen=True)
+class ActivationSettings:
+    code_ttl_minutes: int = 30
+    email_code_ttl_minutes: int = 15
+    code_attempts: int = 5
+    sends_per_transaction: int = 3
+    resend_cooldown_seconds: int = 60
+    messages_per_recipient_per_day: int = 5
+    starts_per_ip_per_hour: int = 10
+    transaction_ttl_minutes: int = 60
+    birthdate_failures: int = 3
+    provisional_valid_days: int = 92
+    email_link_ttl_hours: int = 24
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -124,6 +180,13 @@ class Settings:
     register: RegisterSettings = field(default_factory=RegisterSettings)
     protocols: ProtocolSettings = field(default_factory=ProtocolSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    activation: ActivationSettings = field(default_factory=ActivationSettings)
+    #: SMTP password (``IDP_SMTP_PASSWORD``) and SMS gateway token (``IDP_SMS_TOKEN``); never from config.toml.
+    smtp_password: str = field(default="", repr=False)
+    sms_token: str = field(default="", repr=False)
     #: Directory relative paths are resolved against (the config file's directory).
     root: str = "."
     #: Secret key for signing cookies and hashing codes; never from config.toml.
@@ -142,7 +205,8 @@ class Settings:
         return self.server.base_url.startswith("https://")
 
 
-_SECTION_NAMES = tuple(f.name for f in dataclasses.fields(Settings) if f.name not in ("root", "secret_key", "pairwise_salt"))
+_SECTION_NAMES = tuple(f.name for f in dataclasses.fields(Settings)
+                       if f.name not in ("root", "secret_key", "pairwise_salt", "smtp_password", "sms_token"))
 
 
 def _section_types() -> dict[str, type]:
@@ -257,4 +321,5 @@ def load_settings(
     keys_dir = built["keys"].directory
     secret = _read_secret(root, keys_dir, environ, "IDP_SECRET_KEY", "secret.key")
     salt = _read_secret(root, keys_dir, environ, "IDP_PAIRWISE_SALT", "pairwise.key")
-    return Settings(**built, root=str(root), secret_key=secret, pairwise_salt=salt)
+    return Settings(**built, root=str(root), secret_key=secret, pairwise_salt=salt,
+                    smtp_password=environ.get("IDP_SMTP_PASSWORD", ""), sms_token=environ.get("IDP_SMS_TOKEN", ""))

@@ -8,12 +8,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from idp.core.accounts.service import AccountService
+from idp.core.activation.common import FlowKit, Limits
+from idp.core.activation.enrolment import ParentEnrolment
+from idp.core.activation.provisional import ProvisionalCredentials
 from idp.core.authn.flow import AuthnFlow
 from idp.core.authn.sessions import SessionPolicy
 from idp.core.authn.throttle import ThrottlePolicy
 from idp.core.clock import Clock, SystemClock
 from idp.core.passwords.hashing import HashParameters, PasswordHasher
 from idp.core.passwords.policy import PasswordPolicy
+from idp.core.recovery.account import AccountSettings
+from idp.core.recovery.service import RecoveryService
+from idp.delivery.worker import DeliveryWorker
 from idp.settings import Settings
 from idp.storage.db import Database
 from idp.storage.uow import SqlUnitOfWorkFactory
@@ -34,6 +40,11 @@ class Services:
     password_policy: PasswordPolicy
     flow: AuthnFlow
     accounts: AccountService
+    delivery: DeliveryWorker
+    enrolment: ParentEnrolment
+    provisional: ProvisionalCredentials
+    recovery: RecoveryService
+    account_settings: AccountSettings
     frontends: dict[str, ProtocolFrontend] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -70,10 +81,42 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
                      dt.timedelta(minutes=settings.authn.request_ttl_minutes))
     policy = PasswordPolicy(min_length=settings.passwords.min_length, max_length=settings.passwords.max_length)
     accounts = AccountService(uow, hasher, policy, clock)
+    delivery, kit = build_activation_kit(settings, db, uow, clock)
     services = Services(settings=settings, db=db, uow=uow, clock=clock, hasher=hasher, password_policy=policy,
-                        flow=flow, accounts=accounts)
+                        flow=flow, accounts=accounts, delivery=delivery,
+                        enrolment=ParentEnrolment(kit, accounts, hasher, flow),
+                        provisional=ProvisionalCredentials(kit, accounts, hasher, flow, settings.server.base_url),
+                        recovery=RecoveryService(kit, accounts, hasher),
+                        account_settings=AccountSettings(kit, accounts, hasher, flow))
     install_protocols(services)
     return services
+
+
+def build_activation_kit(settings: Settings, db: Database, uow: SqlUnitOfWorkFactory,
+                         clock: Clock) -> tuple[DeliveryWorker, FlowKit]:
+    """The delivery worker (adapters chosen by ``[mail]``/``[sms]``) and the machinery of the code-based flows."""
+    from idp.delivery import build_mailer, build_sms_sender
+    from idp.storage.activation_store import PayloadCipher, SqlActivationStore, SqlDeliveryQueue
+
+    cipher = PayloadCipher(settings.secret_key or "development-only")
+    worker = DeliveryWorker(SqlDeliveryQueue(db.sessionmaker, cipher), build_mailer(settings, db.sessionmaker, clock),
+                            build_sms_sender(settings, db.sessionmaker, clock), clock,
+                            background=settings.delivery.background, poll_seconds=settings.delivery.poll_seconds)
+    a, sms = settings.activation, settings.sms
+    limits = Limits(
+        code_ttl=dt.timedelta(minutes=a.code_ttl_minutes), email_code_ttl=dt.timedelta(minutes=a.email_code_ttl_minutes),
+        code_attempts=a.code_attempts, sends_per_transaction=a.sends_per_transaction,
+        resend_cooldown=dt.timedelta(seconds=a.resend_cooldown_seconds),
+        per_recipient_per_day=a.messages_per_recipient_per_day, starts_per_ip_per_hour=a.starts_per_ip_per_hour,
+        sms_hourly_budget=sms.hourly_budget, transaction_ttl=dt.timedelta(minutes=a.transaction_ttl_minutes),
+        birthdate_failures=a.birthdate_failures, provisional_valid=dt.timedelta(days=a.provisional_valid_days),
+        email_link_ttl=dt.timedelta(hours=a.email_link_ttl_hours), allowed_regions=sms.allowed_regions,
+        default_region=sms.default_region,
+    )
+    kit = FlowKit(uow=uow, stores=lambda u: SqlActivationStore(u.session, cipher), clock=clock, limits=limits,
+                  secret=settings.secret_key or "development-only", product=settings.server.product_name,
+                  waker=worker)
+    return worker, kit
 
 
 def install_protocols(services: Services) -> None:

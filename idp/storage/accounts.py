@@ -141,6 +141,58 @@ class SqlAccountRepository:
             RepresentativeRow.account_id == account_id, RepresentativeRow.postal_code != "")).first()
         return code or ""
 
+    def claim_register(self, account_id: int, *, student_ines: Sequence[str] = (),
+                       representatives: Sequence[tuple[str, str]] = ()) -> int:
+        """Like ``link_register`` but only records no account holds yet (``WHERE account_id IS NULL``): the
+        caller compares the count with what it asked for, so two concurrent activations make one account."""
+        linked = 0
+        if student_ines:
+            result = self._s.execute(update(StudentRow).where(
+                StudentRow.ine.in_(list(student_ines)), StudentRow.account_id.is_(None)).values(account_id=account_id))
+            linked += int(result.rowcount)  # type: ignore[attr-defined]
+        for uai, external_id in representatives:
+            result = self._s.execute(update(RepresentativeRow).where(
+                RepresentativeRow.uai == uai, RepresentativeRow.external_id == external_id,
+                RepresentativeRow.account_id.is_(None)).values(account_id=account_id))
+            linked += int(result.rowcount)  # type: ignore[attr-defined]
+        return linked
+
+    def set_email(self, account_id: int, email: str, verified_at: dt.datetime | None) -> None:
+        """Set the e-mail address; verified only when ``verified_at`` is given."""
+        self._s.execute(update(AccountRow).where(AccountRow.id == account_id)
+                        .values(email=email, email_verified_at=verified_at))
+
+    def set_phone(self, account_id: int, phone: str, verified_at: dt.datetime | None) -> None:
+        """Set the mobile number (E.164); verified only when ``verified_at`` is given."""
+        self._s.execute(update(AccountRow).where(AccountRow.id == account_id)
+                        .values(phone=phone, phone_verified_at=verified_at))
+
+    def set_provisional(self, account_id: int, password_hash: str, expires_at: dt.datetime) -> bool:
+        """Give a still-provisional account new provisional credentials (a reissued letter)."""
+        result = self._s.execute(update(AccountRow).where(
+            AccountRow.id == account_id, AccountRow.state == AccountState.PROVISIONAL.value).values(
+            password_hash=password_hash, provisional_expires_at=expires_at))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def activate_provisional(self, account_id: int, password_hash: str, at: dt.datetime) -> bool:
+        """Provisional → active with the chosen password; only one caller wins (conditional update)."""
+        result = self._s.execute(update(AccountRow).where(
+            AccountRow.id == account_id, AccountRow.state == AccountState.PROVISIONAL.value).values(
+            state=AccountState.ACTIVE.value, password_hash=password_hash, password_changed_at=at,
+            must_change_password=False, provisional_expires_at=None))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def with_verified_contact(self, *, phone: str = "", email: str = "") -> Sequence[Account]:
+        """Active accounts whose verified phone number or e-mail address is this one."""
+        query = select(AccountRow).where(AccountRow.state == AccountState.ACTIVE.value)
+        if phone:
+            query = query.where(AccountRow.phone == phone, AccountRow.phone_verified_at.is_not(None))
+        elif email:
+            query = query.where(func.lower(AccountRow.email) == email.lower(), AccountRow.email_verified_at.is_not(None))
+        else:
+            return []
+        return [to_account(r) for r in self._s.scalars(query.order_by(AccountRow.identifier).limit(10))]
+
     def link_register(self, account_id: int, *, student_ines: Sequence[str] = (),
                       representatives: Sequence[tuple[str, str]] = ()) -> int:
         """Attach register records to the account: a pupil's own record, a parent's records (uai, id)."""

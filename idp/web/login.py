@@ -73,7 +73,7 @@ def login_submit(request_id: str) -> ResponseReturnValue:
         return _render_form(req, _profile(req) or "parent", error=exc.description,
                             identifier=normalise_login_input(identifier))
     if outcome.needs_activation:
-        target = url_for("pages.activation_pending", request_id=request_id)
+        target = url_for("activation.first_login", request_id=request_id)
     else:
         target = services.frontends[outcome.request.protocol].resume_url(request_id)
     response = redirect(target, 303)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 bp = Blueprint("pages", __name__)
@@ -11,12 +11,6 @@ CONTENT = {"aide": "page_aide.html", "mentions-legales": "page_mentions.html", "
 
 #: Links the login screen shows whose flow arrives with a later piece of work: each says so plainly.
 PLACEHOLDERS = {
-    "identifiant-oublie": ("Identifiant oublié",
-                           "La récupération de l'identifiant par SMS ou par courriel sera bientôt disponible ici."),
-    "mot-de-passe-oublie": ("Mot de passe oublié",
-                            "La réinitialisation du mot de passe par SMS ou par courriel sera bientôt disponible ici."),
-    "creer-mon-compte": ("Je n'ai pas de compte",
-                         "L'activation de votre compte par SMS sera bientôt disponible ici."),
     "franceconnect": ("S'identifier avec FranceConnect",
                       "La connexion avec FranceConnect sera bientôt disponible ici."),
 }
@@ -43,7 +37,5 @@ def placeholder(name: str) -> ResponseReturnValue:
 @bp.get("/activation", defaults={"request_id": ""})
 @bp.get("/activation/<request_id>")
 def activation_pending(request_id: str) -> ResponseReturnValue:
-    """After a login with provisional credentials: the first-login steps come with the activation work."""
-    return render_template("placeholder.html", title="Activation de votre compte",
-                           text="Vous vous êtes connecté avec des identifiants provisoires. Le choix de votre "
-                                "mot de passe personnel en ligne sera bientôt disponible ici.")
+    """After a login with provisional credentials: the first-login steps (idp.web.activation)."""
+    return redirect(url_for("activation.first_login", request_id=request_id[:64]), 303)

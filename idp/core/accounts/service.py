@@ -42,15 +42,24 @@ class AccountService:
         if violations:
             raise PasswordRejected([v.message for v in violations])
 
-    def create(self, new: NewAccount, password: str | None = None, *, actor: str = "system") -> Account:
-        """Create an account with a generated ``p.nomNN`` identifier (and a checked password if given)."""
+    def create(self, new: NewAccount, password: str | None = None, *, actor: str = "system",
+               uow: UnitOfWork | None = None) -> Account:
+        """Create an account with a generated ``p.nomNN`` identifier (and a checked password if given).
+
+        With ``uow``, the account is added inside the caller's transaction (not committed here), so a flow can
+        create it and claim register records atomically; hash the password before opening that transaction.
+        """
         if password is not None:
             self.check_new_password(password, PasswordContext(names=(new.family_name, new.given_names)))
             new = NewAccount(**{**new.__dict__, "password_hash": self._hasher.hash(password)})
-        with self._uow() as uow:
+        if uow is not None:
             account = uow.accounts.add(new, identifier_base(new.given_names, new.family_name), self._clock.now())
             self._audit(uow, audit.ACCOUNT_CREATED, account, {"actor": actor, "state": new.state.value})
-            uow.commit()
+            return account
+        with self._uow() as own:
+            account = own.accounts.add(new, identifier_base(new.given_names, new.family_name), self._clock.now())
+            self._audit(own, audit.ACCOUNT_CREATED, account, {"actor": actor, "state": new.state.value})
+            own.commit()
         return account
 
     def set_password(self, identifier: str, password: str, *, actor: str = "helpdesk") -> Account:

@@ -187,6 +187,32 @@ class AuthnFlow:
         return LoginOutcome(token=token, session=session, account=account, needs_activation=provisional,
                             request=request)
 
+    # --- after activation or recovery -------------------------------------------------------------
+
+    def open_after_step(self, uow: UnitOfWork, account_id: int, method: AuthMethod, *, request_id: str,
+                        browser_id: str, ip: str, user_agent: str = "",
+                        old_token: str | None = None) -> tuple[str, SsoSession, AuthnRequest | None]:
+        """Open a NEW session inside the caller's transaction once an activation step proved who the person is.
+
+        Any session behind ``old_token`` (a provisional one, or an attacker's planted cookie) is ended, never
+        reused (SECURITY W01). When ``request_id`` names a request still pending in this browser, it is marked
+        authenticated by the new session, so ``resume`` answers the service provider that sent the person.
+        """
+        now = self._clock.now()
+        if old_token:
+            old = find_session(uow, old_token, self.session_policy, self._clock)
+            if old is not None:
+                uow.sessions.end(old.id, now)
+        token, session = open_session(uow, account_id, method, self.session_policy, self._clock, ip, user_agent)
+        uow.accounts.record_login(account_id, now)
+        request = uow.authn_requests.get(request_id, browser_hash(browser_id)) if request_id else None
+        if request is not None and (request.completed_at is not None or self._expired(request)):
+            request = None
+        if request is not None:
+            uow.authn_requests.mark_authenticated(request.id, session.id, now)
+        self._audit(uow, audit.LOGIN_SUCCESS, account_id, "", ip, {"method": method.value})
+        return token, session, request
+
     # --- resume ----------------------------------------------------------------------------------
 
     def resume(self, request_id: str, browser_id: str, session_token: str | None) -> Assertion:

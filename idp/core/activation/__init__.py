@@ -1,0 +1,1 @@
+"""Activation: parent self-enrolment by SMS and provisional credentials, as server-side state machines."""

@@ -1,0 +1,80 @@
+"""Errors of the activation, recovery and account flows: each with a plain French message."""
+
+from __future__ import annotations
+
+from idp.errors import IdpError
+
+
+class FlowExpired(IdpError):
+    """The transaction is unknown, belongs to another browser, has expired or has ended."""
+
+    code = "flow_expired"
+    title = "Démarche expirée"
+    description = "Cette démarche a expiré ou a été ouverte dans un autre navigateur. Recommencez depuis le début."
+    http_status = 400
+
+
+class StepNotAllowed(IdpError):
+    """A step was posted out of order, replayed, or for something the transaction does not hold (A09)."""
+
+    code = "step_not_allowed"
+    title = "Étape non autorisée"
+    description = "Cette étape n'est pas disponible : reprenez la démarche là où vous l'aviez laissée."
+    http_status = 403
+
+
+class FormProblem(IdpError):
+    """What was typed cannot be used; the page is shown again with the reasons."""
+
+    code = "form_problem"
+    description = "Vérifiez les informations saisies."
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__(" ".join(reasons))
+
+
+class CodeRejected(IdpError):
+    """The code is wrong (attempts remain) or expired."""
+
+    code = "code_rejected"
+    description = "Code incorrect. Vérifiez le code reçu et réessayez."
+
+
+class CodeExpired(CodeRejected):
+    """The code's 30 minutes are over (or it was replaced by a newer one)."""
+
+    code = "code_expired"
+    description = "Code expiré, demandez-en un nouveau."
+
+
+class TooManyAttempts(IdpError):
+    """Five wrong codes, or three wrong birth dates: the transaction is cancelled (A04, A08)."""
+
+    code = "too_many_attempts"
+    title = "Trop d'essais"
+    description = ("Trop d'essais incorrects : pour votre sécurité, cette démarche est annulée. "
+                   "Recommencez depuis le début.")
+    http_status = 403
+
+
+class SendLimited(IdpError):
+    """A resend asked too early or too often (A03): the person is told how long to wait."""
+
+    code = "send_limited"
+    title = "Trop de demandes"
+    description = "Trop de demandes. Réessayez dans quelques minutes."
+    http_status = 429
+
+    def __init__(self, retry_after_seconds: int, description: str | None = None) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(description)
+
+
+class AlreadyActivated(IdpError):
+    """The register records were claimed by another account meanwhile (A10)."""
+
+    code = "already_activated"
+    title = "Compte déjà activé"
+    description = "Compte déjà activé, connectez-vous avec votre identifiant et votre mot de passe."
+    http_status = 409

@@ -1,0 +1,1 @@
+"""Recovery ("Identifiant oublié ?", "Mot de passe oublié ?") and the account page's own changes."""

@@ -1,0 +1,259 @@
+"""The account page ("Mon compte"): password, e-mail and phone changes, children and schools, sessions.
+
+Every change needs a full session (never a provisional one) and the current password (re-authentication,
+SECURITY A17, W12), checked with the login's throttling. A new phone number or address is confirmed by a code
+sent to it; the old one gets a notice. A password change ends the account's other sessions and sends a notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from idp.core.accounts.model import Account, AccountState
+from idp.core.accounts.service import AccountService
+from idp.core.activation import events, messages
+from idp.core.activation.common import FlowKit
+from idp.core.activation.enrolment import PHONE_PROBLEM
+from idp.core.activation.errors import FlowExpired, FormProblem, StepNotAllowed
+from idp.core.activation.matching import mask_e164, parse_phone, sms_destination
+from idp.core.activation.model import Channel, Transaction, TxKind, TxState
+from idp.core.activation.provisional import email_problem
+from idp.core.audit import mask_email
+from idp.core.authn import throttle
+from idp.core.authn.flow import AuthnFlow
+from idp.core.authn.model import SsoSession
+from idp.core.authn.policy import FULL_METHODS
+from idp.core.authn.sessions import find_session
+from idp.core.passwords.hashing import PasswordHasher
+from idp.core.passwords.policy import PasswordContext
+from idp.core.recovery.service import RESET, notify_password_change
+from idp.errors import LoginThrottled, PasswordRejected
+
+KINDS = {Channel.MAIL: TxKind.CHANGE_EMAIL.value, Channel.SMS: TxKind.CHANGE_PHONE.value}
+WRONG_CURRENT = "Mot de passe actuel incorrect."
+
+
+class NotLoggedIn(FlowExpired):
+    """The account page needs a live, full session."""
+
+    code = "not_logged_in"
+    description = "Connectez-vous pour accéder à votre compte."
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    """What "Mon compte" shows."""
+
+    account: Account
+    records: Sequence[dict[str, Any]]
+    sessions: Sequence[SsoSession]
+    current_session_id: str
+
+
+@dataclass(frozen=True)
+class ContactChangeView:
+    """The code page of an e-mail or phone change."""
+
+    channel: str
+    shown: str
+    resend_wait: int
+    delivery_problem: bool
+
+
+class AccountSettings:
+    """Operations of the account page."""
+
+    def __init__(self, kit: FlowKit, accounts: AccountService, hasher: PasswordHasher, flow: AuthnFlow) -> None:
+        self.kit = kit
+        self._accounts = accounts
+        self._hasher = hasher
+        self._flow = flow
+
+    def current(self, token: str | None) -> tuple[SsoSession, Account]:
+        """The full session and active account behind the cookie, or ``NotLoggedIn``."""
+        with self.kit.uow() as uow:
+            session = find_session(uow, token, self._flow.session_policy, self.kit.clock)
+            account = uow.accounts.get(session.account_id) if session else None
+            uow.commit()
+        if session is None or account is None or session.auth_method not in FULL_METHODS \
+                or account.state is not AccountState.ACTIVE:
+            raise NotLoggedIn()
+        return session, account
+
+    def overview(self, token: str | None) -> AccountOverview:
+        """The account, its children and schools, its active sessions."""
+        session, account = self.current(token)
+        with self.kit.uow() as uow:
+            records = uow.accounts.linked_records(account.id)
+            sessions = uow.sessions.active_for_account(account.id, self.kit.clock.now())
+        alive = [s for s in sessions if s.last_seen_at + self._flow.session_policy.idle > self.kit.clock.now()]
+        return AccountOverview(account=account, records=records, sessions=alive, current_session_id=session.id)
+
+    # --- password ---------------------------------------------------------------------------------
+
+    def change_password(self, token: str | None, current: str, new: str, confirmation: str, *, ip: str) -> int:
+        """Change the password (current one required); other sessions end; returns how many ended."""
+        session, account = self.current(token)
+        self._reauthenticate(account, current, ip)
+        if new != confirmation:
+            raise FormProblem(["Les deux nouveaux mots de passe saisis ne sont pas identiques."])
+        with self.kit.uow() as uow:
+            names = tuple(uow.accounts.related_names(account.id))
+        context = PasswordContext(identifier=account.identifier,
+                                  names=(account.family_name, account.given_names, *names))
+        try:
+            self._accounts.check_new_password(new, context)
+        except PasswordRejected as exc:
+            raise FormProblem(exc.reasons) from None
+        hashed = self._hasher.hash(new)
+        kit = self.kit
+        with kit.uow() as uow:
+            now = kit.clock.now()
+            uow.accounts.set_password_hash(account.id, hashed, now, changed=True)
+            ended = uow.sessions.end_all_for_account(account.id, now, except_id=session.id)
+            kit.stores(uow).cancel_account_transactions(account.id, (RESET,), now)
+            notify_password_change(kit, uow, account, used=None)
+            kit.audit(uow, events.PASSWORD_CHANGED, account.id, account.identifier, {"sessions_ended": ended}, ip)
+            uow.commit()
+        kit.wake()
+        return ended
+
+    def _reauthenticate(self, account: Account, password: str, ip: str) -> None:
+        """The current password, checked with the login's throttling keys and delays."""
+        kit = self.kit
+        keys = throttle.keys_for(account.identifier, ip)
+        with kit.uow() as uow:
+            wait = throttle.wait_seconds(uow.throttle.get_many([keys.identifier, keys.ip, keys.network]),
+                                         kit.clock.now())
+        if wait:
+            raise LoginThrottled(wait)
+        if not password or not self._hasher.verify(account.password_hash, password[:1024]):
+            with kit.uow() as uow:
+                throttle.record_failure(keys, uow.throttle, self._flow._throttle, kit.clock.now())  # noqa: SLF001
+                uow.commit()
+            raise FormProblem([WRONG_CURRENT])
+
+    # --- e-mail and phone -------------------------------------------------------------------------
+
+    def start_contact_change(self, token: str | None, channel: Channel, value: str, current_password: str, *,
+                             ip: str, browser_id: str) -> str:
+        """Send a code to the new phone number or address; returns the transaction token."""
+        session, account = self.current(token)
+        destination = self._new_contact(channel, value)
+        self._reauthenticate(account, current_password, ip)
+        kit = self.kit
+        with kit.uow() as uow:
+            store = kit.stores(uow)
+            kind = KINDS[channel]
+            kit.check_starts(store, ip, tuple(KINDS.values()))
+            tx_token, tx = kit.new_transaction(store, kind, browser_id, ip, account_id=account.id,
+                                               channel=channel.value, destination=destination,
+                                               data={"session": session.id})
+            store.cancel_account_transactions(account.id, (kind,), kit.clock.now(), except_id=tx.id)
+            ttl = kit.limits.code_ttl if channel is Channel.SMS else kit.limits.email_code_ttl
+            text = messages.contact_code
+            kit.send_code(uow, store, tx, purpose=kind, channel=channel, destination=destination,
+                          limit_key_value=destination, ttl=ttl, text_for=lambda c, m: text(kit.product, c, m))
+            kit.audit(uow, events.CONTACT_CHANGE_STARTED, account.id, account.identifier, {"channel": channel.value},
+                      ip)
+            uow.commit()
+        kit.wake()
+        return tx_token
+
+    def _new_contact(self, channel: Channel, value: str) -> str:
+        if channel is Channel.SMS:
+            phone = parse_phone(value, self.kit.limits.default_region)
+            mobile = sms_destination(phone, self.kit.limits.allowed_regions) if phone else None
+            if mobile is None:
+                raise FormProblem([PHONE_PROBLEM + " Le numéro doit être celui d'un téléphone portable."])
+            return mobile
+        email = value.strip()
+        if email_problem(email):
+            raise FormProblem([email_problem(email)])
+        return email
+
+    def _contact_tx(self, token: str | None, tx_token: str | None, browser_id: str,
+                    channel: Channel) -> tuple[SsoSession, Account, Transaction]:
+        session, account = self.current(token)
+        with self.kit.uow() as uow:
+            tx = self.kit.load(self.kit.stores(uow), tx_token, browser_id, KINDS[channel])
+        if tx.account_id != account.id or tx.data.get("session") != session.id:
+            raise StepNotAllowed()
+        return session, account, tx
+
+    def contact_change_view(self, token: str | None, tx_token: str | None, browser_id: str,
+                            channel: Channel) -> ContactChangeView:
+        """The code page of a change."""
+        _, _, tx = self._contact_tx(token, tx_token, browser_id, channel)
+        if tx.state is not TxState.CODE_SENT:
+            raise StepNotAllowed()
+        with self.kit.uow() as uow:
+            problem = self.kit.delivery_problem(self.kit.stores(uow), tx, channel)
+        shown = mask_e164(tx.destination) if channel is Channel.SMS else tx.destination
+        return ContactChangeView(channel=tx.channel, shown=shown, resend_wait=self.kit.resend_wait(tx),
+                                 delivery_problem=problem)
+
+    def resend_contact_code(self, token: str | None, tx_token: str | None, browser_id: str,
+                            channel: Channel) -> None:
+        """A new code to the new address (the old one dies)."""
+        _, _, tx = self._contact_tx(token, tx_token, browser_id, channel)
+        kit = self.kit
+        with kit.uow() as uow:
+            store = kit.stores(uow)
+            if tx.state is not TxState.CODE_SENT:
+                raise StepNotAllowed()
+            ttl = kit.limits.code_ttl if channel is Channel.SMS else kit.limits.email_code_ttl
+            text = messages.contact_code
+            kit.send_code(uow, store, tx, purpose=tx.kind, channel=channel, destination=tx.destination,
+                          limit_key_value=tx.destination, ttl=ttl, text_for=lambda c, m: text(kit.product, c, m))
+            uow.commit()
+        kit.wake()
+
+    def confirm_contact_change(self, token: str | None, tx_token: str | None, browser_id: str, channel: Channel,
+                               code: str, *, ip: str) -> None:
+        """The code is right: the new contact is set as verified and the old one gets a notice."""
+        _, account, tx = self._contact_tx(token, tx_token, browser_id, channel)
+        kit = self.kit
+        with kit.uow() as uow:
+            store = kit.stores(uow)
+            current = store.get_transaction(tx.id) or tx
+            if current.state is not TxState.CODE_SENT:
+                raise StepNotAllowed()
+            kit.check_code(uow, store, current, code)
+            now = kit.clock.now()
+            if not store.move(tx.id, [TxState.CODE_SENT], TxState.DONE, now):
+                raise StepNotAllowed()
+            if channel is Channel.SMS:
+                uow.accounts.set_phone(account.id, tx.destination, now)
+                old, what = (account.phone if account.phone_verified else ""), "le numéro de téléphone"
+            else:
+                uow.accounts.set_email(account.id, tx.destination, now)
+                old, what = (account.email if account.email_verified else ""), "l'adresse électronique"
+            if old and old.lower() != tx.destination.lower():
+                old_dest = sms_destination(old, kit.limits.allowed_regions) if channel is Channel.SMS else old
+                kit.queue(uow, store, channel, old_dest, messages.contact_changed(kit.product, account.identifier, what),
+                          purpose="notice", account_id=account.id, subject=f"{kit.product} : {what} modifié(e)",
+                          counted=False)
+            shown = mask_e164(tx.destination) if channel is Channel.SMS else mask_email(tx.destination)
+            kit.audit(uow, events.CONTACT_CHANGED, account.id, account.identifier,
+                      {"channel": channel.value, "new": shown}, ip)
+            uow.commit()
+        kit.wake()
+
+    # --- sessions ---------------------------------------------------------------------------------
+
+    def end_session(self, token: str | None, public_id: str, *, ip: str) -> bool:
+        """End one of the account's other sessions (the current one ends with "Se déconnecter")."""
+        session, account = self.current(token)
+        kit = self.kit
+        with kit.uow() as uow:
+            sessions = uow.sessions.active_for_account(account.id, kit.clock.now())
+            target = next((s for s in sessions if s.public_id == public_id and s.id != session.id), None)
+            if target is None:
+                return False
+            uow.sessions.end(target.id, kit.clock.now())
+            kit.audit(uow, events.SESSION_ENDED, account.id, account.identifier, {}, ip)
+            uow.commit()
+        return True

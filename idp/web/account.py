@@ -1,0 +1,134 @@
+""""Mon compte" (/compte): password, e-mail and phone changes, children and schools, active sessions."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+
+from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
+from idp.core.activation.model import Channel
+from idp.core.recovery.account import NotLoggedIn
+from idp.web.activation import install_flow_headers, limited, password_rules, services
+from idp.web.security import browser_id, check_csrf, client_ip, sso_token
+
+bp = Blueprint("account", __name__)
+install_flow_headers(bp)
+
+TX = "contact_tx"
+
+
+def _token() -> str | None:
+    return sso_token(services().settings)
+
+
+@bp.errorhandler(NotLoggedIn)
+def _not_logged_in(_: NotLoggedIn) -> ResponseReturnValue:
+    return redirect(url_for("portal.start"), 303)
+
+
+def _overview(errors: dict[str, list[str]] | None = None, status: int = 200) -> ResponseReturnValue:
+    overview = services().account_settings.overview(_token())
+    return render_template("account_overview.html", o=overview, rules=password_rules(), errors=errors or {}), status
+
+
+@bp.get("/compte")
+def overview() -> ResponseReturnValue:
+    """The account page."""
+    return _overview()
+
+
+@bp.post("/compte/mot-de-passe")
+def change_password() -> ResponseReturnValue:
+    """Change the password: the current one is required; the other sessions end; a notice is sent."""
+    check_csrf()
+    form = request.form
+    try:
+        ended = services().account_settings.change_password(
+            _token(), form.get("actuel", "")[:1024], form.get("mot_de_passe", "")[:1024],
+            form.get("confirmation", "")[:1024], ip=client_ip())
+    except FormProblem as exc:
+        return _overview({"password": exc.reasons}, 400)
+    flash("Votre mot de passe a été modifié." + (f" {ended} autre(s) session(s) fermée(s)." if ended else ""))
+    return redirect(url_for("account.overview"), 303)
+
+
+@bp.post("/compte/<kind>")
+def start_change(kind: str) -> ResponseReturnValue:
+    """A new e-mail address (``courriel``) or phone number (``telephone``): a code is sent to it."""
+    check_csrf()
+    channels = {"courriel": Channel.MAIL, "telephone": Channel.SMS}
+    if kind not in channels:
+        return _overview({}, 404)
+    channel = channels[kind]
+    try:
+        token = services().account_settings.start_contact_change(
+            _token(), channel, request.form.get("valeur", "")[:254], request.form.get("actuel", "")[:1024],
+            ip=client_ip(), browser_id=browser_id())
+    except FormProblem as exc:
+        return _overview({kind: exc.reasons}, 400)
+    except SendLimited as exc:
+        body, status = _overview({kind: [exc.description]}, 429)  # type: ignore[misc]
+        return body, status, {"Retry-After": str(exc.retry_after_seconds)}
+    session[TX] = {"token": token, "channel": channel.value}
+    return redirect(url_for("account.confirm_page"), 303)
+
+
+def _pending() -> tuple[str | None, Channel]:
+    pending = session.get(TX)
+    if not isinstance(pending, dict):
+        return None, Channel.MAIL
+    return pending.get("token"), Channel(pending.get("channel", "mail"))
+
+
+@bp.get("/compte/confirmer")
+def confirm_page() -> ResponseReturnValue:
+    """"Saisissez le code reçu" at the new address."""
+    token, channel = _pending()
+    view = services().account_settings.contact_change_view(_token(), token, browser_id(), channel)
+    return render_template("account_code.html", view=view, errors=[])
+
+
+@bp.post("/compte/confirmer")
+def confirm_submit() -> ResponseReturnValue:
+    """The code is right: the new contact replaces the old one (which gets a notice)."""
+    check_csrf()
+    token, channel = _pending()
+    settings_service = services().account_settings
+    try:
+        settings_service.confirm_contact_change(_token(), token, browser_id(), channel,
+                                                request.form.get("code", ""), ip=client_ip())
+    except TooManyAttempts as exc:
+        session.pop(TX, None)
+        flash(exc.description)
+        return redirect(url_for("account.overview"), 303)
+    except CodeRejected as exc:
+        view = settings_service.contact_change_view(_token(), token, browser_id(), channel)
+        return render_template("account_code.html", view=view, errors=[exc.description]), 400
+    session.pop(TX, None)
+    flash("Votre numéro de téléphone a été modifié." if channel is Channel.SMS
+          else "Votre adresse électronique a été modifiée.")
+    return redirect(url_for("account.overview"), 303)
+
+
+@bp.post("/compte/confirmer/renvoyer")
+def confirm_resend() -> ResponseReturnValue:
+    """A new code to the new address."""
+    check_csrf()
+    token, channel = _pending()
+    settings_service = services().account_settings
+    try:
+        settings_service.resend_contact_code(_token(), token, browser_id(), channel)
+    except SendLimited as exc:
+        view = settings_service.contact_change_view(_token(), token, browser_id(), channel)
+        return limited("account_code.html", exc, view=view)
+    view = settings_service.contact_change_view(_token(), token, browser_id(), channel)
+    return render_template("account_code.html", view=view, errors=[], notice="Un nouveau code vient d'être demandé.")
+
+
+@bp.post("/compte/sessions/<public_id>/terminer")
+def end_session(public_id: str) -> ResponseReturnValue:
+    """End one of the other sessions (another device)."""
+    check_csrf()
+    if services().account_settings.end_session(_token(), public_id[:64], ip=client_ip()):
+        flash("La session a été fermée.")
+    return redirect(url_for("account.overview"), 303)
