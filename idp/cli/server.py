@@ -85,7 +85,7 @@ def demo(ctx: CliContext, host: str, port: int, no_serve: bool) -> None:
     """Démo : initialiser, importer le registre des établissements des tutoriels, créer des comptes, servir."""
     from idp.cli.main import cli
     from idp.demo_register import write_demo_register
-    from idp.storage.demo import create_demo_accounts
+    from idp.storage.demo import create_demo_accounts, not_activated_parent
 
     _init(ctx)
     with tempfile.TemporaryDirectory(prefix="idp-demo-") as tmp:
@@ -100,7 +100,10 @@ def demo(ctx: CliContext, host: str, port: int, no_serve: bool) -> None:
     for account in accounts:
         click.echo(f"  {account.role}\n    identifiant {account.identifier}   mot de passe {account.password}"
                    f"\n    {account.note}")
-    click.echo("\n  Représentant légal pas encore activé : Karim Lefort (activation par SMS à venir)\n")
+    family, given, phone = not_activated_parent(ctx.services)
+    click.echo(f"\n  Représentant légal pas encore activé : {given} {family}, portable {phone}"
+               "\n    « Je n'ai pas de compte » sur la page de connexion ; le code SMS se lit avec "
+               "« idp outbox » ou sur /dev/outbox\n")
     if not no_serve:
         ctx.reset()
         run_gunicorn(ctx.config_path, host, port, workers=2)

@@ -89,3 +89,14 @@ def create_demo_accounts(services: Services, featured: dict[str, str]) -> list[D
     out.append(DemoAccount("Élève avec identifiants provisoires (courrier)", prov_id, PROVISIONAL_PASSWORD,
                            f"{noe.given_names} {noe.family_name}, Lycée du Parc"))
     return out
+
+
+def not_activated_parent(services: Services) -> tuple[str, str, str]:
+    """Name, given name and recorded mobile of the featured parent who has no account yet."""
+    with services.uow() as uow:
+        row = uow.session.execute(select(RepresentativeRow.family_name, RepresentativeRow.given_names,
+                                         RepresentativeRow.mobile_phone).where(
+            RepresentativeRow.family_name == "Lefort", RepresentativeRow.given_names == "Karim")).first()
+    if row is None:
+        return ("Lefort", "Karim", "")
+    return (row.family_name, row.given_names, row.mobile_phone)
