@@ -14,6 +14,7 @@ import click
 
 from idp import keystore
 from idp.cli.main import CliContext, CommandFailed, pass_ctx
+from idp.oidc import keyset as oidc_keys
 
 STAGES = ("publish-next", "promote", "retire", "status")
 
@@ -31,13 +32,22 @@ def rotate(ctx: CliContext, stage: str) -> None:
     settings = ctx.settings
     directory = settings.path(settings.keys.directory)
     try:
+        # OIDC first (when it is served): its refusals (next keys published less than 24 h ago…) come before
+        # any change to the SAML key.
+        oidc = "oidc" in settings.protocols.enabled
         if stage == "publish-next":
+            if oidc:
+                click.echo("OIDC : clés suivantes publiées " + ", ".join(oidc_keys.rotate_publish(directory)))
             created = keystore.publish_next(directory, settings.server.base_url, settings.keys.rsa_bits)
             click.echo(f"clé suivante publiée : {', '.join(created)} (elle ne signe pas encore)")
         elif stage == "promote":
+            if oidc:
+                click.echo("OIDC : les clés " + ", ".join(oidc_keys.rotate_promote(directory)) + " signent désormais")
             keystore.promote_next(directory)
             click.echo("la nouvelle clé signe désormais ; l'ancienne reste annoncée jusqu'à « retire »")
         elif stage == "retire":
+            if oidc:
+                click.echo("OIDC : clés retirées " + ", ".join(oidc_keys.rotate_retire(directory)))
             keystore.retire_previous(directory)
             click.echo("ancienne clé retirée")
     except keystore.KeyStoreError as exc:

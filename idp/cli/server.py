@@ -28,6 +28,9 @@ def _init(ctx: CliContext) -> list[str]:
         ctx.config_path = str(config)
     settings = ctx.settings
     created = ensure_keys(settings.path(settings.keys.directory), settings.server.base_url, settings.keys.rsa_bits)
+    from idp.oidc.keyset import ensure_oidc_keys
+
+    created += ensure_oidc_keys(settings.path(settings.keys.directory))
     ctx.reset()
     schema.upgrade(ctx.services.db)
     return created

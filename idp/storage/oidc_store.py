@@ -1,1 +1,565 @@
-"""SQL storage of the oidc front-end (tables registered on the shared metadata)."""
+"""SQL storage of the OpenID Connect provider: clients, grants, codes, tokens, consents, replay caches.
+
+Secrets never rest in clear: client secrets, authorization codes and tokens are stored as the SHA-256 of a
+256-bit random value (``secrets.token_urlsafe(32)``), so a database dump hands out nothing usable. Single-use
+artefacts are consumed with one conditional ``UPDATE … WHERE used_at IS NULL`` (SECURITY R04): exactly one
+caller wins, on SQLite and PostgreSQL alike. Every token belongs to a *grant* (one authorization); revoking
+the grant kills every token issued under it (code replay, refresh-token reuse, logout).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from idp.storage.models import AccountRow, Base, ServiceProviderRow, UtcDateTime
+
+
+def digest(secret: str) -> str:
+    """The stored form of a high-entropy secret (client secret, code, token): its SHA-256, hex."""
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+
+
+# --- rows ------------------------------------------------------------------------------------------
+
+
+class OidcClientRow(Base):
+    """A registered OIDC client (relying party)."""
+
+    __tablename__ = "oidc_clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64), default="")
+    auth_method: Mapped[str] = mapped_column(String(30))
+    redirect_uris: Mapped[str] = mapped_column(Text, default="[]")
+    post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="[]")
+    scopes: Mapped[str] = mapped_column(Text, default="openid")
+    jwks: Mapped[str] = mapped_column(Text, default="")
+    jwks_uri: Mapped[str] = mapped_column(String(400), default="")
+    subject_type: Mapped[str] = mapped_column(String(10), default="pairwise")
+    sector_identifier: Mapped[str] = mapped_column(String(255), default="")
+    refresh_tokens: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    backchannel_logout_uri: Mapped[str] = mapped_column(String(400), default="")
+    id_token_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    secret_changed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class OidcGrantRow(Base):
+    """One authorization: a person, a client, the SSO session it came from; tokens hang off it."""
+
+    __tablename__ = "oidc_grants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    sid: Mapped[str] = mapped_column(String(64))
+    sub: Mapped[str] = mapped_column(String(255))
+    scope: Mapped[str] = mapped_column(Text)
+    auth_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    acr: Mapped[str] = mapped_column(String(40), default="")
+    amr: Mapped[str] = mapped_column(String(80), default="[]")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class OidcCodeRow(Base):
+    """An authorization code (hashed), single use, bound to client, redirect_uri and PKCE challenge."""
+
+    __tablename__ = "oidc_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("oidc_grants.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str] = mapped_column(Text, default="")
+    code_challenge: Mapped[str] = mapped_column(String(128), default="")
+    code_challenge_method: Mapped[str] = mapped_column(String(10), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class OidcTokenRow(Base):
+    """An access or refresh token (hashed); alive while neither it nor its grant is revoked or expired."""
+
+    __tablename__ = "oidc_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # access, refresh
+    grant_id: Mapped[str] = mapped_column(ForeignKey("oidc_grants.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class OidcConsentRow(Base):
+    """Scopes a person agreed to release to a third-party client (listed and revocable on the account page)."""
+
+    __tablename__ = "oidc_consents"
+    __table_args__ = (UniqueConstraint("account_id", "client_id", name="uq_oidc_consents_account_client"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class OidcPendingRow(Base):
+    """An authorization request waiting on the consent page, bound to the browser that opened it."""
+
+    __tablename__ = "oidc_pending"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    params: Mapped[str] = mapped_column(Text)
+    account_id: Mapped[int] = mapped_column(Integer)
+    session_id: Mapped[str] = mapped_column(String(64))
+    fresh: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class OidcJtiRow(Base):
+    """A client assertion ``jti`` seen before its expiry (RFC 7523 §3 replay cache)."""
+
+    __tablename__ = "oidc_jti"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+# --- values ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """A registered client as stored."""
+
+    client_id: str
+    name: str
+    auth_method: str
+    redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...]
+    secret_hash: str = ""
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    jwks: str = ""
+    jwks_uri: str = ""
+    subject_type: str = "pairwise"
+    sector_identifier: str = ""
+    refresh_tokens: bool = False
+    first_party: bool = False
+    backchannel_logout_uri: str = ""
+    id_token_alg: str = "RS256"
+    enabled: bool = True
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class GrantRecord:
+    """An authorization and what every token issued under it says about the login."""
+
+    id: str
+    client_id: str
+    account_id: int
+    session_id: str
+    sid: str
+    sub: str
+    scope: str
+    auth_time: dt.datetime
+    acr: str
+    amr: tuple[str, ...]
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class CodeRecord:
+    """A stored authorization code with its grant."""
+
+    code_hash: str
+    grant: GrantRecord
+    client_id: str
+    redirect_uri: str
+    nonce: str
+    code_challenge: str
+    code_challenge_method: str
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A stored access or refresh token with its grant and the account's state."""
+
+    token_hash: str
+    kind: str
+    grant: GrantRecord
+    client_id: str
+    scope: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    account_state: str = "active"
+
+    def alive(self, now: dt.datetime) -> bool:
+        """Not expired, not revoked, grant not revoked, account still active (SECURITY O22)."""
+        return (self.revoked_at is None and self.grant.revoked_at is None and now < self.expires_at
+                and self.account_state == "active")
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """A consent as the account page will list it."""
+
+    client_id: str
+    client_name: str
+    scope: tuple[str, ...]
+    granted_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    """An authorization request waiting for consent."""
+
+    id: str
+    params: dict[str, str]
+    account_id: int
+    session_id: str
+    fresh: bool
+    expires_at: dt.datetime
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _client(row: OidcClientRow) -> ClientRecord:
+    return ClientRecord(
+        client_id=row.client_id, name=row.name, auth_method=row.auth_method,
+        redirect_uris=tuple(json.loads(row.redirect_uris)), scopes=tuple(row.scopes.split()),
+        secret_hash=row.secret_hash, post_logout_redirect_uris=tuple(json.loads(row.post_logout_redirect_uris)),
+        jwks=row.jwks, jwks_uri=row.jwks_uri, subject_type=row.subject_type,
+        sector_identifier=row.sector_identifier, refresh_tokens=row.refresh_tokens, first_party=row.first_party,
+        backchannel_logout_uri=row.backchannel_logout_uri, id_token_alg=row.id_token_alg, enabled=row.enabled,
+        created_at=row.created_at,
+    )
+
+
+def _grant(row: OidcGrantRow) -> GrantRecord:
+    return GrantRecord(
+        id=row.id, client_id=row.client_id, account_id=row.account_id, session_id=row.session_id, sid=row.sid,
+        sub=row.sub, scope=row.scope, auth_time=row.auth_time, acr=row.acr, amr=tuple(json.loads(row.amr)),
+        created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
+    )
+
+
+# --- hot-path statements, built once (the token endpoint runs them on every request) -----------------
+
+_G: Table = OidcGrantRow.__table__  # type: ignore[assignment]
+_C: Table = OidcCodeRow.__table__  # type: ignore[assignment]
+_T: Table = OidcTokenRow.__table__  # type: ignore[assignment]
+_GRANT_COLUMNS = [c.label(f"g_{c.name}") for c in _G.c]
+_CODE_BY_HASH = select(_C, *_GRANT_COLUMNS).join(_G, _G.c.id == _C.c.grant_id).where(_C.c.code_hash == bindparam("h"))
+_TOKEN_BY_HASH = (select(_T, *_GRANT_COLUMNS, AccountRow.state.label("account_state"))
+                  .join(_G, _G.c.id == _T.c.grant_id).join(AccountRow, AccountRow.id == _G.c.account_id)
+                  .where(_T.c.token_hash == bindparam("h")))
+_CONSUME_CODE = (update(_C).where(_C.c.code_hash == bindparam("h"), _C.c.used_at.is_(None))
+                 .values(used_at=bindparam("at")))
+_ROTATE = (update(_T).where(_T.c.token_hash == bindparam("h"), _T.c.used_at.is_(None), _T.c.revoked_at.is_(None))
+           .values(used_at=bindparam("at")))
+# One statement for the usual case: consume only if everything the request must match does (client,
+# redirect_uri, PKCE challenge, lifetime, live grant). Anything else takes the slow path, which explains why.
+_TAKE_CODE = (update(_C).where(_C.c.code_hash == bindparam("h"), _C.c.used_at.is_(None),
+                               _C.c.client_id == bindparam("cid"), _C.c.redirect_uri == bindparam("ruri"),
+                               _C.c.code_challenge == bindparam("challenge"), _C.c.expires_at > bindparam("at"),
+                               _G.c.id == _C.c.grant_id, _G.c.revoked_at.is_(None))
+              .values(used_at=bindparam("at")).returning(*_C.c, *_GRANT_COLUMNS))
+_TAKE_REFRESH = (update(_T).where(_T.c.token_hash == bindparam("h"), _T.c.kind == "refresh", _T.c.used_at.is_(None),
+                                  _T.c.revoked_at.is_(None), _T.c.client_id == bindparam("cid"),
+                                  _T.c.expires_at > bindparam("at"), _G.c.id == _T.c.grant_id,
+                                  _G.c.revoked_at.is_(None), AccountRow.id == _G.c.account_id,
+                                  AccountRow.state == "active")
+                 .values(used_at=bindparam("at"))
+                 .returning(*_T.c, *_GRANT_COLUMNS, AccountRow.state.label("account_state")))
+_INSERT_GRANT = insert(_G)
+_INSERT_CODE = insert(_C)
+_INSERT_TOKEN = insert(_T)
+
+
+def _grant_of(row: Any) -> GrantRecord:
+    m = row._mapping
+    return GrantRecord(
+        id=m["g_id"], client_id=m["g_client_id"], account_id=m["g_account_id"], session_id=m["g_session_id"],
+        sid=m["g_sid"], sub=m["g_sub"], scope=m["g_scope"], auth_time=m["g_auth_time"], acr=m["g_acr"],
+        amr=tuple(json.loads(m["g_amr"])), created_at=m["g_created_at"], expires_at=m["g_expires_at"],
+        revoked_at=m["g_revoked_at"],
+    )
+
+
+# --- repository ------------------------------------------------------------------------------------
+
+
+class SqlOidcStore:
+    """Every OIDC read and write, on the unit of work's SQLAlchemy session."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def _returning_join(self) -> bool:
+        """Whether ``UPDATE … FROM … RETURNING`` may return the joined tables' columns (PostgreSQL)."""
+        return self._s.get_bind().dialect.name == "postgresql"
+
+    # clients
+
+    def add_client(self, client: ClientRecord, secret_hash: str, at: dt.datetime, home_url: str = "") -> None:
+        """Register a client; a home URL also lists it in "Mes services"."""
+        self._s.add(OidcClientRow(
+            client_id=client.client_id, name=client.name, secret_hash=secret_hash, auth_method=client.auth_method,
+            redirect_uris=json.dumps(list(client.redirect_uris)),
+            post_logout_redirect_uris=json.dumps(list(client.post_logout_redirect_uris)),
+            scopes=" ".join(client.scopes), jwks=client.jwks, jwks_uri=client.jwks_uri,
+            subject_type=client.subject_type, sector_identifier=client.sector_identifier,
+            refresh_tokens=client.refresh_tokens, first_party=client.first_party,
+            backchannel_logout_uri=client.backchannel_logout_uri, id_token_alg=client.id_token_alg, enabled=True,
+            created_at=at,
+            secret_changed_at=at if secret_hash else None,
+        ))
+        self._s.add(ServiceProviderRow(protocol="oidc", client_id=client.client_id, name=client.name,
+                                       home_url=home_url, enabled=bool(home_url), created_at=at))
+
+    def client(self, client_id: str) -> ClientRecord | None:
+        if not client_id or len(client_id) > 64 or not client_id.isprintable():
+            return None
+        row = self._s.get(OidcClientRow, client_id)
+        return _client(row) if row else None
+
+    def clients(self) -> Sequence[ClientRecord]:
+        return [_client(r) for r in self._s.scalars(select(OidcClientRow).order_by(OidcClientRow.client_id))]
+
+    def remove_client(self, client_id: str) -> bool:
+        """Delete a client with its grants, codes, tokens and consents."""
+        grants = select(OidcGrantRow.id).where(OidcGrantRow.client_id == client_id)
+        self._s.execute(delete(OidcTokenRow).where(OidcTokenRow.grant_id.in_(grants)))
+        self._s.execute(delete(OidcCodeRow).where(OidcCodeRow.grant_id.in_(grants)))
+        self._s.execute(delete(OidcGrantRow).where(OidcGrantRow.client_id == client_id))
+        self._s.execute(delete(OidcConsentRow).where(OidcConsentRow.client_id == client_id))
+        self._s.execute(delete(ServiceProviderRow).where(ServiceProviderRow.protocol == "oidc",
+                                                         ServiceProviderRow.client_id == client_id))
+        return bool(self._s.execute(delete(OidcClientRow).where(OidcClientRow.client_id == client_id)).rowcount)  # type: ignore[attr-defined]
+
+    def set_secret(self, client_id: str, secret_hash: str, at: dt.datetime) -> bool:
+        result = self._s.execute(update(OidcClientRow).where(OidcClientRow.client_id == client_id)
+                                 .values(secret_hash=secret_hash, secret_changed_at=at))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # grants and codes
+
+    def add_grant(self, grant: GrantRecord) -> None:
+        self._s.execute(_INSERT_GRANT, {
+            "id": grant.id, "client_id": grant.client_id, "account_id": grant.account_id,
+            "session_id": grant.session_id, "sid": grant.sid, "sub": grant.sub, "scope": grant.scope,
+            "auth_time": grant.auth_time, "acr": grant.acr, "amr": json.dumps(list(grant.amr)),
+            "created_at": grant.created_at, "expires_at": grant.expires_at, "revoked_at": None,
+        })
+
+    def add_code(self, code_hash: str, grant_id: str, client_id: str, redirect_uri: str, nonce: str,
+                 challenge: str, method: str, at: dt.datetime, expires_at: dt.datetime) -> None:
+        self._s.execute(_INSERT_CODE, {
+            "code_hash": code_hash, "grant_id": grant_id, "client_id": client_id, "redirect_uri": redirect_uri,
+            "nonce": nonce, "code_challenge": challenge, "code_challenge_method": method, "created_at": at,
+            "expires_at": expires_at, "used_at": None,
+        })
+
+    def code(self, code_hash: str) -> CodeRecord | None:
+        row = self._s.execute(_CODE_BY_HASH, {"h": code_hash}).first()
+        return self._code_of(row) if row is not None else None
+
+    def take_code(self, code_hash: str, client_id: str, redirect_uri: str, challenge: str,
+                  at: dt.datetime) -> CodeRecord | None:
+        """Consume a live code in one statement if client, redirect_uri and PKCE challenge all match.
+
+        PostgreSQL only (SQLite's RETURNING cannot name the joined grant): None means "take the slow path".
+        """
+        if not self._returning_join():
+            return None
+        row = self._s.execute(_TAKE_CODE, {"h": code_hash, "cid": client_id, "ruri": redirect_uri,
+                                           "challenge": challenge, "at": at}).first()
+        return self._code_of(row) if row is not None else None
+
+    @staticmethod
+    def _code_of(row: Any) -> CodeRecord:
+        m = row._mapping
+        return CodeRecord(code_hash=m["code_hash"], grant=_grant_of(row), client_id=m["client_id"],
+                          redirect_uri=m["redirect_uri"], nonce=m["nonce"], code_challenge=m["code_challenge"],
+                          code_challenge_method=m["code_challenge_method"], expires_at=m["expires_at"],
+                          used_at=m["used_at"])
+
+    def consume_code(self, code_hash: str, at: dt.datetime) -> bool:
+        """Mark a code used; True for the one caller that wins (conditional update, SECURITY O04/R04)."""
+        return bool(self._s.execute(_CONSUME_CODE, {"h": code_hash, "at": at}).rowcount)  # type: ignore[attr-defined]
+
+    def revoke_grant(self, grant_id: str, at: dt.datetime) -> None:
+        """Revoke a grant: every token issued under it stops working at once."""
+        self._s.execute(update(OidcGrantRow).where(OidcGrantRow.id == grant_id, OidcGrantRow.revoked_at.is_(None))
+                        .values(revoked_at=at))
+
+    def revoke_grants_of_session(self, session_id: str, at: dt.datetime) -> int:
+        """Revoke the grants born of an SSO session (logout)."""
+        result = self._s.execute(update(OidcGrantRow).where(OidcGrantRow.session_id == session_id,
+                                                            OidcGrantRow.revoked_at.is_(None)).values(revoked_at=at))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def grants_of_session(self, session_id: str) -> Sequence[GrantRecord]:
+        rows = self._s.scalars(select(OidcGrantRow).where(OidcGrantRow.session_id == session_id))
+        return [_grant(r) for r in rows]
+
+    # tokens
+
+    def add_tokens(self, grant_id: str, client_id: str, scope: str, at: dt.datetime,
+                   tokens: Sequence[tuple[str, str, dt.datetime]]) -> None:
+        """Insert (token_hash, kind, expires_at) rows of one grant in one statement."""
+        self._s.execute(_INSERT_TOKEN, [{"token_hash": token_hash, "kind": kind, "grant_id": grant_id,
+                                         "client_id": client_id, "scope": scope, "created_at": at,
+                                         "expires_at": expires_at, "used_at": None, "revoked_at": None}
+                                        for token_hash, kind, expires_at in tokens])
+
+    def token(self, token_hash: str) -> TokenRecord | None:
+        row = self._s.execute(_TOKEN_BY_HASH, {"h": token_hash}).first()
+        return self._token_of(row) if row is not None else None
+
+    def take_refresh(self, token_hash: str, client_id: str, at: dt.datetime) -> TokenRecord | None:
+        """Rotate a live refresh token of this client in one statement (None: take the slow path)."""
+        if not self._returning_join():
+            return None
+        row = self._s.execute(_TAKE_REFRESH, {"h": token_hash, "cid": client_id, "at": at}).first()
+        return self._token_of(row) if row is not None else None
+
+    @staticmethod
+    def _token_of(row: Any) -> TokenRecord:
+        m = row._mapping
+        return TokenRecord(token_hash=m["token_hash"], kind=m["kind"], grant=_grant_of(row), client_id=m["client_id"],
+                           scope=m["scope"], created_at=m["created_at"], expires_at=m["expires_at"],
+                           used_at=m["used_at"], revoked_at=m["revoked_at"], account_state=m["account_state"])
+
+    def rotate_refresh(self, token_hash: str, at: dt.datetime) -> bool:
+        """Mark a refresh token used; True for the one caller that wins (reuse then revokes the grant)."""
+        return bool(self._s.execute(_ROTATE, {"h": token_hash, "at": at}).rowcount)  # type: ignore[attr-defined]
+
+    def revoke_token(self, token_hash: str, at: dt.datetime) -> None:
+        self._s.execute(update(OidcTokenRow).where(OidcTokenRow.token_hash == token_hash,
+                                                   OidcTokenRow.revoked_at.is_(None)).values(revoked_at=at))
+
+    # consents
+
+    def consent(self, account_id: int, client_id: str) -> tuple[str, ...] | None:
+        row = self._s.scalars(select(OidcConsentRow).where(OidcConsentRow.account_id == account_id,
+                                                           OidcConsentRow.client_id == client_id)).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        return tuple(row.scope.split())
+
+    def save_consent(self, account_id: int, client_id: str, scope: Sequence[str], at: dt.datetime) -> None:
+        row = self._s.scalars(select(OidcConsentRow).where(OidcConsentRow.account_id == account_id,
+                                                           OidcConsentRow.client_id == client_id)).first()
+        text = " ".join(sorted(set(scope)))
+        if row is None:
+            self._s.add(OidcConsentRow(account_id=account_id, client_id=client_id, scope=text, granted_at=at))
+        else:
+            row.scope, row.granted_at, row.revoked_at = text, at, None
+
+    def consents(self, account_id: int) -> Sequence[ConsentRecord]:
+        """Live consents of a person, for the account page."""
+        rows = self._s.execute(
+            select(OidcConsentRow, OidcClientRow.name).join(OidcClientRow, OidcClientRow.client_id == OidcConsentRow.client_id)
+            .where(OidcConsentRow.account_id == account_id, OidcConsentRow.revoked_at.is_(None))
+            .order_by(OidcClientRow.name))
+        return [ConsentRecord(client_id=c.client_id, client_name=name, scope=tuple(c.scope.split()),
+                              granted_at=c.granted_at) for c, name in rows]
+
+    def revoke_consent(self, account_id: int, client_id: str, at: dt.datetime) -> bool:
+        """Withdraw a consent and revoke the grants it allowed (ASVS 10.7.3)."""
+        result = self._s.execute(update(OidcConsentRow).where(OidcConsentRow.account_id == account_id,
+                                                              OidcConsentRow.client_id == client_id,
+                                                              OidcConsentRow.revoked_at.is_(None)).values(revoked_at=at))
+        self._s.execute(update(OidcGrantRow).where(OidcGrantRow.account_id == account_id,
+                                                   OidcGrantRow.client_id == client_id,
+                                                   OidcGrantRow.revoked_at.is_(None)).values(revoked_at=at))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # pending consent requests
+
+    def add_pending(self, pending: PendingRecord, browser_hash: str) -> None:
+        self._s.add(OidcPendingRow(id=pending.id, browser_hash=browser_hash, params=json.dumps(pending.params),
+                                   account_id=pending.account_id, session_id=pending.session_id,
+                                   fresh=pending.fresh, expires_at=pending.expires_at))
+
+    def pending(self, pending_id: str, browser_hash: str, now: dt.datetime) -> PendingRecord | None:
+        if len(pending_id) > 64 or not pending_id.isprintable():
+            return None
+        row = self._s.get(OidcPendingRow, pending_id)
+        if row is None or row.browser_hash != browser_hash or row.used_at is not None or now >= row.expires_at:
+            return None
+        return PendingRecord(id=row.id, params=json.loads(row.params), account_id=row.account_id,
+                             session_id=row.session_id, fresh=row.fresh, expires_at=row.expires_at)
+
+    def use_pending(self, pending_id: str, at: dt.datetime) -> bool:
+        result = self._s.execute(update(OidcPendingRow).where(OidcPendingRow.id == pending_id,
+                                                              OidcPendingRow.used_at.is_(None)).values(used_at=at))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # client assertion replay cache
+
+    def remember_jti(self, client_id: str, jti: str, expires_at: dt.datetime) -> bool:
+        """Record a client assertion id; False when it was already seen (replay, RFC 7523 §3)."""
+        key = digest(f"{client_id}\x00{jti}")
+        try:
+            with self._s.begin_nested():
+                self._s.add(OidcJtiRow(key=key, expires_at=expires_at))
+                self._s.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    # purge (SECURITY R18)
+
+    def purge(self, now: dt.datetime) -> int:
+        """Delete expired codes, tokens, grants, pending requests and jti entries; idempotent."""
+        count = 0
+        for table, column in ((OidcCodeRow, OidcCodeRow.expires_at), (OidcTokenRow, OidcTokenRow.expires_at),
+                              (OidcPendingRow, OidcPendingRow.expires_at), (OidcJtiRow, OidcJtiRow.expires_at)):
+            count += int(self._s.execute(delete(table).where(column < now)).rowcount)  # type: ignore[attr-defined]
+        live = select(OidcTokenRow.grant_id).union(select(OidcCodeRow.grant_id))
+        count += int(self._s.execute(delete(OidcGrantRow).where(OidcGrantRow.expires_at < now,
+                                                                OidcGrantRow.id.not_in(live))).rowcount)  # type: ignore[attr-defined]
+        return count

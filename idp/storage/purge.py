@@ -41,6 +41,7 @@ class PurgeReport:
     throttle_counters: int = 0
     authn_requests: int = 0
     sso_sessions: int = 0
+    protocol_state: int = 0
 
 
 _STEPS: tuple[tuple[str, str], ...] = (
@@ -87,6 +88,7 @@ class SqlPurge:
             with self.db.sessionmaker() as session:
                 for name, statement in _STEPS:
                     setattr(report, name, self._execute(session, statement, params))
+                report.protocol_state = self._protocol_state(session, now)
                 SqlAuditLog(session).record(AuditEvent(REGISTER_PURGED, now, details=vars(report).copy()))
                 session.commit()
         except OUTAGE_ERRORS as exc:
@@ -95,6 +97,16 @@ class SqlPurge:
             raise
         log.info("purge: %s", vars(report))
         return report
+
+    @staticmethod
+    def _protocol_state(session: Session, now: dt.datetime) -> int:
+        """Expired SAML replay entries and pending requests, CAS tickets, OIDC codes, tokens and grants."""
+        from idp.storage.cas_store import SqlCasStore
+        from idp.storage.oidc_store import SqlOidcStore
+        from idp.storage.saml_store import SqlSamlStore
+
+        return (SqlSamlStore(session).purge(now) + SqlCasStore(session).purge(now, dt.timedelta(days=1))
+                + SqlOidcStore(session).purge(now))
 
     @staticmethod
     def _execute(session: Session, statement: str, params: dict[str, Any]) -> int:

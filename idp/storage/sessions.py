@@ -14,7 +14,6 @@ from idp.core.accounts.model import Account, AccountState, Profile
 from idp.core.authn.model import AuthMethod, AuthnRequest, SsoSession
 from idp.storage.models import AccountRow, AuthnRequestRow, SessionParticipantRow, SsoSessionRow
 
-
 _S, _A = SsoSessionRow.__table__, AccountRow.__table__
 _SESSION_WITH_ACCOUNT = (
     select(*[c.label(f"s_{c.name}") for c in _S.c], *[c.label(f"a_{c.name}") for c in _A.c])

@@ -7,7 +7,14 @@ import datetime as dt
 import pytest
 
 from idp.core.accounts.model import Profile
-from idp.core.identity import Attr, ReleasePolicy, affiliations, load_identity, pairwise_id, release_attributes
+from idp.core.identity import (
+    Attr,
+    ReleasePolicy,
+    affiliations,
+    load_identity,
+    pairwise_id,
+    release_attributes,
+)
 from idp.storage.models import RepresentativeRow, SchoolRow, StudentLinkRow, StudentRow
 from idp.wiring import Services
 

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 17:38:24.255223
 """
 
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import idp.storage.models  # noqa: F401 - custom column types
-
 
 revision = '0001'
 down_revision = None

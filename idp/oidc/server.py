@@ -1,0 +1,347 @@
+"""The authlib authorization server behind ``/oidc``: storage, keys, clock, tokens and ID tokens.
+
+authlib does the protocol (RFC 6749 grants, RFC 7636, RFC 7009, RFC 7662, RFC 9207, OIDC Core and
+RP-Initiated Logout); this module supplies storage, keys and our stricter choices: PKCE S256 only and
+required for public clients, single-use codes consumed atomically after every check, refresh tokens
+rotated with reuse revoking the grant, pinned algorithms for what we verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
+from authlib.oidc.core.util import create_half_hash
+from flask import Response, json
+from flask import request as flask_request
+from joserfc import jwt
+
+from idp.core import audit
+from idp.core.ports import AuditEvent
+from idp.oidc import jose
+from idp.oidc.assertion import PrivateKeyJwt
+from idp.oidc.config import OidcPolicy
+from idp.oidc.endpoints import EndSession, Introspection, Issuer, Revocation
+from idp.oidc.grants import (
+    AUTH_METHODS,
+    CONFIDENTIAL_METHODS,
+    CodeGrant,
+    IdToken,
+    RefreshGrant,
+    S256Only,
+    consume_code,
+)
+from idp.oidc.keyset import OidcKeySet
+from idp.oidc.models import OidcClient, StoredCode, StoredToken, Subject
+from idp.storage.oidc_store import GrantRecord, SqlOidcStore, digest
+from idp.storage.uow import SqlUnitOfWork
+from idp.wiring import Services
+
+log = logging.getLogger("idp.oidc")
+
+ID_TOKEN_ALG = "RS256"
+
+
+class PublicRequest(FlaskOAuth2Request):  # type: ignore[misc]
+    """The Flask request under its public URL (the issuer's), whatever proxy terminated TLS before us."""
+
+    def __init__(self, request: Any, uri: str) -> None:
+        OAuth2Request.__init__(self, method=request.method, uri=uri, headers=request.headers)
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
+class StoredRequest(OAuth2Request):  # type: ignore[misc]
+    """An authorization request rebuilt from the parameters kept across the login page."""
+
+    def __init__(self, uri: str, params: dict[str, str]) -> None:
+        super().__init__("GET", uri, headers={})
+        self.payload = BasicOAuth2Payload(params)
+        self._params = params
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._params
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {}
+
+
+class OidcServer(AuthorizationServer):  # type: ignore[misc]
+    """authlib's Flask authorization server, bound to our storage, keys and clock."""
+
+    def __init__(self, services: Services, keys: OidcKeySet, policy: OidcPolicy) -> None:
+        super().__init__()
+        self.services, self.keys, self.policy = services, keys, policy
+        self.issuer = services.settings.server.base_url
+        self.base = self.issuer.rstrip("/")
+        self._uow: ContextVar[SqlUnitOfWork | None] = ContextVar("oidc_uow", default=None)
+        self._clients: dict[str, tuple[float, OidcClient | None]] = {}
+        self.register_token_generator("default", self._generate_token)
+        self.register_grant(CodeGrant, [S256Only(required=True), IdToken(self), consume_code])
+        self.register_grant(RefreshGrant, [IdToken(self)])
+        self.register_client_auth_method("private_key_jwt", PrivateKeyJwt(self))
+        for endpoint in (Revocation, Introspection, EndSession):
+            self.register_endpoint(endpoint)
+        self.register_extension(Issuer(self.issuer))
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        """An absolute URL under the issuer."""
+        return self.base + path
+
+    def now(self) -> dt.datetime:
+        return self.services.clock.now()
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlUnitOfWork]:
+        """One database transaction for everything authlib asks during a request."""
+        with self.services.uow() as uow:
+            uow.oidc = SqlOidcStore(uow.session)  # type: ignore[attr-defined]
+            token = self._uow.set(uow)
+            try:
+                yield uow
+            finally:
+                self._uow.reset(token)
+
+    @property
+    def uow(self) -> SqlUnitOfWork:
+        uow = self._uow.get()
+        if uow is None:
+            raise RuntimeError("OIDC storage used outside OidcServer.transaction()")
+        return uow
+
+    @property
+    def store(self) -> SqlOidcStore:
+        return self.uow.oidc  # type: ignore[attr-defined,no-any-return]
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request
+        return PublicRequest(flask_request, self.url(flask_request.path))
+
+    def handle_response(self, status_code: int, payload: Any, headers: list[tuple[str, str]]) -> Response:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        return Response(payload, status=status_code, headers=headers)
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """No Flask signals: audit is written where things happen."""
+
+    def audit(self, event: str, account_id: int | None, details: dict[str, Any]) -> None:
+        self.uow.audit.record(AuditEvent(event=event, at=self.now(), account_id=account_id, details=details))
+
+    # --- clients ---------------------------------------------------------------------------------
+
+    def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> OidcClient:
+        """One authentication method per request (RFC 6749 §2.3): Basic plus body credentials is refused."""
+        header = request.headers.get("Authorization", "")
+        form = request.form
+        if header and len(header.split(None, 1)) < 2:
+            raise InvalidClientError(status_code=401, description="Malformed Authorization header.")
+        if header[:6].lower() == "basic ":
+            if "client_secret" in form or "client_assertion" in form:
+                raise InvalidRequestError("Use only one client authentication method.")
+            try:
+                decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                decoded = ""
+            if ":" not in decoded:
+                raise InvalidClientError(status_code=401, description="Malformed Basic credentials.")
+        client: OidcClient = super().authenticate_client(request, methods, endpoint)
+        return client
+
+    def query_client(self, client_id: str | None) -> OidcClient | None:
+        """A registered, enabled client; kept in memory for ``policy.client_cache_seconds`` (a registration
+        change made by ``idp oidc`` reaches running workers within that delay)."""
+        if not isinstance(client_id, str) or not client_id.isprintable() or len(client_id) > 64:
+            return None
+        now = time.monotonic()
+        cached = self._clients.get(client_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        record = self.store.client(client_id)
+        client = OidcClient(record) if record is not None and record.enabled else None
+        if len(self._clients) > 10000:
+            self._clients.clear()
+        self._clients[client_id] = (now + self.policy.client_cache_seconds, client)
+        return client
+
+    def forget_clients(self) -> None:
+        """Drop the in-memory client cache (after a registration change in this process)."""
+        self._clients.clear()
+
+    # --- codes -----------------------------------------------------------------------------------
+
+    def save_code(self, code: str, request: Any) -> None:
+        """Store the grant and its code (hashed), bound to client, redirect_uri, nonce and PKCE challenge."""
+        client: OidcClient = request.client
+        subject: Subject = request.user
+        data = request.payload.data
+        now = self.now()
+        lifetime = self.policy.refresh_absolute if client.record.refresh_tokens else \
+            self.policy.access_token_ttl + self.policy.code_ttl
+        grant = GrantRecord(id=secrets.token_urlsafe(24), client_id=client.client_id, account_id=subject.account_id,
+                            session_id=subject.session_id, sid=subject.sid, sub=subject.sub, scope=request.scope or "",
+                            auth_time=subject.auth_time, acr=subject.acr, amr=subject.amr, created_at=now,
+                            expires_at=now + lifetime)
+        self.store.add_grant(grant)
+        self.store.add_code(digest(code), grant.id, client.client_id, data.get("redirect_uri") or "",
+                            data.get("nonce") or "", data.get("code_challenge") or "",
+                            data.get("code_challenge_method") or "", now, now + self.policy.code_ttl)
+        request.code_saved = True
+
+    def find_code(self, code: str, client: OidcClient, request: Any) -> StoredCode | None:
+        """A live code of this client; a used one is a replay and revokes its grant (RFC 6749 §4.1.2).
+
+        Usually one statement consumes the code when the request matches it in full; otherwise the code is only
+        read here, authlib's checks say what is wrong, and ``consume`` runs once they all passed.
+        """
+        form = request.form
+        verifier, redirect_uri = form.get("code_verifier") or "", form.get("redirect_uri") or ""
+        if CODE_VERIFIER_PATTERN.match(verifier) or not verifier:
+            challenge = create_s256_code_challenge(verifier) if verifier else ""
+            if "\x00" not in redirect_uri and len(redirect_uri) <= 2048:
+                taken = self.store.take_code(digest(code), client.client_id, redirect_uri, challenge, self.now())
+                if taken is not None:
+                    return StoredCode(taken, consumed=True)
+        record = self.store.code(digest(code))
+        if record is None or record.client_id != client.client_id:
+            return None
+        if record.used_at is not None:
+            self._replayed(record.grant)
+            return None
+        if self.now() >= record.expires_at or record.grant.revoked_at is not None:
+            return None
+        return StoredCode(record)
+
+    def consume(self, code: StoredCode) -> None:
+        if code.consumed:
+            return
+        if not self.store.consume_code(code.record.code_hash, self.now()):
+            self._replayed(code.record.grant)
+            raise InvalidGrantError("The code was already used.")
+
+    def _replayed(self, grant: GrantRecord) -> None:
+        self.store.revoke_grant(grant.id, self.now())
+        self.audit(audit_event("oidc_code_replayed"), grant.account_id, {"client_id": grant.client_id})
+
+    # --- tokens ----------------------------------------------------------------------------------
+
+    def _generate_token(self, grant_type: str, client: OidcClient, user: Any = None, scope: str | None = None,
+                        expires_in: int | None = None, include_refresh_token: bool = True) -> dict[str, Any]:
+        token: dict[str, Any] = {"token_type": "Bearer", "access_token": secrets.token_urlsafe(32),
+                                 "expires_in": int(self.policy.access_token_ttl.total_seconds()),
+                                 "scope": scope or ""}
+        if include_refresh_token and client.check_grant_type("refresh_token"):
+            token["refresh_token"] = secrets.token_urlsafe(32)
+        return token
+
+    def save_token(self, token: dict[str, Any], request: Any) -> None:
+        """Store the access token and any refresh token (hashed) under the request's grant."""
+        source = request.authorization_code or request.refresh_token
+        grant: GrantRecord = source.record.grant
+        now = self.now()
+        rows = [(digest(token["access_token"]), "access", now + self.policy.access_token_ttl)]
+        if "refresh_token" in token:
+            rows.append((digest(token["refresh_token"]), "refresh", min(now + self.policy.refresh_idle, grant.expires_at)))
+        self.store.add_tokens(grant.id, request.client.client_id, token.get("scope", ""), now, rows)
+
+    def find_token(self, token: str) -> StoredToken | None:
+        record = self.store.token(digest(token)) if token and len(token) <= 256 else None
+        return StoredToken(record, self.now()) if record else None
+
+    def find_refresh(self, refresh_token: str, client: OidcClient, scope: str | None) -> StoredToken | None:
+        """A live refresh token; presenting a rotated one revokes the whole grant (SECURITY O21).
+
+        Without a ``scope`` parameter nothing can fail after the lookup, so one statement rotates it at once.
+        """
+        if not scope and refresh_token and len(refresh_token) <= 256:
+            taken = self.store.take_refresh(digest(refresh_token), client.client_id, self.now())
+            if taken is not None:
+                return StoredToken(taken, self.now(), consumed=True)
+        token = self.find_token(refresh_token)
+        if token is None or token.record.kind != "refresh":
+            return None
+        if token.record.used_at is not None:
+            self._reused(token)
+            return None
+        if token.is_revoked():
+            return None
+        return token
+
+    def rotate(self, token: StoredToken) -> None:
+        if token.consumed:
+            return
+        if not self.store.rotate_refresh(token.record.token_hash, self.now()):
+            self._reused(token)
+            raise InvalidGrantError()
+
+    def _reused(self, token: StoredToken) -> None:
+        grant = token.record.grant
+        self.store.revoke_grant(grant.id, self.now())
+        self.audit(audit_event("oidc_refresh_reused"), grant.account_id, {"client_id": grant.client_id})
+
+    def revoke(self, token: StoredToken) -> None:
+        if token.record.kind == "refresh":
+            self.store.revoke_grant(token.record.grant.id, self.now())
+        else:
+            self.store.revoke_token(token.record.token_hash, self.now())
+
+    def id_token(self, token: dict[str, Any], request: Any) -> str:
+        """The ID token (OIDC Core 2, 3.1.3.6): login facts from the grant, ``at_hash``, the client's algorithm
+        (RS256 unless it registered ES256) with ``kid``."""
+        alg = request.client.record.id_token_alg
+        code: StoredCode | None = request.authorization_code
+        grant: GrantRecord = (code or request.refresh_token).record.grant
+        now = int(self.now().timestamp())
+        claims: dict[str, Any] = {
+            "iss": self.issuer, "sub": grant.sub, "aud": grant.client_id, "exp": now + int(self.policy.id_token_ttl.total_seconds()),
+            "iat": now, "auth_time": int(grant.auth_time.timestamp()), "sid": grant.sid,
+            "at_hash": create_half_hash(token["access_token"], alg).decode("ascii"),
+        }
+        if grant.acr:
+            claims["acr"] = grant.acr
+        if grant.amr:
+            claims["amr"] = list(grant.amr)
+        if code is not None and code.record.nonce:
+            claims["nonce"] = code.record.nonce
+        return self.sign(claims, alg=alg)
+
+    def sign(self, claims: dict[str, Any], typ: str = "JWT", alg: str = ID_TOKEN_ALG) -> str:
+        """Sign with the active key for ``alg`` (loaded once, cached by the key set)."""
+        kid, key = self.keys.signing_key(alg)
+        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+
+    def verify_id_token_hint(self, hint: str) -> dict[str, Any]:
+        """An ID token we issued (expired is fine, RP-Initiated Logout §2); anything else is refused."""
+        try:
+            claims = jose.verify(hint, self.keys.verification_keys(), ["RS256", "ES256"])
+        except jose.JwtRejected as exc:
+            raise InvalidRequestError("Invalid id_token_hint.") from exc
+        if claims.get("iss") != self.issuer or not isinstance(claims.get("sub"), str):
+            raise InvalidRequestError("Invalid id_token_hint.")
+        return claims
+
+
+def audit_event(name: str) -> str:
+    """OIDC audit event names (kept beside the core's in the audit trail)."""
+    return getattr(audit, name.upper(), name)
+
+__all__ = ["AUTH_METHODS", "CONFIDENTIAL_METHODS", "OidcServer", "StoredRequest"]
