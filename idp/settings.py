@@ -19,6 +19,8 @@ from typing import Any
 from idp.errors import ConfigurationError
 
 ENV_PREFIX = "IDP_"
+#: Prefixes of variables that belong to the test suite, benchmarks and development scripts, not to settings.
+TOOLING_PREFIXES = ("IDP_TEST_", "IDP_BENCH_", "IDP_DEV_")
 #: Environment variables with the prefix that are not settings overrides.
 RESERVED_ENV = {"IDP_CONFIG", "IDP_SECRET_KEY", "IDP_PAIRWISE_SALT", "IDP_TEST_DATABASE_URL", "IDP_TEST_REDIS_URL",
                 "IDP_SMTP_PASSWORD", "IDP_SMS_TOKEN"}
@@ -265,7 +267,7 @@ def _build_section(name: str, cls: type, values: dict[str, Any], source: str) ->
 def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str]]:
     overrides: dict[str, dict[str, str]] = {}
     for key, value in environ.items():
-        if not key.startswith(ENV_PREFIX) or key in RESERVED_ENV:
+        if not key.startswith(ENV_PREFIX) or key in RESERVED_ENV or key.startswith(TOOLING_PREFIXES):
             continue
         rest = key[len(ENV_PREFIX):]
         if "__" not in rest:

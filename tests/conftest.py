@@ -50,8 +50,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if os.environ.get("IDP_REQUIRE_POSTGRESQL") and not PG_URL.startswith("postgresql"):
-        raise pytest.UsageError("IDP_REQUIRE_POSTGRESQL is set but IDP_TEST_DATABASE_URL is not a PostgreSQL URL")
+    if os.environ.get("IDP_TEST_REQUIRE_POSTGRESQL") and not PG_URL.startswith("postgresql"):
+        raise pytest.UsageError("IDP_TEST_REQUIRE_POSTGRESQL is set but IDP_TEST_DATABASE_URL is not a PostgreSQL URL")
 
 
 def _worker() -> str:

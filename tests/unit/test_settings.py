@@ -60,6 +60,13 @@ def test_bad_configuration_names_the_problem(tmp_path: Path, text: str, env: dic
     assert named in str(info.value)
 
 
+def test_tooling_variables_are_not_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    settings = load_settings(path, environ={"IDP_TEST_REQUIRE_POSTGRESQL": "1", "IDP_BENCH_DATABASE_URL": "x",
+                                            "IDP_DEV_VENV": ".venv", "IDP_SMTP_PASSWORD": "s"})
+    assert settings.server.base_url
+
+
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="introuvable"):
         load_settings(tmp_path / "absent.toml", environ={})
