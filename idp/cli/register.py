@@ -103,7 +103,9 @@ def purge(ctx: CliContext) -> None:
     report = SqlPurge(services.db).run(services.clock.now(), ctx.settings.register.purge_after_days)
     labels = {"students": "élèves purgés", "representatives": "responsables purgés", "links": "liens supprimés",
               "accounts": "comptes effacés", "throttle_counters": "compteurs de tentatives supprimés",
-              "authn_requests": "demandes de connexion expirées supprimées", "sso_sessions": "sessions supprimées"}
+              "authn_requests": "demandes de connexion expirées supprimées", "sso_sessions": "sessions supprimées",
+              "protocol_state": "jetons, tickets et requêtes SAML/OIDC/CAS expirés supprimés",
+              "activation_state": "transactions, codes et messages d'activation expirés supprimés"}
     click.echo("Purge terminée :")
     for name, label in labels.items():
         click.echo(f"  {label} : {getattr(report, name)}")

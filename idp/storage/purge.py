@@ -42,6 +42,7 @@ class PurgeReport:
     authn_requests: int = 0
     sso_sessions: int = 0
     protocol_state: int = 0
+    activation_state: int = 0
 
 
 _STEPS: tuple[tuple[str, str], ...] = (
@@ -71,6 +72,20 @@ _STEPS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Activation rows also feed the daily and hourly limits (SMS per number per 24 h, starts per IP per hour):
+#: they are kept two days, then deleted (SECURITY R18). The development outbox keeps 30 days.
+ACTIVATION_KEEP = dt.timedelta(days=2)
+OUTBOX_KEEP = dt.timedelta(days=30)
+_ACTIVATION_STEPS = (
+    "DELETE FROM activation_codes WHERE expires_at < :activation_cutoff",
+    "DELETE FROM delivery_queue WHERE created_at < :activation_cutoff",
+    "DELETE FROM email_tokens WHERE expires_at < :now",
+    "DELETE FROM outbox_messages WHERE created_at < :outbox_cutoff",
+    "DELETE FROM activation_transactions WHERE expires_at < :activation_cutoff "
+    "AND NOT EXISTS (SELECT 1 FROM activation_codes c WHERE c.transaction_id = activation_transactions.id)",
+)
+
+
 class SqlPurge:
     """Runs every purge step in one transaction and records a ``register.purged`` audit event."""
 
@@ -82,6 +97,7 @@ class SqlPurge:
         params: dict[str, Any] = {
             "now": now, "cutoff": now - dt.timedelta(days=purge_after_days), "epoch": dt.date(1900, 1, 1),
             "throttle_cutoff": now - THROTTLE_KEEP, "session_cutoff": now - SESSION_KEEP,
+            "activation_cutoff": now - ACTIVATION_KEEP, "outbox_cutoff": now - OUTBOX_KEEP,
         }
         report = PurgeReport()
         try:
@@ -89,6 +105,8 @@ class SqlPurge:
                 for name, statement in _STEPS:
                     setattr(report, name, self._execute(session, statement, params))
                 report.protocol_state = self._protocol_state(session, now)
+                report.activation_state = sum(self._execute(session, statement, params)
+                                              for statement in _ACTIVATION_STEPS)
                 SqlAuditLog(session).record(AuditEvent(REGISTER_PURGED, now, details=vars(report).copy()))
                 session.commit()
         except OUTAGE_ERRORS as exc:
