@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import random
 import secrets
 import time
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ AUTHN_CLASSES = {
     AuthMethod.FEDERATION: "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession",
 }
 NAMEID_FORMATS = {"persistent": NAMEID_FORMAT_PERSISTENT, "transient": NAMEID_FORMAT_TRANSIENT}
-PURGE_PROBABILITY = 0.01
 
 
 @dataclass(frozen=True)
@@ -126,8 +124,6 @@ class SamlIdp:
 
     def consume(self, store: SqlSamlStore, checked: CheckedAuthnRequest, now: dt.datetime) -> None:
         """Record the request ID in the shared replay cache, or raise ``SamlReplay`` (SECURITY S14)."""
-        if random.random() < PURGE_PROBABILITY:  # noqa: S311 - housekeeping, not security
-            store.purge(now)
         if checked.replay_key and not store.consume_once(checked.replay_key, now + self.config.replay_ttl, now):
             raise SamlReplay()
 

@@ -141,10 +141,6 @@ class SqlAuthnRequestRepository:
         self._s.execute(update(AuthnRequestRow).where(AuthnRequestRow.id == request_id)
                         .values(session_id=session_id, authenticated_at=at))
 
-    def update_payload(self, request_id: str, payload: dict[str, Any]) -> None:
-        self._s.execute(update(AuthnRequestRow).where(AuthnRequestRow.id == request_id)
-                        .values(payload=json.dumps(payload)))
-
     def complete(self, request_id: str, at: dt.datetime) -> bool:
         """Mark the request answered; only one caller ever wins (conditional update)."""
         result = self._s.execute(

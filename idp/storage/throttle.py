@@ -54,8 +54,3 @@ class SqlThrottleStore:
 
     def reset(self, key: str) -> None:
         self._s.execute(delete(ThrottleRow).where(ThrottleRow.key == key))
-
-    def purge(self, older_than: dt.datetime) -> int:
-        """Drop counters untouched since ``older_than`` (run by ``idp purge``)."""
-        result = self._s.execute(delete(ThrottleRow).where(ThrottleRow.updated_at < older_than))
-        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, g, request, session
+from flask import Flask, g, request, session
 from werkzeug.wrappers import Response
 
 from idp.errors import CsrfError
@@ -99,10 +99,3 @@ def install_headers(app: Flask, settings: Settings) -> None:
         if cid := getattr(g, "correlation_id", None):
             headers["X-Correlation-Id"] = cid
         return response
-
-
-def require_post_size_ok() -> None:
-    """Abort with 413 when the body announces more than the configured maximum."""
-    if request.content_length is not None and request.max_content_length is not None \
-            and request.content_length > request.max_content_length:
-        abort(413)

@@ -18,9 +18,9 @@ def test_migrations_match_models(tmp_path, base_settings) -> None:  # noqa: ANN0
     schema.upgrade(db)
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    db.dispose()
     assert diff == [], f"models and migrations differ: {diff}"
-    assert schema.current_revision(Database(settings)) == schema.head_revision()
+    assert schema.current_revision(db) == schema.head_revision()
+    db.dispose()
 
 
 def test_migrations_run_on_the_test_database(db) -> None:
