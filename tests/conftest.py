@@ -62,7 +62,9 @@ def _pg_database_for_worker(admin_url: str) -> str:
     """One database per xdist worker, created afresh, so parallel workers never share rows."""
     base, _, dbname = admin_url.rpartition("/")
     dbname = dbname.split("?")[0] or "postgres"
-    worker_db = f"{dbname}_idp_{_worker()}"
+    # IDP_TEST_DB_TAG keeps suites run side by side (several work trees) out of each other's databases.
+    tag = re.sub(r"[^a-z0-9_]", "", os.environ.get("IDP_TEST_DB_TAG", "").lower())
+    worker_db = f"{dbname}_idp_{tag + '_' if tag else ''}{_worker()}"
     plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{worker_db}" WITH (FORCE)')
