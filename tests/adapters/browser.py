@@ -4,6 +4,7 @@ and auto-submits the protocol POST forms (SAMLResponse / SAMLRequest) as a brows
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -35,7 +36,7 @@ class Page:
         raise AssertionError(f"no link {contains!r} on {self.url}:\n{self.text[:3000]}")
 
     def __contains__(self, text: str) -> bool:
-        return text in self.text
+        return text in html.unescape(self.text)
 
 
 class Browser:
