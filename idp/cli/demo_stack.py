@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,24 +161,18 @@ class Stack:
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for _, process in self.children:
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for _, process in self.children:
             _signal_group(process, signal.SIGKILL)
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 process.wait(2)
-            except subprocess.TimeoutExpired:
-                pass
         self.children.clear()
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)  # the child's group: gunicorn's workers and any thread pool go too
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @contextmanager

@@ -60,8 +60,8 @@ def _first(attributes: dict[str, list[str]], name: str) -> str:
 
 
 def _pupils(store: Store, where: str, *params: Any) -> tuple[dict[str, Any], ...]:
-    rows = store.all("SELECT p.*, s.name AS school FROM pupils p JOIN schools s ON s.uai = p.uai "
-                     f"WHERE {where} ORDER BY p.birth_date", *params)  # noqa: S608 - fixed fragments
+    query = f"SELECT p.*, s.name AS school FROM pupils p JOIN schools s ON s.uai = p.uai WHERE {where} ORDER BY p.birth_date"  # noqa: S608 - fixed fragments
+    rows = store.all(query, *params)
     return tuple(dict(r) for r in rows)
 
 

@@ -61,7 +61,7 @@ class Browser:
 
     def form(self, page: Page, contains: str = "") -> Any:
         for form in page.forms():
-            if not contains or contains in form.fields.keys() or urlsplit(form.action or "").path == contains:
+            if not contains or contains in form.fields or urlsplit(form.action or "").path == contains:
                 return form
         raise AssertionError(f"no form {contains!r} on {page.url}:\n{page.text[:3000]}")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -121,10 +122,8 @@ def stop_demo(stack: Stack, sig: int = signal.SIGINT) -> int | None:
             os.killpg(stack.process.pid, signal.SIGKILL)
             stack.process.wait(5)
     for line in processes_of(stack.root):  # never leave anything behind, even when a test failed
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(line.split()[0]), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return stack.process.returncode
 
 
