@@ -26,5 +26,5 @@ def test_core_is_strictly_typed() -> None:
 
 def test_ruff() -> None:
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "idp", "bench",
-                             "tests"], cwd=ROOT, capture_output=True, text=True)
+                             "tests", "sp_adapters"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
