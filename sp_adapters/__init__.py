@@ -1,0 +1,1 @@
+"""Development and test doubles of the parties around the identity provider (service providers, upstream)."""
