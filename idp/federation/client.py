@@ -173,11 +173,15 @@ class UpstreamClient:
         return claims
 
     def _keys_for(self, kid: str) -> KeySet:
-        """The pinned JWKS; fetched again once (rate-limited) when the ``kid`` is not in it."""
+        """The pinned JWKS; fetched again once when the ``kid`` is not in it, at most every
+        ``jwks_refetch_seconds`` (a stream of made-up kids never turns into a stream of fetches)."""
         with self._lock:
-            known = self._keys is not None and (not kid or kid in self._kids)
+            first = self._keys is None
+            known = not first and (not kid or kid in self._kids)
             may_refetch = time.monotonic() - self._fetched_at >= self.config.jwks_refetch_seconds
-        if not known and (self._keys is None or may_refetch):
+            if not first and not known and may_refetch:
+                self._fetched_at = time.monotonic()
+        if first or (not known and may_refetch):
             self._fetch_jwks()
         with self._lock:
             if self._keys is None or (kid and kid not in self._kids):
@@ -185,8 +189,6 @@ class UpstreamClient:
             return self._keys
 
     def _fetch_jwks(self) -> None:
-        with self._lock:
-            self._fetched_at = time.monotonic()
         status, raw, _ = self._call(_request(self.config.jwks_uri, headers={"Accept": "application/json"}))
         if status != 200:
             raise FederationUnavailable(f"jwks answered {status}")
