@@ -23,10 +23,10 @@ from typing import Any
 
 from joserfc.jwk import KeySet
 
+from idp import jose
 from idp.core.federation.errors import FederationRejected, FederationUnavailable
 from idp.core.federation.matching import PivotIdentity
 from idp.core.federation.ports import UpstreamAnswer
-from idp.oidc import jose
 
 MAX_BODY = 64 * 1024
 

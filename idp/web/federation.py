@@ -81,7 +81,7 @@ def start() -> ResponseReturnValue:
     """The button: a new state and nonce for this browser, then the provider's authorization page."""
     service = _service()
     if service is None:
-        return _result("disabled", 404)
+        return _result("disabled", 200)
     url = service.start(browser_id(), request_id=request_from_args())
     return redirect(url, 303)
 
@@ -91,7 +91,7 @@ def callback() -> ResponseReturnValue:
     """The provider's answer (``code``, ``state``, ``iss``, or ``error``)."""
     service = _service()
     if service is None:
-        return _result("disabled", 404)
+        return _result("disabled", 200)
     params = {k: request.args.get(k, "") for k in ("code", "state", "error") if k in request.args}
     if "iss" in request.args:
         params["iss"] = request.args.get("iss", "")
@@ -316,7 +316,7 @@ def link() -> ResponseReturnValue:
     check_csrf()
     service = _service()
     if service is None:
-        return _result("disabled", 404)
+        return _result("disabled", 200)
     try:
         url = service.start(browser_id(), session_token=sso_token(services().settings), purpose="link",
                             password=request.form.get("actuel", "")[:1024], ip=client_ip())
@@ -331,7 +331,7 @@ def unlink() -> ResponseReturnValue:
     check_csrf()
     service = _service()
     if service is None:
-        return _result("disabled", 404)
+        return _result("disabled", 200)
     try:
         removed = service.unlink(sso_token(services().settings), request.form.get("actuel", "")[:1024], ip=client_ip())
     except (FormProblem, LoginThrottled) as exc:

@@ -60,7 +60,7 @@ def test_first_login_confirms_by_sms_then_the_next_one_goes_straight_through(
     request_id, form_url = _request_from_login(client)
     form = text_of(client.get(form_url))
     assert "S'identifier avec FranceConnect" in form and "Qu'est-ce que FranceConnect ?" in form
-    assert f"/franceconnect?demande={request_id}" in form
+    assert f"/franceconnect?depuis=/login/{request_id}" in form
     browser = FcBrowser(client, upstream)
     authorize = browser.authorize(f"/franceconnect?demande={request_id}")
     query = callback_params(authorize)
