@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -109,7 +110,23 @@ def register_before_start(op: Operator, specs: list[ServiceSpec]) -> dict[str, d
         if not found:
             raise click.ClickException("idp oidc add n'a pas donné de secret")
         env["teleservices"] = {"TELESERVICES_CLIENT_SECRET": found.group(1)}
+    if "franceconnect" in by_name:
+        env.update(federation_env(by_name["franceconnect"].url))
     return env
+
+
+def federation_env(provider_url: str) -> dict[str, dict[str, str]]:
+    """The FranceConnect-style provider as the IdP's upstream: a fresh client secret given to both sides, and
+    the provider's endpoints pinned in the IdP's settings (environment overrides of ``[federation]``)."""
+    secret = secrets.token_urlsafe(32)
+    issuer = f"{provider_url}/api/v2"
+    idp = {"IDP_FEDERATION__ENABLED": "true", "IDP_FEDERATION__ISSUER": issuer,
+           "IDP_FEDERATION__CLIENT_ID": "compte-scolaire-dev", "IDP_FEDERATION_CLIENT_SECRET": secret}
+    for endpoint, path in (("AUTHORIZATION_ENDPOINT", "authorize"), ("TOKEN_ENDPOINT", "token"),
+                           ("USERINFO_ENDPOINT", "userinfo"), ("END_SESSION_ENDPOINT", "session/end"),
+                           ("JWKS_URI", "jwks")):
+        idp[f"IDP_FEDERATION__{endpoint}"] = f"{issuer}/{path}"
+    return {"idp": idp, "franceconnect": {"FC_CLIENT_SECRET": secret}}
 
 
 def register_after_start(op: Operator, specs: list[ServiceSpec], work: Path) -> None:
@@ -200,6 +217,8 @@ def run_stack(config_path: str | None, idp_url: str, host: str, port: int, first
               workers: int, print_accounts: Callable[[list[ServiceSpec]], None]) -> None:
     """Start everything, register the services, print the addresses, wait for Ctrl-C, stop everything."""
     data_root.mkdir(parents=True, exist_ok=True)
+    # The children run from the project directory: give them this instance's configuration by absolute path.
+    config_path = str(Path(config_path or "config.toml").resolve())
     op = Operator(config_path)
     specs = adapter_specs(host, first_port, idp_url, data_root)
     envs = register_before_start(op, specs)
@@ -207,7 +226,7 @@ def run_stack(config_path: str | None, idp_url: str, host: str, port: int, first
     with stopping_on_signals(stack) as state:
         idp_argv = [sys.executable, "-m", "idp", *(["--config", config_path] if config_path else []),
                     "serve", "--host", host, "--port", str(port), "--workers", str(workers)]
-        stack.start("idp", idp_argv)
+        stack.start("idp", idp_argv, envs.get("idp"))
         for spec in specs:
             stack.start(spec.name, [sys.executable, "-m", spec.module, *spec.args], spec.env | envs.get(spec.name, {}))
         stack.wait_ready("idp", f"http://{host}:{port}/healthz")

@@ -147,12 +147,23 @@ def _run(ctx: CliContext, sources: dict[Kind, Iterable[Parsed]], names: dict[Kin
     report = SqlRegisterImport(services.db, ctx.settings.register.batch_size).run(request, services.clock.now())
     _print_errors(report, skip_invalid)
     if report.applied or (dry_run and not report.has_fatal and (skip_invalid or not report.error_total)):
+        if report.applied and not dry_run:
+            _key_names(services)
         _print_summary(report, sources)
         return report
     if report.has_fatal:
         raise RegisterImportError("fichier illisible : rien n'a été importé.")
     raise RegisterImportError(f"{report.error_total} ligne(s) invalide(s) : rien n'a été importé "
                               "(corrigez-les, ou relancez avec --skip-invalid pour les ignorer).")
+
+
+def _key_names(services: Any) -> None:
+    """The comparison forms of the representatives' names, for federation matching, kept up to date here."""
+    from idp.storage.federation_store import SqlFederationStore
+
+    with services.uow() as uow:
+        SqlFederationStore(uow.session).sync_name_keys()
+        uow.commit()
 
 
 def _print_errors(report: ImportReport, skip_invalid: bool) -> None:

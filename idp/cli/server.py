@@ -118,6 +118,9 @@ def demo(ctx: CliContext, host: str, port: int, adapters_port: int, no_serve: bo
         click.echo(f"\n  Représentant légal pas encore activé : {given} {family}, portable {phone}"
                    "\n    « Je n'ai pas de compte » sur la page de connexion ; le code SMS se lit avec "
                    "« idp outbox » ou sur /dev/outbox\n")
+        if any(spec.name == "franceconnect" for spec in services):
+            click.echo("  FranceConnect (test) : « S'identifier avec FranceConnect », puis Karim Lefort (pas encore de"
+                       "\n    compte : confirmation par SMS) ou Sandrine Dupuis (compte existant : liaison)\n")
         if services:
             click.echo("Ctrl-C arrête tout.")
 

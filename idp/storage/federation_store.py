@@ -146,6 +146,11 @@ class SqlFederationStore:
         self._s.delete(row)
         return token
 
+    def purge(self, now: dt.datetime, sessions_before: dt.datetime) -> int:
+        """Expired states, and the ID tokens of sessions that ended or are older than any session lives."""
+        states = self._s.execute(delete(FederationStateRow).where(FederationStateRow.expires_at < now))
+        return int(getattr(states, "rowcount", 0)) + self.purge_id_tokens(sessions_before)
+
     def purge_id_tokens(self, before: dt.datetime) -> int:
         """ID tokens of sessions older than any session can live (``idp purge``)."""
         result = self._s.execute(delete(FederationSessionRow).where(FederationSessionRow.created_at < before))
@@ -167,6 +172,11 @@ class SqlFederationStore:
                                      given_names=r.given_names, mobile_phone=r.mobile_phone, email=r.email,
                                      account_id=r.account_id, school=name)
                 for r, name in rows if name_key(r.family_name) in family_keys]
+
+    def sync_name_keys(self) -> None:
+        """Key every representative written since the last sync (``idp import`` calls it after an import, so
+        that the first FranceConnect login after a large import does not pay for it)."""
+        self._sync_name_keys()
 
     def _sync_name_keys(self) -> None:
         """Key the representatives written since the last sync, in batches (keyset on ``updated_at, id``).

@@ -28,6 +28,8 @@ log = logging.getLogger("idp.register")
 
 SESSION_KEEP = dt.timedelta(days=30)
 THROTTLE_KEEP = dt.timedelta(days=1)
+#: An upstream ID token is only needed while its SSO session may live (absolute timeout, hours).
+FEDERATION_TOKEN_KEEP = dt.timedelta(days=2)
 
 
 @dataclass
@@ -118,13 +120,15 @@ class SqlPurge:
 
     @staticmethod
     def _protocol_state(session: Session, now: dt.datetime) -> int:
-        """Expired SAML replay entries and pending requests, CAS tickets, OIDC codes, tokens and grants."""
+        """Expired SAML replay entries and pending requests, CAS tickets, OIDC codes, tokens and grants, federation
+        states and upstream ID tokens."""
         from idp.storage.cas_store import SqlCasStore
+        from idp.storage.federation_store import SqlFederationStore
         from idp.storage.oidc_store import SqlOidcStore
         from idp.storage.saml_store import SqlSamlStore
 
         return (SqlSamlStore(session).purge(now) + SqlCasStore(session).purge(now, dt.timedelta(days=1))
-                + SqlOidcStore(session).purge(now))
+                + SqlOidcStore(session).purge(now) + SqlFederationStore(session).purge(now, now - FEDERATION_TOKEN_KEEP))
 
     @staticmethod
     def _execute(session: Session, statement: str, params: dict[str, Any]) -> int:
