@@ -1,0 +1,144 @@
+"""The identity provider as a real HTTP server for the browser tests.
+
+An instance directory is prepared exactly as an operator would: a ``config.toml``, then ``idp demo --no-serve``
+(keys, migrations, the demo register, the ready accounts), then ``idp serve`` (gunicorn) on a free port. The
+database is SQLite in the instance directory, or a PostgreSQL database of its own when
+``IDP_TEST_DATABASE_URL`` is set. SMS and e-mails go to the development outbox; tests read them with
+``idp outbox``, as an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+START_TIMEOUT_SECONDS = 60
+CODE_RE = re.compile(r"code[^0-9]*?\b([2-9A-HJKMNP-Z]{6})\b")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def e2e_database_url(instance: Path) -> str:
+    """SQLite in the instance directory, or a fresh PostgreSQL database kept apart from the other tests'."""
+    admin_url = os.environ.get("IDP_TEST_DATABASE_URL", "")
+    if not admin_url:
+        return f"sqlite:///{instance / 'idp.sqlite3'}"
+    base, _, dbname = admin_url.rpartition("/")
+    dbname = dbname.split("?")[0] or "postgres"
+    tag = re.sub(r"[^a-z0-9_]", "", os.environ.get("IDP_TEST_DB_TAG", "").lower())
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"{dbname}_idp_{tag + '_' if tag else ''}e2e_{worker}"
+    with psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
+
+
+def _config(base_url: str, database_url: str) -> str:
+    return (
+        f'[server]\nbase_url = "{base_url}"\ndevelopment = true\n\n'
+        f'[database]\nurl = "{database_url}"\n\n'
+        # Cheap hashes: the browser tests check screens, not the cost of argon2.
+        "[passwords]\nargon2_time_cost = 1\nargon2_memory_kib = 1024\n\n"
+        '[protocols]\nenabled = ["saml", "oidc", "cas"]\n\n'
+        '[mail]\nbackend = "outbox"\n\n[sms]\nbackend = "outbox"\n\n'
+        "[delivery]\nbackground = true\npoll_seconds = 1\n\n"
+        '[logging]\nlevel = "WARNING"\n'
+    )
+
+
+@dataclass
+class IdpServer:
+    """One ``idp serve`` process and the instance it serves."""
+
+    instance: Path
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    demo_output: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config(self) -> Path:
+        return self.instance / "config.toml"
+
+    def idp(self, *args: str, timeout: float = 120) -> str:
+        """Run an ``idp`` command against this instance (what an operator types); return its output."""
+        done = subprocess.run([sys.executable, "-m", "idp", "--config", str(self.config), *args],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"idp {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def prepare(self) -> None:
+        self.instance.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(_config(self.base_url, e2e_database_url(self.instance)), encoding="utf-8")
+        self.demo_output = self.idp("demo", "--no-serve", timeout=300)
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "idp", "--config", str(self.config), "serve", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"idp serve stopped at start-up (code {self.process.returncode}); see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"idp serve did not answer /healthz within {START_TIMEOUT_SECONDS} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def demo_accounts(self) -> dict[str, tuple[str, str]]:
+        """The ready accounts ``idp demo`` printed: role line → (identifier, password)."""
+        found = re.findall(r"^  (\S.*)\n    identifiant (\S+)   mot de passe (\S+)$", self.demo_output, re.MULTILINE)
+        assert len(found) >= 3, self.demo_output
+        return {role: (identifier, password) for role, identifier, password in found}
+
+    def demo_account(self, role_starts: str) -> tuple[str, str]:
+        return next(v for role, v in self.demo_accounts().items() if role.startswith(role_starts))
+
+    def last_code(self, to: str) -> str:
+        """The security code of the last message to ``to`` in the development outbox (``idp outbox --to``)."""
+        deadline = time.monotonic() + 15
+        while True:
+            blocks = [b for b in self.idp("outbox", "--to", to).split("\n[") if b.strip()]
+            if blocks:
+                match = CODE_RE.search(blocks[-1].split("\n", 1)[-1])
+                if match:
+                    return match.group(1)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no code for {to} in the outbox:\n" + "\n".join(blocks))
+            time.sleep(0.5)
