@@ -70,7 +70,17 @@ class Visit:
         self.shots.append(path)
         if self.on_idp():
             self.checks.append(check_page(self.page, self.test, f"{number:02d} {label}"))
+            self.assert_no_sideways_scroll()
         return self.page
+
+    def phone(self, width: int = 320, height: int = 640) -> None:
+        """From now on, a phone's screen (WCAG 1.4.10: 320 CSS pixels wide, no sideways scrolling)."""
+        self.page.set_viewport_size({"width": width, "height": height})
+
+    def assert_no_sideways_scroll(self) -> None:
+        scroll, body, inner = self.page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]")
+        assert max(scroll, body) <= inner, f"{self.page.url} scrolls sideways at {inner} px: {max(scroll, body)} px wide"
 
     def text(self) -> str:
         return str(self.page.locator("body").inner_text())

@@ -9,6 +9,7 @@ database is SQLite in the instance directory, or a PostgreSQL database of its ow
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import socket
@@ -129,6 +130,29 @@ class IdpServer:
 
     def demo_account(self, role_starts: str) -> tuple[str, str]:
         return next(v for role, v in self.demo_accounts().items() if role.startswith(role_starts))
+
+    def not_activated_parent(self) -> tuple[str, str, str]:
+        """(given name, family name, mobile) of the parent the demo left without an account."""
+        match = re.search(r"pas encore activé : (\S+) (.+?), portable (\+\d+)", self.demo_output)
+        assert match, self.demo_output
+        return match.group(1), match.group(2), match.group(3)
+
+    def birth_dates(self, family_name: str) -> dict[str, dt.date]:
+        """Birth dates of the pupils of that family in the register (what their parent knows by heart)."""
+        from sqlalchemy import select
+
+        from idp.settings import load_settings
+        from idp.storage.db import Database
+        from idp.storage.models import StudentRow
+
+        database = Database(load_settings(self.config, environ={}))
+        try:
+            with database.sessionmaker() as session:
+                rows = session.execute(select(StudentRow.given_names, StudentRow.birth_date)
+                                       .where(StudentRow.family_name == family_name)).all()
+        finally:
+            database.dispose()
+        return {given: born for given, born in rows}
 
     def last_code(self, to: str) -> str:
         """The security code of the last message to ``to`` in the development outbox (``idp outbox --to``)."""

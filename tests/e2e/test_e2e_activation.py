@@ -1,0 +1,94 @@
+"""Getting an account in a real browser: a parent's activation by SMS (the code read from the development
+outbox, as an operator would) and a pupil's first login with the provisional credentials of a letter."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from .browser import Visit
+from .servers import IdpServer
+
+NEW_PASSWORD = "Trottinette-Orange-93"
+
+
+def _national(phone: str) -> str:
+    """+33612345678 → 06 12 34 56 78, as a parent types it."""
+    digits = "0" + phone.removeprefix("+33")
+    return " ".join(digits[i:i + 2] for i in range(0, len(digits), 2))
+
+
+def _log_in(visit: Visit, profile: str, identifier: str, password: str, step: str) -> None:
+    visit.goto(f"/login?profil={profile}", f"connexion {profile}")
+    visit.fill("Identifiant", identifier)
+    visit.fill("Mot de passe", password)
+    visit.click("Se connecter", step)
+
+
+def test_parent_activates_an_account_by_sms(visit: Visit, idp_server: IdpServer) -> None:
+    given, family, phone = idp_server.not_activated_parent()
+    born = idp_server.birth_dates(family)
+    visit.goto("/login?profil=parent", "formulaire parent")
+    visit.click(visit.page.get_by_role("link", name="Je n'ai pas de compte"), "activation identité")
+    visit.fill("Nom", family.upper())
+    visit.fill("Prénom", given)
+    visit.fill("N° de téléphone portable", _national(phone))
+    visit.click("Suivant", "code envoyé")
+    expect(visit.page.get_by_role("status").first).to_contain_text("Un code de sécurité a été envoyé")
+    expect(visit.page.get_by_text(phone[-2:], exact=False).first).to_be_visible()
+    visit.fill("Code de sécurité", idp_server.last_code(phone).lower())
+    visit.click("Suivant", "mes enfants")
+    children = visit.page.locator("fieldset.child")
+    assert children.count() >= 1
+    for i in range(children.count()):
+        child = children.nth(i)
+        name = child.locator("legend strong").first.inner_text()
+        date = next(d for g, d in born.items() if name.startswith(g))
+        child.get_by_label("Je suis le représentant légal de cet élève").check()
+        child.get_by_label("JJ").fill(f"{date.day:02d}")
+        child.get_by_label("MM").fill(f"{date.month:02d}")
+        child.get_by_label("AAAA").fill(str(date.year))
+    visit.click("Confirmer", "mot de passe")
+    visit.fill("Mot de passe", NEW_PASSWORD)
+    visit.fill("Confirmation du nouveau mot de passe", NEW_PASSWORD)
+    visit.click("Suivant", "compte activé")
+    expect(visit.page.get_by_text("Votre compte a été activé avec succès")).to_be_visible()
+    identifier = visit.page.locator("#identifiant strong").inner_text()
+    assert identifier.startswith(given[0].lower() + "." + family.lower())
+    visit.click(visit.page.get_by_role("link", name="Accéder à mes services"), "mes services")
+    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Mes services")
+    # The new account logs in from another browser with the password just chosen.
+    visit.page.context.clear_cookies()
+    _log_in(visit, "parent", identifier, NEW_PASSWORD, "nouvelle connexion")
+    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Mes services")
+
+
+def test_pupil_first_login_with_provisional_credentials(visit: Visit, idp_server: IdpServer) -> None:
+    """On a phone, as most pupils would (every page is checked for sideways scrolling)."""
+    identifier, provisional = idp_server.demo_account("Élève avec identifiants provisoires")
+    visit.phone()
+    _log_in(visit, "eleve", identifier, provisional, "je crée mon compte")
+    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Je crée mon compte")
+    expect(visit.page.get_by_text(identifier).first).to_be_visible()
+    lead = visit.page.locator("p.lead").inner_text()
+    given, family = lead.removeprefix("Bonjour ").split(".")[0].split(" ", 1)
+    date = idp_server.birth_dates(family)[given]
+    # The provisional password cannot be kept: the page says so and the form can be corrected.
+    visit.fill("Mot de passe", provisional)
+    visit.fill("Confirmation du nouveau mot de passe", provisional)
+    visit.fill("JJ", f"{date.day:02d}")
+    visit.fill("MM", f"{date.month:02d}")
+    visit.fill("AAAA", str(date.year))
+    visit.click("Activer mon compte", "mot de passe provisoire refusé")
+    expect(visit.page.get_by_role("alert")).to_contain_text("provisoire")
+    visit.fill("Mot de passe", NEW_PASSWORD)
+    visit.fill("Confirmation du nouveau mot de passe", NEW_PASSWORD)
+    for label, value in (("JJ", f"{date.day:02d}"), ("MM", f"{date.month:02d}"), ("AAAA", str(date.year))):
+        if not visit.page.get_by_label(label, exact=True).input_value():
+            visit.fill(label, value)
+    visit.click("Activer mon compte", "compte activé")
+    expect(visit.page.get_by_text("Votre compte a été activé avec succès")).to_be_visible()
+    visit.page.context.clear_cookies()
+    _log_in(visit, "eleve", identifier, provisional, "ancien mot de passe refusé")
+    expect(visit.page.get_by_role("alert")).to_be_visible()
+    _log_in(visit, "eleve", identifier, NEW_PASSWORD, "mes services")
+    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Mes services")
