@@ -29,8 +29,7 @@ def test_parent_logs_in_and_reaches_mes_services(visit: Visit, idp_server: IdpSe
     visit.page.go_back()
     visit.record("retour mes services")
     visit.click(visit.page.get_by_role("link", name="Se déconnecter"), "confirmer la déconnexion")
-    visit.click(visit.page.get_by_role("button", name="Se déconnecter").or_(
-        visit.page.get_by_role("button", name="Me déconnecter")), "déconnecté")
+    visit.click(visit.page.get_by_role("button", name="Me déconnecter"), "déconnecté")
     visit.goto("/services", "services après déconnexion")
     expect(visit.page.get_by_role("heading", level=1)).not_to_have_text("Mes services")
 
