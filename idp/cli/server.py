@@ -81,11 +81,16 @@ def serve(ctx: CliContext, host: str, port: int, workers: int) -> None:
 
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port du fournisseur d'identité (son adresse publique reste [server] base_url).")
+@click.option("--adapters-port", default=0, type=click.IntRange(0, 65530),
+              help="Premier port des services de démonstration : ENT, puis Pronote, téléservices… (défaut : port + 1).")
 @click.option("--no-serve", is_flag=True, help="Préparer les données sans lancer le serveur.")
+@click.option("--no-adapters", is_flag=True, help="Lancer le fournisseur d'identité seul, sans les services de démonstration.")
 @pass_ctx
-def demo(ctx: CliContext, host: str, port: int, no_serve: bool) -> None:
-    """Démo : initialiser, importer le registre des établissements des tutoriels, créer des comptes, servir."""
+def demo(ctx: CliContext, host: str, port: int, adapters_port: int, no_serve: bool, no_adapters: bool) -> None:
+    """Démo : initialiser, importer le registre des tutoriels, créer des comptes, lancer l'IdP, l'ENT, Pronote
+    et les téléservices (Ctrl-C arrête tout)."""
     from idp.cli.main import cli
     from idp.demo_register import write_demo_register
     from idp.storage.demo import create_demo_accounts, not_activated_parent
@@ -98,18 +103,39 @@ def demo(ctx: CliContext, host: str, port: int, no_serve: bool) -> None:
             args = ["--config", ctx.config_path, *args]
         cli.main(args=args, prog_name="idp", standalone_mode=False)
     accounts = create_demo_accounts(ctx.services, featured)
-    base = ctx.settings.server.base_url
-    click.echo(f"\nDémo prête : {base}/login\n")
-    for account in accounts:
-        click.echo(f"  {account.role}\n    identifiant {account.identifier}   mot de passe {account.password}"
-                   f"\n    {account.note}")
     family, given, phone = not_activated_parent(ctx.services)
-    click.echo(f"\n  Représentant légal pas encore activé : {given} {family}, portable {phone}"
-               "\n    « Je n'ai pas de compte » sur la page de connexion ; le code SMS se lit avec "
-               "« idp outbox » ou sur /dev/outbox\n")
-    if not no_serve:
-        ctx.reset()
+    base = ctx.settings.server.base_url
+
+    def print_accounts(services: list[Any]) -> None:
+        click.echo(f"\nDémo prête : {base}/login\n")
+        for spec in services:
+            click.echo(f"  {spec.label:<45} {spec.url}/")
+        if services:
+            click.echo("")
+        for account in accounts:
+            click.echo(f"  {account.role}\n    identifiant {account.identifier}   mot de passe {account.password}"
+                       f"\n    {account.note}")
+        click.echo(f"\n  Représentant légal pas encore activé : {given} {family}, portable {phone}"
+                   "\n    « Je n'ai pas de compte » sur la page de connexion ; le code SMS se lit avec "
+                   "« idp outbox » ou sur /dev/outbox\n")
+        if services:
+            click.echo("Ctrl-C arrête tout.")
+
+    if no_serve:
+        print_accounts([])
+        return
+    ctx.reset()
+    if no_adapters:
+        print_accounts([])
         run_gunicorn(ctx.config_path, host, port, workers=2)
+        return
+    from idp.cli.demo_stack import run_stack
+
+    try:
+        run_stack(ctx.config_path, base, host, port, adapters_port or port + 1,
+                  ctx.settings.path("var/demo"), workers=2, print_accounts=print_accounts)
+    except KeyboardInterrupt:
+        click.echo("\nDémo arrêtée.")
 
 
 COMMANDS = [init, serve, demo]

@@ -1,0 +1,1 @@
+"""What the demo service providers share: app shell, store and local sessions, directory, command line."""
