@@ -23,7 +23,7 @@ ENV_PREFIX = "IDP_"
 TOOLING_PREFIXES = ("IDP_TEST_", "IDP_BENCH_", "IDP_DEV_")
 #: Environment variables with the prefix that are not settings overrides.
 RESERVED_ENV = {"IDP_CONFIG", "IDP_SECRET_KEY", "IDP_PAIRWISE_SALT", "IDP_TEST_DATABASE_URL", "IDP_TEST_REDIS_URL",
-                "IDP_SMTP_PASSWORD", "IDP_SMS_TOKEN"}
+                "IDP_SMTP_PASSWORD", "IDP_SMS_TOKEN", "IDP_FEDERATION_CLIENT_SECRET"}
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,55 @@ class ActivationSettings:
     email_link_ttl_hours: int = 24
 
 
+FEDERATION_SCOPE = ("openid", "given_name", "family_name", "birthdate", "gender", "birthplace", "birthcountry",
+                    "email", "preferred_username")
+
+
+@dataclass(frozen=True)
+class FederationSettings:
+    """The upstream FranceConnect-style provider; every endpoint pinned here, never discovered (SECURITY F04).
+    The client secret comes from IDP_FEDERATION_CLIENT_SECRET or keys/federation-client.secret."""
+
+    enabled: bool = False
+    name: str = "FranceConnect"
+    issuer: str = ""
+    authorization_endpoint: str = ""
+    token_endpoint: str = ""
+    userinfo_endpoint: str = ""
+    end_session_endpoint: str = ""
+    jwks_uri: str = ""
+    client_id: str = ""
+    scopes: tuple[str, ...] = FEDERATION_SCOPE
+    acr_values: str = "eidas1"
+    algorithms: tuple[str, ...] = ("ES256", "RS256")
+    timeout_seconds: int = 5
+    state_ttl_minutes: int = 10
+    clock_skew_seconds: int = 30
+    jwks_refetch_seconds: int = 60
+    breaker_failures: int = 3
+    breaker_open_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        if not self.enabled:
+            return
+        from urllib.parse import urlsplit
+
+        if not self.issuer or not self.client_id:
+            raise ConfigurationError("[federation] issuer et client_id sont obligatoires quand enabled = true")
+        origin = urlsplit(self.issuer)[:2]
+        for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "end_session_endpoint",
+                     "jwks_uri"):
+            value = getattr(self, name)
+            if not value or urlsplit(value)[:2] != origin:
+                raise ConfigurationError(f"[federation] {name} : adresse absente ou hors de l'origine de "
+                                         f"l'émetteur {self.issuer} (points d'accès épinglés, SECURITY F04)")
+        unknown = [a for a in self.algorithms if a not in ("ES256", "RS256", "ES384", "RS384", "PS256")]
+        if unknown or not self.algorithms:
+            raise ConfigurationError(f"[federation] algorithms : {unknown[0] if unknown else 'vide'} refusé")
+        if "openid" not in self.scopes:
+            raise ConfigurationError("[federation] scopes : « openid » est obligatoire")
+
+
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -186,9 +235,12 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     activation: ActivationSettings = field(default_factory=ActivationSettings)
+    federation: FederationSettings = field(default_factory=FederationSettings)
     #: SMTP password (``IDP_SMTP_PASSWORD``) and SMS gateway token (``IDP_SMS_TOKEN``); never from config.toml.
     smtp_password: str = field(default="", repr=False)
     sms_token: str = field(default="", repr=False)
+    #: The upstream provider's client secret (``IDP_FEDERATION_CLIENT_SECRET`` or keys/federation-client.secret).
+    federation_client_secret: str = field(default="", repr=False)
     #: Directory relative paths are resolved against (the config file's directory).
     root: str = "."
     #: Secret key for signing cookies and hashing codes; never from config.toml.
@@ -208,7 +260,8 @@ class Settings:
 
 
 _SECTION_NAMES = tuple(f.name for f in dataclasses.fields(Settings)
-                       if f.name not in ("root", "secret_key", "pairwise_salt", "smtp_password", "sms_token"))
+                       if f.name not in ("root", "secret_key", "pairwise_salt", "smtp_password", "sms_token",
+                                         "federation_client_secret"))
 
 
 def _section_types() -> dict[str, type]:
@@ -323,5 +376,8 @@ def load_settings(
     keys_dir = built["keys"].directory
     secret = _read_secret(root, keys_dir, environ, "IDP_SECRET_KEY", "secret.key")
     salt = _read_secret(root, keys_dir, environ, "IDP_PAIRWISE_SALT", "pairwise.key")
+    federation_secret = _read_secret(root, keys_dir, environ, "IDP_FEDERATION_CLIENT_SECRET",
+                                     "federation-client.secret")
     return Settings(**built, root=str(root), secret_key=secret, pairwise_salt=salt,
+                    federation_client_secret=federation_secret,
                     smtp_password=environ.get("IDP_SMTP_PASSWORD", ""), sms_token=environ.get("IDP_SMS_TOKEN", ""))

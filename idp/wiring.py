@@ -89,6 +89,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
                         recovery=RecoveryService(kit, accounts, hasher),
                         account_settings=AccountSettings(kit, accounts, hasher, flow))
     install_protocols(services)
+    if settings.federation.enabled:
+        from idp.federation import install as install_federation
+
+        install_federation(services)
     return services
 
 

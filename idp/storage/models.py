@@ -244,4 +244,10 @@ class ServiceProviderRow(Base):
 
 # Protocol tables live beside their repositories; importing them here registers them on Base.metadata
 # (migrations and tests see every table as soon as ``idp.storage.models`` is imported).
-from idp.storage import activation_store, cas_store, oidc_store, saml_store  # noqa: E402,F401
+from idp.storage import (  # noqa: E402,F401
+    activation_store,
+    cas_store,
+    federation_store,  # noqa: E402,F401
+    oidc_store,
+    saml_store,
+)

@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
 from idp.observability import correlation_id
-from idp.web import account, activation, health, login, pages, portal, recovery
+from idp.web import account, activation, federation, health, login, pages, portal, recovery
 from idp.web.security import csrf_token, install_headers
 from idp.wiring import Services
 
@@ -46,7 +46,7 @@ def register_web(app: Flask, services: Services) -> None:
     services.frontends.setdefault(portal_frontend.name, portal_frontend)
     for frontend in services.frontends.values():
         app.register_blueprint(frontend.blueprint())
-    for blueprint in (login.bp, pages.bp, health.bp, activation.bp, recovery.bp, account.bp):
+    for blueprint in (login.bp, pages.bp, health.bp, activation.bp, recovery.bp, account.bp, federation.bp):
         app.register_blueprint(blueprint)
     _register_errors(app)
 

@@ -141,6 +141,8 @@ def logout_submit() -> ResponseReturnValue:
             hook(session)
         for start_chain in services.extras.get("logout_redirects", []):
             chain = chain or start_chain(session)
+        for wrap in services.extras.get("logout_wrappers", []):  # e.g. the upstream provider's logout
+            chain = wrap(session, chain)
     if chain:
         response = redirect(chain, 303)
     else:

@@ -10,10 +10,7 @@ bp = Blueprint("pages", __name__)
 CONTENT = {"aide": "page_aide.html", "mentions-legales": "page_mentions.html", "accessibilite": "page_accessibilite.html"}
 
 #: Links the login screen shows whose flow arrives with a later piece of work: each says so plainly.
-PLACEHOLDERS = {
-    "franceconnect": ("S'identifier avec FranceConnect",
-                      "La connexion avec FranceConnect sera bientôt disponible ici."),
-}
+PLACEHOLDERS: dict[str, tuple[str, str]] = {}
 
 
 @bp.get("/pages/<name>")

@@ -82,7 +82,16 @@ class EnrolmentView:
 
 
 class ParentEnrolment:
-    """The SMS self-enrolment of legal representatives."""
+    """The SMS self-enrolment of legal representatives.
+
+    The federation route (``idp.core.federation.enrolment``) reuses these steps with its own transaction
+    kind and session method, and links the upstream identity in ``_after_create``.
+    """
+
+    kind: str = KIND
+    auth_method: AuthMethod = AuthMethod.SMS
+    #: The SMS route stops once the code shows an account exists ("connectez-vous"); federation goes on.
+    stop_at_existing: bool = True
 
     def __init__(self, kit: FlowKit, accounts: AccountService, hasher: PasswordHasher, flow: AuthnFlow) -> None:
         self.kit = kit
@@ -104,16 +113,16 @@ class ParentEnrolment:
         kit = self.kit
         with kit.uow() as uow:
             store = kit.stores(uow)
-            kit.check_starts(store, ip, (KIND,))
+            kit.check_starts(store, ip, (self.kind,))
             matched = self._match(store, family_name, given_name, typed)
             destination = self._destination(matched)
             pending = self._pending_request(uow, request_id, browser_id)
             token, tx = kit.new_transaction(
-                store, KIND, browser_id, ip, request_id=pending, channel=Channel.SMS.value,
+                store, self.kind, browser_id, ip, request_id=pending, channel=Channel.SMS.value,
                 destination=destination or "",
                 data={"typed_phone": mask_e164(typed), "reps": [r.id for r in matched]})
             text = messages.activation_code
-            sent = kit.send_code(uow, store, tx, purpose=KIND, channel=Channel.SMS, destination=destination,
+            sent = kit.send_code(uow, store, tx, purpose=self.kind, channel=Channel.SMS, destination=destination,
                                  limit_key_value=typed, text_for=lambda c, m: text(kit.product, c, m))
             kit.audit(uow, events.ACTIVATION_STARTED, None, "", {"matched": len(matched), "sms": sent}, ip)
             uow.commit()
@@ -152,7 +161,7 @@ class ParentEnrolment:
         kit = self.kit
         with kit.uow() as uow:
             store = kit.stores(uow)
-            tx = kit.load(store, token, browser_id, KIND)
+            tx = kit.load(store, token, browser_id, self.kind)
             identifier = ""
             if tx.state in (TxState.EXISTING, TxState.DONE):
                 account_id = tx.account_id or tx.data.get("existing_account")
@@ -172,11 +181,11 @@ class ParentEnrolment:
         kit = self.kit
         with kit.uow() as uow:
             store = kit.stores(uow)
-            tx = kit.load(store, token, browser_id, KIND)
+            tx = kit.load(store, token, browser_id, self.kind)
             if tx.state is not TxState.CODE_SENT:
                 raise StepNotAllowed()
             text = messages.activation_code
-            kit.send_code(uow, store, tx, purpose=KIND, channel=Channel.SMS, destination=tx.destination or None,
+            kit.send_code(uow, store, tx, purpose=self.kind, channel=Channel.SMS, destination=tx.destination or None,
                           limit_key_value=tx.data.get("typed_phone", ""),
                           text_for=lambda c, m: text(kit.product, c, m))
             uow.commit()
@@ -189,7 +198,7 @@ class ParentEnrolment:
         kit = self.kit
         with kit.uow() as uow:
             store = kit.stores(uow)
-            tx = kit.load(store, token, browser_id, KIND)
+            tx = kit.load(store, token, browser_id, self.kind)
             if tx.state is not TxState.CODE_SENT:
                 raise StepNotAllowed()
             kit.check_code(uow, store, tx, code)
@@ -199,7 +208,7 @@ class ParentEnrolment:
             if not reps:
                 kit.cancel(uow, store, tx, "no_record")
                 return TxState.CANCELLED
-            if existing is not None:
+            if existing is not None and self.stop_at_existing:
                 store.move(tx.id, [TxState.CODE_SENT], TxState.EXISTING, now,
                            data={**tx.data, "existing_account": existing})
                 kit.audit(uow, events.ACTIVATION_EXISTING, existing, "", {})
@@ -240,7 +249,7 @@ class ParentEnrolment:
         kit = self.kit
         with kit.uow() as uow:
             store = kit.stores(uow)
-            tx = kit.load(store, token, browser_id, KIND)
+            tx = kit.load(store, token, browser_id, self.kind)
             if tx.state is not TxState.CODE_VERIFIED:
                 raise StepNotAllowed()
             listed = tx.data.get("children", [])
@@ -309,7 +318,7 @@ class ParentEnrolment:
         kit = self.kit
         with kit.uow() as uow:
             store = kit.stores(uow)
-            tx = kit.load(store, token, browser_id, KIND)
+            tx = kit.load(store, token, browser_id, self.kind)
             if tx.state is TxState.DONE:
                 return self._repeat(uow, tx)
             if tx.state is not TxState.CHILDREN_OK:
@@ -358,12 +367,16 @@ class ParentEnrolment:
             uow.accounts.set_phone(account.id, tx.destination, now)
             store.move(tx.id, [TxState.DONE], TxState.DONE, now, account_id=account.id)
             cookie, session, request = self._flow.open_after_step(
-                uow, account.id, AuthMethod.SMS, request_id=tx.request_id, browser_id=browser_id, ip=ip,
+                uow, account.id, self.auth_method, request_id=tx.request_id, browser_id=browser_id, ip=ip,
                 user_agent=user_agent, old_token=old_token)
+            self._after_create(uow, tx, account.id, session.id)
             kit.audit(uow, events.ACTIVATION_COMPLETED, account.id, account.identifier,
                       {"records": claimed, "uai": sorted({r.uai for r in reps})}, ip)
             uow.commit()
         return Completion(identifier=account.identifier, token=cookie, session=session, request=request)
+
+    def _after_create(self, uow: UnitOfWork, tx: Transaction, account_id: int, session_id: str) -> None:
+        """Extra writes in the account's transaction (none for the SMS route)."""
 
     def _repeat(self, uow: UnitOfWork, tx: Transaction) -> Completion:
         """The same final POST again (double click): the same success, no second account, no new session."""
@@ -377,7 +390,7 @@ class ParentEnrolment:
     def resume_target(self, token: str | None, browser_id: str) -> str:
         """The authentication request to resume after "Accéder à mes services" ("" for "Mes services")."""
         with self.kit.uow() as uow:
-            tx = self.kit.load(self.kit.stores(uow), token, browser_id, KIND)
+            tx = self.kit.load(self.kit.stores(uow), token, browser_id, self.kind)
             if tx.state is not TxState.DONE:
                 raise StepNotAllowed()
             return tx.request_id

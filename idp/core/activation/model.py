@@ -17,6 +17,7 @@ class TxKind(enum.StrEnum):
     RECOVER_PASSWORD = "recover_password"
     CHANGE_EMAIL = "change_email"
     CHANGE_PHONE = "change_phone"
+    FEDERATION = "federation"
 
 
 class TxState(enum.StrEnum):

@@ -120,6 +120,10 @@ class AccountSettings:
         kit.wake()
         return ended
 
+    def check_password(self, account: Account, password: str, ip: str) -> None:
+        """Re-authentication by password for other flows (federation link and unlink); ``FormProblem`` if wrong."""
+        self._reauthenticate(account, password, ip)
+
     def _reauthenticate(self, account: Account, password: str, ip: str) -> None:
         """The current password, checked with the login's throttling keys and delays."""
         kit = self.kit

@@ -1,0 +1,10 @@
+"""Audit event names of the federation route (details never carry names, ``sub`` or tokens)."""
+
+FEDERATION_LOGIN = "federation.login"
+FEDERATION_LINKED = "federation.linked"
+FEDERATION_UNLINKED = "federation.unlinked"
+FEDERATION_NO_MATCH = "federation.no_match"
+FEDERATION_AMBIGUOUS = "federation.ambiguous"
+FEDERATION_REJECTED = "federation.rejected"
+FEDERATION_UNAVAILABLE = "federation.unavailable"
+FEDERATION_CONFIRMATION = "federation.confirmation_started"
