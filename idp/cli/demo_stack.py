@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from idp import PROJECT_ROOT
 
 STOP_GRACE_SECONDS = 5.0
 READY_TIMEOUT_SECONDS = 60.0
+FC_CLIENT_ID = "compte-scolaire-dev"
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,30 @@ def adapter_specs(host: str, first_port: int, idp_url: str, data_root: Path) -> 
     if (PROJECT_ROOT / "sp_adapters" / "franceconnect" / "__init__.py").exists():
         fc = first_port + 3
         specs.append(ServiceSpec("franceconnect", "Fournisseur d'identité type FranceConnect",
-                                 "sp_adapters.franceconnect", fc, url(fc)))
+                                 "sp_adapters.franceconnect", fc, url(fc),
+                                 ("--client-id", FC_CLIENT_ID, "--redirect-uri", f"{idp_url}/franceconnect/retour",
+                                  "--post-logout-redirect-uri", f"{idp_url}/franceconnect/deconnexion"),
+                                 {"FC_CLIENT_SECRET": secrets.token_urlsafe(32)}))
     return [ServiceSpec(s.name, s.label, s.module, s.port, s.url,
-                        ("--host", host, "--port", str(s.port), "--idp-url", idp_url,
-                         "--data-dir", str(data_root / s.name), *s.args), s.env) for s in specs]
+                        ("--host", host, "--port", str(s.port), "--data-dir", str(data_root / s.name),
+                         *(() if s.name == "franceconnect" else ("--idp-url", idp_url)), *s.args), s.env)
+            for s in specs]
+
+
+def federation_env(specs: list[ServiceSpec]) -> dict[str, str]:
+    """The identity provider's [federation] settings pointing at the demo's FranceConnect-style provider."""
+    fc = next((s for s in specs if s.name == "franceconnect"), None)
+    if fc is None:
+        return {}
+    issuer = f"{fc.url}/api/v2"
+    return {"IDP_FEDERATION__ENABLED": "true", "IDP_FEDERATION__ISSUER": issuer,
+            "IDP_FEDERATION__CLIENT_ID": FC_CLIENT_ID,
+            "IDP_FEDERATION__AUTHORIZATION_ENDPOINT": f"{issuer}/authorize",
+            "IDP_FEDERATION__TOKEN_ENDPOINT": f"{issuer}/token",
+            "IDP_FEDERATION__USERINFO_ENDPOINT": f"{issuer}/userinfo",
+            "IDP_FEDERATION__END_SESSION_ENDPOINT": f"{issuer}/session/end",
+            "IDP_FEDERATION__JWKS_URI": f"{issuer}/jwks",
+            "IDP_FEDERATION_CLIENT_SECRET": fc.env["FC_CLIENT_SECRET"]}
 
 
 class Operator:
@@ -213,7 +235,7 @@ def run_stack(config_path: str | None, idp_url: str, host: str, port: int, first
     with stopping_on_signals(stack) as state:
         idp_argv = [sys.executable, "-m", "idp", *(["--config", config_path] if config_path else []),
                     "serve", "--host", host, "--port", str(port), "--workers", str(workers)]
-        stack.start("idp", idp_argv)
+        stack.start("idp", idp_argv, federation_env(specs))
         for spec in specs:
             stack.start(spec.name, [sys.executable, "-m", spec.module, *spec.args], spec.env | envs.get(spec.name, {}))
         stack.wait_ready("idp", f"http://{host}:{port}/healthz")

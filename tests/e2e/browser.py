@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Error, Locator, Page
 
 from .accessibility import PageCheck, check_page
 
@@ -17,6 +17,11 @@ from .accessibility import PageCheck, check_page
 def slugify(text: str, limit: int = 60) -> str:
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:limit] or "page"
+
+
+#: The identity provider's self-submitting protocol forms (SAML and CAS POST bindings): passed through, as a
+#: browser does, rather than recorded (the page is gone before it can be looked at).
+AUTO_POST = "form#saml-post, form#cas-post"
 
 
 class Visit:
@@ -59,8 +64,21 @@ class Visit:
     def on_idp(self) -> bool:
         return self.page.url.startswith(self.idp_origin + "/")
 
+    def settle(self) -> None:
+        """Wait until the page is loaded and is not a self-submitting protocol form."""
+        for _ in range(10):
+            self.page.wait_for_load_state("load")
+            url = self.page.url
+            try:
+                if not self.page.locator(AUTO_POST).count():
+                    return
+            except Error:  # the page navigated away while being looked at
+                continue
+            self.page.wait_for_url(lambda now, before=url: now != before)  # type: ignore[misc]
+        raise AssertionError(f"still passing protocol forms along at {self.page.url}")
+
     def record(self, step: str = "") -> Page:
-        self.page.wait_for_load_state("load")
+        self.settle()
         title = self.page.title()
         label = step or f"{urlsplit(self.page.url).path} {title}"
         number = len(self.shots) + 1

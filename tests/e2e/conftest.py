@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests: the identity provider as a real server (one per pytest worker), Debian's
+"""Fixtures of the browser tests: ``idp demo`` as real servers (one stack per pytest worker), Debian's
 Chromium driven by Playwright for Python (one browser per worker, a fresh context per test), and a ``visit``
 that screenshots and checks every page.
 
@@ -20,7 +20,7 @@ import pytest
 from .accessibility import describe, write_test_checks
 from .browser import Visit
 from .plugin import artifacts_root
-from .servers import IdpServer
+from .servers import DemoStack
 
 CHROMIUM = os.environ.get("IDP_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -35,13 +35,13 @@ def e2e_root(pytestconfig: pytest.Config) -> Path:
 
 
 @pytest.fixture(scope="session")
-def idp_server(e2e_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
+def demo(e2e_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    """``idp demo``: the identity provider and the demo services, one stack per pytest worker."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    server = IdpServer(instance=tmp_path_factory.mktemp("e2e-idp"), log_path=e2e_root / f"idp-server-{worker}.log")
-    server.prepare()
-    server.start()
-    yield server
-    server.stop()
+    stack = DemoStack(instance=tmp_path_factory.mktemp("e2e-demo"), log_path=e2e_root / f"demo-{worker}.log")
+    stack.start()
+    yield stack
+    stack.stop()
 
 
 @pytest.fixture(scope="session")
@@ -66,17 +66,17 @@ def _test_dir_name(item: pytest.Item) -> str:
 
 
 @pytest.fixture
-def visit(request: pytest.FixtureRequest, chromium_browser: object, idp_server: IdpServer,
+def visit(request: pytest.FixtureRequest, chromium_browser: object, demo: DemoStack,
           e2e_root: Path) -> Iterator[Visit]:
     """A fresh browser context (no cookies) at 1280×900, French, for one test."""
     directory = e2e_root / _test_dir_name(request.node)
     if directory.exists():
         shutil.rmtree(directory)
     context = chromium_browser.new_context(  # type: ignore[attr-defined]
-        locale="fr-FR", viewport={"width": 1280, "height": 900}, base_url=idp_server.base_url)
+        locale="fr-FR", viewport={"width": 1280, "height": 900}, base_url=demo.base_url)
     context.set_default_timeout(15_000)
     page = context.new_page()
-    session = Visit(page, directory, request.node.name, idp_server.base_url)
+    session = Visit(page, directory, request.node.name, demo.base_url)
     yield session
     report = getattr(request.node, "e2e_call_report", None)
     if report is not None and report.failed and not page.is_closed():

@@ -1,10 +1,10 @@
-"""The identity provider as a real HTTP server for the browser tests.
+"""The demo as real HTTP servers for the browser tests: ``idp demo`` (the identity provider, the ENT, Pronote,
+the téléservices and the FranceConnect-style provider, registered with one another as an operator would) in a
+subprocess on free ports.
 
-An instance directory is prepared exactly as an operator would: a ``config.toml``, then ``idp demo --no-serve``
-(keys, migrations, the demo register, the ready accounts), then ``idp serve`` (gunicorn) on a free port. The
-database is SQLite in the instance directory, or a PostgreSQL database of its own when
-``IDP_TEST_DATABASE_URL`` is set. SMS and e-mails go to the development outbox; tests read them with
-``idp outbox``, as an operator would.
+The instance directory gets a ``config.toml`` of its own; the database is SQLite in that directory, or a
+PostgreSQL database of its own when ``IDP_TEST_DATABASE_URL`` is set. SMS and e-mails go to the development
+outbox; tests read them with ``idp outbox``, as an operator would.
 """
 
 from __future__ import annotations
@@ -12,24 +12,43 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
-START_TIMEOUT_SECONDS = 60
+START_TIMEOUT_SECONDS = 180
+READY_LINE = "Ctrl-C arrête tout."
+SERVICES = ("idp", "ent", "pronote", "teleservices", "franceconnect")
 CODE_RE = re.compile(r"code[^0-9]*?\b([2-9A-HJKMNP-Z]{6})\b")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> int:
+    """A first port such that ``count`` consecutive ports are free on 127.0.0.1."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = int(probe.getsockname()[1])
+        if first + count >= 65535:
+            continue
+        taken: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                taken.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in taken:
+                sock.close()
+    raise RuntimeError("no block of free ports on 127.0.0.1")
 
 
 def e2e_database_url(instance: Path) -> str:
@@ -52,6 +71,7 @@ def _config(base_url: str, database_url: str) -> str:
     return (
         f'[server]\nbase_url = "{base_url}"\ndevelopment = true\n\n'
         f'[database]\nurl = "{database_url}"\n\n'
+        '[keys]\ndirectory = "keys"\nrsa_bits = 2048\n\n'
         # Cheap hashes: the browser tests check screens, not the cost of argon2.
         "[passwords]\nargon2_time_cost = 1\nargon2_memory_kib = 1024\n\n"
         '[protocols]\nenabled = ["saml", "oidc", "cas"]\n\n'
@@ -62,18 +82,21 @@ def _config(base_url: str, database_url: str) -> str:
 
 
 @dataclass
-class IdpServer:
-    """One ``idp serve`` process and the instance it serves."""
+class DemoStack:
+    """One ``idp demo`` process (it starts and stops the servers) and the instance it serves."""
 
     instance: Path
     log_path: Path
-    port: int = field(default_factory=free_port)
+    first_port: int = field(default_factory=lambda: free_ports(len(SERVICES)))
     process: subprocess.Popen[bytes] | None = None
     demo_output: str = ""
 
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.first_port + SERVICES.index(service)}"
+
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url("idp")
 
     @property
     def config(self) -> Path:
@@ -87,37 +110,28 @@ class IdpServer:
             raise AssertionError(f"idp {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def prepare(self) -> None:
+    def start(self) -> None:
         self.instance.mkdir(parents=True, exist_ok=True)
         self.config.write_text(_config(self.base_url, e2e_database_url(self.instance)), encoding="utf-8")
-        self.demo_output = self.idp("demo", "--no-serve", timeout=300)
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "idp", "--config", str(self.config), "serve", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "idp", "--config", str(self.config), "demo", "--port", str(self.first_port)],
+                stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"idp serve stopped at start-up (code {self.process.returncode}); see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"idp serve did not answer /healthz within {START_TIMEOUT_SECONDS} s; see {self.log_path}")
+        while READY_LINE not in (output := self.log_path.read_text(encoding="utf-8", errors="replace")):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"idp demo did not start (see {self.log_path}):\n{output[-3000:]}")
+            time.sleep(0.3)
+        self.demo_output = output[output.index("Démo prête"):]
 
     def stop(self) -> None:
+        """Ctrl-C, as a person stops the demo: it stops every server it started."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.terminate()
+        self.process.send_signal(signal.SIGINT)
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from .browser import Visit
-from .servers import IdpServer
+from .servers import DemoStack
 
 PHONE = "+33698765432"
 NEW_PASSWORD = "Cerf-Volant-Jaune-27"
 
 
-def test_pupil_adds_a_phone_then_recovers_the_password_by_sms(visit: Visit, idp_server: IdpServer) -> None:
-    identifier, password = idp_server.demo_account("Élève activé")
+def test_pupil_adds_a_phone_then_recovers_the_password_by_sms(visit: Visit, demo: DemoStack) -> None:
+    identifier, password = demo.demo_account("Élève activé")
     visit.goto("/login?profil=eleve", "connexion élève")
     visit.fill("Identifiant", identifier)
     visit.fill("Mot de passe", password)
@@ -24,7 +24,7 @@ def test_pupil_adds_a_phone_then_recovers_the_password_by_sms(visit: Visit, idp_
     section.get_by_label("Mot de passe actuel").fill(password)
     visit.click(section.get_by_role("button", name="Recevoir un code"), "confirmer mon numéro")
     expect(visit.page.get_by_role("heading", level=1)).to_have_text("Confirmer mon nouveau numéro")
-    visit.fill("Code reçu", idp_server.last_code(PHONE))
+    visit.fill("Code reçu", demo.last_code(PHONE))
     visit.click("Confirmer", "numéro confirmé")
     expect(visit.page.locator("dl.facts")).to_contain_text(f"{PHONE} (vérifié)")
     visit.click(visit.page.get_by_role("link", name="Se déconnecter"), "confirmer la déconnexion")
@@ -35,7 +35,7 @@ def test_pupil_adds_a_phone_then_recovers_the_password_by_sms(visit: Visit, idp_
     visit.fill("Identifiant", identifier)
     visit.page.get_by_label("Par SMS, au n° de téléphone de mon compte").check()
     visit.click("Recevoir un code", "code envoyé")
-    visit.fill("Code reçu", idp_server.last_code(PHONE))
+    visit.fill("Code reçu", demo.last_code(PHONE))
     visit.click("Continuer", "nouveau mot de passe")
     visit.fill("Mot de passe", NEW_PASSWORD)
     visit.fill("Confirmation du nouveau mot de passe", NEW_PASSWORD)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from .browser import Visit
-from .servers import IdpServer
+from .servers import DemoStack
 
 NEW_PASSWORD = "Trottinette-Orange-93"
 
@@ -24,9 +24,9 @@ def _log_in(visit: Visit, profile: str, identifier: str, password: str, step: st
     visit.click("Se connecter", step)
 
 
-def test_parent_activates_an_account_by_sms(visit: Visit, idp_server: IdpServer) -> None:
-    given, family, phone = idp_server.not_activated_parent()
-    born = idp_server.birth_dates(family)
+def test_parent_activates_an_account_by_sms(visit: Visit, demo: DemoStack) -> None:
+    given, family, phone = demo.not_activated_parent()
+    born = demo.birth_dates(family)
     visit.goto("/login?profil=parent", "formulaire parent")
     visit.click(visit.page.get_by_role("link", name="Je n'ai pas de compte"), "activation identité")
     visit.fill("Nom", family.upper())
@@ -35,7 +35,7 @@ def test_parent_activates_an_account_by_sms(visit: Visit, idp_server: IdpServer)
     visit.click("Suivant", "code envoyé")
     expect(visit.page.get_by_role("status").first).to_contain_text("Un code de sécurité a été envoyé")
     expect(visit.page.get_by_text(phone[-2:], exact=False).first).to_be_visible()
-    visit.fill("Code de sécurité", idp_server.last_code(phone).lower())
+    visit.fill("Code de sécurité", demo.last_code(phone).lower())
     visit.click("Suivant", "mes enfants")
     children = visit.page.locator("fieldset.child")
     assert children.count() >= 1
@@ -62,16 +62,16 @@ def test_parent_activates_an_account_by_sms(visit: Visit, idp_server: IdpServer)
     expect(visit.page.get_by_role("heading", level=1)).to_have_text("Mes services")
 
 
-def test_pupil_first_login_with_provisional_credentials(visit: Visit, idp_server: IdpServer) -> None:
+def test_pupil_first_login_with_provisional_credentials(visit: Visit, demo: DemoStack) -> None:
     """On a phone, as most pupils would (every page is checked for sideways scrolling)."""
-    identifier, provisional = idp_server.demo_account("Élève avec identifiants provisoires")
+    identifier, provisional = demo.demo_account("Élève avec identifiants provisoires")
     visit.phone()
     _log_in(visit, "eleve", identifier, provisional, "je crée mon compte")
     expect(visit.page.get_by_role("heading", level=1)).to_have_text("Je crée mon compte")
     expect(visit.page.get_by_text(identifier).first).to_be_visible()
     lead = visit.page.locator("p.lead").inner_text()
     given, family = lead.removeprefix("Bonjour ").split(".")[0].split(" ", 1)
-    date = idp_server.birth_dates(family)[given]
+    date = demo.birth_dates(family)[given]
     # The provisional password cannot be kept: the page says so and the form can be corrected.
     visit.fill("Mot de passe", provisional)
     visit.fill("Confirmation du nouveau mot de passe", provisional)

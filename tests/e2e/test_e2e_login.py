@@ -6,17 +6,17 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from .browser import Visit
-from .servers import IdpServer
+from .servers import DemoStack
 
 PHONE_WIDTH = 320
 
 
-def _parent(idp_server: IdpServer) -> tuple[str, str]:
-    return idp_server.demo_account("Représentant légal activé")
+def _parent(demo: DemoStack) -> tuple[str, str]:
+    return demo.demo_account("Représentant légal activé")
 
 
-def test_parent_logs_in_and_reaches_mes_services(visit: Visit, idp_server: IdpServer) -> None:
-    identifier, password = _parent(idp_server)
+def test_parent_logs_in_and_reaches_mes_services(visit: Visit, demo: DemoStack) -> None:
+    identifier, password = _parent(demo)
     visit.goto("/login", "choix du profil")
     expect(visit.page.get_by_role("heading", level=1)).to_have_text("Je sélectionne mon profil")
     visit.click(visit.page.get_by_role("link", name="Représentant légal"), "formulaire parent")
@@ -34,8 +34,8 @@ def test_parent_logs_in_and_reaches_mes_services(visit: Visit, idp_server: IdpSe
     expect(visit.page.get_by_role("heading", level=1)).not_to_have_text("Mes services")
 
 
-def test_wrong_password_is_announced(visit: Visit, idp_server: IdpServer) -> None:
-    identifier, _ = _parent(idp_server)
+def test_wrong_password_is_announced(visit: Visit, demo: DemoStack) -> None:
+    identifier, _ = _parent(demo)
     visit.goto("/login?profil=parent", "formulaire parent")
     visit.fill("Identifiant", identifier)
     visit.fill("Mot de passe", "pas-le-bon-mot-de-passe")
@@ -62,8 +62,8 @@ def _tab_to(visit: Visit, selector: str, limit: int = 25) -> None:
     raise AssertionError(f"{selector} never got the focus after {limit} Tab presses")
 
 
-def test_keyboard_only_login(visit: Visit, idp_server: IdpServer) -> None:
-    identifier, password = _parent(idp_server)
+def test_keyboard_only_login(visit: Visit, demo: DemoStack) -> None:
+    identifier, password = _parent(demo)
     visit.goto("/login", "choix du profil")
     _tab_to(visit, "a.skip-link")
     assert visit.evaluate("() => getComputedStyle(document.activeElement).outlineStyle") != "none"
@@ -80,7 +80,7 @@ def test_keyboard_only_login(visit: Visit, idp_server: IdpServer) -> None:
     expect(visit.page.get_by_role("heading", level=1)).to_have_text("Mes services")
 
 
-def test_login_pages_at_320_px(visit: Visit, idp_server: IdpServer) -> None:
+def test_login_pages_at_320_px(visit: Visit, demo: DemoStack) -> None:
     """Every page recorded is checked for sideways scrolling; these are the login pages on a phone."""
     visit.phone(PHONE_WIDTH)
     visit.goto("/login", "choix du profil 320 px")
