@@ -3,6 +3,8 @@ outbox, as an operator would) and a pupil's first login with the provisional cre
 
 from __future__ import annotations
 
+import datetime as dt
+
 from playwright.sync_api import expect
 
 from .browser import Visit
@@ -11,10 +13,24 @@ from .servers import DemoStack
 NEW_PASSWORD = "Trottinette-Orange-93"
 
 
-def _national(phone: str) -> str:
+def national(phone: str) -> str:
     """+33612345678 → 06 12 34 56 78, as a parent types it."""
     digits = "0" + phone.removeprefix("+33")
     return " ".join(digits[i:i + 2] for i in range(0, len(digits), 2))
+
+
+def confirm_children(visit: Visit, born: dict[str, dt.date]) -> None:
+    """Tick "Je suis le représentant légal" and type each child's birth date."""
+    children = visit.page.locator("fieldset.child")
+    assert children.count() >= 1
+    for i in range(children.count()):
+        child = children.nth(i)
+        name = child.locator("legend strong").first.inner_text()
+        date = next(d for g, d in born.items() if name.startswith(g))
+        child.get_by_label("Je suis le représentant légal de cet élève").check()
+        child.get_by_label("JJ").fill(f"{date.day:02d}")
+        child.get_by_label("MM").fill(f"{date.month:02d}")
+        child.get_by_label("AAAA").fill(str(date.year))
 
 
 def _log_in(visit: Visit, profile: str, identifier: str, password: str, step: str) -> None:
@@ -31,22 +47,13 @@ def test_parent_activates_an_account_by_sms(visit: Visit, demo: DemoStack) -> No
     visit.click(visit.page.get_by_role("link", name="Je n'ai pas de compte"), "activation identité")
     visit.fill("Nom", family.upper())
     visit.fill("Prénom", given)
-    visit.fill("N° de téléphone portable", _national(phone))
+    visit.fill("N° de téléphone portable", national(phone))
     visit.click("Suivant", "code envoyé")
     expect(visit.page.get_by_role("status").first).to_contain_text("Un code de sécurité a été envoyé")
     expect(visit.page.get_by_text(phone[-2:], exact=False).first).to_be_visible()
     visit.fill("Code de sécurité", demo.last_code(phone).lower())
     visit.click("Suivant", "mes enfants")
-    children = visit.page.locator("fieldset.child")
-    assert children.count() >= 1
-    for i in range(children.count()):
-        child = children.nth(i)
-        name = child.locator("legend strong").first.inner_text()
-        date = next(d for g, d in born.items() if name.startswith(g))
-        child.get_by_label("Je suis le représentant légal de cet élève").check()
-        child.get_by_label("JJ").fill(f"{date.day:02d}")
-        child.get_by_label("MM").fill(f"{date.month:02d}")
-        child.get_by_label("AAAA").fill(str(date.year))
+    confirm_children(visit, born)
     visit.click("Confirmer", "mot de passe")
     visit.fill("Mot de passe", NEW_PASSWORD)
     visit.fill("Confirmation du nouveau mot de passe", NEW_PASSWORD)
