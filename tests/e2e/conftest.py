@@ -9,6 +9,7 @@ suite that skips itself in CI would hide that it never ran.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -80,10 +81,8 @@ def visit(request: pytest.FixtureRequest, chromium_browser: object, demo: DemoSt
     yield session
     report = getattr(request.node, "e2e_call_report", None)
     if report is not None and report.failed and not page.is_closed():
-        try:
+        with contextlib.suppress(Exception):  # the failure itself is what matters
             session.record("echec")
-        except Exception:  # noqa: BLE001, S110 - the failure itself is what matters
-            pass
     write_test_checks(directory, session.checks)
     context.close()
 

@@ -181,7 +181,7 @@ class DemoStack:
                                        .where(StudentRow.family_name == family_name)).all()
         finally:
             database.dispose()
-        return {given: born for given, born in rows}
+        return {str(given): born for given, born in rows}
 
     def last_code(self, to: str = "") -> str:
         """The security code of the last message to ``to`` in the development outbox (``idp outbox --to``)."""

@@ -1,5 +1,5 @@
-"""Getting an account in a real browser: a parent's activation by SMS (the code read from the development
-outbox, as an operator would) and a pupil's first login with the provisional credentials of a letter."""
+"""Getting an account in a real browser: a pupil's first login with the provisional credentials of a letter
+(a parent's activation by SMS starts from the ENT: test_e2e_services.py)."""
 
 from __future__ import annotations
 
@@ -33,47 +33,18 @@ def confirm_children(visit: Visit, born: dict[str, dt.date]) -> None:
         child.get_by_label("AAAA").fill(str(date.year))
 
 
-def _log_in(visit: Visit, profile: str, identifier: str, password: str, step: str) -> None:
+def log_in(visit: Visit, profile: str, identifier: str, password: str, step: str) -> None:
     visit.goto(f"/login?profil={profile}", f"connexion {profile}")
     visit.fill("Identifiant", identifier)
     visit.fill("Mot de passe", password)
     visit.click("Se connecter", step)
 
 
-def test_parent_activates_an_account_by_sms(visit: Visit, demo: DemoStack) -> None:
-    given, family, phone = demo.not_activated_parent()
-    born = demo.birth_dates(family)
-    visit.goto("/login?profil=parent", "formulaire parent")
-    visit.click(visit.page.get_by_role("link", name="Je n'ai pas de compte"), "activation identité")
-    visit.fill("Nom", family.upper())
-    visit.fill("Prénom", given)
-    visit.fill("N° de téléphone portable", national(phone))
-    visit.click("Suivant", "code envoyé")
-    expect(visit.page.get_by_role("status").first).to_contain_text("Un code de sécurité a été envoyé")
-    expect(visit.page.get_by_text(phone[-2:], exact=False).first).to_be_visible()
-    visit.fill("Code de sécurité", demo.last_code(phone).lower())
-    visit.click("Suivant", "mes enfants")
-    confirm_children(visit, born)
-    visit.click("Confirmer", "mot de passe")
-    visit.fill("Mot de passe", NEW_PASSWORD)
-    visit.fill("Confirmation du nouveau mot de passe", NEW_PASSWORD)
-    visit.click("Suivant", "compte activé")
-    expect(visit.page.get_by_text("Votre compte a été activé avec succès")).to_be_visible()
-    identifier = visit.page.locator("#identifiant strong").inner_text()
-    assert identifier.startswith(given[0].lower() + "." + family.lower())
-    visit.click(visit.page.get_by_role("link", name="Accéder à mes services"), "mes services")
-    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Mes services")
-    # The new account logs in from another browser with the password just chosen.
-    visit.page.context.clear_cookies()
-    _log_in(visit, "parent", identifier, NEW_PASSWORD, "nouvelle connexion")
-    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Mes services")
-
-
 def test_pupil_first_login_with_provisional_credentials(visit: Visit, demo: DemoStack) -> None:
     """On a phone, as most pupils would (every page is checked for sideways scrolling)."""
     identifier, provisional = demo.demo_account("Élève avec identifiants provisoires")
     visit.phone()
-    _log_in(visit, "eleve", identifier, provisional, "je crée mon compte")
+    log_in(visit, "eleve", identifier, provisional, "je crée mon compte")
     expect(visit.page.get_by_role("heading", level=1)).to_have_text("Je crée mon compte")
     expect(visit.page.get_by_text(identifier).first).to_be_visible()
     lead = visit.page.locator("p.lead").inner_text()
@@ -95,7 +66,7 @@ def test_pupil_first_login_with_provisional_credentials(visit: Visit, demo: Demo
     visit.click("Activer mon compte", "compte activé")
     expect(visit.page.get_by_text("Votre compte a été activé avec succès")).to_be_visible()
     visit.page.context.clear_cookies()
-    _log_in(visit, "eleve", identifier, provisional, "ancien mot de passe refusé")
+    log_in(visit, "eleve", identifier, provisional, "ancien mot de passe refusé")
     expect(visit.page.get_by_role("alert")).to_be_visible()
-    _log_in(visit, "eleve", identifier, NEW_PASSWORD, "mes services")
+    log_in(visit, "eleve", identifier, NEW_PASSWORD, "mes services")
     expect(visit.page.get_by_role("heading", level=1)).to_have_text("Mes services")

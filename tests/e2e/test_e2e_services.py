@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from .browser import Visit
 from .servers import DemoStack
-from .test_e2e_activation import NEW_PASSWORD, confirm_children, national
+from .test_e2e_activation import NEW_PASSWORD, confirm_children, log_in, national
 
 
 def _from_the_ent(visit: Visit, demo: DemoStack, profile: str = "Représentant légal") -> None:
@@ -88,9 +88,15 @@ def test_parent_activation_by_sms_started_from_the_ent(visit: Visit, demo: DemoS
     visit.fill("Confirmation du nouveau mot de passe", NEW_PASSWORD)
     visit.click("Suivant", "compte activé")
     expect(visit.page.get_by_text("Votre compte a été activé avec succès")).to_be_visible()
+    identifier = visit.page.locator("#identifiant strong").inner_text()
+    assert identifier.startswith(given[0].lower() + "." + family.lower())
     visit.click(visit.page.get_by_role("link", name="Accéder à mes services"), "retour à l'ENT")
     _ent_first_visit(visit, demo)
     expect(visit.page.get_by_role("heading", level=1)).to_contain_text(f"Bonjour {given}")
+    # The new account logs in from a fresh browser with the password just chosen.
+    visit.page.context.clear_cookies()
+    log_in(visit, "parent", identifier, NEW_PASSWORD, "nouvelle connexion")
+    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Mes services")
 
 
 def test_franceconnect_route_from_the_ent(visit: Visit, demo: DemoStack) -> None:
