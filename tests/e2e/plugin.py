@@ -40,6 +40,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ours = [item for item in items if E2E_DIR in Path(str(item.path)).resolve().parents]
     for item in ours:
         item.add_marker(pytest.mark.e2e)
+        # One worker runs them all (with --dist loadgroup, as ./run does): one demo stack and one browser.
+        item.add_marker(pytest.mark.xdist_group("e2e"))
     if ours and _deselected_here():
         config.hook.pytest_deselected(items=ours)
         keep = set(map(id, ours))
