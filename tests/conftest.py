@@ -33,7 +33,7 @@ from idp.wiring import Services, build_services
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
 DEFAULT_PASSWORD = "Velo-Rouge-Garonne-42"
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["e2e.plugin"]  # the browser tests' session hooks (tests/e2e/)
 
 
 def _backend() -> str:

@@ -28,6 +28,7 @@ from idp import PROJECT_ROOT
 
 STOP_GRACE_SECONDS = 5.0
 READY_TIMEOUT_SECONDS = 60.0
+FC_CLIENT_ID = "compte-scolaire-dev"
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,30 @@ def adapter_specs(host: str, first_port: int, idp_url: str, data_root: Path) -> 
     if (PROJECT_ROOT / "sp_adapters" / "franceconnect" / "__init__.py").exists():
         fc = first_port + 3
         specs.append(ServiceSpec("franceconnect", "Fournisseur d'identité type FranceConnect",
-                                 "sp_adapters.franceconnect", fc, url(fc)))
+                                 "sp_adapters.franceconnect", fc, url(fc),
+                                 ("--client-id", FC_CLIENT_ID, "--redirect-uri", f"{idp_url}/franceconnect/retour",
+                                  "--post-logout-redirect-uri", f"{idp_url}/franceconnect/deconnexion"),
+                                 {"FC_CLIENT_SECRET": secrets.token_urlsafe(32)}))
     return [ServiceSpec(s.name, s.label, s.module, s.port, s.url,
-                        ("--host", host, "--port", str(s.port), "--idp-url", idp_url,
-                         "--data-dir", str(data_root / s.name), *s.args), s.env) for s in specs]
+                        ("--host", host, "--port", str(s.port), "--data-dir", str(data_root / s.name),
+                         *(() if s.name == "franceconnect" else ("--idp-url", idp_url)), *s.args), s.env)
+            for s in specs]
+
+
+def federation_env(specs: list[ServiceSpec]) -> dict[str, str]:
+    """The identity provider's [federation] settings pointing at the demo's FranceConnect-style provider."""
+    fc = next((s for s in specs if s.name == "franceconnect"), None)
+    if fc is None:
+        return {}
+    issuer = f"{fc.url}/api/v2"
+    return {"IDP_FEDERATION__ENABLED": "true", "IDP_FEDERATION__ISSUER": issuer,
+            "IDP_FEDERATION__CLIENT_ID": FC_CLIENT_ID,
+            "IDP_FEDERATION__AUTHORIZATION_ENDPOINT": f"{issuer}/authorize",
+            "IDP_FEDERATION__TOKEN_ENDPOINT": f"{issuer}/token",
+            "IDP_FEDERATION__USERINFO_ENDPOINT": f"{issuer}/userinfo",
+            "IDP_FEDERATION__END_SESSION_ENDPOINT": f"{issuer}/session/end",
+            "IDP_FEDERATION__JWKS_URI": f"{issuer}/jwks",
+            "IDP_FEDERATION_CLIENT_SECRET": fc.env["FC_CLIENT_SECRET"]}
 
 
 class Operator:
@@ -110,23 +131,7 @@ def register_before_start(op: Operator, specs: list[ServiceSpec]) -> dict[str, d
         if not found:
             raise click.ClickException("idp oidc add n'a pas donné de secret")
         env["teleservices"] = {"TELESERVICES_CLIENT_SECRET": found.group(1)}
-    if "franceconnect" in by_name:
-        env.update(federation_env(by_name["franceconnect"].url))
     return env
-
-
-def federation_env(provider_url: str) -> dict[str, dict[str, str]]:
-    """The FranceConnect-style provider as the IdP's upstream: a fresh client secret given to both sides, and
-    the provider's endpoints pinned in the IdP's settings (environment overrides of ``[federation]``)."""
-    secret = secrets.token_urlsafe(32)
-    issuer = f"{provider_url}/api/v2"
-    idp = {"IDP_FEDERATION__ENABLED": "true", "IDP_FEDERATION__ISSUER": issuer,
-           "IDP_FEDERATION__CLIENT_ID": "compte-scolaire-dev", "IDP_FEDERATION_CLIENT_SECRET": secret}
-    for endpoint, path in (("AUTHORIZATION_ENDPOINT", "authorize"), ("TOKEN_ENDPOINT", "token"),
-                           ("USERINFO_ENDPOINT", "userinfo"), ("END_SESSION_ENDPOINT", "session/end"),
-                           ("JWKS_URI", "jwks")):
-        idp[f"IDP_FEDERATION__{endpoint}"] = f"{issuer}/{path}"
-    return {"idp": idp, "franceconnect": {"FC_CLIENT_SECRET": secret}}
 
 
 def register_after_start(op: Operator, specs: list[ServiceSpec], work: Path) -> None:
@@ -226,7 +231,7 @@ def run_stack(config_path: str | None, idp_url: str, host: str, port: int, first
     with stopping_on_signals(stack) as state:
         idp_argv = [sys.executable, "-m", "idp", *(["--config", config_path] if config_path else []),
                     "serve", "--host", host, "--port", str(port), "--workers", str(workers)]
-        stack.start("idp", idp_argv, envs.get("idp"))
+        stack.start("idp", idp_argv, federation_env(specs))
         for spec in specs:
             stack.start(spec.name, [sys.executable, "-m", spec.module, *spec.args], spec.env | envs.get(spec.name, {}))
         stack.wait_ready("idp", f"http://{host}:{port}/healthz")
