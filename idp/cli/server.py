@@ -56,7 +56,9 @@ def run_gunicorn(config_path: str | None, host: str, port: int, workers: int, th
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-                               "accesslog": None, "errorlog": "-", "timeout": 30, "graceful_timeout": 5}.items():
+                               "accesslog": None, "errorlog": "-", "timeout": 30, "graceful_timeout": 5,
+                               # one fixed control-socket path per user would make instances collide
+                               "control_socket_disable": True}.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
