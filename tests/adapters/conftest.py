@@ -68,7 +68,8 @@ def _database_url(root: Path) -> str:
         return f"sqlite:///{root / 'idp.sqlite3'}"
     base, _, name = admin.rpartition("/")
     tag = re.sub(r"[^a-z0-9_]", "", os.environ.get("IDP_TEST_DB_TAG", "").lower())
-    db = f"{name.split('?')[0] or 'postgres'}_idp_{tag + '_' if tag else ''}adapters_stack"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    db = f"{name.split('?')[0] or 'postgres'}_idp_{tag + '_' if tag else ''}adapters_{worker}"
     with psycopg.connect(admin.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{db}"')
