@@ -107,7 +107,7 @@ def header(headers: str, name: str) -> list[str]:
 # --- set-up -----------------------------------------------------------------------------------------
 
 
-def make_instance(pg_admin: str, folder: Path) -> tuple[Path, str]:
+def make_instance(pg_admin: str, folder: Path, redis_url: str = "") -> tuple[Path, str]:
     base, _, _ = pg_admin.rpartition("/")
     with psycopg.connect(pg_admin, autocommit=True) as conn:
         conn.execute('DROP DATABASE IF EXISTS "idp_bench_cas" WITH (FORCE)')
@@ -120,6 +120,7 @@ def make_instance(pg_admin: str, folder: Path) -> tuple[Path, str]:
         '[server]\nbase_url = "https://idp.bench"\n\n'
         f'[database]\nurl = "{url}"\npool_size = 8\n\n'
         '[logging]\nlevel = "WARNING"\n\n[protocols]\nenabled = ["cas"]\n'
+        + (f'\n[redis]\nurl = "{redis_url}"\n' if redis_url else "")
     )
     return folder / "config.toml", url
 
@@ -347,13 +348,18 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
-        services.db.dispose()  # type: ignore[attr-defined]
-        fast = getattr(services.db, "cas_fast_engine", None)  # type: ignore[attr-defined]
-        if fast is not None:
-            fast.dispose()
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute('DROP DATABASE IF EXISTS "idp_bench_cas" WITH (FORCE)')
-        shutil.rmtree(folder, ignore_errors=True)
+        drop_instance(services, args.pg, folder)
+
+
+def drop_instance(services: object, pg_admin: str, folder: Path) -> None:
+    """Close this process's connections, drop the bench database and the instance folder."""
+    services.db.dispose()  # type: ignore[attr-defined]
+    fast = getattr(services.db, "cas_fast_engine", None)  # type: ignore[attr-defined]
+    if fast is not None:
+        fast.dispose()
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "idp_bench_cas" WITH (FORCE)')
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
