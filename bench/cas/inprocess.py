@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import shutil
 import sys
 import tempfile
 import time
@@ -31,7 +30,6 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import SERVICE, drop_instance, issue_batch, make_instance, seed  # noqa: E402
-
 from werkzeug.test import EnvironBuilder  # noqa: E402
 
 
@@ -154,7 +152,7 @@ def main() -> None:
             return
         pre = PreIssued(app, services, context)
         measure("validate", n, pre.one, pre.prepare, 500)
-        for start in range(0, n, 500):  # tickets live 10 s: issued by /cas/login and validated in batches
+        for _ in range(0, n, 500):  # tickets live 10 s: issued by /cas/login and validated in batches
             issued.clear()
             measure("login", 500, logins(app, token, issued))
             measure("validate", 500, validations(app, issued))

@@ -166,11 +166,11 @@ def seed(config: Path) -> tuple[object, object, str]:
 
 
 def issue_batch(services: object, context: tuple, count: int) -> list[str]:
-    """Pre-issue ``count`` service tickets with the CAS server's own storage (one transaction)."""
+    """Pre-issue ``count`` service tickets with the CAS server's own ticket store (database or Redis)."""
     from idp.cas import attributes
     from idp.cas.registry import parse_service
     from idp.cas.tickets import TICKET_TTL, new_ticket, ticket_id
-    from idp.storage.cas_store import KIND_ST, SqlCasStore, TicketRecord
+    from idp.storage.cas_store import KIND_ST, TicketRecord
 
     record, account, session = context
     url = parse_service(SERVICE, allow_http=False)
@@ -179,13 +179,11 @@ def issue_batch(services: object, context: tuple, count: int) -> list[str]:
     with services.uow() as uow:  # type: ignore[attr-defined]
         payload = attributes.snapshot(uow, record, account, session, secret=services.settings.pairwise_salt,
                                       logout_url="https://idp.bench/cas/logout", now=now)
-        store = SqlCasStore(uow.session)
-        for ticket in tickets:
-            store.add_ticket(TicketRecord(id=ticket_id(ticket), kind=KIND_ST, service_id=record.service_id,
-                                          service=url.normalised, session_id=session.id, account_id=account.id,
-                                          fresh=False, created_at=now, expires_at=now + TICKET_TTL,
-                                          payload=payload))
-        uow.commit()
+    store = services.extras["cas"].tickets  # type: ignore[attr-defined]
+    for ticket in tickets:
+        store.add(TicketRecord(id=ticket_id(ticket), kind=KIND_ST, service_id=record.service_id,
+                               service=url.normalised, session_id=session.id, account_id=account.id, fresh=False,
+                               created_at=now, expires_at=now + TICKET_TTL, payload=payload))
     return tickets
 
 

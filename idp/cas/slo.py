@@ -35,7 +35,7 @@ class SingleLogout:
         try:
             targets = self._targets(session)
         except ServiceUnavailable:
-            log.error("cas single logout skipped: database unavailable")
+            log.error("cas single logout skipped: database or ticket store unavailable")
             return
         now = self._services.clock.now()
         self.pending = [f for f in self.pending if not f.done()]
@@ -43,13 +43,12 @@ class SingleLogout:
             self.pending.append(self._pool.submit(self._send, url, logout_request(ticket, now), ca_file))
 
     def _targets(self, session: SsoSession) -> list[tuple[str, str, str]]:
+        self._services.extras["cas"].end_session(session.id)
         with self._services.uow() as uow:
             store = SqlCasStore(uow.session)
-            store.end_session(session.id)
             participants = [(cid, data) for protocol, cid, data in uow.sessions.participants(session.id)
                             if protocol == "cas" and data.get("slo") and data.get("ticket")]
             registry = {cid: store.service(cid) for cid in {cid for cid, _ in participants}}
-            uow.commit()
         targets = []
         for cid, data in participants:
             service = registry.get(cid)
