@@ -149,12 +149,25 @@ def logins(app: Any, token: str, keep: list[str]) -> Callable[[int], None]:
     return one
 
 
+def count_calls(app: Any, services: Any, context: Any, token: str, n: int) -> None:
+    """Python function calls per request, counted by cProfile: the same on a quiet or a loaded machine."""
+    pre, issued = PreIssued(app, services, context), []
+    pre.prepare()
+    for label, one in (("validate", pre.one), ("login", logins(app, token, issued)), ("bare Flask", _bare)):
+        profiler = cProfile.Profile()
+        profiler.runcall(lambda one=one: [one(i) for i in range(min(n, 100))])  # type: ignore[misc]
+        calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
+        print(f"{label:>11}: {calls / min(n, 100):7.0f} Python function calls per request")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis", default="", help="keep tickets in this Redis (e.g. redis://127.0.0.1:6379/14)")
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--profile", choices=["validate", "login"], default="")
+    parser.add_argument("--calls", action="store_true",
+                        help="print Python function calls per request (deterministic: unmoved by machine load)")
     args = parser.parse_args()
     from idp import create_app
 
@@ -169,6 +182,9 @@ def main() -> None:
             logins(app, token, warm)(0)
         validations(app, warm)(0)
         issued: list[str] = []
+        if args.calls:
+            count_calls(app, services, context, token, min(n, 300))
+            return
         if args.profile:
             profiler = cProfile.Profile(time.process_time)
             if args.profile == "validate":
