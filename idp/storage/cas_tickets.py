@@ -130,8 +130,9 @@ class FastCasStore:
     def _pool_for(db: Database, pool_size: int, timeout_seconds: int) -> Engine:
         engine = getattr(db, "cas_fast_engine", None)
         if engine is None:
+            # Autocommit: a returned connection has no transaction to roll back (no reset on return).
             engine = create_engine(db.engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
-                                   pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout_seconds,
+                                   pool_reset_on_return=None, pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout_seconds,
                                    connect_args={"connect_timeout": timeout_seconds,
                                                  "application_name": FAST_POOL_NAME})
             db.cas_fast_engine = engine  # type: ignore[attr-defined]
