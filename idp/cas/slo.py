@@ -35,7 +35,7 @@ class SingleLogout:
         try:
             targets = self._targets(session)
         except ServiceUnavailable:
-            log.error("cas single logout skipped: database or ticket store unavailable")
+            log.error("cas single logout skipped: database unavailable")
             return
         now = self._services.clock.now()
         self.pending = [f for f in self.pending if not f.done()]
@@ -43,7 +43,10 @@ class SingleLogout:
             self.pending.append(self._pool.submit(self._send, url, logout_request(ticket, now), ca_file))
 
     def _targets(self, session: SsoSession) -> list[tuple[str, str, str]]:
-        self._services.extras["cas"].end_session(session.id)
+        try:
+            self._services.extras["cas"].end_session(session.id)
+        except ServiceUnavailable:  # the services still hear about the logout; the tickets expire soon
+            log.error("cas: tickets of an ended session not dropped: ticket store unavailable")
         with self._services.uow() as uow:
             store = SqlCasStore(uow.session)
             participants = [(cid, data) for protocol, cid, data in uow.sessions.participants(session.id)
