@@ -115,3 +115,76 @@ class Instance:
             with psycopg.connect(self.admin_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- the load client: a minimal keep-alive HTTP/1.1 client (cheap, so the generator core is not the bottleneck) ---
+
+
+class Http:
+    """One keep-alive HTTP/1.1 connection to 127.0.0.1; ``request`` and ``get`` return (status, header text,
+    body). A connection closed by the server is reopened once."""
+
+    def __init__(self, port: int, host: str = "") -> None:
+        self.port = port
+        self.host = host or f"127.0.0.1:{port}"
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+
+    def get(self, target: str, cookie: str = "") -> tuple[int, str, bytes]:
+        return self.request("GET", target, {"Cookie": cookie} if cookie else None)
+
+    def request(self, method: str, target: str, headers: dict[str, str] | None = None,
+                body: bytes = b"") -> tuple[int, str, bytes]:
+        head = f"{method} {target} HTTP/1.1\r\nHost: {self.host}\r\n"
+        for name, value in (headers or {}).items():
+            head += f"{name}: {value}\r\n"
+        if body or method == "POST":
+            head += f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+        data = (head + "\r\n").encode() + body
+        for attempt in range(2):
+            if self.sock is None:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.buffer = b""
+            try:
+                self.sock.sendall(data)
+                return self._read()
+            except OSError:
+                self.sock.close()
+                self.sock = None
+                if attempt:
+                    raise
+        raise RuntimeError("unreachable")
+
+    def _read(self) -> tuple[int, str, bytes]:
+        assert self.sock is not None
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        text = head.decode("latin-1")
+        length, close = 0, False
+        for line in text.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "connection" and value.strip().lower() == "close":
+                close = True
+        while len(rest) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            rest += chunk
+        body, self.buffer = rest[:length], rest[length:]
+        if close:
+            self.sock.close()
+            self.sock = None
+        return int(text.split(" ", 2)[1]), text, body
+
+
+def header_values(headers: str, name: str) -> list[str]:
+    """Every value of one header in a header text as ``Http`` returns it."""
+    prefix = name.lower() + ":"
+    return [line.split(":", 1)[1].strip() for line in headers.split("\r\n") if line.lower().startswith(prefix)]

@@ -4,10 +4,10 @@ One gunicorn worker (gthread, 4 threads) is pinned to core 0 with ``taskset -c 0
 generator, pins itself to core 1. PostgreSQL (a fresh ``idp_bench_cas`` database) is not pinned. Each figure is
 bounded in time (``--seconds``, at most 30). Nothing hashes a password: the SSO session is opened directly.
 
-    /tmp/probe-venv/bin/python bench/cas/run.py [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/cas/run.py [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--redis URL]
 
 Figures printed:
-- validations/s: ``/cas/p3/serviceValidate`` of pre-issued service tickets (issued in batches by this process
+- validations/s: ``/cas/p3/serviceValidate`` of pre-issued service tickets (issued in batches of 400 by this process
   through the CAS server code, outside the timed windows), with the p50/p95 latency of a validation;
 - round trips/s: ``GET /cas/login?service=…`` with the SSO cookie (302 with a ticket), then
   ``GET /cas/p3/serviceValidate`` of that ticket, with p95 of each step.
@@ -19,7 +19,6 @@ import argparse
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,83 +30,18 @@ from urllib.parse import quote
 
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import Http, header_values  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "https://pronote.bench.example.fr/pronote/"
 VENV_BIN = Path(sys.executable).parent
 
 
-# --- a minimal keep-alive HTTP/1.1 client (cheap, so the generator core is not the bottleneck) -------
-
-
-class Http:
-    """One keep-alive connection; ``get`` returns (status, headers text, body)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.sock: socket.socket | None = None
-        self.buffer = b""
-
-    def _connect(self) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buffer = b""
-        return sock
-
-    def get(self, target: str, cookie: str = "") -> tuple[int, str, bytes]:
-        for attempt in range(2):
-            if self.sock is None:
-                self.sock = self._connect()
-            request = f"GET {target} HTTP/1.1\r\nHost: idp.bench\r\n"
-            if cookie:
-                request += f"Cookie: {cookie}\r\n"
-            try:
-                self.sock.sendall((request + "\r\n").encode())
-                return self._read()
-            except (ConnectionError, OSError):
-                self.sock.close()
-                self.sock = None
-                if attempt:
-                    raise
-        raise RuntimeError("unreachable")
-
-    def _read(self) -> tuple[int, str, bytes]:
-        assert self.sock is not None
-        while b"\r\n\r\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buffer += chunk
-        head, _, rest = self.buffer.partition(b"\r\n\r\n")
-        text = head.decode("latin-1")
-        length = 0
-        close = False
-        for line in text.split("\r\n")[1:]:
-            name, _, value = line.partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "connection" and value.strip().lower() == "close":
-                close = True
-        while len(rest) < length:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed")
-            rest += chunk
-        body, self.buffer = rest[:length], rest[length:]
-        if close:
-            self.sock.close()
-            self.sock = None
-        return int(text.split(" ", 2)[1]), text, body
-
-
-def header(headers: str, name: str) -> list[str]:
-    prefix = name.lower() + ":"
-    return [line.split(":", 1)[1].strip() for line in headers.split("\r\n") if line.lower().startswith(prefix)]
-
-
 # --- set-up -----------------------------------------------------------------------------------------
 
 
-def make_instance(pg_admin: str, folder: Path) -> tuple[Path, str]:
+def make_instance(pg_admin: str, folder: Path, redis_url: str = "") -> tuple[Path, str]:
     base, _, _ = pg_admin.rpartition("/")
     with psycopg.connect(pg_admin, autocommit=True) as conn:
         conn.execute('DROP DATABASE IF EXISTS "idp_bench_cas" WITH (FORCE)')
@@ -120,6 +54,7 @@ def make_instance(pg_admin: str, folder: Path) -> tuple[Path, str]:
         '[server]\nbase_url = "https://idp.bench"\n\n'
         f'[database]\nurl = "{url}"\npool_size = 8\n\n'
         '[logging]\nlevel = "WARNING"\n\n[protocols]\nenabled = ["cas"]\n'
+        + (f'\n[redis]\nurl = "{redis_url}"\n' if redis_url else "")
     )
     return folder / "config.toml", url
 
@@ -165,11 +100,11 @@ def seed(config: Path) -> tuple[object, object, str]:
 
 
 def issue_batch(services: object, context: tuple, count: int) -> list[str]:
-    """Pre-issue ``count`` service tickets with the CAS server's own storage (one transaction)."""
+    """Pre-issue ``count`` service tickets with the CAS server's own ticket store (database or Redis)."""
     from idp.cas import attributes
     from idp.cas.registry import parse_service
     from idp.cas.tickets import TICKET_TTL, new_ticket, ticket_id
-    from idp.storage.cas_store import KIND_ST, SqlCasStore, TicketRecord
+    from idp.storage.cas_store import KIND_ST, TicketRecord
 
     record, account, session = context
     url = parse_service(SERVICE, allow_http=False)
@@ -178,13 +113,11 @@ def issue_batch(services: object, context: tuple, count: int) -> list[str]:
     with services.uow() as uow:  # type: ignore[attr-defined]
         payload = attributes.snapshot(uow, record, account, session, secret=services.settings.pairwise_salt,
                                       logout_url="https://idp.bench/cas/logout", now=now)
-        store = SqlCasStore(uow.session)
-        for ticket in tickets:
-            store.add_ticket(TicketRecord(id=ticket_id(ticket), kind=KIND_ST, service_id=record.service_id,
-                                          service=url.normalised, session_id=session.id, account_id=account.id,
-                                          fresh=False, created_at=now, expires_at=now + TICKET_TTL,
-                                          payload=payload))
-        uow.commit()
+    store = services.extras["cas"].tickets  # type: ignore[attr-defined]
+    for ticket in tickets:
+        store.add(TicketRecord(id=ticket_id(ticket), kind=KIND_ST, service_id=record.service_id,
+                               service=url.normalised, session_id=session.id, account_id=account.id, fresh=False,
+                               created_at=now, expires_at=now + TICKET_TTL, payload=payload))
     return tickets
 
 
@@ -197,7 +130,7 @@ def start_server(config: Path, port: int, worker_class: str) -> subprocess.Popen
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if Http(port).get("/healthz")[0] == 200:
+            if Http(port, "idp.bench").get("/healthz")[0] == 200:
                 return process
         except OSError:
             time.sleep(0.2)
@@ -240,12 +173,12 @@ def bench_validations(port: int, services: object, context: tuple, seconds: floa
     latencies: list[float] = []
     done = failures = 0
     busy = 0.0
-    conns = [Http(port) for _ in range(concurrency)]
+    conns = [Http(port, "idp.bench") for _ in range(concurrency)]
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
     cpu_used = 0.0
     while time.monotonic() < deadline:
-        tickets = issue_batch(services, context, 1500)
+        tickets = issue_batch(services, context, 400)  # a ticket lives 10 s
         started, cpu_start = time.monotonic(), cpu.seconds()
 
         def work(i: int, batch: list[str] = tickets) -> None:
@@ -258,6 +191,8 @@ def bench_validations(port: int, services: object, context: tuple, seconds: floa
                 own.append(time.perf_counter() - t0)
                 if status != 200 or b"authenticationSuccess" not in body:
                     bad += 1
+                    if bad == 1 and i == 0:
+                        print("  first failed validation:", status, body[:200])
             with lock:
                 latencies.extend(own)
                 done += len(own) - bad
@@ -284,14 +219,14 @@ def bench_round_trips(port: int, token: str, seconds: float, concurrency: int, c
 
     def work(i: int) -> None:
         nonlocal done, failures
-        http, cookie = Http(port), f"__Host-sso={token}"
+        http, cookie = Http(port, "idp.bench"), f"__Host-sso={token}"
         own_login, own_validate, ok, bad = [], [], 0, 0
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
             status, headers, _ = http.get(login, cookie)
             t1 = time.perf_counter()
-            location = header(headers, "location")
-            for value in header(headers, "set-cookie"):
+            location = header_values(headers, "location")
+            for value in header_values(headers, "set-cookie"):
                 if value.startswith("__Host-session="):
                     cookie = f"__Host-sso={token}; {value.split(';', 1)[0]}"
             if status != 302 or not location or "ticket=" not in location[0]:
@@ -329,10 +264,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--port", type=int, default=18431)
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
+    parser.add_argument("--redis", default="", help="keep tickets in this Redis, e.g. redis://127.0.0.1:6379/14")
     args = parser.parse_args()
     seconds = min(args.seconds, 30.0)
     folder = Path(tempfile.mkdtemp(prefix="bench-cas-"))
-    config, _ = make_instance(args.pg, folder)
+    config, _ = make_instance(args.pg, folder, redis_url=args.redis)
     services, context, token = seed(config)
     server = start_server(config, args.port, args.worker_class)
     cpu = WorkerCpu(server.pid)
@@ -340,20 +276,26 @@ def main() -> None:
     try:
         load = os.getloadavg()[0]
         print(f"CAS benchmark: gunicorn 1 worker ({args.worker_class}) on core 0, generator on core 1, "
-              f"{args.concurrency} connections, PostgreSQL; load average before: {load:.2f}")
+              f"{args.concurrency} connections, PostgreSQL, tickets in {'Redis' if args.redis else 'PostgreSQL'}; "
+              f"load average before: {load:.2f}")
         bench_round_trips(args.port, token, 2.0, args.concurrency, cpu, quiet=True)  # warm-up
         bench_validations(args.port, services, context, seconds, args.concurrency, cpu)
         bench_round_trips(args.port, token, seconds, args.concurrency, cpu)
     finally:
         server.terminate()
         server.wait(10)
-        services.db.dispose()  # type: ignore[attr-defined]
-        fast = getattr(services.db, "cas_fast_engine", None)  # type: ignore[attr-defined]
-        if fast is not None:
-            fast.dispose()
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute('DROP DATABASE IF EXISTS "idp_bench_cas" WITH (FORCE)')
-        shutil.rmtree(folder, ignore_errors=True)
+        drop_instance(services, args.pg, folder)
+
+
+def drop_instance(services: object, pg_admin: str, folder: Path) -> None:
+    """Close this process's connections, drop the bench database and the instance folder."""
+    services.db.dispose()  # type: ignore[attr-defined]
+    fast = getattr(services.db, "cas_fast_engine", None)  # type: ignore[attr-defined]
+    if fast is not None:
+        fast.dispose()
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "idp_bench_cas" WITH (FORCE)')
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

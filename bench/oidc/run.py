@@ -37,68 +37,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import Http  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 REDIRECT = "https://ent.bench.example.fr/oidc/callback"
-
-
-class Http:
-    """One keep-alive HTTP/1.1 connection; ``request`` returns (status, header text, body)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.sock: socket.socket | None = None
-        self.buffer = b""
-
-    def request(self, method: str, target: str, headers: dict[str, str] | None = None,
-                body: bytes = b"") -> tuple[int, str, bytes]:
-        head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-        for name, value in (headers or {}).items():
-            head += f"{name}: {value}\r\n"
-        if body or method == "POST":
-            head += f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
-        data = (head + "\r\n").encode() + body
-        for attempt in range(2):
-            if self.sock is None:
-                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self.buffer = b""
-            try:
-                self.sock.sendall(data)
-                return self._read()
-            except OSError:
-                self.sock.close()
-                self.sock = None
-                if attempt:
-                    raise
-        raise RuntimeError("unreachable")
-
-    def _read(self) -> tuple[int, str, bytes]:
-        assert self.sock is not None
-        while b"\r\n\r\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buffer += chunk
-        head, _, rest = self.buffer.partition(b"\r\n\r\n")
-        text = head.decode("latin-1")
-        length, close = 0, False
-        for line in text.split("\r\n")[1:]:
-            name, _, value = line.partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "connection" and value.strip().lower() == "close":
-                close = True
-        while len(rest) < length:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed")
-            rest += chunk
-        body, self.buffer = rest[:length], rest[length:]
-        if close:
-            self.sock.close()
-            self.sock = None
-        return int(text.split(" ", 2)[1]), text, body
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -3,8 +3,7 @@
 ``install(services)`` plugs it into the common login: the front-end in ``services.frontends["cas"]``, the
 server in ``services.extras["cas"]`` and the single-logout hook in ``services.extras["logout_hooks"]``.
 The TGT is the common SSO session (``__Host-sso`` cookie): there is no separate CAS cookie.
-Tickets live in the database (``idp.storage.cas_store``); a Redis ticket store is not implemented, so
-``[redis] url`` does not change where CAS tickets live.
+Tickets live in Redis when ``[redis] url`` is set, else in the database (``idp.storage.cas_tickets``).
 """
 
 from __future__ import annotations

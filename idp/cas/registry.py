@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from idp.errors import UntrustedRequest
-from idp.storage.cas_store import CasServiceRecord, FastCasStore, SqlCasStore
+from idp.storage.cas_store import CasServiceRecord, SqlCasStore
+from idp.storage.cas_tickets import FastCasStore
 
 MAX_SERVICE_LENGTH = 2048
 MATCH_KINDS = ("exact", "prefix", "regex")

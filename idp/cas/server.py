@@ -2,8 +2,10 @@
 
 Views call one method each. What validations answer (user id, attributes) is computed from the SSO
 session's identity at its first ticket for a service and copied into each ticket, so a validation is one
-``DELETE … RETURNING``: the ticket is burnt first, whatever follows (§3.1.1), and a repeated SSO login to a
-service without single logout is one ``INSERT … SELECT``.
+atomic take-out of the ticket store (``DELETE … RETURNING`` on the database, ``GETDEL`` on Redis): the ticket
+is burnt first, whatever follows (§3.1.1); a repeated SSO login to a service without single logout is one
+``INSERT … SELECT`` (or one Lua script on Redis). Tickets live in Redis when ``[redis] url`` is set, else in
+the database (``idp.storage.cas_tickets.ticket_store``).
 """
 
 from __future__ import annotations
@@ -26,34 +28,25 @@ from idp.cas.tickets import (
 from idp.core.accounts.model import Account, AccountState
 from idp.core.authn.model import SsoSession
 from idp.core.authn.sessions import is_alive
-from idp.storage.cas_store import (
-    KIND_PGT,
-    KIND_PT,
-    KIND_ST,
-    CasServiceRecord,
-    FastCasStore,
-    SqlCasStore,
-    TicketRecord,
-)
-from idp.storage.uow import SqlUnitOfWork
+from idp.storage.cas_store import KIND_PGT, KIND_PT, KIND_ST, CasServiceRecord, SqlCasStore, TicketRecord
+from idp.storage.cas_tickets import CasTicketStore, ticket_store
 from idp.wiring import Services
 
 log = logging.getLogger("idp.cas")
 
 
 class CasServer:
-    """Tickets for registered services, on the shared database (every worker sees them)."""
+    """Tickets for registered services, in a store every worker sees (the database, or Redis)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, tickets: CasTicketStore | None = None) -> None:
         self._services = services
         self._uow = services.uow
         self._clock = services.clock
         self._secret = services.settings.pairwise_salt
         self._allow_http = services.settings.server.development
         self.logout_url = services.settings.server.base_url.rstrip("/") + "/cas/logout"
-        database = services.settings.database
-        self._fast = FastCasStore(services.db, pool_size=database.pool_size,
-                                  timeout_seconds=database.pool_timeout_seconds)
+        self._fast, configured = ticket_store(services.settings, services.db)
+        self.tickets = tickets or configured
 
     # --- registry --------------------------------------------------------------------------------
 
@@ -70,12 +63,10 @@ class CasServer:
         ticket = new_ticket("ST")
         record = self._record(ticket, KIND_ST, service, url, account.id, session, fresh, (), now)
         # Without single logout the service needs no per-ticket participant: once its attributes exist for
-        # this session (it already joined it), the ticket is one INSERT … SELECT.
-        if not service.slo and self._fast.ticket_from_session(record):
+        # this session (it already joined it), the ticket is one statement.
+        if not service.slo and self.tickets.from_session(record):
             return ticket
-        with self._uow() as uow:
-            self._store_ticket(uow, ticket, record, service, account, session, now)
-            uow.commit()
+        self._store_ticket(ticket, record, service, account, session, now)
         return ticket
 
     @staticmethod
@@ -85,20 +76,27 @@ class CasServer:
                             session_id=session.id, account_id=account_id, fresh=fresh, created_at=now,
                             expires_at=now + TICKET_TTL, proxies=proxies)
 
-    def _store_ticket(self, uow: SqlUnitOfWork, ticket: str, record: TicketRecord, service: CasServiceRecord,
-                      account: Account, session: SsoSession, now: dt.datetime) -> None:
-        store = SqlCasStore(uow.session)
-        payload = store.session_attributes(session.id, service.service_id)
+    def _store_ticket(self, ticket: str, record: TicketRecord, service: CasServiceRecord, account: Account,
+                      session: SsoSession, now: dt.datetime) -> None:
+        """A first ticket of a session for a service, or one for a single-logout service (slow path).
+
+        The session participant (which single logout and the other protocols' logouts read) is committed first,
+        then the attributes and the ticket are stored: a failure in between leaves no ticket anyone received.
+        """
+        payload = self.tickets.session_attributes(session.id, service.service_id)
         joined = payload is not None
-        if payload is None:
-            payload = attributes.snapshot(uow, service, account, session, secret=self._secret,
-                                          logout_url=self.logout_url, now=now)
-            store.keep_session_attributes(session.id, service.service_id, payload, now)
-        store.add_ticket(dataclasses.replace(record, payload=payload))
-        if service.slo or not joined:
-            # Single logout needs each ticket string later (its SessionIndex, Appendix C); others join once.
-            data = {"ticket": ticket if service.slo else "", "service": record.service, "slo": service.slo}
-            uow.sessions.add_participant(session.id, "cas", service.service_id, data, now)
+        if payload is None or service.slo:
+            with self._uow() as uow:
+                if payload is None:
+                    payload = attributes.snapshot(uow, service, account, session, secret=self._secret,
+                                                  logout_url=self.logout_url, now=now)
+                # Single logout needs each ticket string later (its SessionIndex, Appendix C); others join once.
+                data = {"ticket": ticket if service.slo else "", "service": record.service, "slo": service.slo}
+                uow.sessions.add_participant(session.id, "cas", service.service_id, data, now)
+                uow.commit()
+        if not joined:
+            self.tickets.keep_session_attributes(session.id, service.service_id, payload, now)
+        self.tickets.add(dataclasses.replace(record, payload=payload))
 
     # --- validation ------------------------------------------------------------------------------
 
@@ -109,7 +107,7 @@ class CasServer:
             raise TicketRejected(TicketProblem.MISSING_PARAMETER)
         if not well_formed(ticket) or not ticket.startswith(("ST-", "PT-")):
             raise TicketRejected(TicketProblem.UNKNOWN_TICKET)
-        record = self._fast.consume(ticket_id(ticket))
+        record = self.tickets.consume(ticket_id(ticket))
         if record is None:
             raise TicketRejected(TicketProblem.UNKNOWN_TICKET)
         self._check(record, service, renew=renew, accept_proxy_tickets=accept_proxy_tickets)
@@ -153,14 +151,11 @@ class CasServer:
         pgt, iou = new_ticket("PGT"), new_ticket("PGTIOU")
         if not backchannel.proxy_callback(callback.normalised, pgt, iou, service.ca_file):
             raise TicketRejected(TicketProblem.BAD_PROXY_CALLBACK)
-        now = self._clock.now()
-        with self._uow() as uow:
-            SqlCasStore(uow.session).add_ticket(TicketRecord(
-                id=ticket_id(pgt), kind=KIND_PGT, service_id=service.service_id, service=callback.normalised,
-                session_id=session.id, account_id=record.account_id, fresh=False, created_at=now,
-                expires_at=session.expires_at, proxies=(pgt_url, *record.proxies),
-            ))
-            uow.commit()
+        self.tickets.add(TicketRecord(
+            id=ticket_id(pgt), kind=KIND_PGT, service_id=service.service_id, service=callback.normalised,
+            session_id=session.id, account_id=record.account_id, fresh=False, created_at=self._clock.now(),
+            expires_at=session.expires_at, proxies=(pgt_url, *record.proxies),
+        ))
         return iou
 
     def proxy(self, pgt: str, target_service: str) -> str:
@@ -170,23 +165,26 @@ class CasServer:
         if not well_formed(pgt) or not pgt.startswith("PGT-"):
             raise TicketRejected(TicketProblem.UNKNOWN_PGT)
         now = self._clock.now()
+        record = self.tickets.proxy_granting(ticket_id(pgt))
+        if record is None or now >= record.expires_at:
+            raise TicketRejected(TicketProblem.UNKNOWN_PGT)
         with self._uow() as uow:
-            store = SqlCasStore(uow.session)
-            record = store.proxy_granting(ticket_id(pgt))
-            session = uow.sessions.get(record.session_id) if record else None
-            if record is None or session is None or now >= record.expires_at \
-                    or not is_alive(session, self._services.flow.session_policy, now):
-                raise TicketRejected(TicketProblem.UNKNOWN_PGT)
-            try:
-                url, target = resolve(store, target_service, allow_http=self._allow_http)
-            except UnknownService:
-                raise TicketRejected(TicketProblem.UNAUTHORIZED_TARGET) from None
+            session = uow.sessions.get(record.session_id)
             account = uow.accounts.get(record.account_id)
-            if account is None or account.state is not AccountState.ACTIVE:
-                raise TicketRejected(TicketProblem.UNKNOWN_PGT)
-            ticket = new_ticket("PT")
-            pt = self._record(ticket, KIND_PT, target, url, account.id, session, False, record.proxies, now)
-            self._store_ticket(uow, ticket, pt, target, account, session, now)
-            uow.commit()
+        if session is None or not is_alive(session, self._services.flow.session_policy, now) \
+                or account is None or account.state is not AccountState.ACTIVE:
+            raise TicketRejected(TicketProblem.UNKNOWN_PGT)
+        try:
+            url, target = self.resolve(target_service)
+        except UnknownService:
+            raise TicketRejected(TicketProblem.UNAUTHORIZED_TARGET) from None
+        ticket = new_ticket("PT")
+        pt = self._record(ticket, KIND_PT, target, url, account.id, session, False, record.proxies, now)
+        self._store_ticket(ticket, pt, target, account, session, now)
         return ticket
 
+    # --- end of a session ------------------------------------------------------------------------
+
+    def end_session(self, session_id: str) -> None:
+        """Forget an ended SSO session's tickets and attributes (its PGTs die with it, §3.3.1)."""
+        self.tickets.end_session(session_id)

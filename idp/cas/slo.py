@@ -43,13 +43,15 @@ class SingleLogout:
             self.pending.append(self._pool.submit(self._send, url, logout_request(ticket, now), ca_file))
 
     def _targets(self, session: SsoSession) -> list[tuple[str, str, str]]:
+        try:
+            self._services.extras["cas"].end_session(session.id)
+        except ServiceUnavailable:  # the services still hear about the logout; the tickets expire soon
+            log.error("cas: tickets of an ended session not dropped: ticket store unavailable")
         with self._services.uow() as uow:
             store = SqlCasStore(uow.session)
-            store.end_session(session.id)
             participants = [(cid, data) for protocol, cid, data in uow.sessions.participants(session.id)
                             if protocol == "cas" and data.get("slo") and data.get("ticket")]
             registry = {cid: store.service(cid) for cid in {cid for cid, _ in participants}}
-            uow.commit()
         targets = []
         for cid, data in participants:
             service = registry.get(cid)

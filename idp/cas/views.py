@@ -137,12 +137,10 @@ def _format() -> str | None:
 
 
 def _reply(body: bytes, content_type: str, status: int = 200) -> Response:
-    response = Response(body, status, content_type=content_type)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
+    headers = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
     if status == 503:
-        response.headers["Retry-After"] = str(_services().settings.server.outage_retry_after_seconds)
-    return response
+        headers.append(("Retry-After", str(_services().settings.server.outage_retry_after_seconds)))
+    return Response(body, status, headers, content_type=content_type)
 
 
 def _failure(problem: TicketProblem, fmt: str, element: str = "authenticationFailure") -> Response:

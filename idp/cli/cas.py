@@ -102,12 +102,15 @@ def list_services(ctx: CliContext) -> None:
 def remove(ctx: CliContext, service_id: str) -> None:
     """Retirer un service CAS (ses tickets en cours deviennent invalides)."""
     from idp.storage.cas_store import SqlCasStore
+    from idp.storage.cas_tickets import ticket_store
 
-    with ctx.services.uow() as uow:
+    services = ctx.services
+    with services.uow() as uow:
         removed = SqlCasStore(uow.session).remove_service(service_id)
         uow.commit()
     if not removed:
         raise CommandFailed(f"aucun service CAS « {service_id} »")
+    ticket_store(services.settings, services.db)[1].forget_service(service_id)  # tickets kept in Redis
     click.echo(f"service CAS « {service_id} » retiré")
 
 

@@ -1,6 +1,9 @@
 """CAS fixtures: the protocol enabled, registered services, the app on a real socket (for python-cas, which
 speaks ``requests``), TLS test servers with a self-signed certificate (proxy callbacks, single logout), register
 records behind accounts, and a browser-like login through the Flask test client.
+
+Every CAS test runs twice: with the tickets in the database, and in Redis (``IDP_TEST_REDIS_URL``; that run is
+skipped only when it is unset). The Redis store of a test gets its own key prefix, removed afterwards.
 """
 
 from __future__ import annotations
@@ -8,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
+import os
 import re
+import secrets
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -31,6 +36,7 @@ from idp.cas.registry import registration_for
 from idp.core.accounts.model import Account, Profile
 from idp.settings import ProtocolSettings, Settings
 from idp.storage.cas_store import CasServiceRecord, SqlCasStore
+from idp.storage.cas_tickets import CasTicketStore
 from idp.storage.models import RepresentativeRow, SchoolRow, StudentLinkRow, StudentRow
 from idp.wiring import Services
 
@@ -47,6 +53,41 @@ def settings(base_settings: Settings) -> Settings:
 def _stop_slo(services: Services) -> Iterator[None]:
     yield
     services.extras["cas_slo"].shutdown()
+
+
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
+NO_REDIS = pytest.mark.skipif(not REDIS_URL, reason="set IDP_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15)")
+
+
+@pytest.fixture(params=["database", pytest.param("redis", marks=NO_REDIS)])
+def ticket_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def redis_tickets() -> Iterator[Callable[[], CasTicketStore]]:
+    """Redis ticket stores with a key prefix of their own (parallel test runs share the Redis database)."""
+    import redis
+
+    from idp.storage.cas_redis import RedisCasTickets
+
+    client = redis.Redis.from_url(REDIS_URL)
+    prefix = f"idp:test:{secrets.token_hex(8)}:cas:"
+
+    def _make() -> CasTicketStore:
+        return RedisCasTickets(client, attributes_ttl=dt.timedelta(hours=10), prefix=prefix)
+
+    yield _make
+    for key in client.scan_iter(match=prefix + "*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _ticket_store(services: Services, ticket_backend: str, request: pytest.FixtureRequest) -> None:
+    """The CAS server of the test keeps its tickets in the database or in Redis."""
+    if ticket_backend == "redis":
+        services.extras["cas"].tickets = request.getfixturevalue("redis_tickets")()
 
 
 # --- registry ------------------------------------------------------------------------------------

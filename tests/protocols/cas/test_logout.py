@@ -116,3 +116,24 @@ def test_a_hanging_service_never_blocks_the_logout(browser: CasBrowser, people: 
     assert done.status_code == 200 and time.monotonic() - started < 1.0
     assert hanging.wait()
     hanging.release.set()
+
+
+def test_single_logout_still_reaches_services_when_the_ticket_store_is_down(
+        browser: CasBrowser, people: People, register, tls_service, certificate, services) -> None:
+    """R01: the tickets cannot be dropped (Redis down): the logout still answers and services still hear."""
+    import datetime as dt
+
+    from idp.storage.cas_redis import RedisCasTickets
+    from idp.storage.redis_store import connect
+
+    server = tls_service()
+    service = server.base + "/app/"
+    register(service, "slo", slo=True, ca_file=str(certificate.cert))
+    ticket = browser.first_login(people.parent.identifier, service)
+    services.extras["cas"].tickets = RedisCasTickets(connect("redis://127.0.0.1:1/0"),
+                                                     attributes_ttl=dt.timedelta(hours=1))
+    confirm = browser.client.get("/cas/logout")
+    done = browser.client.post("/cas/logout", data={"csrf_token": csrf_of(confirm)})
+    assert done.status_code == 200 and "Vous êtes déconnecté" in _page(done)
+    assert server.wait()
+    assert ticket in server.received[0].form["logoutRequest"][0]

@@ -140,3 +140,24 @@ def test_cas2_endpoint_has_no_attributes_but_p3_has(browser: CasBrowser, people:
                                                 params={"ticket": t1, "service": SERVICE}).text
     assert "cas:attributes" in fetch(live + "p3/serviceValidate",
                                             params={"ticket": t2, "service": SERVICE}).text
+
+
+def test_answer_documents_escape_values_and_drop_what_xml_cannot_carry() -> None:
+    """C11: the validation answer is written directly (no ElementTree on the hot path): it must still parse,
+    escape every value and drop the characters XML 1.0 cannot carry."""
+    from idp.cas import responses
+    from idp.cas.tickets import Validated
+
+    nasty = 'a<b>&c"d\'e\x01f\ufffe</cas:user><cas:x>'
+    result = Validated(user=nasty, attributes=[("nom", [nasty, "Éloïse"])], authentication_date="2026-11-23T08:00:00Z",
+                       from_new_login=True, pgt_iou="PGTIOU-1", proxies=("https://p.example.fr/?a=1&b=2",))
+    root = etree.fromstring(responses.success_xml(result, with_attributes=True))
+    ns = CAS_NS
+    clean = 'a<b>&c"d\'ef</cas:user><cas:x>'
+    assert root.findtext("cas:authenticationSuccess/cas:user", namespaces=ns) == clean
+    assert [e.text for e in root.findall("cas:authenticationSuccess/cas:attributes/cas:nom", ns)] == [clean, "Éloïse"]
+    assert root.findtext("cas:authenticationSuccess/cas:proxies/cas:proxy", namespaces=ns) == \
+        "https://p.example.fr/?a=1&b=2"
+    failure = etree.fromstring(responses.failure('BAD"CODE', "<desc> & more", json_format=False))
+    element = failure.find("cas:authenticationFailure", ns)
+    assert element is not None and element.get("code") == 'BAD"CODE' and element.text == "<desc> & more"
