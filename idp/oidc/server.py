@@ -28,7 +28,6 @@ from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from authlib.oidc.core.util import create_half_hash
 from flask import Response, json
 from flask import request as flask_request
-from joserfc import jwt
 
 from idp.core import audit
 from idp.core.ports import AuditEvent
@@ -36,6 +35,7 @@ from idp.oidc import jose
 from idp.oidc.assertion import PrivateKeyJwt
 from idp.oidc.config import OidcPolicy
 from idp.oidc.endpoints import EndSession, Introspection, Issuer, Revocation
+from idp.oidc.fasttoken import FastTokens
 from idp.oidc.grants import (
     AUTH_METHODS,
     CONFIDENTIAL_METHODS,
@@ -99,6 +99,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         for endpoint in (Revocation, Introspection, EndSession):
             self.register_endpoint(endpoint)
         self.register_extension(Issuer(self.issuer))
+        self.fast = FastTokens(self)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -182,6 +183,11 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
             self._clients.clear()
         self._clients[client_id] = (now + self.policy.client_cache_seconds, client)
         return client
+
+    def cached_client(self, client_id: str) -> OidcClient | None:
+        """The client as ``query_client`` last loaded it, if still fresh; None on a miss (no database access)."""
+        cached = self._clients.get(client_id)
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 
     def forget_clients(self) -> None:
         """Drop the in-memory client cache (after a registration change in this process)."""
@@ -305,29 +311,33 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
             self.store.revoke_token(token.record.token_hash, self.now())
 
     def id_token(self, token: dict[str, Any], request: Any) -> str:
-        """The ID token (OIDC Core 2, 3.1.3.6): login facts from the grant, ``at_hash``, the client's algorithm
-        (RS256 unless it registered ES256) with ``kid``."""
+        """The ID token of authlib's general path (code or refresh grant)."""
         alg = request.client.record.id_token_alg
         code: StoredCode | None = request.authorization_code
         grant: GrantRecord = (code or request.refresh_token).record.grant
+        nonce = code.record.nonce if code is not None else ""
+        return self.sign(self.id_token_claims(grant, nonce, token["access_token"], alg), alg=alg)
+
+    def id_token_claims(self, grant: GrantRecord, nonce: str, access_token: str, alg: str) -> dict[str, Any]:
+        """ID token claims (OIDC Core 2, 3.1.3.6): login facts from the grant, ``at_hash``, ``nonce`` of a code."""
         now = int(self.now().timestamp())
         claims: dict[str, Any] = {
             "iss": self.issuer, "sub": grant.sub, "aud": grant.client_id, "exp": now + int(self.policy.id_token_ttl.total_seconds()),
             "iat": now, "auth_time": int(grant.auth_time.timestamp()), "sid": grant.sid,
-            "at_hash": create_half_hash(token["access_token"], alg).decode("ascii"),
+            "at_hash": create_half_hash(access_token, alg).decode("ascii"),
         }
         if grant.acr:
             claims["acr"] = grant.acr
         if grant.amr:
             claims["amr"] = list(grant.amr)
-        if code is not None and code.record.nonce:
-            claims["nonce"] = code.record.nonce
-        return self.sign(claims, alg=alg)
+        if nonce:
+            claims["nonce"] = nonce
+        return claims
 
     def sign(self, claims: dict[str, Any], typ: str = "JWT", alg: str = ID_TOKEN_ALG) -> str:
         """Sign with the active key for ``alg`` (loaded once, cached by the key set)."""
         kid, key = self.keys.signing_key(alg)
-        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+        return jose.sign_compact(claims, key, kid, alg, typ)
 
     def verify_id_token_hint(self, hint: str) -> dict[str, Any]:
         """An ID token we issued (expired is fine, RP-Initiated Logout §2); anything else is refused."""

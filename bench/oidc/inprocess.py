@@ -1,0 +1,183 @@
+"""OIDC per-request cost measured in process (no HTTP server, no load generator): usable on a shared machine.
+
+The same instance as ``run.py`` (a fresh PostgreSQL database, or SQLite with ``--sqlite``; a first-party
+client with refresh tokens; an SSO session opened directly), then N requests of each kind through the WSGI
+app with Flask's test client, one at a time, timed with ``time.process_time`` (CPU of this process, which
+is what a pinned worker spends; PostgreSQL's own CPU is not counted) and wall time. ``--profile`` prints
+the cProfile of the chosen figure sorted by cumulative time.
+
+    .venv/bin/python bench/oidc/inprocess.py [--pg URL | --sqlite] [-n 300] [--only refresh] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import cProfile
+import pstats
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import REDIRECT, make_instance, seed  # noqa: E402
+
+
+def sqlite_instance(folder: Path) -> Path:
+    keys = folder / "keys"
+    keys.mkdir(mode=0o700)
+    (keys / "secret.key").write_text(secrets.token_urlsafe(48))
+    (keys / "pairwise.key").write_text(secrets.token_urlsafe(48))
+    from idp.oidc.keyset import ensure_oidc_keys
+
+    ensure_oidc_keys(keys)
+    (folder / "config.toml").write_text(
+        '[server]\nbase_url = "http://127.0.0.1:5000"\n\n'
+        f'[database]\nurl = "sqlite:///{folder}/idp.sqlite3"\n\n'
+        '[logging]\nlevel = "WARNING"\n\n[protocols]\nenabled = ["oidc"]\n')
+    return folder / "config.toml"
+
+
+class Rp:
+    """The relying party's three steps on Flask's test client."""
+
+    def __init__(self, app: object, client_id: str, secret: str, cookie: str) -> None:
+        self.client = app.test_client()  # type: ignore[attr-defined]  # the browser (SSO cookie)
+        name, _, value = cookie.partition("=")
+        self.client.set_cookie(name, value, domain="127.0.0.1")
+        self.backchannel = app.test_client(use_cookies=False)  # type: ignore[attr-defined]  # the RP's server
+        self.client_id = client_id
+        self.basic = {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+    def authorize(self) -> str:
+        query = urlencode({"response_type": "code", "client_id": self.client_id, "redirect_uri": REDIRECT,
+                           "scope": "openid profile fr_edu", "state": secrets.token_urlsafe(8),
+                           "nonce": secrets.token_urlsafe(8)})
+        response = self.client.get("/oidc/authorize?" + query, base_url="http://127.0.0.1:5000")
+        code = parse_qs(urlsplit(response.headers.get("Location", "")).query).get("code", [""])[0]
+        if response.status_code != 302 or not code:
+            raise RuntimeError(f"authorize answered {response.status_code}: {response.headers.get('Location')}")
+        return code
+
+    def token(self, form: dict[str, str]) -> dict[str, str]:
+        response = self.backchannel.post("/oidc/token", data=form, headers=self.basic, base_url="http://127.0.0.1:5000")
+        answer = response.get_json()
+        if response.status_code != 200 or "id_token" not in answer:
+            raise RuntimeError(f"token answered {response.status_code}: {answer}")
+        return answer  # type: ignore[no-any-return]
+
+    def exchange(self, code: str) -> dict[str, str]:
+        return self.token({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
+
+    def refresh(self, token: str) -> str:
+        return self.token({"grant_type": "refresh_token", "refresh_token": token})["refresh_token"]
+
+    def userinfo(self, access_token: str) -> None:
+        response = self.backchannel.get("/oidc/userinfo", headers={"Authorization": f"Bearer {access_token}"},
+                                   base_url="http://127.0.0.1:5000")
+        if response.status_code != 200 or "sub" not in response.get_json():
+            raise RuntimeError(f"userinfo answered {response.status_code}")
+
+
+STATEMENTS = [0]
+PROFILE_SORT = ["cumulative"]
+
+
+def count_statements(engine: object) -> None:
+    """Count SQL statements and transaction ends (each one a database round trip)."""
+    from sqlalchemy import event
+
+    def bump(*_: object) -> None:
+        STATEMENTS[0] += 1
+
+    event.listen(engine, "before_cursor_execute", bump)
+    event.listen(engine, "begin", bump)
+    event.listen(engine, "commit", bump)
+    event.listen(engine, "rollback", bump)
+
+
+def measure(name: str, count: int, step: Callable[[], None], profile: bool) -> None:
+    """Run ``step`` ``count`` times; print CPU and wall time per call (and the CPU profile if asked)."""
+    profiler = cProfile.Profile(time.process_time) if profile else None
+    walls = []
+    statements = STATEMENTS[0]
+    cpu0 = time.process_time()
+    if profiler:
+        profiler.enable()
+    for _ in range(count):
+        t0 = time.perf_counter()
+        step()
+        walls.append(time.perf_counter() - t0)
+    if profiler:
+        profiler.disable()
+    cpu = (time.process_time() - cpu0) / count
+    trips = (STATEMENTS[0] - statements) / count
+    print(f"{name:<26} {cpu * 1000:6.2f} ms CPU/op ({1 / cpu:5.0f}/s per core if CPU-bound), "
+          f"{trips:4.1f} round trips/op, wall median {statistics.median(walls) * 1000:6.2f} ms over {count}")
+    if profiler:
+        pstats.Stats(profiler).sort_stats(PROFILE_SORT[0]).print_stats(45)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("-n", type=int, default=300)
+    parser.add_argument("--only", choices=["authorize", "exchange", "userinfo", "refresh", "flow"], default=None)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="cumulative", help="cProfile sort key (cumulative, tottime)")
+    args = parser.parse_args()
+    PROFILE_SORT[0] = args.sort
+    folder = Path(tempfile.mkdtemp(prefix="idp-inproc-oidc-"))
+    try:
+        config = sqlite_instance(folder) if args.sqlite else make_instance(args.pg, folder, 5000)
+        client_id, secret, cookie = seed(config)
+        from idp import create_app
+        from idp.settings import load_settings
+
+        app = create_app(load_settings(config, environ={}))
+        count_statements(app.extensions["idp"].db.engine)
+        rp = Rp(app, client_id, secret, cookie)
+        for _ in range(20):  # warm-up: connections, key caches, SQLAlchemy's statement cache
+            rp.refresh(rp.exchange(rp.authorize())["refresh_token"])
+            rp.userinfo(rp.exchange(rp.authorize())["access_token"])
+        print(f"OIDC in process, {'SQLite' if args.sqlite else 'PostgreSQL'}, Flask test client, one request at a time")
+        n = args.n
+
+        def want(name: str) -> bool:
+            return args.only in (None, name)
+
+        if want("authorize"):
+            measure("authorize (SSO session)", n, rp.authorize, args.profile)
+        if want("exchange"):
+            codes = [rp.authorize() for _ in range(n)]
+            measure("code exchange", n, lambda: rp.exchange(codes.pop()) and None, args.profile)
+        if want("userinfo"):
+            access = rp.exchange(rp.authorize())["access_token"]
+            measure("userinfo", n, lambda: rp.userinfo(access), args.profile)
+        if want("refresh"):
+            chain = [rp.exchange(rp.authorize())["refresh_token"]]
+            measure("refresh grant", n, lambda: chain.append(rp.refresh(chain.pop())), args.profile)
+        if want("flow"):
+            measure("complete flow", n, lambda: rp.userinfo(rp.exchange(rp.authorize())["access_token"]),
+                    args.profile)
+    finally:
+        if not args.sqlite:
+            import psycopg
+
+            with psycopg.connect(args.pg, autocommit=True) as conn:
+                conn.execute('DROP DATABASE IF EXISTS "idp_bench_oidc" WITH (FORCE)')
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
