@@ -25,7 +25,7 @@ from flask import Request, Response
 from werkzeug.datastructures import MultiDict
 
 from idp.oidc.models import OidcClient
-from idp.storage.oidc_redeem import NewTokens, Redeemed, TokenRedeemer
+from idp.storage.oidc_fast import NewTokens, Redeemed, TokenRedeemer
 from idp.storage.oidc_store import digest
 
 if TYPE_CHECKING:

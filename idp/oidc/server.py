@@ -47,6 +47,7 @@ from idp.oidc.grants import (
 )
 from idp.oidc.keyset import OidcKeySet
 from idp.oidc.models import OidcClient, StoredCode, StoredToken, Subject
+from idp.storage.oidc_fast import NewCode
 from idp.storage.oidc_store import GrantRecord, SqlOidcStore, digest
 from idp.storage.uow import SqlUnitOfWork
 from idp.wiring import Services
@@ -173,11 +174,15 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         change made by ``idp oidc`` reaches running workers within that delay)."""
         if not isinstance(client_id, str) or not client_id.isprintable() or len(client_id) > 64:
             return None
+        return self.client_in(self.store, client_id)
+
+    def client_in(self, store: SqlOidcStore, client_id: str) -> OidcClient | None:
+        """``query_client`` reading from ``store`` on a cache miss."""
         now = time.monotonic()
         cached = self._clients.get(client_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        record = self.store.client(client_id)
+        record = store.client(client_id)
         client = OidcClient(record) if record is not None and record.enabled else None
         if len(self._clients) > 10000:
             self._clients.clear()
@@ -196,7 +201,8 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
     # --- codes -----------------------------------------------------------------------------------
 
     def save_code(self, code: str, request: Any) -> None:
-        """Store the grant and its code (hashed), bound to client, redirect_uri, nonce and PKCE challenge."""
+        """Prepare the grant and its code (hashed), bound to client, redirect_uri, nonce and PKCE challenge; the
+        front-end stores them (``issue_code``) once authlib has built the answer."""
         client: OidcClient = request.client
         subject: Subject = request.user
         data = request.payload.data
@@ -207,11 +213,14 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
                             session_id=subject.session_id, sid=subject.sid, sub=subject.sub, scope=request.scope or "",
                             auth_time=subject.auth_time, acr=subject.acr, amr=subject.amr, created_at=now,
                             expires_at=now + lifetime)
-        self.store.add_grant(grant)
-        self.store.add_code(digest(code), grant.id, client.client_id, data.get("redirect_uri") or "",
-                            data.get("nonce") or "", data.get("code_challenge") or "",
-                            data.get("code_challenge_method") or "", now, now + self.policy.code_ttl)
-        request.code_saved = True
+        request.new_code = NewCode(grant=grant, code_hash=digest(code), redirect_uri=data.get("redirect_uri") or "",
+                                   nonce=data.get("nonce") or "", code_challenge=data.get("code_challenge") or "",
+                                   code_challenge_method=data.get("code_challenge_method") or "",
+                                   expires_at=now + self.policy.code_ttl)
+
+    def issue_code(self, new: NewCode) -> None:
+        """Store the code, its grant and the session participant (one statement on PostgreSQL)."""
+        self.fast.redeemer.issue_code(new)
 
     def find_code(self, code: str, client: OidcClient, request: Any) -> StoredCode | None:
         """A live code of this client; a used one is a replay and revokes its grant (RFC 6749 §4.1.2).

@@ -1,4 +1,8 @@
-"""The token endpoint's two hot statements: redeem a code or rotate a refresh token, and store the new tokens.
+"""The OIDC hot statements: issue a code (grant, code, session participant), redeem a code or rotate a refresh
+token and store the new tokens, read what userinfo needs. Each is one round trip on PostgreSQL.
+
+Issuing a code writes its grant, the code (hashed) and, once per session and client, the single-logout
+participant, in one statement.
 
 Each runs only when the request matches the stored artefact in full (client, redirect URI, PKCE challenge,
 lifetime, live grant, active account for refresh tokens); otherwise nothing is written and ``None`` sends
@@ -14,23 +18,28 @@ the same conditions run as a read then a conditional update inside one ``BEGIN I
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, literal, select, union_all, update
+from sqlalchemy import Select, bindparam, exists, func, insert, literal, select, union_all
+from sqlalchemy.orm import Session
 
 from idp.errors import ServiceUnavailable
 from idp.storage.db import Database
-from idp.storage.models import AccountRow, UtcDateTime
+from idp.storage.models import SessionParticipantRow, UtcDateTime
 from idp.storage.oidc_store import (
     _C,
     _G,
-    _GRANT_COLUMNS,
     _T,
     GrantRecord,
     SqlOidcStore,
     _grant_of,
+    taken_code,
+    taken_refresh,
+    with_grant,
 )
 from idp.storage.uow import OUTAGE_ERRORS, is_outage
 
@@ -54,42 +63,72 @@ class Redeemed:
     nonce: str = ""
 
 
-_A = AccountRow.__table__
 _AT = bindparam("at", type_=UtcDateTime())
 _INSERTED = ["token_hash", "kind", "grant_id", "client_id", "scope", "created_at", "expires_at"]
 
 
-def _issue(taken: Any, with_refresh: bool) -> Any:
-    """``INSERT INTO oidc_tokens SELECT …`` the new access (and refresh) token rows for what ``taken`` returned."""
-    rows: list[Select[Any]] = [select(bindparam("ah"), literal("access"), taken.c.token_grant, bindparam("cid"),
-                                      taken.c.token_scope, _AT, bindparam("aexp", type_=UtcDateTime()))]
+def _redeem(taken: Any, scope: Any, with_refresh: bool, *extra: Any) -> Any:
+    """``taken`` joined to its grant (by primary key), and the new access (and refresh) token rows inserted."""
+    live = with_grant(taken, scope.label("token_scope"), *extra).cte("live")
+    rows: list[Select[Any]] = [select(bindparam("ah"), literal("access"), live.c.grant_id, bindparam("cid"),
+                                      live.c.token_scope, _AT, bindparam("aexp", type_=UtcDateTime()))]
     if with_refresh:
-        rows.append(select(bindparam("rh"), literal("refresh"), taken.c.token_grant, bindparam("cid"),
-                           taken.c.token_scope, _AT,
-                           func.least(bindparam("rexp", type_=UtcDateTime()), taken.c.g_expires_at)))
-    return insert(_T).from_select(_INSERTED, union_all(*rows) if len(rows) > 1 else rows[0]).cte("issued")
+        rows.append(select(bindparam("rh"), literal("refresh"), live.c.grant_id, bindparam("cid"), live.c.token_scope,
+                           _AT, func.least(bindparam("rexp", type_=UtcDateTime()), live.c.g_expires_at)))
+    issued = insert(_T).from_select(_INSERTED, union_all(*rows) if len(rows) > 1 else rows[0]).cte("issued")
+    return select(live).add_cte(issued)
 
 
 def _refresh_statement() -> Any:
-    taken = (update(_T).where(_T.c.token_hash == bindparam("h"), _T.c.kind == "refresh", _T.c.used_at.is_(None),
-                              _T.c.revoked_at.is_(None), _T.c.client_id == bindparam("cid"), _T.c.expires_at > _AT,
-                              _G.c.id == _T.c.grant_id, _G.c.revoked_at.is_(None), _A.c.id == _G.c.account_id,
-                              _A.c.state == "active")
-             .values(used_at=_AT)
-             .returning(_T.c.grant_id.label("token_grant"), _T.c.scope.label("token_scope"), *_GRANT_COLUMNS)
-             .cte("taken"))
-    return select(taken).add_cte(_issue(taken, with_refresh=True))
+    taken = taken_refresh()
+    return _redeem(taken, taken.c.scope, True)
 
 
 def _code_statement(with_refresh: bool) -> Any:
-    taken = (update(_C).where(_C.c.code_hash == bindparam("h"), _C.c.used_at.is_(None),
-                              _C.c.client_id == bindparam("cid"), _C.c.redirect_uri == bindparam("ruri"),
-                              _C.c.code_challenge == bindparam("challenge"), _C.c.expires_at > _AT,
-                              _G.c.id == _C.c.grant_id, _G.c.revoked_at.is_(None))
-             .values(used_at=_AT)
-             .returning(_C.c.nonce, _G.c.id.label("token_grant"), _G.c.scope.label("token_scope"), *_GRANT_COLUMNS)
-             .cte("taken"))
-    return select(taken).add_cte(_issue(taken, with_refresh))
+    taken = taken_code()
+    return _redeem(taken, _G.c.scope, with_refresh)
+
+
+_P = SessionParticipantRow.__table__
+_INSERT_GRANT = insert(_G).values({c.name: bindparam(f"g_{c.name}", type_=c.type) for c in _G.c})
+_INSERT_CODE = insert(_C).values({c.name: bindparam(f"c_{c.name}", type_=c.type) for c in _C.c})
+# One participant row per session and client is enough for single logout (the same sid and sub every time).
+_ADD_PARTICIPANT = insert(_P).from_select(
+    ["session_id", "protocol", "client_id", "data", "created_at"],
+    select(bindparam("g_session_id"), literal("oidc"), bindparam("g_client_id"), bindparam("p_data"),
+           bindparam("g_created_at", type_=UtcDateTime()))
+    .where(~exists().where(_P.c.session_id == bindparam("g_session_id"), _P.c.protocol == "oidc",
+                           _P.c.client_id == bindparam("g_client_id"))))
+_ISSUE_CODE = (select(literal(1)).add_cte(_INSERT_GRANT.cte("grant_row")).add_cte(_INSERT_CODE.cte("code_row"))
+               .add_cte(_ADD_PARTICIPANT.cte("participant_row")))
+
+
+@dataclass(frozen=True)
+class NewCode:
+    """An authorization code to store (hashed) with its grant, bound to redirect URI, nonce and PKCE challenge."""
+
+    grant: GrantRecord
+    code_hash: str
+    redirect_uri: str
+    nonce: str
+    code_challenge: str
+    code_challenge_method: str
+    expires_at: dt.datetime
+
+
+def _code_params(new: NewCode) -> dict[str, Any]:
+    g = new.grant
+    params: dict[str, Any] = {f"g_{name}": value for name, value in (
+        ("id", g.id), ("client_id", g.client_id), ("account_id", g.account_id), ("session_id", g.session_id),
+        ("sid", g.sid), ("sub", g.sub), ("scope", g.scope), ("auth_time", g.auth_time), ("acr", g.acr),
+        ("amr", json.dumps(list(g.amr))), ("created_at", g.created_at), ("expires_at", g.expires_at),
+        ("revoked_at", None))}
+    params.update({"c_code_hash": new.code_hash, "c_grant_id": g.id, "c_client_id": g.client_id,
+                   "c_redirect_uri": new.redirect_uri, "c_nonce": new.nonce, "c_code_challenge": new.code_challenge,
+                   "c_code_challenge_method": new.code_challenge_method, "c_created_at": g.created_at,
+                   "c_expires_at": new.expires_at, "c_used_at": None,
+                   "p_data": json.dumps({"sid": g.sid, "sub": g.sub})})
+    return params
 
 
 _REFRESH = _refresh_statement()
@@ -103,6 +142,36 @@ class TokenRedeemer:
         self._db = db
         self._postgresql = db.dialect == "postgresql"
         self._autocommit = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def issue_code(self, new: NewCode) -> None:
+        """Store a code, its grant and the session's participant: one statement in autocommit on PostgreSQL."""
+        params = _code_params(new)
+        try:
+            if self._postgresql:
+                with self._autocommit.connect() as conn:
+                    conn.execute(_ISSUE_CODE, params)
+                return
+            with self._db.session() as session:
+                for statement in (_INSERT_GRANT, _INSERT_CODE, _ADD_PARTICIPANT):
+                    session.execute(statement, params)
+                session.commit()
+        except OUTAGE_ERRORS as exc:
+            _raise_outage(exc)
+            raise
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only: in autocommit on PostgreSQL (no ``BEGIN``/``ROLLBACK`` round trips)."""
+        try:
+            if self._postgresql:
+                with self._autocommit.connect() as conn, Session(bind=conn) as session:
+                    yield session
+                return
+            with self._db.session() as session:
+                yield session
+        except OUTAGE_ERRORS as exc:
+            _raise_outage(exc)
+            raise
 
     def refresh(self, token_hash: str, client_id: str, at: dt.datetime, new: NewTokens) -> Redeemed | None:
         """Rotate a live refresh token of this client (its grant live, the account active) and store ``new``."""
