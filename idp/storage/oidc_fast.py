@@ -36,11 +36,12 @@ from idp.storage.oidc_store import (
     _T,
     GrantRecord,
     SqlOidcStore,
-    _grant_of,
+    grant_from,
     taken_code,
     taken_refresh,
     with_grant,
 )
+from idp.storage.rawsql import RawStatement
 from idp.storage.uow import OUTAGE_ERRORS, is_outage
 
 
@@ -142,15 +143,19 @@ class TokenRedeemer:
         self._db = db
         self._postgresql = db.dialect == "postgresql"
         self._autocommit = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        if self._postgresql:
+            engine = db.engine
+            self._issue = RawStatement(engine, _ISSUE_CODE)
+            self._refresh = RawStatement(engine, _REFRESH)
+            self._code = {refresh: RawStatement(engine, statement) for refresh, statement in _CODE.items()}
 
     def issue_code(self, new: NewCode) -> None:
         """Store a code, its grant and the session's participant: one statement in autocommit on PostgreSQL."""
         params = _code_params(new)
+        if self._postgresql:
+            self._issue.first(params)
+            return
         try:
-            if self._postgresql:
-                with self._autocommit.connect() as conn:
-                    conn.execute(_ISSUE_CODE, params)
-                return
             with self._db.session() as session:
                 for statement in (_INSERT_GRANT, _INSERT_CODE, _ADD_PARTICIPANT):
                     session.execute(statement, params)
@@ -178,7 +183,7 @@ class TokenRedeemer:
         params = {"h": token_hash, "cid": client_id, "at": at, "ah": new.access_hash, "aexp": new.access_expires,
                   "rh": new.refresh_hash, "rexp": new.refresh_expires}
         if self._postgresql:
-            return self._one(_REFRESH, params)
+            return self._one(self._refresh, params)
 
         def slow(store: SqlOidcStore) -> Redeemed | None:
             token = store.token(token_hash)
@@ -196,7 +201,7 @@ class TokenRedeemer:
                   "ah": new.access_hash, "aexp": new.access_expires, "rh": new.refresh_hash,
                   "rexp": new.refresh_expires}
         if self._postgresql:
-            return self._one(_CODE[new.refresh_hash is not None], params)
+            return self._one(self._code[new.refresh_hash is not None], params)
 
         def slow(store: SqlOidcStore) -> Redeemed | None:
             code = store.code(code_hash)
@@ -208,17 +213,12 @@ class TokenRedeemer:
 
         return self._transaction(slow, new, client_id, at)
 
-    def _one(self, statement: Any, params: dict[str, Any]) -> Redeemed | None:
-        try:
-            with self._autocommit.connect() as conn:
-                row = conn.execute(statement, params).first()
-        except OUTAGE_ERRORS as exc:
-            _raise_outage(exc)
-            raise
+    @staticmethod
+    def _one(statement: RawStatement, params: dict[str, Any]) -> Redeemed | None:
+        row = statement.first(params)
         if row is None:
             return None
-        m = row._mapping
-        return Redeemed(_grant_of(row), m["token_scope"], m.get("nonce") or "")
+        return Redeemed(grant_from(row), row["token_scope"], row.get("nonce") or "")
 
     def _transaction(self, redeem: Callable[[SqlOidcStore], Redeemed | None], new: NewTokens, client_id: str,
                      at: dt.datetime) -> Redeemed | None:

@@ -350,7 +350,11 @@ _INSERT_TOKEN = insert(_T)
 
 
 def _grant_of(row: Any) -> GrantRecord:
-    m = row._mapping
+    return grant_from(row._mapping)
+
+
+def grant_from(m: Any) -> GrantRecord:
+    """A grant from a row mapping whose grant columns are labelled ``g_*``."""
     return GrantRecord(
         id=m["g_id"], client_id=m["g_client_id"], account_id=m["g_account_id"], session_id=m["g_session_id"],
         sid=m["g_sid"], sub=m["g_sub"], scope=m["g_scope"], auth_time=m["g_auth_time"], acr=m["g_acr"],
