@@ -30,22 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import REDIRECT, make_instance, seed  # noqa: E402
+from run import REDIRECT, make_instance, seed, write_instance  # noqa: E402
 
-
-def sqlite_instance(folder: Path) -> Path:
-    keys = folder / "keys"
-    keys.mkdir(mode=0o700)
-    (keys / "secret.key").write_text(secrets.token_urlsafe(48))
-    (keys / "pairwise.key").write_text(secrets.token_urlsafe(48))
-    from idp.oidc.keyset import ensure_oidc_keys
-
-    ensure_oidc_keys(keys)
-    (folder / "config.toml").write_text(
-        '[server]\nbase_url = "http://127.0.0.1:5000"\n\n'
-        f'[database]\nurl = "sqlite:///{folder}/idp.sqlite3"\n\n'
-        '[logging]\nlevel = "WARNING"\n\n[protocols]\nenabled = ["oidc"]\n')
-    return folder / "config.toml"
+DBNAME = "idp_bench_oidc_inprocess"  # never the database run.py is measuring
 
 
 class Rp:
@@ -157,7 +144,8 @@ def main() -> None:
     PROFILE_SORT[0] = args.sort
     folder = Path(tempfile.mkdtemp(prefix="idp-inproc-oidc-"))
     try:
-        config = sqlite_instance(folder) if args.sqlite else make_instance(args.pg, folder, 5000)
+        config = write_instance(folder, 5000, f"sqlite:///{folder}/idp.sqlite3") if args.sqlite else \
+             make_instance(args.pg, folder, 5000, DBNAME)
         client_id, secret, cookie = seed(config)
         from idp import create_app
         from idp.settings import load_settings
@@ -193,7 +181,7 @@ def main() -> None:
             import psycopg
 
             with psycopg.connect(args.pg, autocommit=True) as conn:
-                conn.execute('DROP DATABASE IF EXISTS "idp_bench_oidc" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE IF EXISTS "{DBNAME}" WITH (FORCE)')
         shutil.rmtree(folder, ignore_errors=True)
 
 
