@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, func, insert, literal, select, union_all
+from sqlalchemy import Select, Table, bindparam, exists, func, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from idp.errors import ServiceUnavailable
@@ -90,7 +90,7 @@ def _code_statement(with_refresh: bool) -> Any:
     return _redeem(taken, _G.c.scope, with_refresh)
 
 
-_P = SessionParticipantRow.__table__
+_P: Table = SessionParticipantRow.__table__  # type: ignore[assignment]
 _INSERT_GRANT = insert(_G).values({c.name: bindparam(f"g_{c.name}", type_=c.type) for c in _G.c})
 _INSERT_CODE = insert(_C).values({c.name: bindparam(f"c_{c.name}", type_=c.type) for c in _C.c})
 # One participant row per session and client is enough for single logout (the same sid and sub every time).

@@ -50,12 +50,16 @@ class RawStatement:
         values = {**self.literals, **{k: _bind(v) for k, v in params.items()}}
         try:
             pooled = self.engine.raw_connection()
+        except psycopg.OperationalError as exc:  # the pool hands the driver's connection error through as is
+            raise ServiceUnavailable() from exc
         except OUTAGE_ERRORS as exc:
             if is_outage(exc):
                 raise ServiceUnavailable() from exc
             raise
         try:
             conn: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.rollback()  # never expected (the pool resets connections), but autocommit needs IDLE
             conn.autocommit = True
             try:
                 with conn.cursor(row_factory=dict_row) as cursor:

@@ -172,3 +172,33 @@ def test_parallel_refresh_with_one_token_has_one_winner_and_revokes(live: Any) -
     again = requests.post(rp.provider["token_endpoint"], auth=auth, timeout=30,
                           data={"grant_type": "refresh_token", "refresh_token": winners[0]["refresh_token"]})
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+
+def test_fast_path_answers_503_when_the_database_is_down(settings: Settings) -> None:
+    import dataclasses
+    import time
+
+    from idp import create_app
+    from idp.oidc.models import OidcClient
+    from idp.storage.oidc_store import ClientRecord, digest
+    from idp.wiring import build_services
+
+    url = "postgresql://idp@127.0.0.1:1/nowhere"
+    broken = dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=url,
+                                                                        pool_timeout_seconds=1))
+    services = build_services(broken)
+    app = create_app(broken, services)
+    server = services.frontends["oidc"].server  # type: ignore[attr-defined]
+    record = ClientRecord(client_id="ent", name="ENT", auth_method="client_secret_basic",
+                          redirect_uris=("https://rp.ecole.test/callback",), scopes=("openid",),
+                          secret_hash=digest("s" * 43), refresh_tokens=True)
+    server._clients["ent"] = (time.monotonic() + 60, OidcClient(record))  # as a previous request left it
+    import base64
+
+    basic = {"Authorization": "Basic " + base64.b64encode(b"ent:" + b"s" * 43).decode()}
+    for form in ({"grant_type": "refresh_token", "refresh_token": "r" * 43},
+                 {"grant_type": "authorization_code", "code": "c" * 43, "redirect_uri": "https://rp.ecole.test/callback"}):
+        response = app.test_client().post("/oidc/token", data=form, headers=basic)
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.get_json()["error"] == "temporarily_unavailable"
+        assert response.headers["Cache-Control"] == "no-store"
