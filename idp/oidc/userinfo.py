@@ -39,12 +39,11 @@ def claims_for(server: OidcServer, access_token: str) -> dict[str, Any]:
         scopes = token.scope.split()
         if "openid" not in scopes:
             raise BearerRejected("insufficient_scope", 403)
-        accounts = SqlAccountRepository(session)
-        account = accounts.get(token.grant.account_id)
+        account = store.account(token.grant.account_id)
         client = server.client_in(store, token.client_id)
         if account is None or account.state is not AccountState.ACTIVE or client is None:
             raise BearerRejected("invalid_token", 401)
-        identity = identity_of(accounts, account, register=bool(REGISTER_SCOPES.intersection(scopes)), postal=False)
+        identity = identity_of(SqlAccountRepository(session), account, register=bool(REGISTER_SCOPES.intersection(scopes)), postal=False)
     settings = server.services.settings
     return userinfo_claims(identity, scopes, sub=token.grant.sub, sector=client.sector,
                            secret=settings.pairwise_salt, logout_url=server.url("/logout"), now=now)

@@ -34,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from idp.core.accounts.model import Account
+from idp.storage.accounts import to_account
 from idp.storage.models import AccountRow, Base, ServiceProviderRow, UtcDateTime
 
 
@@ -342,6 +344,7 @@ def with_grant(taken: Any, *extra: Any) -> Any:
     return select(taken, *_GRANT_COLUMNS, *extra).join(_G, _G.c.id == taken.c.grant_id)
 
 
+_ACCOUNT_BY_ID = select(_A).where(_A.c.id == bindparam("id"))
 _TAKE_CODE = with_grant(taken_code())
 _TAKE_REFRESH = with_grant(taken_refresh(), literal("active").label("account_state"))
 _INSERT_GRANT = insert(_G)
@@ -489,6 +492,11 @@ class SqlOidcStore:
                                          "client_id": client_id, "scope": scope, "created_at": at,
                                          "expires_at": expires_at, "used_at": None, "revoked_at": None}
                                         for token_hash, kind, expires_at in tokens])
+
+    def account(self, account_id: int) -> Account | None:
+        """The account behind a token (one Core select: userinfo's hot path loads no ORM object)."""
+        row = self._s.execute(_ACCOUNT_BY_ID, {"id": account_id}).first()
+        return to_account(row) if row is not None else None
 
     def token(self, token_hash: str) -> TokenRecord | None:
         row = self._s.execute(_TOKEN_BY_HASH, {"h": token_hash}).first()
