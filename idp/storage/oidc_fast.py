@@ -33,13 +33,13 @@ from idp.storage.models import SessionParticipantRow, UtcDateTime
 from idp.storage.oidc_store import (
     _C,
     _G,
+    _GRANT_COLUMNS,
     _T,
     GrantRecord,
     SqlOidcStore,
     grant_from,
     taken_code,
     taken_refresh,
-    with_grant,
 )
 from idp.storage.rawsql import RawStatement
 from idp.storage.uow import OUTAGE_ERRORS, is_outage
@@ -69,12 +69,14 @@ _INSERTED = ["token_hash", "kind", "grant_id", "client_id", "scope", "created_at
 
 
 def _redeem(taken: Any, scope: Any, with_refresh: bool, *extra: Any) -> Any:
-    """``taken`` joined to its grant (by primary key), and the new access (and refresh) token rows inserted."""
-    live = with_grant(taken, scope.label("token_scope"), *extra).cte("live")
-    rows: list[Select[Any]] = [select(bindparam("ah"), literal("access"), live.c.grant_id, bindparam("cid"),
+    """``taken``'s grant (by primary key) and the new access (and refresh) token rows inserted; the statement
+    returns the grant's columns (``g_*``), ``token_scope`` and ``extra`` only."""
+    live = (select(*_GRANT_COLUMNS, scope.label("token_scope"), *extra)
+            .select_from(taken.join(_G, _G.c.id == taken.c.grant_id)).cte("live"))
+    rows: list[Select[Any]] = [select(bindparam("ah"), literal("access"), live.c.g_id, bindparam("cid"),
                                       live.c.token_scope, _AT, bindparam("aexp", type_=UtcDateTime()))]
     if with_refresh:
-        rows.append(select(bindparam("rh"), literal("refresh"), live.c.grant_id, bindparam("cid"), live.c.token_scope,
+        rows.append(select(bindparam("rh"), literal("refresh"), live.c.g_id, bindparam("cid"), live.c.token_scope,
                            _AT, func.least(bindparam("rexp", type_=UtcDateTime()), live.c.g_expires_at)))
     issued = insert(_T).from_select(_INSERTED, union_all(*rows) if len(rows) > 1 else rows[0]).cte("issued")
     return select(live).add_cte(issued)
@@ -87,7 +89,7 @@ def _refresh_statement() -> Any:
 
 def _code_statement(with_refresh: bool) -> Any:
     taken = taken_code()
-    return _redeem(taken, _G.c.scope, with_refresh)
+    return _redeem(taken, _G.c.scope, with_refresh, taken.c.nonce)
 
 
 _P: Table = SessionParticipantRow.__table__  # type: ignore[assignment]

@@ -65,7 +65,7 @@ class RawStatement:
                 with conn.cursor(row_factory=dict_row) as cursor:
                     cursor.execute(self.sql, values)
                     RawStatement.executed += 1
-                    row = cursor.fetchone() if cursor.description else None
+                    row = cursor.fetchone()  # every statement sent this way returns rows (SELECT / RETURNING)
             finally:
                 if not conn.closed:
                     conn.autocommit = False
