@@ -347,8 +347,6 @@ def with_grant(taken: Any, *extra: Any) -> Any:
 _ACCOUNT_BY_ID = select(_A).where(_A.c.id == bindparam("id"))
 _TAKE_CODE = with_grant(taken_code())
 _TAKE_REFRESH = with_grant(taken_refresh(), literal("active").label("account_state"))
-_INSERT_GRANT = insert(_G)
-_INSERT_CODE = insert(_C)
 _INSERT_TOKEN = insert(_T)
 
 
@@ -424,21 +422,7 @@ class SqlOidcStore:
 
     # grants and codes
 
-    def add_grant(self, grant: GrantRecord) -> None:
-        self._s.execute(_INSERT_GRANT, {
-            "id": grant.id, "client_id": grant.client_id, "account_id": grant.account_id,
-            "session_id": grant.session_id, "sid": grant.sid, "sub": grant.sub, "scope": grant.scope,
-            "auth_time": grant.auth_time, "acr": grant.acr, "amr": json.dumps(list(grant.amr)),
-            "created_at": grant.created_at, "expires_at": grant.expires_at, "revoked_at": None,
-        })
-
-    def add_code(self, code_hash: str, grant_id: str, client_id: str, redirect_uri: str, nonce: str,
-                 challenge: str, method: str, at: dt.datetime, expires_at: dt.datetime) -> None:
-        self._s.execute(_INSERT_CODE, {
-            "code_hash": code_hash, "grant_id": grant_id, "client_id": client_id, "redirect_uri": redirect_uri,
-            "nonce": nonce, "code_challenge": challenge, "code_challenge_method": method, "created_at": at,
-            "expires_at": expires_at, "used_at": None,
-        })
+    # Codes and their grants are written by idp.storage.oidc_fast.TokenRedeemer.issue_code (one statement).
 
     def code(self, code_hash: str) -> CodeRecord | None:
         row = self._s.execute(_CODE_BY_HASH, {"h": code_hash}).first()
