@@ -13,8 +13,12 @@ import base64
 import binascii
 import json
 from collections.abc import Collection
+from functools import lru_cache
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
@@ -87,3 +91,36 @@ def import_client_keys(jwks_json: str) -> KeySet:
         return KeySet.import_key_set({"keys": keys})
     except (JoseError, ValueError, TypeError) as exc:
         raise JwtRejected("JWKS invalide") from exc
+
+
+# --- signing what we issue -------------------------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@lru_cache(maxsize=64)
+def _header_segment(alg: str, kid: str, typ: str) -> str:
+    return _b64url(json.dumps({"alg": alg, "kid": kid, "typ": typ}, separators=(",", ":")).encode())
+
+
+def sign_compact(claims: dict[str, Any], key: RSAKey | ECKey, kid: str, alg: str, typ: str = "JWT") -> str:
+    """A compact JWS of ``claims`` (RFC 7515 §7.1) with our own key: RS256 (PKCS#1 v1.5) or ES256 (r || s).
+
+    The same bytes joserfc produces, without its per-call header and key-usage checks: the header is built
+    once per key, the claims are ours (never caller-chosen members), the key was checked when it was loaded.
+    """
+    if alg not in ("RS256", "ES256"):
+        raise ValueError(f"unsupported signing algorithm {alg}")
+    signing_input = (_header_segment(alg, kid, typ) + "."
+                     + _b64url(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())).encode()
+    private = key.private_key
+    if alg == "RS256" and isinstance(private, rsa.RSAPrivateKey):
+        signature = private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "ES256" and isinstance(private, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    else:
+        raise ValueError(f"the {alg} key is not a private key of the right type")
+    return signing_input.decode("ascii") + "." + _b64url(signature)

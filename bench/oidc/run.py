@@ -95,11 +95,8 @@ def location(headers: str) -> str:
 # --- set-up -----------------------------------------------------------------------------------------
 
 
-def make_instance(pg_admin: str, folder: Path, port: int) -> Path:
-    base, _, _ = pg_admin.rpartition("/")
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "idp_bench_oidc" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "idp_bench_oidc"')
+def write_instance(folder: Path, port: int, database_url: str) -> Path:
+    """Keys (cookie secret, pairwise salt, OIDC signing keys) and a config.toml in ``folder``."""
     keys = folder / "keys"
     keys.mkdir(mode=0o700)
     (keys / "secret.key").write_text(secrets.token_urlsafe(48))
@@ -109,9 +106,18 @@ def make_instance(pg_admin: str, folder: Path, port: int) -> Path:
     ensure_oidc_keys(keys)
     (folder / "config.toml").write_text(
         f'[server]\nbase_url = "http://127.0.0.1:{port}"\n\n'
-        f'[database]\nurl = "{base}/idp_bench_oidc"\npool_size = 8\n\n'
+        f'[database]\nurl = "{database_url}"\npool_size = 8\n\n'
         '[logging]\nlevel = "WARNING"\n\n[protocols]\nenabled = ["oidc"]\n')
     return folder / "config.toml"
+
+
+def make_instance(pg_admin: str, folder: Path, port: int, dbname: str = "idp_bench_oidc") -> Path:
+    """A fresh PostgreSQL database and an instance folder using it."""
+    base, _, _ = pg_admin.rpartition("/")
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    return write_instance(folder, port, f"{base}/{dbname}")
 
 
 def seed(config: Path) -> tuple[str, str, str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from idp.core.accounts.model import Account, Profile
 from idp.core.authn.model import AuthMethod, SsoSession
-from idp.core.ports import UnitOfWork
+from idp.core.ports import AccountRepository, UnitOfWork
 
 PRIMARY_KINDS = frozenset({"ecole"})
 
@@ -68,19 +68,28 @@ class Identity:
 
 def load_identity(uow: UnitOfWork, account: Account, session: SsoSession | None = None) -> Identity:
     """Build the identity of an account from its register records (only verified contacts are kept)."""
-    records = uow.accounts.linked_records(account.id)
+    return identity_of(uow.accounts, account, session)
+
+
+def identity_of(accounts: AccountRepository, account: Account, session: SsoSession | None = None, *,
+                register: bool = True, postal: bool = True) -> Identity:
+    """``load_identity`` for a caller that knows what it will release: without ``register`` no register record
+    is read (no pupils: the ``fr_edu`` attributes stay empty), without ``postal`` no postal code is looked up."""
+    records = accounts.linked_records(account.id) if register else ()
     pupils = tuple(Pupil(
         ine=r["ine"], external_id=r["external_id"], family_name=r["family_name"], given_names=r["given_names"],
         birth_date=r["birth_date"], uai=r["uai"], school=r["school"], school_kind=r["school_kind"],
         class_code=r["class_code"], level=r["level"], postal_code=r["postal_code"],
     ) for r in records)
-    postal = pupils[0].postal_code if account.profile is Profile.STUDENT and pupils else \
-        uow.accounts.postal_code(account.id)
+    if account.profile is Profile.STUDENT and pupils:
+        postal_code = pupils[0].postal_code
+    else:
+        postal_code = accounts.postal_code(account.id) if postal else ""
     return Identity(
         account_id=account.public_id, identifier=account.identifier, profile=account.profile,
         family_name=account.family_name, given_names=account.given_names,
         email=account.email if account.email_verified else "", phone=account.phone if account.phone_verified else "",
-        postal_code=postal, pupils=pupils,
+        postal_code=postal_code, pupils=pupils,
         authn_instant=session.authn_instant if session else None,
         auth_method=session.auth_method if session else AuthMethod.PASSWORD,
     )

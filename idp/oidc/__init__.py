@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 def install(services: Services) -> None:
     """Register the OIDC front-end, its server and its logout hook in ``services``."""
     from idp.oidc.config import OidcPolicy
+    from idp.oidc.consents import OidcConsents
     from idp.oidc.frontend import OidcFrontend
     from idp.oidc.keyset import OidcKeySet
     from idp.oidc.logout import OidcLogout
@@ -28,4 +29,5 @@ def install(services: Services) -> None:
     logout = OidcLogout(services, server)
     services.frontends["oidc"] = OidcFrontend(services, server)
     services.extras["oidc_logout"] = logout
+    services.extras["consents"] = OidcConsents(server)
     services.extras.setdefault("logout_hooks", []).append(logout.session_ended)

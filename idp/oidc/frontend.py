@@ -173,10 +173,10 @@ class OidcFrontend:
             subject = self.subject(client, account, session)
             grant = server.get_authorization_grant(oauth_request)
             response: Response = server.create_authorization_response(oauth_request, grant_user=subject, grant=grant)
-            if getattr(oauth_request, "code_saved", False):
-                uow.sessions.add_participant(session.id, self.name, client.client_id,
-                                             {"sid": subject.sid, "sub": subject.sub}, server.now())
-            uow.commit()
+        new_code = getattr(oauth_request, "new_code", None)
+        if new_code is not None:
+            # The grant, the code and the session participant (for single logout) in one statement.
+            server.issue_code(new_code)
         return self._status(response)
 
     def _needs_consent(self, client: OidcClient, account: Account, scopes: list[str], ask: bool) -> bool:

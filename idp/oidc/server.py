@@ -28,7 +28,6 @@ from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from authlib.oidc.core.util import create_half_hash
 from flask import Response, json
 from flask import request as flask_request
-from joserfc import jwt
 
 from idp.core import audit
 from idp.core.ports import AuditEvent
@@ -36,6 +35,7 @@ from idp.oidc import jose
 from idp.oidc.assertion import PrivateKeyJwt
 from idp.oidc.config import OidcPolicy
 from idp.oidc.endpoints import EndSession, Introspection, Issuer, Revocation
+from idp.oidc.fasttoken import FastTokens
 from idp.oidc.grants import (
     AUTH_METHODS,
     CONFIDENTIAL_METHODS,
@@ -47,6 +47,7 @@ from idp.oidc.grants import (
 )
 from idp.oidc.keyset import OidcKeySet
 from idp.oidc.models import OidcClient, StoredCode, StoredToken, Subject
+from idp.storage.oidc_fast import NewCode
 from idp.storage.oidc_store import GrantRecord, SqlOidcStore, digest
 from idp.storage.uow import SqlUnitOfWork
 from idp.wiring import Services
@@ -99,6 +100,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         for endpoint in (Revocation, Introspection, EndSession):
             self.register_endpoint(endpoint)
         self.register_extension(Issuer(self.issuer))
+        self.fast = FastTokens(self)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -172,16 +174,25 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         change made by ``idp oidc`` reaches running workers within that delay)."""
         if not isinstance(client_id, str) or not client_id.isprintable() or len(client_id) > 64:
             return None
+        return self.client_in(self.store, client_id)
+
+    def client_in(self, store: SqlOidcStore, client_id: str) -> OidcClient | None:
+        """``query_client`` reading from ``store`` on a cache miss."""
         now = time.monotonic()
         cached = self._clients.get(client_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        record = self.store.client(client_id)
+        record = store.client(client_id)
         client = OidcClient(record) if record is not None and record.enabled else None
         if len(self._clients) > 10000:
             self._clients.clear()
         self._clients[client_id] = (now + self.policy.client_cache_seconds, client)
         return client
+
+    def cached_client(self, client_id: str) -> OidcClient | None:
+        """The client as ``query_client`` last loaded it, if still fresh; None on a miss (no database access)."""
+        cached = self._clients.get(client_id)
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 
     def forget_clients(self) -> None:
         """Drop the in-memory client cache (after a registration change in this process)."""
@@ -190,7 +201,8 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
     # --- codes -----------------------------------------------------------------------------------
 
     def save_code(self, code: str, request: Any) -> None:
-        """Store the grant and its code (hashed), bound to client, redirect_uri, nonce and PKCE challenge."""
+        """Prepare the grant and its code (hashed), bound to client, redirect_uri, nonce and PKCE challenge; the
+        front-end stores them (``issue_code``) once authlib has built the answer."""
         client: OidcClient = request.client
         subject: Subject = request.user
         data = request.payload.data
@@ -201,11 +213,14 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
                             session_id=subject.session_id, sid=subject.sid, sub=subject.sub, scope=request.scope or "",
                             auth_time=subject.auth_time, acr=subject.acr, amr=subject.amr, created_at=now,
                             expires_at=now + lifetime)
-        self.store.add_grant(grant)
-        self.store.add_code(digest(code), grant.id, client.client_id, data.get("redirect_uri") or "",
-                            data.get("nonce") or "", data.get("code_challenge") or "",
-                            data.get("code_challenge_method") or "", now, now + self.policy.code_ttl)
-        request.code_saved = True
+        request.new_code = NewCode(grant=grant, code_hash=digest(code), redirect_uri=data.get("redirect_uri") or "",
+                                   nonce=data.get("nonce") or "", code_challenge=data.get("code_challenge") or "",
+                                   code_challenge_method=data.get("code_challenge_method") or "",
+                                   expires_at=now + self.policy.code_ttl)
+
+    def issue_code(self, new: NewCode) -> None:
+        """Store the code, its grant and the session participant (one statement on PostgreSQL)."""
+        self.fast.redeemer.issue_code(new)
 
     def find_code(self, code: str, client: OidcClient, request: Any) -> StoredCode | None:
         """A live code of this client; a used one is a replay and revokes its grant (RFC 6749 §4.1.2).
@@ -305,29 +320,33 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
             self.store.revoke_token(token.record.token_hash, self.now())
 
     def id_token(self, token: dict[str, Any], request: Any) -> str:
-        """The ID token (OIDC Core 2, 3.1.3.6): login facts from the grant, ``at_hash``, the client's algorithm
-        (RS256 unless it registered ES256) with ``kid``."""
+        """The ID token of authlib's general path (code or refresh grant)."""
         alg = request.client.record.id_token_alg
         code: StoredCode | None = request.authorization_code
         grant: GrantRecord = (code or request.refresh_token).record.grant
+        nonce = code.record.nonce if code is not None else ""
+        return self.sign(self.id_token_claims(grant, nonce, token["access_token"], alg), alg=alg)
+
+    def id_token_claims(self, grant: GrantRecord, nonce: str, access_token: str, alg: str) -> dict[str, Any]:
+        """ID token claims (OIDC Core 2, 3.1.3.6): login facts from the grant, ``at_hash``, ``nonce`` of a code."""
         now = int(self.now().timestamp())
         claims: dict[str, Any] = {
             "iss": self.issuer, "sub": grant.sub, "aud": grant.client_id, "exp": now + int(self.policy.id_token_ttl.total_seconds()),
             "iat": now, "auth_time": int(grant.auth_time.timestamp()), "sid": grant.sid,
-            "at_hash": create_half_hash(token["access_token"], alg).decode("ascii"),
+            "at_hash": create_half_hash(access_token, alg).decode("ascii"),
         }
         if grant.acr:
             claims["acr"] = grant.acr
         if grant.amr:
             claims["amr"] = list(grant.amr)
-        if code is not None and code.record.nonce:
-            claims["nonce"] = code.record.nonce
-        return self.sign(claims, alg=alg)
+        if nonce:
+            claims["nonce"] = nonce
+        return claims
 
     def sign(self, claims: dict[str, Any], typ: str = "JWT", alg: str = ID_TOKEN_ALG) -> str:
         """Sign with the active key for ``alg`` (loaded once, cached by the key set)."""
         kid, key = self.keys.signing_key(alg)
-        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+        return jose.sign_compact(claims, key, kid, alg, typ)
 
     def verify_id_token_hint(self, hint: str) -> dict[str, Any]:
         """An ID token we issued (expired is fine, RP-Initiated Logout §2); anything else is refused."""

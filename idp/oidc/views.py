@@ -119,6 +119,9 @@ def consent(pending_id: str) -> ResponseReturnValue:
 def token() -> ResponseReturnValue:
     """Token endpoint (RFC 6749 §3.2): JSON, ``no-store``."""
     server = _frontend().server
+    fast = server.fast.answer(request)
+    if fast is not None:
+        return fast
     with server.transaction() as uow:
         response: Response = server.create_token_response()
         uow.commit()

@@ -27,12 +27,15 @@ from sqlalchemy import (
     bindparam,
     delete,
     insert,
+    literal,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from idp.core.accounts.model import Account
+from idp.storage.accounts import to_account
 from idp.storage.models import AccountRow, Base, ServiceProviderRow, UtcDateTime
 
 
@@ -290,35 +293,69 @@ _G: Table = OidcGrantRow.__table__  # type: ignore[assignment]
 _C: Table = OidcCodeRow.__table__  # type: ignore[assignment]
 _T: Table = OidcTokenRow.__table__  # type: ignore[assignment]
 _GRANT_COLUMNS = [c.label(f"g_{c.name}") for c in _G.c]
+_A: Table = AccountRow.__table__  # type: ignore[assignment]
+_AT = bindparam("at", type_=UtcDateTime())
+
+
+# Every statement reaches its rows by primary key, first the code or token, then its grant, then the account:
+# the grant and the account are only ever looked up from the token, in scalar subqueries the planner cannot
+# reorder. (A join let PostgreSQL start from the account and walk all its grants: with thousands of grants
+# per account, a refresh grant cost milliseconds of database CPU.)
+def _account_state(grant_id: Any) -> Any:
+    """The state of the account behind a live (unrevoked) grant; NULL when the grant is revoked or absent."""
+    return (select(_A.c.state).select_from(_G.join(_A, _A.c.id == _G.c.account_id))
+            .where(_G.c.id == grant_id, _G.c.revoked_at.is_(None)).scalar_subquery())
+
+
+def _grant_live(grant_id: Any) -> Any:
+    return select(_G.c.id).where(_G.c.id == grant_id, _G.c.revoked_at.is_(None)).scalar_subquery().is_not(None)
+
+
 _CODE_BY_HASH = select(_C, *_GRANT_COLUMNS).join(_G, _G.c.id == _C.c.grant_id).where(_C.c.code_hash == bindparam("h"))
-_TOKEN_BY_HASH = (select(_T, *_GRANT_COLUMNS, AccountRow.state.label("account_state"))
-                  .join(_G, _G.c.id == _T.c.grant_id).join(AccountRow, AccountRow.id == _G.c.account_id)
-                  .where(_T.c.token_hash == bindparam("h")))
+_TOKEN_BY_HASH = (select(_T, *_GRANT_COLUMNS,
+                         select(_A.c.state).where(_A.c.id == _G.c.account_id).scalar_subquery().label("account_state"))
+                  .join(_G, _G.c.id == _T.c.grant_id).where(_T.c.token_hash == bindparam("h")))
 _CONSUME_CODE = (update(_C).where(_C.c.code_hash == bindparam("h"), _C.c.used_at.is_(None))
                  .values(used_at=bindparam("at")))
 _ROTATE = (update(_T).where(_T.c.token_hash == bindparam("h"), _T.c.used_at.is_(None), _T.c.revoked_at.is_(None))
            .values(used_at=bindparam("at")))
-# One statement for the usual case: consume only if everything the request must match does (client,
-# redirect_uri, PKCE challenge, lifetime, live grant). Anything else takes the slow path, which explains why.
-_TAKE_CODE = (update(_C).where(_C.c.code_hash == bindparam("h"), _C.c.used_at.is_(None),
-                               _C.c.client_id == bindparam("cid"), _C.c.redirect_uri == bindparam("ruri"),
-                               _C.c.code_challenge == bindparam("challenge"), _C.c.expires_at > bindparam("at"),
-                               _G.c.id == _C.c.grant_id, _G.c.revoked_at.is_(None))
-              .values(used_at=bindparam("at")).returning(*_C.c, *_GRANT_COLUMNS))
-_TAKE_REFRESH = (update(_T).where(_T.c.token_hash == bindparam("h"), _T.c.kind == "refresh", _T.c.used_at.is_(None),
-                                  _T.c.revoked_at.is_(None), _T.c.client_id == bindparam("cid"),
-                                  _T.c.expires_at > bindparam("at"), _G.c.id == _T.c.grant_id,
-                                  _G.c.revoked_at.is_(None), AccountRow.id == _G.c.account_id,
-                                  AccountRow.state == "active")
-                 .values(used_at=bindparam("at"))
-                 .returning(*_T.c, *_GRANT_COLUMNS, AccountRow.state.label("account_state")))
-_INSERT_GRANT = insert(_G)
-_INSERT_CODE = insert(_C)
+
+
+def taken_code() -> Any:
+    """CTE: consume a code only if everything the request must match does (client, redirect_uri, PKCE
+    challenge, lifetime, live grant); returns the code's columns. Anything else takes the slow path."""
+    return (update(_C).where(_C.c.code_hash == bindparam("h"), _C.c.used_at.is_(None),
+                             _C.c.client_id == bindparam("cid"), _C.c.redirect_uri == bindparam("ruri"),
+                             _C.c.code_challenge == bindparam("challenge"), _C.c.expires_at > _AT,
+                             _grant_live(_C.c.grant_id))
+            .values(used_at=_AT).returning(*_C.c).cte("taken"))
+
+
+def taken_refresh() -> Any:
+    """CTE: rotate a live refresh token of this client whose grant is live and account active."""
+    return (update(_T).where(_T.c.token_hash == bindparam("h"), _T.c.kind == "refresh", _T.c.used_at.is_(None),
+                             _T.c.revoked_at.is_(None), _T.c.client_id == bindparam("cid"), _T.c.expires_at > _AT,
+                             _account_state(_T.c.grant_id) == "active")
+            .values(used_at=_AT).returning(*_T.c).cte("taken"))
+
+
+def with_grant(taken: Any, *extra: Any) -> Any:
+    """``taken``'s rows with their grant's columns (``g_*``), the grant looked up by primary key."""
+    return select(taken, *_GRANT_COLUMNS, *extra).join(_G, _G.c.id == taken.c.grant_id)
+
+
+_ACCOUNT_BY_ID = select(_A).where(_A.c.id == bindparam("id"))
+_TAKE_CODE = with_grant(taken_code())
+_TAKE_REFRESH = with_grant(taken_refresh(), literal("active").label("account_state"))
 _INSERT_TOKEN = insert(_T)
 
 
 def _grant_of(row: Any) -> GrantRecord:
-    m = row._mapping
+    return grant_from(row._mapping)
+
+
+def grant_from(m: Any) -> GrantRecord:
+    """A grant from a row mapping whose grant columns are labelled ``g_*``."""
     return GrantRecord(
         id=m["g_id"], client_id=m["g_client_id"], account_id=m["g_account_id"], session_id=m["g_session_id"],
         sid=m["g_sid"], sub=m["g_sub"], scope=m["g_scope"], auth_time=m["g_auth_time"], acr=m["g_acr"],
@@ -385,21 +422,7 @@ class SqlOidcStore:
 
     # grants and codes
 
-    def add_grant(self, grant: GrantRecord) -> None:
-        self._s.execute(_INSERT_GRANT, {
-            "id": grant.id, "client_id": grant.client_id, "account_id": grant.account_id,
-            "session_id": grant.session_id, "sid": grant.sid, "sub": grant.sub, "scope": grant.scope,
-            "auth_time": grant.auth_time, "acr": grant.acr, "amr": json.dumps(list(grant.amr)),
-            "created_at": grant.created_at, "expires_at": grant.expires_at, "revoked_at": None,
-        })
-
-    def add_code(self, code_hash: str, grant_id: str, client_id: str, redirect_uri: str, nonce: str,
-                 challenge: str, method: str, at: dt.datetime, expires_at: dt.datetime) -> None:
-        self._s.execute(_INSERT_CODE, {
-            "code_hash": code_hash, "grant_id": grant_id, "client_id": client_id, "redirect_uri": redirect_uri,
-            "nonce": nonce, "code_challenge": challenge, "code_challenge_method": method, "created_at": at,
-            "expires_at": expires_at, "used_at": None,
-        })
+    # Codes and their grants are written by idp.storage.oidc_fast.TokenRedeemer.issue_code (one statement).
 
     def code(self, code_hash: str) -> CodeRecord | None:
         row = self._s.execute(_CODE_BY_HASH, {"h": code_hash}).first()
@@ -453,6 +476,11 @@ class SqlOidcStore:
                                          "client_id": client_id, "scope": scope, "created_at": at,
                                          "expires_at": expires_at, "used_at": None, "revoked_at": None}
                                         for token_hash, kind, expires_at in tokens])
+
+    def account(self, account_id: int) -> Account | None:
+        """The account behind a token (one Core select: userinfo's hot path loads no ORM object)."""
+        row = self._s.execute(_ACCOUNT_BY_ID, {"id": account_id}).first()
+        return to_account(row) if row is not None else None
 
     def token(self, token_hash: str) -> TokenRecord | None:
         row = self._s.execute(_TOKEN_BY_HASH, {"h": token_hash}).first()

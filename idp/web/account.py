@@ -28,7 +28,10 @@ def _not_logged_in(_: NotLoggedIn) -> ResponseReturnValue:
 
 def _overview(errors: dict[str, list[str]] | None = None, status: int = 200) -> ResponseReturnValue:
     overview = services().account_settings.overview(_token())
-    return render_template("account_overview.html", o=overview, rules=password_rules(), errors=errors or {}), status
+    provider = services().extras.get("consents")  # OIDC consents, when OpenID Connect is enabled
+    consents = provider.list(overview.account.id) if provider is not None else None
+    return render_template("account_overview.html", o=overview, rules=password_rules(), errors=errors or {},
+                           consents=consents), status
 
 
 @bp.get("/compte")
@@ -131,4 +134,15 @@ def end_session(public_id: str) -> ResponseReturnValue:
     check_csrf()
     if services().account_settings.end_session(_token(), public_id[:64], ip=client_ip()):
         flash("La session a été fermée.")
+    return redirect(url_for("account.overview"), 303)
+
+
+@bp.post("/compte/autorisations/<client_id>/retirer")
+def withdraw_consent(client_id: str) -> ResponseReturnValue:
+    """Withdraw the consent given to a service: its access to the account ends at once."""
+    check_csrf()
+    provider = services().extras.get("consents")
+    _, account = services().account_settings.current(_token())
+    if provider is not None and provider.withdraw(account.id, client_id[:64], ip=client_ip()):
+        flash("Votre autorisation a été retirée : ce service n'a plus accès à votre compte.")
     return redirect(url_for("account.overview"), 303)

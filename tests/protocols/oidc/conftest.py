@@ -182,7 +182,7 @@ def jwks_of(client: FlaskClient) -> dict[str, Any]:
 
 
 def verify_jwt(token: str, jwks: dict[str, Any], *, audience: str, issuer: str,
-               algorithms: tuple[str, ...] = ("RS256",)) -> dict[str, Any]:
+               algorithms: tuple[str, ...] = ("RS256",), leeway: int = 5) -> dict[str, Any]:
     """Check a token with PyJWT against our published keys (independent of authlib/joserfc)."""
     header = pyjwt.get_unverified_header(token)
     assert header.get("kid"), "kid missing"
@@ -190,7 +190,7 @@ def verify_jwt(token: str, jwks: dict[str, Any], *, audience: str, issuer: str,
     assert len(matches) == 1, "kid not in JWKS"
     key = pyjwt.PyJWK(matches[0]).key
     return pyjwt.decode(token, key, algorithms=list(algorithms), audience=audience, issuer=issuer,
-                        options={"require": ["exp", "iat", "iss", "sub", "aud"]}, leeway=5)
+                        options={"require": ["exp", "iat", "iss", "sub", "aud"]}, leeway=leeway)
 
 
 # --- the app on a real socket, for the oic library -------------------------------------------------
