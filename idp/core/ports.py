@@ -123,4 +123,14 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self) -> UnitOfWork:
+        """A unit of work in one transaction."""
+        ...
+
+    def autocommit(self) -> UnitOfWork:
+        """A unit of work where each statement commits alone: reads, or a single atomic write."""
+        ...
+
+    def login_state(self) -> UnitOfWork:
+        """A transaction for short-lived login state only: its commit need not wait for the disk."""
+        ...

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from idp.core.ports import AuditEvent
 from idp.storage.models import AuditEventRow
 
 log = logging.getLogger("idp.audit")
+_INSERT = insert(AuditEventRow.__table__)
 
 
 class SqlAuditLog:
@@ -21,7 +23,7 @@ class SqlAuditLog:
 
     def record(self, event: AuditEvent) -> None:
         details = event.details or {}
-        self._s.add(AuditEventRow(at=event.at, event=event.event, account_id=event.account_id,
-                                  subject=event.subject, ip=event.ip, details=json.dumps(details)))
+        self._s.execute(_INSERT, {"at": event.at, "event": event.event, "account_id": event.account_id,
+                                  "subject": event.subject, "ip": event.ip, "details": json.dumps(details)})
         log.info(event.event, extra={"audit": {"account_id": event.account_id, "subject": event.subject,
                                                "ip": event.ip, **details}})

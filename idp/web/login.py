@@ -95,7 +95,7 @@ def _field_problem(identifier: str, password: str) -> str:
 def my_services() -> ResponseReturnValue:
     """"Mes services": the registered service providers, for a logged-in person."""
     services = _services()
-    with services.uow() as uow:
+    with services.uow.autocommit() as uow:
         found = find_session_with_account(uow, sso_token(services.settings), services.flow.session_policy,
                                           services.clock)
         entries = uow.services.list_enabled() if found else []

@@ -86,7 +86,8 @@ class AuthnFlow:
             client_name=client.name, payload=payload, force_authn=force_authn, passive=passive,
             profile_hint=profile_hint, created_at=now, expires_at=now + self._request_ttl,
         )
-        with self._uow() as uow:
+        # Autocommit: a read, then at most one INSERT (and the session's occasional touch); no transaction.
+        with self._uow.autocommit() as uow:
             found = find_session_with_account(uow, session_token, self.session_policy, self._clock)
             session = found[0] if found else None
             if must_fail_passive(request, session):
@@ -101,7 +102,7 @@ class AuthnFlow:
 
     def pending(self, request_id: str, browser_id: str) -> AuthnRequest:
         """Return a request still waiting for a login in this browser, or raise ``AuthnRequestExpired``."""
-        with self._uow() as uow:
+        with self._uow.autocommit() as uow:
             return self._pending_in(uow, request_id, browser_id)
 
     def _pending_in(self, uow: UnitOfWork, request_id: str, browser_id: str) -> AuthnRequest:
@@ -125,7 +126,7 @@ class AuthnFlow:
         ident = normalise_login_input(identifier)
         password = password[:MAX_PASSWORD_INPUT]
         keys = throttle.keys_for(ident, ip)
-        with self._uow() as uow:
+        with self._uow.autocommit() as uow:  # reads (and one audit INSERT when throttled)
             request = self._pending_in(uow, request_id, browser_id)
             counters = uow.throttle.get_many([keys.identifier, keys.ip, keys.network])
             wait = throttle.wait_seconds(counters, self._clock.now())
@@ -136,13 +137,14 @@ class AuthnFlow:
             account = uow.accounts.by_identifier(ident) if ident else None
         if account is None:
             self._hasher.dummy_verify(password)
+        # Login state (counters, the new session, the audit line) commits without waiting for the disk.
         if account is None or not self._hasher.verify(account.password_hash, password):
-            with self._uow() as uow:
+            with self._uow.login_state() as uow:
                 self._fail(uow, keys, account, ident, ip)
                 uow.commit()
             raise InvalidCredentials()
         self._check_usable(account)
-        with self._uow() as uow:
+        with self._uow.login_state() as uow:
             if keys.identifier in counters:
                 throttle.record_success(keys, uow.throttle)
             outcome = self._succeed(uow, account, password, request, ip, user_agent, old_token)
@@ -217,7 +219,8 @@ class AuthnFlow:
 
     def resume(self, request_id: str, browser_id: str, session_token: str | None) -> Assertion:
         """Hand the front-end the assertion for a request its person has just logged in for (once)."""
-        with self._uow() as uow:
+        # Autocommit: reads, then one conditional UPDATE that only one caller ever wins.
+        with self._uow.autocommit() as uow:
             request = self._pending_in(uow, request_id, browser_id)
             found = find_session_with_account(uow, session_token, self.session_policy, self._clock)
             if found is None:
@@ -236,7 +239,7 @@ class AuthnFlow:
 
     def current_session(self, token: str | None) -> tuple[SsoSession, Account] | None:
         """The live session behind a cookie and its account, if any."""
-        with self._uow() as uow:
+        with self._uow.autocommit() as uow:
             found = find_session_with_account(uow, token, self.session_policy, self._clock)
             uow.commit()
         return found
