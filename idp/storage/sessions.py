@@ -31,6 +31,10 @@ _REQUEST = select(_R).where(_R.c.id == bindparam("rid"))
 _INSERT_REQUEST = insert(_R)
 _MARK_AUTHENTICATED = (update(_R).where(_R.c.id == bindparam("rid"))
                        .values(session_id=bindparam("sess"), authenticated_at=bindparam("at")))
+_MARK_AUTHENTICATED_AND_COMPLETE = (
+    update(_R).where(_R.c.id == bindparam("rid"), _R.c.completed_at.is_(None))
+    .values(session_id=bindparam("sess"), authenticated_at=bindparam("at"), completed_at=bindparam("at"))
+)
 _COMPLETE = (update(_R).where(_R.c.id == bindparam("rid"), _R.c.completed_at.is_(None))
              .values(completed_at=bindparam("at")))
 
@@ -148,8 +152,11 @@ class SqlAuthnRequestRepository:
             return None
         return _to_request(row)
 
-    def mark_authenticated(self, request_id: str, session_id: str, at: dt.datetime) -> None:
-        self._s.execute(_MARK_AUTHENTICATED, {"rid": request_id, "sess": session_id, "at": at})
+    def mark_authenticated(self, request_id: str, session_id: str, at: dt.datetime, *,
+                           complete: bool = False) -> None:
+        """Record the session that authenticated the request; ``complete`` also closes it (nothing to resume)."""
+        statement = _MARK_AUTHENTICATED_AND_COMPLETE if complete else _MARK_AUTHENTICATED
+        self._s.execute(statement, {"rid": request_id, "sess": session_id, "at": at})
 
     def complete(self, request_id: str, at: dt.datetime) -> bool:
         """Mark the request answered; only one caller ever wins (conditional update)."""

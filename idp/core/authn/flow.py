@@ -117,11 +117,14 @@ class AuthnFlow:
     # --- login -----------------------------------------------------------------------------------
 
     def login(self, request_id: str, browser_id: str, identifier: str, password: str, *, ip: str,
-              user_agent: str = "", old_token: str | None = None) -> LoginOutcome:
+              user_agent: str = "", old_token: str | None = None,
+              complete_protocols: frozenset[str] = frozenset()) -> LoginOutcome:
         """Check identifier and password for a pending request; open a new session on success.
 
         The argon2 verification runs between two short transactions, so no database lock or pooled
-        connection is held while hashing.
+        connection is held while hashing. A request of a protocol in ``complete_protocols`` (front-ends that
+        need nothing from ``resume``: the portal) is completed by the login itself, unless the account
+        still has to be activated; ``outcome.request.completed_at`` then tells the caller.
         """
         ident = normalise_login_input(identifier)
         password = password[:MAX_PASSWORD_INPUT]
@@ -147,7 +150,8 @@ class AuthnFlow:
         with self._uow.login_state() as uow:
             if keys.identifier in counters:
                 throttle.record_success(keys, uow.throttle)
-            outcome = self._succeed(uow, account, password, request, ip, user_agent, old_token)
+            outcome = self._succeed(uow, account, password, request, ip, user_agent, old_token,
+                                    complete=request.protocol in complete_protocols)
             uow.commit()
         return outcome
 
@@ -170,7 +174,7 @@ class AuthnFlow:
             )
 
     def _succeed(self, uow: UnitOfWork, account: Account, password: str, request: AuthnRequest, ip: str,
-                 user_agent: str, old_token: str | None) -> LoginOutcome:
+                 user_agent: str, old_token: str | None, *, complete: bool) -> LoginOutcome:
         now = self._clock.now()
         if account.password_hash and self._hasher.needs_rehash(account.password_hash):
             uow.accounts.set_password_hash(account.id, self._hasher.hash(password), now, changed=False)
@@ -184,10 +188,13 @@ class AuthnFlow:
         method = AuthMethod.PROVISIONAL if provisional else AuthMethod.PASSWORD
         token, session = open_session(uow, account.id, method, self.session_policy, self._clock, ip, user_agent)
         uow.accounts.record_login(account.id, now)
-        uow.authn_requests.mark_authenticated(request.id, session.id, now)
+        complete = complete and not provisional
+        uow.authn_requests.mark_authenticated(request.id, session.id, now, complete=complete)
         self._audit(uow, audit.LOGIN_SUCCESS, account.id, account.identifier, ip, {"method": method.value})
+        done = dataclasses.replace(request, session_id=session.id, authenticated_at=now,
+                                   completed_at=now if complete else None)
         return LoginOutcome(token=token, session=session, account=account, needs_activation=provisional,
-                            request=request)
+                            request=done)
 
     # --- after activation or recovery -------------------------------------------------------------
 
