@@ -96,10 +96,15 @@ class SqlSessionRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def end_all_for_account(self, account_id: int, at: dt.datetime, *, except_id: str | None = None) -> int:
+        return len(self.end_all(account_id, at, except_id=except_id))
+
+    def end_all(self, account_id: int, at: dt.datetime, *, except_id: str | None = None) -> Sequence[SsoSession]:
+        """End the account's sessions not ended yet (but ``except_id``); one UPDATE … RETURNING."""
         query = update(_S).where(_S.c.account_id == account_id, _S.c.ended_at.is_(None))
         if except_id:
             query = query.where(_S.c.id != except_id)
-        return int(self._s.execute(query.values(ended_at=at)).rowcount)  # type: ignore[attr-defined]
+        rows = self._s.execute(query.values(ended_at=at).returning(*_S.c)).all()
+        return [_to_session(row) for row in rows]
 
     def active_for_account(self, account_id: int, now: dt.datetime) -> Sequence[SsoSession]:
         rows = self._s.scalars(

@@ -7,14 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, case, delete, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from idp.core.ports import ThrottleCounter
 from idp.storage.models import ThrottleRow
-
 
 _T = ThrottleRow.__table__
 _GET_MANY = select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))

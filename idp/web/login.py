@@ -149,8 +149,7 @@ def logout_submit() -> ResponseReturnValue:
     session = services.flow.logout(sso_token(services.settings), client_ip())
     chain = None
     if session is not None:
-        for hook in services.extras.get("logout_hooks", []):
-            hook(session)
+        services.extras["logout_hooks"].run([session])
         for start_chain in services.extras.get("logout_redirects", []):
             chain = chain or start_chain(session)
     if chain:

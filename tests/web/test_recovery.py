@@ -107,8 +107,12 @@ def test_unverified_contact_receives_nothing(app: Flask, services: Services, acc
 
 
 def test_password_reset_by_sms_end_to_end(app: Flask, client: FlaskClient, services: Services, sophie) -> None:
+    ended_by_hooks: list[str] = []
+    services.extras["logout_hooks"].append(lambda session: ended_by_hooks.append(session.id))
     other_device = LoginHelper(app.test_client())
     assert other_device(sophie.identifier).status_code == 303
+    with services.uow() as uow:
+        before = [s.id for s in uow.sessions.active_for_account(sophie.id, services.clock.now())]
     form_url = form_url_of(client.get("/login?profil=parent"))
     request_id = form_url.split("/login/")[1].split("?")[0]
     browser = Browser(client)
@@ -131,6 +135,7 @@ def test_password_reset_by_sms_end_to_end(app: Flask, client: FlaskClient, servi
     with services.uow() as uow:
         live = uow.session.scalars(select(SsoSessionRow).where(SsoSessionRow.ended_at.is_(None))).all()
     assert live == []  # every session ended (A15)
+    assert ended_by_hooks == before and before  # through the logout path: single logout, tokens revoked
     notice = outbox(services, MAIL)
     assert len(notice) == 1 and "a été modifié" in notice[0]["body"]  # on the other channel
     fresh = LoginHelper(app.test_client())

@@ -4,13 +4,37 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from idp.core.accounts.model import Account
 from idp.core.authn.model import AuthMethod, SsoSession
 from idp.core.clock import Clock
 from idp.core.ports import UnitOfWork
+
+log = logging.getLogger("idp.authn")
+
+LogoutHook = Callable[[SsoSession], None]
+
+
+class LogoutHooks(list[LogoutHook]):
+    """The single-logout hooks the protocol front-ends register (``services.extras["logout_hooks"]``).
+
+    Every way a session ends (logout, a password changed or reset, "end this session" on the account page,
+    an account locked) runs them through ``run``, after the commit that ended the sessions: SAML and CAS
+    back-channel logout, OIDC back-channel logout and refresh-token revocation.
+    """
+
+    def run(self, sessions: Iterable[SsoSession]) -> None:
+        """Call every hook for every ended session; a failing hook is logged and never stops the others."""
+        for session in sessions:
+            for hook in self:
+                try:
+                    hook(session)
+                except Exception:  # noqa: BLE001 - the sessions are already ended; one protocol's fault is logged
+                    log.exception("logout hook %s failed", getattr(hook, "__qualname__", type(hook).__name__))
 
 
 @dataclass(frozen=True)
