@@ -7,13 +7,23 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from idp.core.accounts.model import Account, AccountState, Profile
 from idp.core.authn.model import AuthMethod, AuthnRequest, SsoSession
-from idp.storage.models import AccountRow, AuthnRequestRow, SessionParticipantRow, SsoSessionRow
+from idp.core.ports import AuditEvent
+from idp.storage.accounts import SqlAccountRepository
+from idp.storage.audit import SqlAuditLog, log_event
+from idp.storage.audit import row_values as audit_row
+from idp.storage.models import (
+    AccountRow,
+    AuditEventRow,
+    AuthnRequestRow,
+    SessionParticipantRow,
+    SsoSessionRow,
+)
 
 # Core statements on the tables, built once: no ORM identity map, no unit-of-work flush on the hot path.
 _S, _A, _R = SsoSessionRow.__table__, AccountRow.__table__, AuthnRequestRow.__table__
@@ -27,16 +37,39 @@ _INSERT_SESSION = insert(_S)
 _TOUCH = update(_S).where(_S.c.id == bindparam("sid")).values(last_seen_at=bindparam("at"))
 _END = update(_S).where(_S.c.id == bindparam("sid"), _S.c.ended_at.is_(None)).values(ended_at=bindparam("at"))
 _INSERT_PARTICIPANT = insert(SessionParticipantRow.__table__)
+# A login's writes in one PostgreSQL statement (data-modifying CTEs run together, atomically).
+_E = AuditEventRow.__table__
+_LOGIN_WRITES = (
+    insert(_E).values({c.name: bindparam(f"e_{c.name}", type_=c.type) for c in _E.c if c.name != "id"})
+    .add_cte(
+        insert(_S).values({c.name: bindparam(f"s_{c.name}", type_=c.type) for c in _S.c}).cte("opened"),
+        update(_A).where(_A.c.id == bindparam("a_id"))
+        .values(last_login_at=bindparam("a_at", type_=_A.c.last_login_at.type)).cte("seen"),
+        update(_R).where(_R.c.id == bindparam("r_id"))
+        .values(session_id=bindparam("r_sid"), authenticated_at=bindparam("r_at", type_=_R.c.authenticated_at.type),
+                completed_at=func.coalesce(_R.c.completed_at, bindparam("r_done", type_=_R.c.completed_at.type)))
+        .cte("answered"),
+    )
+)
 _REQUEST = select(_R).where(_R.c.id == bindparam("rid"))
 _INSERT_REQUEST = insert(_R)
 _MARK_AUTHENTICATED = (update(_R).where(_R.c.id == bindparam("rid"))
                        .values(session_id=bindparam("sess"), authenticated_at=bindparam("at")))
 _MARK_AUTHENTICATED_AND_COMPLETE = (
-    update(_R).where(_R.c.id == bindparam("rid"), _R.c.completed_at.is_(None))
-    .values(session_id=bindparam("sess"), authenticated_at=bindparam("at"), completed_at=bindparam("at"))
+    update(_R).where(_R.c.id == bindparam("rid"))
+    .values(session_id=bindparam("sess"), authenticated_at=bindparam("at", type_=_R.c.authenticated_at.type),
+            completed_at=func.coalesce(_R.c.completed_at, bindparam("at", type_=_R.c.completed_at.type)))
 )
 _COMPLETE = (update(_R).where(_R.c.id == bindparam("rid"), _R.c.completed_at.is_(None))
              .values(completed_at=bindparam("at")))
+
+
+def _session_values(session: SsoSession) -> dict[str, Any]:
+    return {"id": session.id, "public_id": session.public_id, "account_id": session.account_id,
+            "auth_method": session.auth_method.value, "authn_instant": session.authn_instant,
+            "created_at": session.created_at, "last_seen_at": session.last_seen_at,
+            "expires_at": session.expires_at, "ended_at": session.ended_at, "ip": session.ip,
+            "user_agent": session.user_agent}
 
 
 def _to_session(row: SsoSessionRow | Row[Any]) -> SsoSession:
@@ -50,16 +83,29 @@ def _to_session(row: SsoSessionRow | Row[Any]) -> SsoSession:
 class SqlSessionRepository:
     """``SessionRepository`` on SQLAlchemy."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, dialect: str = "") -> None:
         self._s = session
+        self._dialect = dialect
 
     def add(self, session: SsoSession) -> None:
-        self._s.execute(_INSERT_SESSION, {
-            "id": session.id, "public_id": session.public_id, "account_id": session.account_id,
-            "auth_method": session.auth_method.value, "authn_instant": session.authn_instant,
-            "created_at": session.created_at, "last_seen_at": session.last_seen_at,
-            "expires_at": session.expires_at, "ended_at": None, "ip": session.ip, "user_agent": session.user_agent,
-        })
+        self._s.execute(_INSERT_SESSION, _session_values(session))
+
+    def add_at_login(self, session: SsoSession, *, request_id: str, complete: bool, event: AuditEvent) -> None:
+        """The session, the account's last login, the request answered, the audit line: one statement on
+        PostgreSQL; the same four statements in the caller's transaction elsewhere."""
+        at = session.created_at
+        if self._dialect != "postgresql":
+            self.add(session)
+            SqlAccountRepository(self._s).record_login(session.account_id, at)
+            SqlAuthnRequestRepository(self._s).mark_authenticated(request_id, session.id, at, complete=complete)
+            SqlAuditLog(self._s).record(event)
+            return
+        values: dict[str, Any] = {f"s_{key}": value for key, value in _session_values(session).items()}
+        values.update({f"e_{key}": value for key, value in audit_row(event).items()})
+        values.update(a_id=session.account_id, a_at=at, r_id=request_id, r_sid=session.id, r_at=at,
+                      r_done=at if complete else None)
+        self._s.execute(_LOGIN_WRITES, values)
+        log_event(event)
 
     def get(self, session_id: str) -> SsoSession | None:
         row = self._s.execute(_SESSION, {"sid": session_id}).first()

@@ -58,7 +58,7 @@ class SqlUnitOfWork:
     def __enter__(self) -> Self:
         self.session = self._maker()
         self.accounts = SqlAccountRepository(self.session)
-        self.sessions = SqlSessionRepository(self.session)
+        self.sessions = SqlSessionRepository(self.session, self._db.dialect)
         self.authn_requests = SqlAuthnRequestRepository(self.session)
         self.throttle: ThrottleStore = self._redis_throttle or SqlThrottleStore(self.session, self._db.dialect)
         self.audit = SqlAuditLog(self.session)

@@ -13,9 +13,10 @@ import base64
 import hashlib
 import hmac
 import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, request, url_for
 from werkzeug.wrappers import Response
 
 from idp.errors import CsrfError
@@ -109,6 +110,25 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
+#: Arguments that templates only ever pass as literals: URLs built with nothing else are the same for every
+#: request (per script root), so they are built once per process.
+_LITERAL_ARGUMENTS = frozenset({"filename", "name", "profil"})
+_URLS: dict[tuple[str, str, tuple[tuple[str, Any], ...]], str] = {}
+
+
+def cached_url_for(endpoint: str, **values: Any) -> str:
+    """``url_for`` for templates, remembering the URLs that cannot change (footer links, stylesheet)."""
+    if not _LITERAL_ARGUMENTS.issuperset(values):
+        return url_for(endpoint, **values)
+    key = (request.script_root, endpoint, tuple(sorted(values.items())))
+    url = _URLS.get(key)
+    if url is None:
+        url = url_for(endpoint, **values)
+        if len(_URLS) < 1024:
+            _URLS[key] = url
+    return url
+
+
 def client_ip() -> str:
     """The caller's address (``ProxyFix`` has already applied the configured trusted hops)."""
     return (request.remote_addr or "")[:45]
@@ -117,18 +137,20 @@ def client_ip() -> str:
 def install_headers(app: Flask, settings: Settings) -> None:
     """Security headers on every response (SECURITY W04, W05) and ``no-store`` on pages."""
 
+    fixed = [("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
+             ("Referrer-Policy", "strict-origin-when-cross-origin"), ("Cross-Origin-Opener-Policy", "same-origin")]
+    if settings.https:
+        fixed.insert(0, ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        if settings.https:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if not request.path.startswith("/static/"):
-            headers.setdefault("Cache-Control", "no-store")
+        present = {name.lower() for name, _ in headers.items()}  # one pass (setdefault looks up each name)
+        for name, value in fixed:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if "cache-control" not in present and not request.path.startswith("/static/"):
+            headers.add("Cache-Control", "no-store")
         if cid := getattr(g, "correlation_id", None):
             headers["X-Correlation-Id"] = cid
         _set_browser_cookie(response, settings)

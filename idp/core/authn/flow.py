@@ -21,7 +21,13 @@ from idp.core.accounts.model import Account, AccountState
 from idp.core.authn import throttle
 from idp.core.authn.model import Assertion, AuthMethod, AuthnRequest, SsoSession
 from idp.core.authn.policy import must_fail_passive, session_can_answer
-from idp.core.authn.sessions import SessionPolicy, find_session, find_session_with_account, open_session
+from idp.core.authn.sessions import (
+    SessionPolicy,
+    find_session,
+    find_session_with_account,
+    new_session,
+    open_session,
+)
 from idp.core.clock import Clock
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
@@ -186,11 +192,12 @@ class AuthnFlow:
             if old is not None:
                 uow.sessions.end(old.id, now)
         method = AuthMethod.PROVISIONAL if provisional else AuthMethod.PASSWORD
-        token, session = open_session(uow, account.id, method, self.session_policy, self._clock, ip, user_agent)
-        uow.accounts.record_login(account.id, now)
+        token, session = new_session(account.id, method, self.session_policy, now, ip, user_agent)
         complete = complete and not provisional
-        uow.authn_requests.mark_authenticated(request.id, session.id, now, complete=complete)
-        self._audit(uow, audit.LOGIN_SUCCESS, account.id, account.identifier, ip, {"method": method.value})
+        event = AuditEvent(event=audit.LOGIN_SUCCESS, at=now, account_id=account.id,
+                           subject=audit.mask_identifier(account.identifier), ip=ip, details={"method": method.value})
+        # The session, the account's last login, the request and the audit line: one statement on PostgreSQL.
+        uow.sessions.add_at_login(session, request_id=request.id, complete=complete, event=event)
         done = dataclasses.replace(request, session_id=session.id, authenticated_at=now,
                                    completed_at=now if complete else None)
         return LoginOutcome(token=token, session=session, account=account, needs_activation=provisional,

@@ -51,16 +51,22 @@ def session_id_for(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def open_session(uow: UnitOfWork, account_id: int, method: AuthMethod, policy: SessionPolicy, clock: Clock,
-                 ip: str = "", user_agent: str = "") -> tuple[str, SsoSession]:
-    """Create a new session (a new id at every login) and return the cookie token with it."""
-    now = clock.now()
+def new_session(account_id: int, method: AuthMethod, policy: SessionPolicy, now: dt.datetime, ip: str = "",
+                user_agent: str = "") -> tuple[str, SsoSession]:
+    """A new session (a new random id at every login, never stored yet) and the cookie token for it."""
     token = secrets.token_urlsafe(32)
     session = SsoSession(
         id=session_id_for(token), public_id=secrets.token_hex(16), account_id=account_id, auth_method=method,
         authn_instant=now, created_at=now, last_seen_at=now, expires_at=now + policy.absolute,
         ip=ip, user_agent=user_agent[:200],
     )
+    return token, session
+
+
+def open_session(uow: UnitOfWork, account_id: int, method: AuthMethod, policy: SessionPolicy, clock: Clock,
+                 ip: str = "", user_agent: str = "") -> tuple[str, SsoSession]:
+    """Create and store a new session (a new id at every login) and return the cookie token with it."""
+    token, session = new_session(account_id, method, policy, clock.now(), ip, user_agent)
     uow.sessions.add(session)
     return token, session
 
