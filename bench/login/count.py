@@ -35,6 +35,22 @@ def instructions(rounds: int, sso_gets: int, database_url: str) -> int:
         return int(match.group(1))
 
 
+def argon2_instructions() -> float:
+    """Instructions of one argon2id verify with the default parameters (m=19 MiB, t=2, p=1)."""
+    code = ("import sys;from argon2 import PasswordHasher as P;h=P(time_cost=2,memory_cost=19456,parallelism=1);"
+            "x=h.hash('a');[h.verify(x,'a') for _ in range(int(sys.argv[1]))]")
+    totals = []
+    for n in (1, 4):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "callgrind.out"
+            subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c",
+                            code, str(n)], check=True, capture_output=True)
+            match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(errors="replace"), re.M)
+            assert match, "no totals in the callgrind output"
+            totals.append(int(match.group(1)))
+    return (totals[1] - totals[0]) / 3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--a", type=int, default=2)
@@ -48,8 +64,11 @@ def main() -> None:
     sso = instructions(args.a, args.sso_gets, args.database_url)
     login = (b - a) / (args.b - args.a)
     pair = (sso - a) / ((args.a + WARMUP) * args.sso_gets)
+    argon2 = argon2_instructions()
     print(f"instructions per complete login, besides the hash  {login / 1e6:6.2f} M")
     print(f"instructions per SSO GET /services + GET /login     {pair / 1e6:6.2f} M")
+    print(f"instructions per argon2id verify                    {argon2 / 1e6:6.2f} M"
+          f"  -> share of a login in the hash {argon2 / (argon2 + login) * 100:.1f} %")
 
 
 if __name__ == "__main__":

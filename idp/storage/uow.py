@@ -33,6 +33,11 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and (exc.connection_invalidated or exc.__class__.__name__ == "OperationalError")
 
 
+_SP = ServiceProviderRow.__table__
+_ENABLED_SERVICES = (select(_SP.c.protocol, _SP.c.client_id, _SP.c.name, _SP.c.home_url, _SP.c.description)
+                     .where(_SP.c.enabled.is_(True)).order_by(_SP.c.name))
+
+
 class SqlServiceCatalogue:
     """``ServiceCatalogue`` on SQLAlchemy."""
 
@@ -40,8 +45,7 @@ class SqlServiceCatalogue:
         self._s = session
 
     def list_enabled(self) -> Sequence[ServiceEntry]:
-        rows = self._s.scalars(select(ServiceProviderRow).where(ServiceProviderRow.enabled.is_(True))
-                               .order_by(ServiceProviderRow.name))
+        rows = self._s.execute(_ENABLED_SERVICES)
         return [ServiceEntry(protocol=r.protocol, client_id=r.client_id, name=r.name, url=r.home_url,
                              description=r.description) for r in rows]
 
