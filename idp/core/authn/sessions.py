@@ -91,7 +91,13 @@ def find_session(uow: UnitOfWork, token: str | None, policy: SessionPolicy, cloc
 
 def find_session_with_account(uow: UnitOfWork, token: str | None, policy: SessionPolicy,
                               clock: Clock) -> tuple[SsoSession, Account] | None:
-    """Like ``find_session``, with the account loaded in the same query (one round trip)."""
+    """Like ``find_session``, with the account loaded in the same query: THE SSO-session fast path.
+
+    One SELECT (session joined to its account, Core, no ORM), and a write only when the idle timer is older
+    than ``policy.touch_interval`` (60 s by default). Call it in ``uow_factory.autocommit()`` (no
+    BEGIN/ROLLBACK; the touch commits alone, without waiting for the disk); ``AuthnFlow.begin``, ``resume``
+    and ``current_session`` already do.
+    """
     if not token or len(token) > 100:
         return None
     found = uow.sessions.get_with_account(session_id_for(token))
