@@ -12,7 +12,7 @@ from idp.core.activation.common import FlowKit, Limits
 from idp.core.activation.enrolment import ParentEnrolment
 from idp.core.activation.provisional import ProvisionalCredentials
 from idp.core.authn.flow import AuthnFlow
-from idp.core.authn.sessions import SessionPolicy
+from idp.core.authn.sessions import LogoutHooks, SessionPolicy
 from idp.core.authn.throttle import ThrottlePolicy
 from idp.core.clock import Clock, SystemClock
 from idp.core.passwords.hashing import HashParameters, PasswordHasher
@@ -80,14 +80,18 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
     flow = AuthnFlow(uow, hasher, clock, session_policy, throttle_policy,
                      dt.timedelta(minutes=settings.authn.request_ttl_minutes))
     policy = PasswordPolicy(min_length=settings.passwords.min_length, max_length=settings.passwords.max_length)
-    accounts = AccountService(uow, hasher, policy, clock)
+    # One list of single-logout hooks for every way a session ends (the protocols append theirs).
+    logout_hooks = LogoutHooks()
+    accounts = AccountService(uow, hasher, policy, clock, logout_hooks)
     delivery, kit = build_activation_kit(settings, db, uow, clock)
+    kit.logout_hooks = logout_hooks
     services = Services(settings=settings, db=db, uow=uow, clock=clock, hasher=hasher, password_policy=policy,
                         flow=flow, accounts=accounts, delivery=delivery,
                         enrolment=ParentEnrolment(kit, accounts, hasher, flow),
                         provisional=ProvisionalCredentials(kit, accounts, hasher, flow, settings.server.base_url),
                         recovery=RecoveryService(kit, accounts, hasher),
-                        account_settings=AccountSettings(kit, accounts, hasher, flow))
+                        account_settings=AccountSettings(kit, accounts, hasher, flow),
+                        extras={"logout_hooks": logout_hooks})
     install_protocols(services)
     if settings.federation.enabled:
         from idp.federation import install as install_federation
@@ -129,6 +133,6 @@ def install_protocols(services: Services) -> None:
     Each package exposes ``install(services)``, which registers its ``ProtocolFrontend`` in
     ``services.frontends`` and may append single-logout hooks to ``services.extras["logout_hooks"]``.
     """
-    services.extras.setdefault("logout_hooks", [])
+    services.extras.setdefault("logout_hooks", LogoutHooks())
     for name in services.settings.protocols.enabled:
         importlib.import_module(f"idp.{name}").install(services)

@@ -190,6 +190,20 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
+LOGIN_URL_RE = re.compile(r"/login/[A-Za-z0-9_-]{20,}")
+
+
+def form_url_of(response: Any) -> str:
+    """The login screen's own address (``/login/<id>``) from the answer that started a login: the redirect of a
+    protocol front-end, or the screen the portal's ``GET /login`` shows at once."""
+    if response.status_code in (302, 303):
+        return str(response.headers["Location"])
+    assert response.status_code == 200, response.status_code
+    match = LOGIN_URL_RE.search(response.get_data(as_text=True))
+    assert match, "no login screen in the answer"
+    return match.group(0)
+
+
 class LoginHelper:
     """Drive the login screens like a browser: start, pick a profile, post the form."""
 
@@ -198,9 +212,7 @@ class LoginHelper:
 
     def start(self, path: str = "/login?profil=parent") -> str:
         """Follow the start of a login to the form page; return the form's URL."""
-        response = self.client.get(path)
-        assert response.status_code == 303, response.status_code
-        return response.headers["Location"]
+        return form_url_of(self.client.get(path))
 
     def submit(self, form_url: str, identifier: str, password: str) -> Any:
         page = self.client.get(form_url)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,13 @@ _LINKED_RECORDS = (
 )
 
 
-def to_account(row: AccountRow) -> Account:
+_AC = AccountRow.__table__
+_BY_IDENTIFIER = select(_AC).where(_AC.c.identifier == bindparam("identifier"))
+_BY_ID = select(_AC).where(_AC.c.id == bindparam("account_id"))
+_RECORD_LOGIN = update(_AC).where(_AC.c.id == bindparam("account_id")).values(last_login_at=bindparam("at"))
+
+
+def to_account(row: AccountRow | Row[Any]) -> Account:
     """Turn a row into the core's value."""
     return Account(
         id=row.id, public_id=row.public_id, identifier=row.identifier, profile=Profile(row.profile),
@@ -57,11 +64,11 @@ class SqlAccountRepository:
         self._s = session
 
     def get(self, account_id: int) -> Account | None:
-        row = self._s.get(AccountRow, account_id)
+        row = self._s.execute(_BY_ID, {"account_id": account_id}).first()
         return to_account(row) if row else None
 
     def by_identifier(self, identifier: str) -> Account | None:
-        row = self._s.scalars(select(AccountRow).where(AccountRow.identifier == identifier)).first()
+        row = self._s.execute(_BY_IDENTIFIER, {"identifier": identifier}).first()
         return to_account(row) if row else None
 
     def _next_number(self, base: str) -> int:
@@ -96,7 +103,7 @@ class SqlAccountRepository:
         values: dict[str, object] = {"password_hash": password_hash}
         if changed:
             values.update(password_changed_at=at, must_change_password=False)
-        self._s.execute(update(AccountRow).where(AccountRow.id == account_id).values(**values))
+        self._s.execute(update(_AC).where(_AC.c.id == account_id).values(**values))
 
     def set_state(self, account_id: int, state: AccountState, at: dt.datetime) -> None:
         values: dict[str, object] = {"state": state.value}
@@ -105,7 +112,7 @@ class SqlAccountRepository:
         self._s.execute(update(AccountRow).where(AccountRow.id == account_id).values(**values))
 
     def record_login(self, account_id: int, at: dt.datetime) -> None:
-        self._s.execute(update(AccountRow).where(AccountRow.id == account_id).values(last_login_at=at))
+        self._s.execute(_RECORD_LOGIN, {"account_id": account_id, "at": at})
 
     def search(self, text: str, limit: int) -> Sequence[Account]:
         query = select(AccountRow).order_by(AccountRow.identifier).limit(limit)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from idp.core.ports import AuditEvent
 from idp.storage.models import AuditEventRow
 
 log = logging.getLogger("idp.audit")
+_INSERT = insert(AuditEventRow.__table__)
 
 
 class SqlAuditLog:
@@ -20,8 +22,17 @@ class SqlAuditLog:
         self._s = session
 
     def record(self, event: AuditEvent) -> None:
-        details = event.details or {}
-        self._s.add(AuditEventRow(at=event.at, event=event.event, account_id=event.account_id,
-                                  subject=event.subject, ip=event.ip, details=json.dumps(details)))
-        log.info(event.event, extra={"audit": {"account_id": event.account_id, "subject": event.subject,
-                                               "ip": event.ip, **details}})
+        self._s.execute(_INSERT, row_values(event))
+        log_event(event)
+
+
+def row_values(event: AuditEvent) -> dict[str, object]:
+    """The ``audit_events`` row of an event."""
+    return {"at": event.at, "event": event.event, "account_id": event.account_id, "subject": event.subject,
+            "ip": event.ip, "details": json.dumps(event.details or {})}
+
+
+def log_event(event: AuditEvent) -> None:
+    """Mirror an event recorded in the table to the ``idp.audit`` logger."""
+    log.info(event.event, extra={"audit": {"account_id": event.account_id, "subject": event.subject,
+                                           "ip": event.ip, **(event.details or {})}})

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import bindparam, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from idp.core.ports import ThrottleCounter
 from idp.storage.models import ThrottleRow
 
+_T = ThrottleRow.__table__
+_GET_MANY = select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))
+_SET_LOCK = update(_T).where(_T.c.key == bindparam("k")).values(locked_until=bindparam("until"))
+_RESET = delete(_T).where(_T.c.key == bindparam("k"))
 
-def _to_counter(row: ThrottleRow) -> ThrottleCounter:
+
+def _to_counter(row: Row[Any]) -> ThrottleCounter:
     return ThrottleCounter(key=row.key, failures=row.failures, window_started_at=row.window_started_at,
                            locked_until=row.locked_until)
 
@@ -22,12 +29,12 @@ def _to_counter(row: ThrottleRow) -> ThrottleCounter:
 class SqlThrottleStore:
     """``ThrottleStore`` on SQLAlchemy (PostgreSQL or SQLite upsert)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, dialect: str) -> None:
         self._s = session
-        self._insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
 
     def get_many(self, keys: Iterable[str]) -> dict[str, ThrottleCounter]:
-        rows = self._s.scalars(select(ThrottleRow).where(ThrottleRow.key.in_(list(keys))))
+        rows = self._s.execute(_GET_MANY, {"keys": list(keys)})
         return {row.key: _to_counter(row) for row in rows}
 
     def record_failure(self, key: str, now: dt.datetime, window: dt.timedelta) -> ThrottleCounter:
@@ -50,7 +57,7 @@ class SqlThrottleStore:
                                locked_until=row.locked_until)
 
     def set_lock(self, key: str, until: dt.datetime) -> None:
-        self._s.execute(update(ThrottleRow).where(ThrottleRow.key == key).values(locked_until=until))
+        self._s.execute(_SET_LOCK, {"k": key, "until": until})
 
     def reset(self, key: str) -> None:
-        self._s.execute(delete(ThrottleRow).where(ThrottleRow.key == key))
+        self._s.execute(_RESET, {"k": key})

@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
 from idp.observability import correlation_id
 from idp.web import account, activation, federation, health, login, pages, portal, recovery
-from idp.web.security import csrf_token, install_headers
+from idp.web.security import cached_url_for, csrf_token, install_headers
 from idp.wiring import Services
 
 log = logging.getLogger("idp.web")
@@ -34,7 +34,7 @@ def register_web(app: Flask, services: Services) -> None:
         hops = settings.server.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.jinja_env.globals.update(csrf_token=csrf_token, development=settings.server.development,
-                                 product_name=settings.server.product_name)
+                                 product_name=settings.server.product_name, url_for=cached_url_for)
     install_headers(app, settings)
 
     @app.before_request

@@ -19,3 +19,9 @@ class ProtocolFrontend(Protocol):
     def resume_url(self, request_id: str) -> str:
         """Where the browser goes once the person has logged in for ``request_id``."""
         ...
+
+
+def completing_protocols(frontends: dict[str, ProtocolFrontend]) -> frozenset[str]:
+    """Front-ends that need nothing from ``resume`` (attribute ``completes_at_login = True``, the portal): the
+    password login completes their request itself and sends the browser to their ``completed_url()``."""
+    return frozenset(name for name, f in frontends.items() if getattr(f, "completes_at_login", False))

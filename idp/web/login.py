@@ -10,6 +10,7 @@ from idp.core.authn.model import AuthnRequest
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
 from idp.errors import InvalidCredentials
+from idp.web.frontend import completing_protocols
 from idp.web.security import (
     browser_id,
     check_csrf,
@@ -45,7 +46,14 @@ def _render_form(req: AuthnRequest, profile: str, *, error: str = "", identifier
 @bp.get("/login/<request_id>")
 def login_page(request_id: str) -> ResponseReturnValue:
     """Profile choice first ("Représentant légal" / "Élève"), then the identifier and password form."""
-    req = _services().flow.pending(request_id, browser_id())
+    return login_screen(_services().flow.pending(request_id, browser_id()))
+
+
+def login_screen(req: AuthnRequest) -> ResponseReturnValue:
+    """The screen of a pending request: the profile choice, or the form once the profile is known.
+
+    The portal's ``GET /login`` answers with it at once (no redirect to ``/login/<id>``); every link and
+    the form on it name the request, so they work from either address."""
     profile = _profile(req)
     if not profile:
         return render_template("login_profile.html", req=req, profiles=PROFILES)
@@ -67,15 +75,19 @@ def login_submit(request_id: str) -> ResponseReturnValue:
     try:
         outcome = services.flow.login(request_id, browser_id(), identifier, password, ip=client_ip(),
                                       user_agent=request.headers.get("User-Agent", ""),
-                                      old_token=sso_token(services.settings))
+                                      old_token=sso_token(services.settings),
+                                      complete_protocols=completing_protocols(services.frontends))
     except InvalidCredentials as exc:
         req = services.flow.pending(request_id, browser_id())
         return _render_form(req, _profile(req) or "parent", error=exc.description,
                             identifier=normalise_login_input(identifier))
+    frontend = services.frontends[outcome.request.protocol]
     if outcome.needs_activation:
         target = url_for("activation.first_login", request_id=request_id)
+    elif outcome.request.completed_at is not None:
+        target = frontend.completed_url()  # type: ignore[attr-defined]
     else:
-        target = services.frontends[outcome.request.protocol].resume_url(request_id)
+        target = frontend.resume_url(request_id)
     response = redirect(target, 303)
     set_sso_cookie(response, services.settings, outcome.token)
     return response
@@ -95,7 +107,7 @@ def _field_problem(identifier: str, password: str) -> str:
 def my_services() -> ResponseReturnValue:
     """"Mes services": the registered service providers, for a logged-in person."""
     services = _services()
-    with services.uow() as uow:
+    with services.uow.autocommit() as uow:
         found = find_session_with_account(uow, sso_token(services.settings), services.flow.session_policy,
                                           services.clock)
         entries = uow.services.list_enabled() if found else []
@@ -137,8 +149,7 @@ def logout_submit() -> ResponseReturnValue:
     session = services.flow.logout(sso_token(services.settings), client_ip())
     chain = None
     if session is not None:
-        for hook in services.extras.get("logout_hooks", []):
-            hook(session)
+        services.extras["logout_hooks"].run([session])
         for start_chain in services.extras.get("logout_redirects", []):
             chain = chain or start_chain(session)
         for wrap in services.extras.get("logout_wrappers", []):  # e.g. the upstream provider's logout

@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from idp.core.authn.flow import Client
 from idp.core.authn.model import Assertion
+from idp.web.login import login_screen
 from idp.web.security import browser_id, sso_token
 from idp.wiring import Services
 
@@ -17,6 +18,9 @@ class PortalFrontend:
     """The ``ProtocolFrontend`` for logins that do not come from a service provider."""
 
     name = "portal"
+    #: Nothing to answer to a service provider: the login completes the request and goes to "Mes services"
+    #: (one redirect less); ``resume`` still serves the detours (activation) that come back later.
+    completes_at_login = True
 
     def blueprint(self) -> Blueprint:
         """The portal routes: start a login, resume after it."""
@@ -25,6 +29,10 @@ class PortalFrontend:
     def resume_url(self, request_id: str) -> str:
         """After login, the portal shows "Mes services"."""
         return url_for("portal.resume", request_id=request_id)
+
+    def completed_url(self) -> str:
+        """Where a login completed at the password step goes."""
+        return url_for("login.my_services")
 
 
 bp = Blueprint("portal", __name__)
@@ -39,7 +47,7 @@ def start() -> ResponseReturnValue:
                                   profile_hint=hint if hint in ("parent", "eleve") else "")
     if isinstance(outcome, Assertion):
         return redirect(url_for("login.my_services"), 303)
-    return redirect(url_for("login.login_page", request_id=outcome.id), 303)
+    return login_screen(outcome)  # the screen itself: one redirect less on the way in
 
 
 @bp.get("/portal/resume/<request_id>")

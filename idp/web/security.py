@@ -1,12 +1,22 @@
-"""Web security: the browser id and CSRF token in the signed session cookie, the SSO cookie, headers."""
+"""Web security: the browser cookie and the CSRF token derived from it, the SSO cookie, headers.
+
+The browser id is a random 256-bit value in its own HttpOnly cookie: it binds pending authentication requests
+to the browser (through its hash) and the CSRF token is an HMAC of it under the application's secret (the
+signed double-submit pattern), so the login route never has to sign, compress and parse Flask's session
+cookie. Signing the id itself would add nothing: it is unguessable, and an attacker who plants their own
+cookie (impossible under the ``__Host-`` prefix over https) knows its token whether it is signed or not.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, g, request, session
+from flask import Flask, current_app, g, request, url_for
 from werkzeug.wrappers import Response
 
 from idp.errors import CsrfError
@@ -17,30 +27,54 @@ CSRF_FIELD = "csrf_token"
 CSP = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
 
 
-def browser_id() -> str:
-    """A random id for this browser, kept in the signed session cookie; binds authentication requests to it."""
-    bid = session.get("bid")
-    if not isinstance(bid, str) or len(bid) != 43:
-        bid = secrets.token_urlsafe(32)
-        session["bid"] = bid
+BID_LENGTH = 43  # secrets.token_urlsafe(32)
+_BID_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def browser_cookie_name(settings: Settings) -> str:
+    """``__Host-browser`` over https (Secure, Path=/, no Domain), a plain name in development over http."""
+    return "__Host-browser" if settings.https else "idp_browser"
+
+
+def _cookie_bid() -> str | None:
+    bid = request.cookies.get(browser_cookie_name(current_app.extensions["idp"].settings))
+    if bid is None or len(bid) != BID_LENGTH or not _BID_ALPHABET.issuperset(bid):
+        return None
     return bid
 
 
+def browser_id() -> str:
+    """A random id for this browser, kept in its own cookie (set with the answer when new)."""
+    bid: str | None = g.get("browser_id") or _cookie_bid()
+    if bid is None:
+        bid = g.new_browser_id = secrets.token_urlsafe(32)
+    g.browser_id = bid
+    return bid
+
+
+def _token_for(bid: str) -> str:
+    key = current_app.extensions["idp"].settings.secret_key.encode()
+    digest = hmac.new(key, b"csrf\0" + bid.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
 def csrf_token() -> str:
-    """The anti-forgery token for forms in this browser (synchroniser token in the signed session)."""
-    token = session.get("csrf")
-    if not isinstance(token, str) or len(token) != 43:
-        token = secrets.token_urlsafe(32)
-        session["csrf"] = token
-    return token
+    """The anti-forgery token for forms in this browser: an HMAC of its browser id under the secret key."""
+    return _token_for(browser_id())
 
 
 def check_csrf() -> None:
     """Refuse a form whose token is missing or wrong (SECURITY W03); SameSite alone is not relied upon."""
     sent = request.form.get(CSRF_FIELD, "")
-    expected = session.get("csrf")
-    if not isinstance(expected, str) or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+    bid = _cookie_bid()
+    if bid is None or not sent or not hmac.compare_digest(sent.encode(), _token_for(bid).encode()):
         raise CsrfError()
+
+
+def _set_browser_cookie(response: Response, settings: Settings) -> None:
+    if bid := g.get("new_browser_id"):
+        response.set_cookie(browser_cookie_name(settings), bid, secure=settings.https, httponly=True,
+                            samesite="Lax", path="/")
 
 
 def sso_cookie_name(settings: Settings) -> str:
@@ -76,6 +110,25 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
+#: Arguments that templates only ever pass as literals: URLs built with nothing else are the same for every
+#: request (per script root), so they are built once per process.
+_LITERAL_ARGUMENTS = frozenset({"filename", "name", "profil"})
+_URLS: dict[tuple[str, str, tuple[tuple[str, Any], ...]], str] = {}
+
+
+def cached_url_for(endpoint: str, **values: Any) -> str:
+    """``url_for`` for templates, remembering the URLs that cannot change (footer links, stylesheet)."""
+    if not _LITERAL_ARGUMENTS.issuperset(values):
+        return url_for(endpoint, **values)
+    key = (request.script_root, endpoint, tuple(sorted(values.items())))
+    url = _URLS.get(key)
+    if url is None:
+        url = url_for(endpoint, **values)
+        if len(_URLS) < 1024:
+            _URLS[key] = url
+    return url
+
+
 def client_ip() -> str:
     """The caller's address (``ProxyFix`` has already applied the configured trusted hops)."""
     return (request.remote_addr or "")[:45]
@@ -84,18 +137,21 @@ def client_ip() -> str:
 def install_headers(app: Flask, settings: Settings) -> None:
     """Security headers on every response (SECURITY W04, W05) and ``no-store`` on pages."""
 
+    fixed = [("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
+             ("Referrer-Policy", "strict-origin-when-cross-origin"), ("Cross-Origin-Opener-Policy", "same-origin")]
+    if settings.https:
+        fixed.insert(0, ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        if settings.https:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if not request.path.startswith("/static/"):
-            headers.setdefault("Cache-Control", "no-store")
+        present = {name.lower() for name, _ in headers.items()}  # one pass (setdefault looks up each name)
+        for name, value in fixed:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if "cache-control" not in present and not request.path.startswith("/static/"):
+            headers.add("Cache-Control", "no-store")
         if cid := getattr(g, "correlation_id", None):
             headers["X-Correlation-Id"] = cid
+        _set_browser_cookie(response, settings)
         return response

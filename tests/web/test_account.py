@@ -25,6 +25,7 @@ from test_activation_support import (  # noqa: E402
 )
 
 from idp.core.accounts.model import AccountState  # noqa: E402
+from idp.core.authn.model import SsoSession  # noqa: E402
 from idp.settings import Settings  # noqa: E402
 from idp.storage.models import SsoSessionRow  # noqa: E402
 from idp.wiring import Services  # noqa: E402
@@ -77,8 +78,12 @@ def test_account_page_shows_children_schools_and_sessions(logged_in: Browser, so
 
 def test_change_password_needs_the_current_one_and_ends_other_sessions(app: Flask, logged_in: Browser,
                                                                        services: Services, sophie) -> None:
+    ended_by_hooks: list[SsoSession] = []
+    services.extras["logout_hooks"].append(ended_by_hooks.append)
     other = LoginHelper(app.test_client())
     other(sophie.identifier)
+    with services.uow() as uow:
+        sessions = uow.sessions.active_for_account(sophie.id, services.clock.now())
     wrong = logged_in.post("/compte/mot-de-passe", {"actuel": "faux", "mot_de_passe": GOOD_PASSWORD,
                                                     "confirmation": GOOD_PASSWORD}, page="/compte")
     assert wrong.status_code == 400 and "Mot de passe actuel incorrect" in text_of(wrong)
@@ -91,8 +96,10 @@ def test_change_password_needs_the_current_one_and_ends_other_sessions(app: Flas
     page = text_of(logged_in.client.get("/compte"))
     assert "Votre mot de passe a été modifié. 1 autre(s) session(s) fermée(s)." in page
     with services.uow() as uow:
-        live = uow.session.scalars(select(SsoSessionRow).where(SsoSessionRow.ended_at.is_(None))).all()
+        live = uow.session.scalars(select(SsoSessionRow.id).where(SsoSessionRow.ended_at.is_(None))).all()
     assert len(live) == 1
+    # The other session ended through the logout path: the protocols' single-logout hooks ran for it.
+    assert [s.id for s in ended_by_hooks] == [s.id for s in sessions if s.id != live[0]]
     notices = outbox(services)
     assert len(notices) == 1 and notices[0]["to"] == OLD_MAIL and "a été modifié" in notices[0]["body"]
     assert LoginHelper(app.test_client())(sophie.identifier, GOOD_PASSWORD).status_code == 303
@@ -130,6 +137,8 @@ def test_change_phone_with_a_code_by_sms(logged_in: Browser, services: Services,
 
 
 def test_end_another_session(app: Flask, logged_in: Browser, services: Services, sophie) -> None:
+    ended_by_hooks: list[SsoSession] = []
+    services.extras["logout_hooks"].append(ended_by_hooks.append)
     other = app.test_client()
     LoginHelper(other)(sophie.identifier)
     with services.uow() as uow:
@@ -140,6 +149,9 @@ def test_end_another_session(app: Flask, logged_in: Browser, services: Services,
     assert ended.status_code == 303
     assert other.get("/services").status_code == 303  # that browser is logged out
     assert logged_in.client.get("/services").status_code == 200
+    assert [s.id for s in ended_by_hooks] == [target.id]  # single logout ran for it, as for a logout
+    again = logged_in.post(f"/compte/sessions/{target.public_id}/terminer", {}, page="/compte")
+    assert again.status_code in (303, 400) and len(ended_by_hooks) == 1  # never twice
 
 
 def test_account_forms_need_csrf(logged_in: Browser) -> None:

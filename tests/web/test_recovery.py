@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_PASSWORD, LoginHelper
+from conftest import DEFAULT_PASSWORD, LoginHelper, form_url_of
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -62,7 +62,7 @@ def _code(services: Services, to: str) -> str:
 
 
 def test_login_links_lead_to_recovery_with_the_request(client: FlaskClient) -> None:
-    form_url = client.get("/login?profil=parent").headers["Location"]
+    form_url = form_url_of(client.get("/login?profil=parent"))
     page = text_of(client.get(form_url))
     request_id = form_url.split("/login/")[1].split("?")[0]
     assert f'href="/identifiant-oublie?depuis=/login/{request_id}"' in page
@@ -107,9 +107,13 @@ def test_unverified_contact_receives_nothing(app: Flask, services: Services, acc
 
 
 def test_password_reset_by_sms_end_to_end(app: Flask, client: FlaskClient, services: Services, sophie) -> None:
+    ended_by_hooks: list[str] = []
+    services.extras["logout_hooks"].append(lambda session: ended_by_hooks.append(session.id))
     other_device = LoginHelper(app.test_client())
     assert other_device(sophie.identifier).status_code == 303
-    form_url = client.get("/login?profil=parent").headers["Location"]
+    with services.uow() as uow:
+        before = [s.id for s in uow.sessions.active_for_account(sophie.id, services.clock.now())]
+    form_url = form_url_of(client.get("/login?profil=parent"))
     request_id = form_url.split("/login/")[1].split("?")[0]
     browser = Browser(client)
     start = browser.post("/mot-de-passe-oublie", {"identifiant": sophie.identifier, "canal": "sms",
@@ -131,6 +135,7 @@ def test_password_reset_by_sms_end_to_end(app: Flask, client: FlaskClient, servi
     with services.uow() as uow:
         live = uow.session.scalars(select(SsoSessionRow).where(SsoSessionRow.ended_at.is_(None))).all()
     assert live == []  # every session ended (A15)
+    assert ended_by_hooks == before and before  # through the logout path: single logout, tokens revoked
     notice = outbox(services, MAIL)
     assert len(notice) == 1 and "a été modifié" in notice[0]["body"]  # on the other channel
     fresh = LoginHelper(app.test_client())

@@ -8,6 +8,7 @@ from idp.core import audit
 from idp.core.accounts.identifiers import identifier_base, normalise_login_input
 from idp.core.accounts.model import Account, AccountState, NewAccount
 from idp.core.authn import throttle
+from idp.core.authn.sessions import LogoutHooks
 from idp.core.clock import Clock
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.passwords.policy import PasswordContext, PasswordPolicy, check_password
@@ -19,11 +20,12 @@ class AccountService:
     """Operations on accounts that keep the audit trail, the password policy and the sessions right."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory, hasher: PasswordHasher, policy: PasswordPolicy,
-                 clock: Clock) -> None:
+                 clock: Clock, logout_hooks: LogoutHooks | None = None) -> None:
         self._uow = uow_factory
         self._hasher = hasher
         self._policy = policy
         self._clock = clock
+        self._logout_hooks = logout_hooks if logout_hooks is not None else LogoutHooks()
 
     def get(self, identifier: str) -> Account:
         """The account with this identifier, or ``NotFound``."""
@@ -70,9 +72,10 @@ class AccountService:
             self.check_new_password(password, PasswordContext(identifier=account.identifier, names=names))
             now = self._clock.now()
             uow.accounts.set_password_hash(account.id, self._hasher.hash(password), now, changed=True)
-            ended = uow.sessions.end_all_for_account(account.id, now)
-            self._audit(uow, audit.PASSWORD_SET, account, {"actor": actor, "sessions_ended": ended})
+            ended = uow.sessions.end_all(account.id, now)
+            self._audit(uow, audit.PASSWORD_SET, account, {"actor": actor, "sessions_ended": len(ended)})
             uow.commit()
+        self._logout_hooks.run(ended)
         return account
 
     def lock(self, identifier: str, *, actor: str = "helpdesk") -> Account:
@@ -81,9 +84,10 @@ class AccountService:
             account = self._get(uow, identifier)
             now = self._clock.now()
             uow.accounts.set_state(account.id, AccountState.LOCKED, now)
-            ended = uow.sessions.end_all_for_account(account.id, now)
-            self._audit(uow, audit.ACCOUNT_LOCKED, account, {"actor": actor, "sessions_ended": ended})
+            ended = uow.sessions.end_all(account.id, now)
+            self._audit(uow, audit.ACCOUNT_LOCKED, account, {"actor": actor, "sessions_ended": len(ended)})
             uow.commit()
+        self._logout_hooks.run(ended)
         return account
 
     def unlock(self, identifier: str, *, actor: str = "helpdesk") -> Account:

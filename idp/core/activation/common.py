@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from idp.core.activation import codes, events
@@ -21,6 +21,7 @@ from idp.core.activation.ports import ActivationStore, StoreFactory, Waker
 from idp.core.audit import mask_identifier
 from idp.core.authn.flow import browser_hash
 from idp.core.authn.model import AuthnRequest, SsoSession
+from idp.core.authn.sessions import LogoutHooks
 from idp.core.clock import Clock
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
 
@@ -71,6 +72,8 @@ class FlowKit:
     secret: str
     product: str
     waker: Waker | None = None
+    #: Run for every session a flow ends (password reset or change, "end this session"), after the commit.
+    logout_hooks: LogoutHooks = field(default_factory=LogoutHooks)
 
     # --- keys -------------------------------------------------------------------------------------
 

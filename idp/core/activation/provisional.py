@@ -252,10 +252,11 @@ class ProvisionalCredentials:
             kit.audit(uow, events.ACTIVATION_BIRTHDATE_FAILED, account.id, account.identifier,
                       {"failures": counter.failures}, ip)
             if counter.failures >= kit.limits.birthdate_failures:
-                uow.sessions.end_all_for_account(account.id, kit.clock.now())
+                ended = uow.sessions.end_all(account.id, kit.clock.now())
                 kit.audit(uow, events.ACTIVATION_BIRTHDATE_LOCKED, account.id, account.identifier,
                           {"uai": sorted({str(r["uai"]) for r in records})}, ip)
                 uow.commit()
+                kit.logout_hooks.run(ended)
                 raise TooManyAttempts("Date de naissance incorrecte à plusieurs reprises : reconnectez-vous plus "
                                       "tard avec vos identifiants provisoires, ou contactez votre établissement.")
             uow.commit()

@@ -21,7 +21,13 @@ from idp.core.accounts.model import Account, AccountState
 from idp.core.authn import throttle
 from idp.core.authn.model import Assertion, AuthMethod, AuthnRequest, SsoSession
 from idp.core.authn.policy import must_fail_passive, session_can_answer
-from idp.core.authn.sessions import SessionPolicy, find_session, find_session_with_account, open_session
+from idp.core.authn.sessions import (
+    SessionPolicy,
+    find_session,
+    find_session_with_account,
+    new_session,
+    open_session,
+)
 from idp.core.clock import Clock
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
@@ -86,7 +92,8 @@ class AuthnFlow:
             client_name=client.name, payload=payload, force_authn=force_authn, passive=passive,
             profile_hint=profile_hint, created_at=now, expires_at=now + self._request_ttl,
         )
-        with self._uow() as uow:
+        # Autocommit: a read, then at most one INSERT (and the session's occasional touch); no transaction.
+        with self._uow.autocommit() as uow:
             found = find_session_with_account(uow, session_token, self.session_policy, self._clock)
             session = found[0] if found else None
             if must_fail_passive(request, session):
@@ -101,7 +108,7 @@ class AuthnFlow:
 
     def pending(self, request_id: str, browser_id: str) -> AuthnRequest:
         """Return a request still waiting for a login in this browser, or raise ``AuthnRequestExpired``."""
-        with self._uow() as uow:
+        with self._uow.autocommit() as uow:
             return self._pending_in(uow, request_id, browser_id)
 
     def _pending_in(self, uow: UnitOfWork, request_id: str, browser_id: str) -> AuthnRequest:
@@ -116,16 +123,19 @@ class AuthnFlow:
     # --- login -----------------------------------------------------------------------------------
 
     def login(self, request_id: str, browser_id: str, identifier: str, password: str, *, ip: str,
-              user_agent: str = "", old_token: str | None = None) -> LoginOutcome:
+              user_agent: str = "", old_token: str | None = None,
+              complete_protocols: frozenset[str] = frozenset()) -> LoginOutcome:
         """Check identifier and password for a pending request; open a new session on success.
 
         The argon2 verification runs between two short transactions, so no database lock or pooled
-        connection is held while hashing.
+        connection is held while hashing. A request of a protocol in ``complete_protocols`` (front-ends that
+        need nothing from ``resume``: the portal) is completed by the login itself, unless the account
+        still has to be activated; ``outcome.request.completed_at`` then tells the caller.
         """
         ident = normalise_login_input(identifier)
         password = password[:MAX_PASSWORD_INPUT]
         keys = throttle.keys_for(ident, ip)
-        with self._uow() as uow:
+        with self._uow.autocommit() as uow:  # reads (and one audit INSERT when throttled)
             request = self._pending_in(uow, request_id, browser_id)
             counters = uow.throttle.get_many([keys.identifier, keys.ip, keys.network])
             wait = throttle.wait_seconds(counters, self._clock.now())
@@ -136,16 +146,18 @@ class AuthnFlow:
             account = uow.accounts.by_identifier(ident) if ident else None
         if account is None:
             self._hasher.dummy_verify(password)
+        # Login state (counters, the new session, the audit line) commits without waiting for the disk.
         if account is None or not self._hasher.verify(account.password_hash, password):
-            with self._uow() as uow:
+            with self._uow.login_state() as uow:
                 self._fail(uow, keys, account, ident, ip)
                 uow.commit()
             raise InvalidCredentials()
         self._check_usable(account)
-        with self._uow() as uow:
+        with self._uow.login_state() as uow:
             if keys.identifier in counters:
                 throttle.record_success(keys, uow.throttle)
-            outcome = self._succeed(uow, account, password, request, ip, user_agent, old_token)
+            outcome = self._succeed(uow, account, password, request, ip, user_agent, old_token,
+                                    complete=request.protocol in complete_protocols)
             uow.commit()
         return outcome
 
@@ -168,7 +180,7 @@ class AuthnFlow:
             )
 
     def _succeed(self, uow: UnitOfWork, account: Account, password: str, request: AuthnRequest, ip: str,
-                 user_agent: str, old_token: str | None) -> LoginOutcome:
+                 user_agent: str, old_token: str | None, *, complete: bool) -> LoginOutcome:
         now = self._clock.now()
         if account.password_hash and self._hasher.needs_rehash(account.password_hash):
             uow.accounts.set_password_hash(account.id, self._hasher.hash(password), now, changed=False)
@@ -180,12 +192,16 @@ class AuthnFlow:
             if old is not None:
                 uow.sessions.end(old.id, now)
         method = AuthMethod.PROVISIONAL if provisional else AuthMethod.PASSWORD
-        token, session = open_session(uow, account.id, method, self.session_policy, self._clock, ip, user_agent)
-        uow.accounts.record_login(account.id, now)
-        uow.authn_requests.mark_authenticated(request.id, session.id, now)
-        self._audit(uow, audit.LOGIN_SUCCESS, account.id, account.identifier, ip, {"method": method.value})
+        token, session = new_session(account.id, method, self.session_policy, now, ip, user_agent)
+        complete = complete and not provisional
+        event = AuditEvent(event=audit.LOGIN_SUCCESS, at=now, account_id=account.id,
+                           subject=audit.mask_identifier(account.identifier), ip=ip, details={"method": method.value})
+        # The session, the account's last login, the request and the audit line: one statement on PostgreSQL.
+        uow.sessions.add_at_login(session, request_id=request.id, complete=complete, event=event)
+        done = dataclasses.replace(request, session_id=session.id, authenticated_at=now,
+                                   completed_at=now if complete else None)
         return LoginOutcome(token=token, session=session, account=account, needs_activation=provisional,
-                            request=request)
+                            request=done)
 
     # --- after activation or recovery -------------------------------------------------------------
 
@@ -217,7 +233,8 @@ class AuthnFlow:
 
     def resume(self, request_id: str, browser_id: str, session_token: str | None) -> Assertion:
         """Hand the front-end the assertion for a request its person has just logged in for (once)."""
-        with self._uow() as uow:
+        # Autocommit: reads, then one conditional UPDATE that only one caller ever wins.
+        with self._uow.autocommit() as uow:
             request = self._pending_in(uow, request_id, browser_id)
             found = find_session_with_account(uow, session_token, self.session_policy, self._clock)
             if found is None:
@@ -236,7 +253,7 @@ class AuthnFlow:
 
     def current_session(self, token: str | None) -> tuple[SsoSession, Account] | None:
         """The live session behind a cookie and its account, if any."""
-        with self._uow() as uow:
+        with self._uow.autocommit() as uow:
             found = find_session_with_account(uow, token, self.session_policy, self._clock)
             uow.commit()
         return found

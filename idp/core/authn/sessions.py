@@ -4,13 +4,37 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from idp.core.accounts.model import Account
 from idp.core.authn.model import AuthMethod, SsoSession
 from idp.core.clock import Clock
 from idp.core.ports import UnitOfWork
+
+log = logging.getLogger("idp.authn")
+
+LogoutHook = Callable[[SsoSession], None]
+
+
+class LogoutHooks(list[LogoutHook]):
+    """The single-logout hooks the protocol front-ends register (``services.extras["logout_hooks"]``).
+
+    Every way a session ends (logout, a password changed or reset, "end this session" on the account page,
+    an account locked) runs them through ``run``, after the commit that ended the sessions: SAML and CAS
+    back-channel logout, OIDC back-channel logout and refresh-token revocation.
+    """
+
+    def run(self, sessions: Iterable[SsoSession]) -> None:
+        """Call every hook for every ended session; a failing hook is logged and never stops the others."""
+        for session in sessions:
+            for hook in self:
+                try:
+                    hook(session)
+                except Exception:  # noqa: BLE001 - the sessions are already ended; one protocol's fault is logged
+                    log.exception("logout hook %s failed", getattr(hook, "__qualname__", type(hook).__name__))
 
 
 @dataclass(frozen=True)
@@ -27,16 +51,22 @@ def session_id_for(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def open_session(uow: UnitOfWork, account_id: int, method: AuthMethod, policy: SessionPolicy, clock: Clock,
-                 ip: str = "", user_agent: str = "") -> tuple[str, SsoSession]:
-    """Create a new session (a new id at every login) and return the cookie token with it."""
-    now = clock.now()
+def new_session(account_id: int, method: AuthMethod, policy: SessionPolicy, now: dt.datetime, ip: str = "",
+                user_agent: str = "") -> tuple[str, SsoSession]:
+    """A new session (a new random id at every login, never stored yet) and the cookie token for it."""
     token = secrets.token_urlsafe(32)
     session = SsoSession(
         id=session_id_for(token), public_id=secrets.token_hex(16), account_id=account_id, auth_method=method,
         authn_instant=now, created_at=now, last_seen_at=now, expires_at=now + policy.absolute,
         ip=ip, user_agent=user_agent[:200],
     )
+    return token, session
+
+
+def open_session(uow: UnitOfWork, account_id: int, method: AuthMethod, policy: SessionPolicy, clock: Clock,
+                 ip: str = "", user_agent: str = "") -> tuple[str, SsoSession]:
+    """Create and store a new session (a new id at every login) and return the cookie token with it."""
+    token, session = new_session(account_id, method, policy, clock.now(), ip, user_agent)
     uow.sessions.add(session)
     return token, session
 
@@ -61,7 +91,13 @@ def find_session(uow: UnitOfWork, token: str | None, policy: SessionPolicy, cloc
 
 def find_session_with_account(uow: UnitOfWork, token: str | None, policy: SessionPolicy,
                               clock: Clock) -> tuple[SsoSession, Account] | None:
-    """Like ``find_session``, with the account loaded in the same query (one round trip)."""
+    """Like ``find_session``, with the account loaded in the same query: THE SSO-session fast path.
+
+    One SELECT (session joined to its account, Core, no ORM), and a write only when the idle timer is older
+    than ``policy.touch_interval`` (60 s by default). Call it in ``uow_factory.autocommit()`` (no
+    BEGIN/ROLLBACK; the touch commits alone, without waiting for the disk); ``AuthnFlow.begin``, ``resume``
+    and ``current_session`` already do.
+    """
     if not token or len(token) > 100:
         return None
     found = uow.sessions.get_with_account(session_id_for(token))

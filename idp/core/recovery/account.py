@@ -112,13 +112,15 @@ class AccountSettings:
         with kit.uow() as uow:
             now = kit.clock.now()
             uow.accounts.set_password_hash(account.id, hashed, now, changed=True)
-            ended = uow.sessions.end_all_for_account(account.id, now, except_id=session.id)
+            ended = uow.sessions.end_all(account.id, now, except_id=session.id)
             kit.stores(uow).cancel_account_transactions(account.id, (RESET,), now)
             notify_password_change(kit, uow, account, used=None)
-            kit.audit(uow, events.PASSWORD_CHANGED, account.id, account.identifier, {"sessions_ended": ended}, ip)
+            kit.audit(uow, events.PASSWORD_CHANGED, account.id, account.identifier,
+                      {"sessions_ended": len(ended)}, ip)
             uow.commit()
+        kit.logout_hooks.run(ended)  # the same path as a logout: single logout, tokens revoked
         kit.wake()
-        return ended
+        return len(ended)
 
     def check_password(self, account: Account, password: str, ip: str) -> None:
         """Re-authentication by password for other flows (federation link and unlink); ``FormProblem`` if wrong."""
@@ -257,7 +259,9 @@ class AccountSettings:
             target = next((s for s in sessions if s.public_id == public_id and s.id != session.id), None)
             if target is None:
                 return False
-            uow.sessions.end(target.id, kit.clock.now())
+            if not uow.sessions.end(target.id, kit.clock.now()):
+                return False
             kit.audit(uow, events.SESSION_ENDED, account.id, account.identifier, {}, ip)
             uow.commit()
+        kit.logout_hooks.run([target])  # the same path as a logout: single logout, tokens revoked
         return True

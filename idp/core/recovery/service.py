@@ -215,12 +215,14 @@ class RecoveryService:
             if not store.move(tx.id, [TxState.CODE_VERIFIED], TxState.DONE, now):
                 raise StepNotAllowed()
             uow.accounts.set_password_hash(account.id, hashed, now, changed=True)
-            ended = uow.sessions.end_all_for_account(account.id, now)
+            ended = uow.sessions.end_all(account.id, now)
             store.cancel_account_transactions(account.id, (RESET,), now)
             throttle.record_success(throttle.keys_for(account.identifier, ""), uow.throttle)
             notify_password_change(kit, uow, account, used=Channel(tx.channel))
-            kit.audit(uow, events.RECOVERY_COMPLETED, account.id, account.identifier, {"sessions_ended": ended}, ip)
+            kit.audit(uow, events.RECOVERY_COMPLETED, account.id, account.identifier,
+                      {"sessions_ended": len(ended)}, ip)
             uow.commit()
+        kit.logout_hooks.run(ended)  # the same path as a logout: single logout, tokens revoked
         kit.wake()
         return account.identifier
 
