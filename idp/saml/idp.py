@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, url_for
@@ -16,10 +18,18 @@ from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
 from saml2.samlp import STATUS_INVALID_NAMEID_POLICY, STATUS_REQUESTER, STATUS_RESPONDER
 
 from idp.core.authn.model import Assertion, AuthMethod
-from idp.core.identity import DEFAULT_RELEASE, ReleasePolicy, load_identity, pairwise_id, release_attributes
+from idp.core.identity import (
+    DEFAULT_RELEASE,
+    Attr,
+    ReleasePolicy,
+    load_identity,
+    pairwise_id,
+    release_attributes,
+)
 from idp.errors import ConfigurationError
 from idp.keystore import KeyStoreError
 from idp.saml.attributes import parse_attribute_list, saml_attributes
+from idp.saml.cache import TtlCache
 from idp.saml.checks import AuthnRequestChecker, CheckedAuthnRequest
 from idp.saml.config import SamlConfig
 from idp.saml.crypto import XmlSecBackend
@@ -74,6 +84,11 @@ class SamlIdp:
         self.metadata_cache = MetadataCache(self.backend.keys)
         self._sp_rows: dict[str, tuple[float, SpRow | None]] = {}
         self._issued_ids: set[tuple[str, str]] = set()
+        #: Attributes released per (session, SP, policy version): the register is read once per session and SP.
+        self._released: TtlCache[tuple[str, str, object], dict[Attr, list[str]]] = TtlCache(
+            self.config.released_cache_seconds)
+        #: Session participants this worker has recorded (the same row is not written at every answer).
+        self._recorded: TtlCache[tuple[str, str, str], bool] = TtlCache(self.config.released_cache_seconds)
         self.publisher = MetadataPublisher(self.config, self.keys, self.backend)
         from idp.saml.slo import SingleLogout
 
@@ -176,16 +191,17 @@ class SamlIdp:
                     self._remember_issued(row.entity_id, name_id)
             else:
                 name_id = "_" + secrets.token_hex(20)
-            identity = load_identity(uow, assertion.account, assertion.session)
-            attributes = parse_attribute_list(",".join(row.attributes)) if row.attributes else DEFAULT_RELEASE
-            released = release_attributes(identity, ReleasePolicy(sp_id=row.entity_id, attributes=attributes,
-                                                                  clear_ine=row.clear_ine),
-                                          secret=services.settings.pairwise_salt,
-                                          logout_url=self.config.url("/logout"), now=now)
+            released = self._release(uow, assertion, row, now)
             index = self.session_index(assertion.session.public_id, row.entity_id)
-            uow.sessions.add_participant(assertion.session.id, "saml", row.entity_id,
-                                         {"name_id": name_id, "format": fmt, "session_index": index}, now)
+            participant = {"name_id": name_id, "format": fmt, "session_index": index}
+            recorded = (assertion.session.id, row.entity_id, json.dumps(participant, sort_keys=True))
+            # A transient NameID is new at every answer: always recorded, so that logout names the latest one.
+            write = fmt != NAMEID_FORMAT_PERSISTENT or self._recorded.get(recorded) is None
+            if write:
+                uow.sessions.add_participant(assertion.session.id, "saml", row.entity_id, participant, now)
             uow.commit()
+        if write and fmt == NAMEID_FORMAT_PERSISTENT:
+            self._recorded.put(recorded, True)
         encryption = metadata.encryption_certs[0] if metadata.encryption_certs and row.encrypt_assertion else None
         spec = AnswerSpec(
             sp_entity_id=row.entity_id, acs_url=checked.acs_url, in_response_to=checked.request_id or None,
@@ -197,6 +213,20 @@ class SamlIdp:
         document = build_response(self.config, self.keys.current(), self.backend, spec, now)
         return PostForm(action=checked.acs_url, field="SAMLResponse", message=encode_post(document),
                         relay_state=checked.relay_state, sp_name=row.name)
+
+    def _release(self, uow: Any, assertion: Assertion, row: SpRow, now: dt.datetime) -> dict[Attr, list[str]]:
+        """The attributes this SP may see, read from the register once per session, SP and policy version."""
+        key = (assertion.session.id, row.entity_id, (row.updated_at, row.attributes, row.clear_ine))
+        released = self._released.get(key)
+        if released is None:
+            identity = load_identity(uow, assertion.account, assertion.session)
+            attributes = parse_attribute_list(",".join(row.attributes)) if row.attributes else DEFAULT_RELEASE
+            released = release_attributes(identity, ReleasePolicy(sp_id=row.entity_id, attributes=attributes,
+                                                                  clear_ine=row.clear_ine),
+                                          secret=self.services.settings.pairwise_salt,
+                                          logout_url=self.config.url("/logout"), now=now)
+            self._released.put(key, released)
+        return released
 
     def deny(self, checked: CheckedAuthnRequest, sp_name: str, status: str = STATUS_RESPONDER,
              sub_status: str | None = None, message: str = "") -> PostForm:
