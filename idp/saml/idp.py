@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -15,9 +16,14 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, url_for
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
-from saml2.samlp import STATUS_INVALID_NAMEID_POLICY, STATUS_REQUESTER, STATUS_RESPONDER
+from saml2.samlp import (
+    STATUS_INVALID_NAMEID_POLICY,
+    STATUS_NO_AUTHN_CONTEXT,
+    STATUS_REQUESTER,
+    STATUS_RESPONDER,
+)
 
-from idp.core.authn.model import Assertion, AuthMethod
+from idp.core.authn.model import Assertion
 from idp.core.identity import (
     DEFAULT_RELEASE,
     Attr,
@@ -29,6 +35,7 @@ from idp.core.identity import (
 from idp.errors import ConfigurationError
 from idp.keystore import KeyStoreError
 from idp.saml.attributes import parse_attribute_list, saml_attributes
+from idp.saml.authn_context import FRESH_LOGIN, session_class
 from idp.saml.cache import TtlCache
 from idp.saml.checks import AuthnRequestChecker, CheckedAuthnRequest
 from idp.saml.config import SamlConfig
@@ -41,12 +48,7 @@ from idp.saml.responses import AnswerSpec, build_response, build_status_response
 from idp.storage.saml_store import SpRow, SqlSamlStore
 from idp.wiring import Services
 
-AUTHN_CLASSES = {
-    AuthMethod.PASSWORD: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
-    AuthMethod.PROVISIONAL: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
-    AuthMethod.SMS: "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileOneFactorUnregistered",
-    AuthMethod.FEDERATION: "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession",
-}
+log = logging.getLogger("idp.saml")
 NAMEID_FORMATS = {"persistent": NAMEID_FORMAT_PERSISTENT, "transient": NAMEID_FORMAT_TRANSIENT}
 
 
@@ -179,6 +181,11 @@ class SamlIdp:
 
                 raise SamlUnknownServiceProvider()
             row, metadata = found
+            authn_class = session_class(assertion.session.auth_method)
+            refusal = self._refusal(row, metadata, checked, authn_class)
+            if refusal is not None:
+                uow.commit()
+                return self.deny(checked, row.name, *refusal)
             fmt = checked.nameid_format or NAMEID_FORMATS.get(row.nameid_format, NAMEID_FORMAT_PERSISTENT)
             if fmt == NAMEID_FORMAT_PERSISTENT:
                 name_id = pairwise_id(services.settings.pairwise_salt, row.entity_id, assertion.account.public_id)
@@ -202,17 +209,40 @@ class SamlIdp:
             uow.commit()
         if write and fmt == NAMEID_FORMAT_PERSISTENT:
             self._recorded.put(recorded, True)
-        encryption = metadata.encryption_certs[0] if metadata.encryption_certs and row.encrypt_assertion else None
+        encrypt = row.encrypt_assertion or row.require_encryption
+        encryption = metadata.encryption_certs[0] if metadata.encryption_certs and encrypt else None
         spec = AnswerSpec(
             sp_entity_id=row.entity_id, acs_url=checked.acs_url, in_response_to=checked.request_id or None,
             name_id=name_id, name_id_format=fmt, session_index=index,
-            authn_instant=assertion.session.authn_instant, authn_class=AUTHN_CLASSES[assertion.session.auth_method],
+            authn_instant=assertion.session.authn_instant, authn_class=authn_class,
             attributes=saml_attributes(released, row.compat_oid), sign_assertion=True,
             sign_response=row.sign_response, encryption_cert=encryption,
         )
         document = build_response(self.config, self.keys.current(), self.backend, spec, now)
         return PostForm(action=checked.acs_url, field="SAMLResponse", message=encode_post(document),
                         relay_state=checked.relay_state, sp_name=row.name)
+
+    def _refusal(self, row: SpRow, metadata: SpMetadata, checked: CheckedAuthnRequest,
+                 authn_class: str) -> tuple[str, str | None, str] | None:
+        """Why this SP must get a status instead of an assertion: an authentication context the session
+        does not meet, or a policy requiring encryption with no encryption key to use (SECURITY S24)."""
+        if checked.authn_classes and authn_class not in checked.authn_classes:
+            log.info("saml answer refused: authentication context %s not requested by %s", authn_class, row.entity_id)
+            return STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT, "contexte d'authentification non satisfait"
+        if row.require_encryption and not metadata.encryption_certs:
+            log.warning("saml answer refused: %s requires encryption and publishes no encryption key", row.entity_id)
+            return STATUS_RESPONDER, None, "chiffrement exigé mais aucune clé de chiffrement"
+        return None
+
+    def login_page_satisfies(self, checked: CheckedAuthnRequest) -> bool:
+        """Whether a login on our page gives an authentication context the request accepts."""
+        return not checked.authn_classes or FRESH_LOGIN in checked.authn_classes
+
+    def needs_fresh_login(self, assertion: Assertion, checked: CheckedAuthnRequest) -> bool:
+        """The SSO session's class does not satisfy the request but a password login on our page would."""
+        return bool(checked.authn_classes) and not checked.passive \
+            and session_class(assertion.session.auth_method) not in checked.authn_classes \
+            and FRESH_LOGIN in checked.authn_classes
 
     def _release(self, uow: Any, assertion: Assertion, row: SpRow, now: dt.datetime) -> dict[Attr, list[str]]:
         """The attributes this SP may see, read from the register once per session, SP and policy version."""

@@ -8,6 +8,7 @@ import secrets
 
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from saml2.samlp import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER
 
 from idp.core.authn.flow import Client
 from idp.core.authn.model import Assertion
@@ -91,15 +92,21 @@ def _consume(checked: checks.CheckedAuthnRequest) -> checks.CheckedAuthnRequest:
 def _begin(checked: checks.CheckedAuthnRequest, sp_name: str) -> ResponseReturnValue:
     """Hand the request to the common login; answer at once when the SSO session may."""
     services, idp = _services(), _idp()
+    force = checked.force_authn
     try:
         outcome = services.flow.begin(Client("saml", checked.sp, sp_name), checked.payload(), browser_id(),
-                                      sso_token(services.settings), force_authn=checked.force_authn,
-                                      passive=checked.passive)
+                                      sso_token(services.settings), force_authn=force, passive=checked.passive)
+        if isinstance(outcome, Assertion) and idp.needs_fresh_login(outcome, checked):
+            # The session's authentication context is not one the SP accepts; a password login is.
+            outcome = services.flow.begin(Client("saml", checked.sp, sp_name), checked.payload(), browser_id(),
+                                          sso_token(services.settings), force_authn=True, passive=False)
     except AuthnFailed as exc:
         status, sub_status = saml_status(exc.failure)
         return render_post(idp.deny(_consume(checked), sp_name, status, sub_status))
     if isinstance(outcome, Assertion):
         return render_post(idp.answer(outcome, checked, consume=True))
+    if not idp.login_page_satisfies(checked):
+        return render_post(idp.deny(_consume(checked), sp_name, STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT))
     _consume(checked)
     return redirect(url_for("login.login_page", request_id=outcome.id), 303)
 

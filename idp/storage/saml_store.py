@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, String, Text, delete, select, update
+from sqlalchemy import Boolean, String, Text, delete, false, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -40,6 +40,8 @@ class SamlServiceProviderRow(Base):
     allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, default=False)
     sign_response: Mapped[bool] = mapped_column(Boolean, default=False)
     encrypt_assertion: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Never send this SP a clear assertion (SECURITY S24): registration needs an encryption key in its metadata.
+    require_encryption: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     refreshed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -105,10 +107,11 @@ class SpRow:
     encrypt_assertion: bool
     updated_at: dt.datetime
     refreshed_at: dt.datetime | None = None
+    require_encryption: bool = False
 
 
 POLICY_FIELDS = ("name", "attributes", "nameid_format", "clear_ine", "compat_oid", "allow_idp_initiated",
-                 "sign_response", "encrypt_assertion", "refresh_url", "refresh_cert")
+                 "sign_response", "encrypt_assertion", "require_encryption", "refresh_url", "refresh_cert")
 
 
 def _insert(session: Session) -> Any:
@@ -125,7 +128,7 @@ def _to_sp(row: SamlServiceProviderRow) -> SpRow:
         attributes=tuple(a for a in row.attributes.split(",") if a), nameid_format=row.nameid_format,
         clear_ine=row.clear_ine, compat_oid=row.compat_oid, allow_idp_initiated=row.allow_idp_initiated,
         sign_response=row.sign_response, encrypt_assertion=row.encrypt_assertion, updated_at=row.updated_at,
-        refreshed_at=row.refreshed_at,
+        refreshed_at=row.refreshed_at, require_encryption=bool(row.require_encryption),
     )
 
 
