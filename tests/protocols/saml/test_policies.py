@@ -274,3 +274,12 @@ def test_pysaml2_sp_requested_context(client: Any, login: Any, account_factory: 
     with pytest.raises(StatusNoAuthnContext):
         sp.parse_authn_request_response(autopost(page)["SAMLResponse"], BINDING_HTTP_POST,
                                         outstanding={request_id: "/"})
+
+
+def test_parked_post_request_expires(client: Any, clock: Any, sp2: OneLoginSp) -> None:
+    """The handle of a POSTed request is single use and short-lived (``pending_ttl``)."""
+    posted = forge.post(client, etree.tostring(forge.authn_request(sp2.entity_id, clock.now())))
+    assert posted.status_code == 303
+    clock.advance(minutes=6)
+    late = client.get(posted.headers["Location"])
+    assert late.status_code == 400 and "SAMLResponse" not in late.get_data(as_text=True)
