@@ -44,7 +44,7 @@ def self_signed_certificate(key: rsa.RSAPrivateKey, common_name: str, years: int
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def ensure_keys(directory: Path, common_name: str, rsa_bits: int = 3072) -> list[str]:
+def ensure_keys(directory: Path, common_name: str, rsa_bits: int = 2048) -> list[str]:
     """Create whatever key is missing in ``directory``; return the names of the files created."""
     if rsa_bits < MIN_RSA_BITS:
         raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
@@ -100,7 +100,7 @@ def rollover_stage(directory: Path) -> str:
     return "stable"
 
 
-def publish_next(directory: Path, common_name: str, rsa_bits: int = 3072) -> list[str]:
+def publish_next(directory: Path, common_name: str, rsa_bits: int = 2048) -> list[str]:
     """Stage 1: create the next signing key; it is announced (metadata, JWKS) but does not sign yet."""
     if rollover_stage(directory) != "stable":
         raise KeyStoreError("une rotation est déjà en cours : terminez-la (promote, puis retire)")

@@ -52,7 +52,9 @@ class RedisSettings:
 @dataclass(frozen=True)
 class KeySettings:
     directory: str = "keys"
-    rsa_bits: int = 3072
+    #: SAML signing keys: 2048 bits like the federations we join (ÉduConnect-style metadata, ANSSI RGS B1 until
+    #: 2030, rotated with ``idp keys rotate``); 3072 is accepted and roughly triples the cost of each signature.
+    rsa_bits: int = 2048
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,24 @@ def db(base_settings: Settings) -> Iterator[Database]:
     # Tables whose migration is not written yet still exist for the tests; test_migrations.py fails
     # until the migration matches the models.
     Base.metadata.create_all(database.engine)
+    add_missing_columns(database)
     yield database
     database.dispose()
+
+
+def add_missing_columns(database: Database) -> None:
+    """Columns added to existing models before their migration is written (as ``create_all`` does for tables)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    with database.engine.begin() as conn:
+        context = MigrationContext.configure(conn)
+        operations = Operations(context)
+        for diff in compare_metadata(context, Base.metadata):
+            if isinstance(diff, tuple) and diff[0] == "add_column":
+                _, schema_name, table, column = diff
+                operations.add_column(table, column._copy(), schema=schema_name)
 
 
 def clean(database: Database) -> None:

@@ -85,7 +85,10 @@ def prepare(instance: Path, database: str, port: int, bits: int) -> tuple[object
     schema.upgrade(services.db)
     Base.metadata.create_all(services.db.engine)
     sys.path.insert(0, str(ROOT))
+    from tests.conftest import add_missing_columns
     from tests.protocols.saml.conftest import OneLoginSp
+
+    add_missing_columns(services.db)  # columns whose migration is not written yet
 
     sp_key, sp_cert = keypair(2048, "bench-sp")
     sp = OneLoginSp("sp1", (sp_key, sp_cert), cert, sign_requests=False)

@@ -14,12 +14,12 @@ from idp.cli.main import CliContext, CommandFailed, pass_ctx
 from idp.saml import admin
 from idp.saml.attributes import parse_attribute_list
 from idp.saml.registry import MetadataRejected
-from idp.storage.saml_store import SqlSamlStore
+from idp.storage.saml_store import SpRow, SqlSamlStore
 
 
 def _policy(attributes: str | None, nameid: str | None, clear_ine: bool | None, compat_oid: bool | None,
             idp_initiated: bool | None, name: str | None, sign_response: bool | None,
-            encrypt: bool | None) -> dict[str, object]:
+            encrypt: bool | None, require_encryption: bool | None) -> dict[str, object]:
     policy: dict[str, object] = {}
     if attributes is not None:
         try:
@@ -28,7 +28,7 @@ def _policy(attributes: str | None, nameid: str | None, clear_ine: bool | None, 
             raise CommandFailed(str(exc)) from None
     for key, value in (("nameid_format", nameid), ("clear_ine", clear_ine), ("compat_oid", compat_oid),
                        ("allow_idp_initiated", idp_initiated), ("name", name), ("sign_response", sign_response),
-                       ("encrypt_assertion", encrypt)):
+                       ("encrypt_assertion", encrypt), ("require_encryption", require_encryption)):
         if value is not None:
             policy[key] = value
     return policy
@@ -45,6 +45,9 @@ def _policy_options(func):  # type: ignore[no-untyped-def]
         click.option("--sign-response/--no-sign-response", default=None, help="Signer aussi la réponse."),
         click.option("--encrypt/--no-encrypt", default=None,
                      help="Chiffrer l'assertion quand le service publie une clé de chiffrement (défaut : oui)."),
+        click.option("--require-encryption/--allow-clear", default=None,
+                     help="Ne jamais envoyer d'assertion en clair : les métadonnées doivent publier une clé de "
+                          "chiffrement (défaut : non)."),
         click.option("--name", help="Nom affiché dans « Mes services »."),
         click.option("--home-url", help="Adresse d'accueil du service dans « Mes services »."),
     ]
@@ -65,9 +68,11 @@ def sp() -> None:
 @pass_ctx
 def add(ctx: CliContext, source: str, cert: str | None, attributes: str | None, nameid: str | None,
         clear_ine: bool | None, compat_oid: bool | None, allow_idp_initiated: bool | None,
-        sign_response: bool | None, encrypt: bool | None, name: str | None, home_url: str | None) -> None:
+        sign_response: bool | None, encrypt: bool | None, require_encryption: bool | None, name: str | None,
+        home_url: str | None) -> None:
     """Enregistrer un service depuis un fichier de métadonnées ou une adresse (FILE|URL)."""
-    policy = _policy(attributes, nameid, clear_ine, compat_oid, allow_idp_initiated, name, sign_response, encrypt)
+    policy = _policy(attributes, nameid, clear_ine, compat_oid, allow_idp_initiated, name, sign_response, encrypt,
+                     require_encryption)
     cert_pem = Path(cert).read_bytes() if cert else None
     try:
         done = admin.register(ctx.services, source, cert=cert_pem, home_url=home_url, **policy)
@@ -90,7 +95,14 @@ def list_(ctx: CliContext) -> None:
         click.echo(f"{row.entity_id}\t{row.name}\tnameid={row.nameid_format}\t"
                    f"attributs={','.join(row.attributes) or 'défaut'}\tine={'clair' if row.clear_ine else 'haché'}\t"
                    f"noms={'oid' if row.compat_oid else 'basic'}\tportail={'oui' if row.allow_idp_initiated else 'non'}\t"
+                   f"chiffrement={_encryption_label(row)}\t"
                    f"validUntil={until}\tsource={row.refresh_url or row.source or 'cli'}")
+
+
+def _encryption_label(row: SpRow) -> str:
+    if row.require_encryption:
+        return "exigé"
+    return "si-clé" if row.encrypt_assertion else "non"
 
 
 @sp.command("set")
@@ -99,13 +111,14 @@ def list_(ctx: CliContext) -> None:
 @pass_ctx
 def set_(ctx: CliContext, entity_id: str, attributes: str | None, nameid: str | None, clear_ine: bool | None,
          compat_oid: bool | None, allow_idp_initiated: bool | None, sign_response: bool | None,
-         encrypt: bool | None, name: str | None, home_url: str | None) -> None:
+         encrypt: bool | None, require_encryption: bool | None, name: str | None, home_url: str | None) -> None:
     """Modifier la politique d'un service enregistré."""
-    policy = _policy(attributes, nameid, clear_ine, compat_oid, allow_idp_initiated, name, sign_response, encrypt)
-    services = ctx.services
-    with services.uow() as uow:
-        found = SqlSamlStore(uow.session).set_policy(entity_id, services.clock.now(), home_url=home_url, **policy)
-        uow.commit()
+    policy = _policy(attributes, nameid, clear_ine, compat_oid, allow_idp_initiated, name, sign_response, encrypt,
+                     require_encryption)
+    try:
+        found = admin.set_policy(ctx.services, entity_id, home_url=home_url, **policy)
+    except MetadataRejected as exc:
+        raise CommandFailed(exc.description) from None
     if not found:
         raise CommandFailed(f"service inconnu : {entity_id}")
     click.echo(f"modifié : {entity_id}")

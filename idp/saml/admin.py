@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from idp.saml import registry
-from idp.storage.saml_store import SqlSamlStore
+from idp.storage.saml_store import SpRow, SqlSamlStore
 from idp.wiring import Services
 
 METADATA_DIRECTORY = "metadata"
@@ -33,6 +33,28 @@ def _read_source(source: str, cert: bytes | None) -> tuple[bytes, str, str]:
     return path.read_bytes(), str(path.resolve()), ""
 
 
+def check_encryption_policy(entity: registry.SpMetadata, require: bool, encrypt: bool) -> None:
+    """An SP that must only get encrypted assertions needs an encryption key and encryption on (S24)."""
+    if not require:
+        return
+    if not encrypt:
+        raise registry.MetadataRejected(f"{entity.entity_id} : --require-encryption et --no-encrypt sont contradictoires")
+    if not entity.encryption_certs:
+        raise registry.MetadataRejected(
+            f"{entity.entity_id} : le chiffrement des assertions est exigé mais les métadonnées ne publient aucune "
+            "clé de chiffrement (KeyDescriptor use=\"encryption\")")
+
+
+def _effective(policy: dict[str, Any], existing: SpRow | None) -> tuple[bool, bool]:
+    require = policy.get("require_encryption")
+    encrypt = policy.get("encrypt_assertion")
+    if require is None:
+        require = existing.require_encryption if existing else False
+    if encrypt is None:
+        encrypt = existing.encrypt_assertion if existing else True
+    return bool(require), bool(encrypt)
+
+
 def register(services: Services, source: str, *, cert: bytes | None = None, home_url: str | None = None,
              **policy: Any) -> list[Registered]:
     """Register (or update) every SP in the metadata at ``source``; the signature is checked when ``cert``."""
@@ -45,6 +67,7 @@ def register(services: Services, source: str, *, cert: bytes | None = None, home
     with services.uow() as uow:
         store = SqlSamlStore(uow.session)
         for entity in entities:
+            check_encryption_policy(entity, *_effective(policy, store.get_sp(entity.entity_id)))
             xml = registry.entity_xml(data, entity.entity_id)
             extra = {"refresh_url": refresh_url, "refresh_cert": cert.decode("ascii")} if refresh_url and cert else {}
             created = store.save_sp(entity.entity_id, xml, registry.digest(xml), entity.valid_until, stored_source,
@@ -52,6 +75,22 @@ def register(services: Services, source: str, *, cert: bytes | None = None, home
             out.append(Registered(entity.entity_id, created))
         uow.commit()
     return out
+
+
+def set_policy(services: Services, entity_id: str, *, home_url: str | None = None, **policy: Any) -> bool:
+    """Change the release policy of a registered SP (False if unknown); an encryption requirement is checked
+    against its stored metadata first."""
+    with services.uow() as uow:
+        store = SqlSamlStore(uow.session)
+        row = store.get_sp(entity_id)
+        if row is None:
+            return False
+        entities = registry.parse_metadata(row.metadata_xml.encode("utf-8"), now=dt.datetime.min.replace(tzinfo=dt.UTC))
+        entity = next((e for e in entities if e.entity_id == entity_id), entities[0])
+        check_encryption_policy(entity, *_effective(policy, row))
+        store.set_policy(entity_id, services.clock.now(), home_url=home_url, **policy)
+        uow.commit()
+    return True
 
 
 def refresh(services: Services, metadata_dir: Path) -> tuple[list[Registered], list[str]]:

@@ -26,7 +26,7 @@ from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NAMEID
 from saml2.samlp import STATUS_INVALID_NAMEID_POLICY, STATUS_REQUEST_DENIED, STATUS_REQUESTER
 from saml2.sigver import SignatureError
 
-from idp.saml import crypto
+from idp.saml import authn_context, crypto
 from idp.saml.binding import (  # noqa: F401 - re-exported for the views
     Inbound,
     RedirectParts,
@@ -77,12 +77,15 @@ class CheckedAuthnRequest:
     signed: bool
     #: Replay-cache key, consumed when the request is answered or parked for the login page ("" = done).
     replay_key: str = ""
+    #: ``AuthnContextClassRef`` values that satisfy the request's ``RequestedAuthnContext`` (empty: any).
+    authn_classes: tuple[str, ...] = ()
 
     def payload(self) -> dict[str, object]:
         """The state kept with the common login's authentication request."""
         return {"sp": self.sp, "id": self.request_id, "acs": self.acs_url, "rs": self.relay_state,
                 "fmt": self.nameid_format, "create": self.allow_create, "force": self.force_authn,
-                "passive": self.passive, "signed": self.signed, "rk": self.replay_key}
+                "passive": self.passive, "signed": self.signed, "rk": self.replay_key,
+                "acx": list(self.authn_classes)}
 
     @classmethod
     def from_payload(cls, data: dict[str, object]) -> CheckedAuthnRequest:
@@ -92,7 +95,8 @@ class CheckedAuthnRequest:
                    force_authn=bool(data.get("force")), passive=bool(data.get("passive")),
                    nameid_format=data.get("fmt") if isinstance(data.get("fmt"), str) else None,  # type: ignore[arg-type]
                    allow_create=bool(data.get("create", True)), signed=bool(data.get("signed")),
-                   replay_key=str(data.get("rk") or ""))
+                   replay_key=str(data.get("rk") or ""),
+                   authn_classes=tuple(str(c) for c in data.get("acx") or ()))  # type: ignore[attr-defined]
 
 
 # --- reading the verified tree -----------------------------------------------------------------------------
@@ -254,6 +258,19 @@ def _nameid_policy(root: etree._Element) -> tuple[str | None, bool]:
     return (None if fmt == NAMEID_FORMAT_UNSPECIFIED else fmt), allow
 
 
+def _requested_authn_context(root: etree._Element) -> tuple[str, ...]:
+    """The classes that satisfy ``RequestedAuthnContext`` (empty when absent); ``SamlRequestDenied`` if none."""
+    requested = root.find("samlp:RequestedAuthnContext", NS)
+    if requested is None:
+        return ()
+    class_refs = tuple(text_of(el) for el in requested.findall("saml:AuthnContextClassRef", NS))
+    has_decls = requested.find("saml:AuthnContextDeclRef", NS) is not None
+    try:
+        return authn_context.acceptable_classes(requested.get("Comparison"), class_refs, has_decls)
+    except authn_context.AuthnContextRefused as refused:
+        raise SamlRequestDenied(refused.status, refused.sub_status, refused.message) from None
+
+
 @dataclass
 class AuthnRequestChecker:
     """Checks an AuthnRequest against the issuer's metadata; ``lookup`` finds an SP.
@@ -292,6 +309,7 @@ class AuthnRequestChecker:
             if self.consume is not None and not self.consume(key, now + self.config.replay_ttl):
                 raise SamlReplay()
             fmt, allow_create = _nameid_policy(root)
+            classes = _requested_authn_context(root)
         except SamlRequestDenied as denied:
             denied.acs, denied.sp, denied.request_id, denied.relay_state = acs.location, sp, request_id, relay_state  # type: ignore[attr-defined]
             raise
@@ -301,6 +319,6 @@ class AuthnRequestChecker:
             force_authn=root.get("ForceAuthn", "").strip().lower() in truthy,
             passive=root.get("IsPassive", "").strip().lower() in truthy,
             nameid_format=fmt, allow_create=allow_create, signed=signed,
-            replay_key="" if self.consume is not None else key,
+            replay_key="" if self.consume is not None else key, authn_classes=classes,
         )
         return checked, sp

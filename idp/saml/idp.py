@@ -6,20 +6,37 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, url_for
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
-from saml2.samlp import STATUS_INVALID_NAMEID_POLICY, STATUS_REQUESTER, STATUS_RESPONDER
+from saml2.samlp import (
+    STATUS_INVALID_NAMEID_POLICY,
+    STATUS_NO_AUTHN_CONTEXT,
+    STATUS_REQUESTER,
+    STATUS_RESPONDER,
+)
 
-from idp.core.authn.model import Assertion, AuthMethod
-from idp.core.identity import DEFAULT_RELEASE, ReleasePolicy, load_identity, pairwise_id, release_attributes
+from idp.core.authn.model import Assertion
+from idp.core.identity import (
+    DEFAULT_RELEASE,
+    Attr,
+    ReleasePolicy,
+    load_identity,
+    pairwise_id,
+    release_attributes,
+)
 from idp.errors import ConfigurationError
 from idp.keystore import KeyStoreError
 from idp.saml.attributes import parse_attribute_list, saml_attributes
+from idp.saml.authn_context import FRESH_LOGIN, session_class
+from idp.saml.cache import TtlCache
 from idp.saml.checks import AuthnRequestChecker, CheckedAuthnRequest
 from idp.saml.config import SamlConfig
 from idp.saml.crypto import XmlSecBackend
@@ -31,12 +48,7 @@ from idp.saml.responses import AnswerSpec, build_response, build_status_response
 from idp.storage.saml_store import SpRow, SqlSamlStore
 from idp.wiring import Services
 
-AUTHN_CLASSES = {
-    AuthMethod.PASSWORD: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
-    AuthMethod.PROVISIONAL: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
-    AuthMethod.SMS: "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileOneFactorUnregistered",
-    AuthMethod.FEDERATION: "urn:oasis:names:tc:SAML:2.0:ac:classes:PreviousSession",
-}
+log = logging.getLogger("idp.saml")
 NAMEID_FORMATS = {"persistent": NAMEID_FORMAT_PERSISTENT, "transient": NAMEID_FORMAT_TRANSIENT}
 
 
@@ -57,6 +69,18 @@ class PostForm:
         return f"{parts.scheme}://{parts.netloc}"
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An answer decided and recorded in a transaction, to sign once it is committed."""
+
+    checked: CheckedAuthnRequest
+    sp_name: str
+    now: dt.datetime
+    spec: AnswerSpec | None = None
+    refusal: tuple[str, str | None, str] | None = None
+    recorded: tuple[str, str, str] | None = None
+
+
 class SamlIdp:
     """The ``ProtocolFrontend`` for SAML 2.0, and the services its views call."""
 
@@ -74,6 +98,11 @@ class SamlIdp:
         self.metadata_cache = MetadataCache(self.backend.keys)
         self._sp_rows: dict[str, tuple[float, SpRow | None]] = {}
         self._issued_ids: set[tuple[str, str]] = set()
+        #: Attributes released per (session, SP, policy version): the register is read once per session and SP.
+        self._released: TtlCache[tuple[str, str, object], dict[Attr, list[str]]] = TtlCache(
+            self.config.released_cache_seconds)
+        #: Session participants this worker has recorded (the same row is not written at every answer).
+        self._recorded: TtlCache[tuple[str, str, str], bool] = TtlCache(self.config.released_cache_seconds)
         self.publisher = MetadataPublisher(self.config, self.keys, self.backend)
         from idp.saml.slo import SingleLogout
 
@@ -93,16 +122,22 @@ class SamlIdp:
 
     # --- service providers -------------------------------------------------------------------------
 
-    def service_provider(self, store: SqlSamlStore, entity_id: str, now: dt.datetime) -> tuple[SpRow, SpMetadata] | None:
+    def service_provider(self, store: SqlSamlStore | None, entity_id: str,
+                         now: dt.datetime) -> tuple[SpRow, SpMetadata] | None:
         """A registered SP whose metadata is still valid (``validUntil`` enforced at use, not only at import).
 
-        Rows are kept ``sp_cache_seconds`` per worker (a change made with ``idp sp`` applies within that time).
+        Rows are kept ``sp_cache_seconds`` per worker (a change made with ``idp sp`` applies within that time);
+        without a ``store``, a short transaction of its own reads the row when the cache has none.
         """
         cached = self._sp_rows.get(entity_id)
         if cached is not None and time.monotonic() - cached[0] < self.config.sp_cache_seconds:
             row = cached[1]
         else:
-            row = store.get_sp(entity_id)
+            if store is None:
+                with self.services.uow() as uow:
+                    row = SqlSamlStore(uow.session).get_sp(entity_id)
+            else:
+                row = store.get_sp(entity_id)
             if len(self._sp_rows) > 10_000:
                 self._sp_rows.clear()
             self._sp_rows[entity_id] = (time.monotonic(), row)
@@ -113,7 +148,7 @@ class SamlIdp:
             return None
         return row, metadata
 
-    def checker(self, store: SqlSamlStore, now: dt.datetime) -> AuthnRequestChecker:
+    def checker(self, store: SqlSamlStore | None, now: dt.datetime) -> AuthnRequestChecker:
         """An AuthnRequest checker bound to this transaction's SP lookups (the replay key is consumed later)."""
 
         def lookup(entity_id: str) -> SpMetadata | None:
@@ -153,50 +188,106 @@ class SamlIdp:
 
         ``consume``: the request was answered at once from the SSO session, its ID is recorded here.
         """
-        services, now = self.services, self.services.clock.now()
-        with services.uow() as uow:
-            store = SqlSamlStore(uow.session)
-            if consume:
-                self.consume(store, checked, now)
-            found = self.service_provider(store, checked.sp, now)
-            if found is None:
-                from idp.saml.errors import SamlUnknownServiceProvider
+        with self.services.uow() as uow:
+            prepared = self.prepare(uow, assertion, checked, consume=consume)
+            uow.commit()
+        return self.finish(prepared)
 
-                raise SamlUnknownServiceProvider()
-            row, metadata = found
-            fmt = checked.nameid_format or NAMEID_FORMATS.get(row.nameid_format, NAMEID_FORMAT_PERSISTENT)
-            if fmt == NAMEID_FORMAT_PERSISTENT:
-                name_id = pairwise_id(services.settings.pairwise_salt, row.entity_id, assertion.account.public_id)
-                known = (row.entity_id, name_id) in self._issued_ids
-                if not checked.allow_create and not known and not store.persistent_id_known(row.entity_id, name_id):
-                    uow.commit()
-                    return self.deny(checked, row.name, STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY)
-                if not known:
-                    store.remember_persistent_id(row.entity_id, name_id, now)
-                    self._remember_issued(row.entity_id, name_id)
-            else:
-                name_id = "_" + secrets.token_hex(20)
+    def prepare(self, uow: Any, assertion: Assertion, checked: CheckedAuthnRequest, *, consume: bool) -> Prepared:
+        """Everything the answer writes, inside the caller's transaction: the replay record, the persistent
+        NameID, the session participant; ``finish`` signs after the commit (no lock held while signing)."""
+        services, now = self.services, self.services.clock.now()
+        store = SqlSamlStore(uow.session)
+        if consume:
+            self.consume(store, checked, now)
+        found = self.service_provider(store, checked.sp, now)
+        if found is None:
+            from idp.saml.errors import SamlUnknownServiceProvider
+
+            raise SamlUnknownServiceProvider()
+        row, metadata = found
+        authn_class = session_class(assertion.session.auth_method)
+        refusal = self._refusal(row, metadata, checked, authn_class)
+        if refusal is not None:
+            return Prepared(checked, row.name, now, refusal=refusal)
+        fmt = checked.nameid_format or NAMEID_FORMATS.get(row.nameid_format, NAMEID_FORMAT_PERSISTENT)
+        if fmt == NAMEID_FORMAT_PERSISTENT:
+            name_id = pairwise_id(services.settings.pairwise_salt, row.entity_id, assertion.account.public_id)
+            known = (row.entity_id, name_id) in self._issued_ids
+            if not checked.allow_create and not known and not store.persistent_id_known(row.entity_id, name_id):
+                return Prepared(checked, row.name, now,
+                                refusal=(STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY, ""))
+            if not known:
+                store.remember_persistent_id(row.entity_id, name_id, now)
+                self._remember_issued(row.entity_id, name_id)
+        else:
+            name_id = "_" + secrets.token_hex(20)
+        released = self._release(uow, assertion, row, now)
+        index = self.session_index(assertion.session.public_id, row.entity_id)
+        participant = {"name_id": name_id, "format": fmt, "session_index": index}
+        recorded = (assertion.session.id, row.entity_id, json.dumps(participant, sort_keys=True))
+        # A transient NameID is new at every answer: always recorded, so that logout names the latest one.
+        if fmt != NAMEID_FORMAT_PERSISTENT or self._recorded.get(recorded) is None:
+            uow.sessions.add_participant(assertion.session.id, "saml", row.entity_id, participant, now)
+        encrypt = row.encrypt_assertion or row.require_encryption
+        spec = AnswerSpec(
+            sp_entity_id=row.entity_id, acs_url=checked.acs_url, in_response_to=checked.request_id or None,
+            name_id=name_id, name_id_format=fmt, session_index=index,
+            authn_instant=assertion.session.authn_instant, authn_class=authn_class,
+            attributes=saml_attributes(released, row.compat_oid), sign_assertion=True,
+            sign_response=row.sign_response,
+            encryption_cert=metadata.encryption_certs[0] if metadata.encryption_certs and encrypt else None,
+        )
+        return Prepared(checked, row.name, now, spec=spec,
+                        recorded=recorded if fmt == NAMEID_FORMAT_PERSISTENT else None)
+
+    def finish(self, prepared: Prepared) -> PostForm:
+        """After the commit of ``prepare``'s transaction: build and sign the answer (or the refusal)."""
+        checked = prepared.checked
+        if prepared.spec is None:
+            status, sub_status, message = prepared.refusal or (STATUS_RESPONDER, None, "")
+            return self.deny(checked, prepared.sp_name, status, sub_status, message)
+        if prepared.recorded is not None:
+            self._recorded.put(prepared.recorded, True)
+        document = build_response(self.config, self.keys.current(), self.backend, prepared.spec, prepared.now)
+        return PostForm(action=checked.acs_url, field="SAMLResponse", message=encode_post(document),
+                        relay_state=checked.relay_state, sp_name=prepared.sp_name)
+
+    def _refusal(self, row: SpRow, metadata: SpMetadata, checked: CheckedAuthnRequest,
+                 authn_class: str) -> tuple[str, str | None, str] | None:
+        """Why this SP must get a status instead of an assertion: an authentication context the session
+        does not meet, or a policy requiring encryption with no encryption key to use (SECURITY S24)."""
+        if checked.authn_classes and authn_class not in checked.authn_classes:
+            log.info("saml answer refused: authentication context %s not requested by %s", authn_class, row.entity_id)
+            return STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT, "contexte d'authentification non satisfait"
+        if row.require_encryption and not metadata.encryption_certs:
+            log.warning("saml answer refused: %s requires encryption and publishes no encryption key", row.entity_id)
+            return STATUS_RESPONDER, None, "chiffrement exigé mais aucune clé de chiffrement"
+        return None
+
+    def login_page_satisfies(self, checked: CheckedAuthnRequest) -> bool:
+        """Whether a login on our page gives an authentication context the request accepts."""
+        return not checked.authn_classes or FRESH_LOGIN in checked.authn_classes
+
+    def needs_fresh_login(self, assertion: Assertion, checked: CheckedAuthnRequest) -> bool:
+        """The SSO session's class does not satisfy the request but a password login on our page would."""
+        return bool(checked.authn_classes) and not checked.passive \
+            and session_class(assertion.session.auth_method) not in checked.authn_classes \
+            and FRESH_LOGIN in checked.authn_classes
+
+    def _release(self, uow: Any, assertion: Assertion, row: SpRow, now: dt.datetime) -> dict[Attr, list[str]]:
+        """The attributes this SP may see, read from the register once per session, SP and policy version."""
+        key = (assertion.session.id, row.entity_id, (row.updated_at, row.attributes, row.clear_ine))
+        released = self._released.get(key)
+        if released is None:
             identity = load_identity(uow, assertion.account, assertion.session)
             attributes = parse_attribute_list(",".join(row.attributes)) if row.attributes else DEFAULT_RELEASE
             released = release_attributes(identity, ReleasePolicy(sp_id=row.entity_id, attributes=attributes,
                                                                   clear_ine=row.clear_ine),
-                                          secret=services.settings.pairwise_salt,
+                                          secret=self.services.settings.pairwise_salt,
                                           logout_url=self.config.url("/logout"), now=now)
-            index = self.session_index(assertion.session.public_id, row.entity_id)
-            uow.sessions.add_participant(assertion.session.id, "saml", row.entity_id,
-                                         {"name_id": name_id, "format": fmt, "session_index": index}, now)
-            uow.commit()
-        encryption = metadata.encryption_certs[0] if metadata.encryption_certs and row.encrypt_assertion else None
-        spec = AnswerSpec(
-            sp_entity_id=row.entity_id, acs_url=checked.acs_url, in_response_to=checked.request_id or None,
-            name_id=name_id, name_id_format=fmt, session_index=index,
-            authn_instant=assertion.session.authn_instant, authn_class=AUTHN_CLASSES[assertion.session.auth_method],
-            attributes=saml_attributes(released, row.compat_oid), sign_assertion=True,
-            sign_response=row.sign_response, encryption_cert=encryption,
-        )
-        document = build_response(self.config, self.keys.current(), self.backend, spec, now)
-        return PostForm(action=checked.acs_url, field="SAMLResponse", message=encode_post(document),
-                        relay_state=checked.relay_state, sp_name=row.name)
+            self._released.put(key, released)
+        return released
 
     def deny(self, checked: CheckedAuthnRequest, sp_name: str, status: str = STATUS_RESPONDER,
              sub_status: str | None = None, message: str = "") -> PostForm:

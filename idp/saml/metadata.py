@@ -14,7 +14,8 @@ from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
 from idp.saml.config import SamlConfig
 from idp.saml.crypto import XmlSecBackend
 from idp.saml.keys import KeyMaterial, SigningKeys
-from idp.saml.xmlbuild import DS, MD, instant, new_id, signature_template, sub
+from idp.saml.signing import sign_enveloped
+from idp.saml.xmlbuild import DS, MD, instant, new_id, sub
 
 SSO_PATHS = {BINDING_HTTP_REDIRECT: "/saml/sso/redirect", BINDING_HTTP_POST: "/saml/sso/post"}
 SLO_PATHS = {BINDING_HTTP_REDIRECT: "/saml/slo/redirect", BINDING_HTTP_POST: "/saml/slo/post"}
@@ -42,8 +43,7 @@ def build_metadata(config: SamlConfig, material: KeyMaterial, backend: XmlSecBac
         sub(idp, MD, "NameIDFormat", name_format)
     for binding, path in SSO_PATHS.items():
         sub(idp, MD, "SingleSignOnService", Binding=binding, Location=config.url(path))
-    signature_template(root, doc_id, material.cert_b64, 0)
-    backend.sign_node(root, material.xml_key)
+    sign_enveloped(root, material, 0)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")  # type: ignore[no-any-return]
 
 

@@ -20,7 +20,8 @@ from idp.saml.attributes import SamlAttribute
 from idp.saml.config import SamlConfig
 from idp.saml.crypto import XmlSecBackend, encrypt_element
 from idp.saml.keys import KeyMaterial
-from idp.saml.xmlbuild import SAML, SAMLP, instant, new_id, signature_template, sub
+from idp.saml.signing import sign_enveloped
+from idp.saml.xmlbuild import SAML, SAMLP, instant, new_id, sub
 
 RESPONSE_NSMAP = {"samlp": SAMLP, "saml": SAML}
 ASSERTION_NSMAP = {"saml": SAML}
@@ -104,13 +105,11 @@ def build_response(config: SamlConfig, material: KeyMaterial, backend: XmlSecBac
     else:
         response.append(assertion)
     if spec.sign_assertion:
-        signature_template(assertion, assertion.get("ID", ""), material.cert_b64, 1)
-        backend.sign_node(assertion, material.xml_key)
+        sign_enveloped(assertion, material, 1)
     if spec.encryption_cert is not None:
         encrypt_element(assertion, spec.encryption_cert, backend.keys)
     if spec.sign_response:
-        signature_template(response, response.get("ID", ""), material.cert_b64, 1)
-        backend.sign_node(response, material.xml_key)
+        sign_enveloped(response, material, 1)
     return etree.tostring(response, xml_declaration=True, encoding="UTF-8")  # type: ignore[no-any-return]
 
 
@@ -122,8 +121,7 @@ def build_status_response(config: SamlConfig, material: KeyMaterial, backend: Xm
     _issuer(response, config)
     _status(response, status, sub_status, message or None)
     if sign:
-        signature_template(response, response.get("ID", ""), material.cert_b64, 1)
-        backend.sign_node(response, material.xml_key)
+        sign_enveloped(response, material, 1)
     return etree.tostring(response, xml_declaration=True, encoding="UTF-8")  # type: ignore[no-any-return]
 
 

@@ -43,7 +43,8 @@ from idp.saml.errors import (
 )
 from idp.saml.idp import PostForm
 from idp.saml.responses import encode_post
-from idp.saml.xmlbuild import RSA_SHA256, SAML, SAMLP, instant, new_id, signature_template, sub
+from idp.saml.signing import sign_enveloped
+from idp.saml.xmlbuild import RSA_SHA256, SAML, SAMLP, instant, new_id, sub
 from idp.storage.saml_store import SqlSamlStore
 from idp.web.security import clear_sso_cookie, client_ip, sso_token
 
@@ -274,8 +275,7 @@ class SingleLogout:
     def _sign(self, root: etree._Element) -> bytes:
         """Messages are signed enveloped for HTTP-POST; for HTTP-Redirect the query is signed instead."""
         material = self.idp.keys.current()
-        signature_template(root, root.get("ID", ""), material.cert_b64, 1)
-        self.idp.backend.sign_node(root, material.xml_key)
+        sign_enveloped(root, material, 1)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")  # type: ignore[no-any-return]
 
     def _send(self, binding: str, location: str, field: str, document: bytes, relay_state: str | None,

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from typing import Any
 
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from saml2.samlp import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER
 
 from idp.core.authn.flow import Client
 from idp.core.authn.model import Assertion
 from idp.errors import AuthnFailed, AuthnRequestExpired
 from idp.saml import checks
 from idp.saml.errors import SamlInvalidRequest, SamlRequestDenied, SamlUnknownServiceProvider
-from idp.saml.idp import PostForm, SamlIdp
+from idp.saml.idp import PostForm, Prepared, SamlIdp
 from idp.saml.mapping import saml_status
 from idp.storage.saml_store import SqlSamlStore
 from idp.web.security import browser_id, sso_token
@@ -57,24 +59,21 @@ def metadata() -> ResponseReturnValue:
 
 
 def _check(inbound: checks.Inbound, endpoint: str) -> tuple[checks.CheckedAuthnRequest, str] | Response:
-    """Run the AuthnRequest checks in one transaction (the replay record commits with it)."""
+    """Run the AuthnRequest checks (the SP's row from the worker's cache; the replay record is written with
+    the answer or when the request is parked)."""
     services, idp = _services(), _idp()
     now = services.clock.now()
-    with services.uow() as uow:
-        store = SqlSamlStore(uow.session)
-        try:
-            checked, metadata = idp.checker(store, now).check(inbound, endpoint, now)
-        except SamlRequestDenied as denied:
-            uow.commit()
-            found = idp.service_provider(store, denied.sp.entity_id, now)  # type: ignore[attr-defined]
-            refused = checks.CheckedAuthnRequest(
-                sp=denied.sp.entity_id, request_id=denied.request_id, acs_url=denied.acs,  # type: ignore[attr-defined]
-                relay_state=denied.relay_state, force_authn=False, passive=False,  # type: ignore[attr-defined]
-                nameid_format=None, allow_create=True, signed=False)
-            return render_post(idp.deny(refused, found[0].name if found else refused.sp, denied.status,
-                                        denied.sub_status, denied.message))
-        found = idp.service_provider(store, metadata.entity_id, now)
-        uow.commit()
+    try:
+        checked, metadata = idp.checker(None, now).check(inbound, endpoint, now)
+    except SamlRequestDenied as denied:
+        found = idp.service_provider(None, denied.sp.entity_id, now)  # type: ignore[attr-defined]
+        refused = checks.CheckedAuthnRequest(
+            sp=denied.sp.entity_id, request_id=denied.request_id, acs_url=denied.acs,  # type: ignore[attr-defined]
+            relay_state=denied.relay_state, force_authn=False, passive=False,  # type: ignore[attr-defined]
+            nameid_format=None, allow_create=True, signed=False)
+        return render_post(idp.deny(refused, found[0].name if found else refused.sp, denied.status,
+                                    denied.sub_status, denied.message))
+    found = idp.service_provider(None, metadata.entity_id, now)
     return checked, found[0].name if found else checked.sp
 
 
@@ -91,15 +90,28 @@ def _consume(checked: checks.CheckedAuthnRequest) -> checks.CheckedAuthnRequest:
 def _begin(checked: checks.CheckedAuthnRequest, sp_name: str) -> ResponseReturnValue:
     """Hand the request to the common login; answer at once when the SSO session may."""
     services, idp = _services(), _idp()
+    prepared: list[Prepared] = []
+
+    def on_answer(uow: Any, assertion: Assertion) -> None:
+        # Answered from the SSO session: replay record and participant commit with the session lookup.
+        if not idp.needs_fresh_login(assertion, checked):
+            prepared.append(idp.prepare(uow, assertion, checked, consume=True))
+
     try:
         outcome = services.flow.begin(Client("saml", checked.sp, sp_name), checked.payload(), browser_id(),
                                       sso_token(services.settings), force_authn=checked.force_authn,
-                                      passive=checked.passive)
+                                      passive=checked.passive, on_answer=on_answer)
+        if isinstance(outcome, Assertion) and not prepared:
+            # The session's authentication context is not one the SP accepts; a password login is.
+            outcome = services.flow.begin(Client("saml", checked.sp, sp_name), checked.payload(), browser_id(),
+                                          sso_token(services.settings), force_authn=True, passive=False)
     except AuthnFailed as exc:
         status, sub_status = saml_status(exc.failure)
         return render_post(idp.deny(_consume(checked), sp_name, status, sub_status))
     if isinstance(outcome, Assertion):
-        return render_post(idp.answer(outcome, checked, consume=True))
+        return render_post(idp.finish(prepared[0]))
+    if not idp.login_page_satisfies(checked):
+        return render_post(idp.deny(_consume(checked), sp_name, STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT))
     _consume(checked)
     return redirect(url_for("login.login_page", request_id=outcome.id), 303)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, String, Text, delete, select, update
+from sqlalchemy import Boolean, String, Text, bindparam, delete, false, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -40,6 +40,8 @@ class SamlServiceProviderRow(Base):
     allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, default=False)
     sign_response: Mapped[bool] = mapped_column(Boolean, default=False)
     encrypt_assertion: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Never send this SP a clear assertion (SECURITY S24): registration needs an encryption key in its metadata.
+    require_encryption: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     refreshed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -105,10 +107,22 @@ class SpRow:
     encrypt_assertion: bool
     updated_at: dt.datetime
     refreshed_at: dt.datetime | None = None
+    require_encryption: bool = False
 
+
+#: ``SqlSamlStore.consume_once``: the insert that wins only when the key is new or its entry has expired.
+CONSUME_ONCE = text(
+    "INSERT INTO saml_replay_cache (key, expires_at) VALUES (:key, :expires_at) "
+    "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at "
+    "WHERE saml_replay_cache.expires_at <= :now RETURNING key"
+).bindparams(bindparam("expires_at", type_=UtcDateTime()), bindparam("now", type_=UtcDateTime()))
+
+#: ``SqlSamlStore.take_pending``: whoever deletes the row owns the request.
+TAKE_PENDING = text("DELETE FROM saml_pending_requests WHERE id = :id RETURNING payload, expires_at").columns(
+    payload=Text(), expires_at=UtcDateTime())
 
 POLICY_FIELDS = ("name", "attributes", "nameid_format", "clear_ine", "compat_oid", "allow_idp_initiated",
-                 "sign_response", "encrypt_assertion", "refresh_url", "refresh_cert")
+                 "sign_response", "encrypt_assertion", "require_encryption", "refresh_url", "refresh_cert")
 
 
 def _insert(session: Session) -> Any:
@@ -125,7 +139,7 @@ def _to_sp(row: SamlServiceProviderRow) -> SpRow:
         attributes=tuple(a for a in row.attributes.split(",") if a), nameid_format=row.nameid_format,
         clear_ine=row.clear_ine, compat_oid=row.compat_oid, allow_idp_initiated=row.allow_idp_initiated,
         sign_response=row.sign_response, encrypt_assertion=row.encrypt_assertion, updated_at=row.updated_at,
-        refreshed_at=row.refreshed_at,
+        refreshed_at=row.refreshed_at, require_encryption=bool(row.require_encryption),
     )
 
 
@@ -211,15 +225,11 @@ class SqlSamlStore:
         """Record ``key``; False when it is already there and not expired (a replay).
 
         One statement, ``INSERT … ON CONFLICT … RETURNING`` (PostgreSQL, SQLite ≥ 3.35): an expired entry is taken over,
-        a live one is left alone; with concurrent callers exactly one sees a row written (SECURITY R04).
+        a live one is left alone; with concurrent callers exactly one sees a row written (SECURITY R04). Written as
+        text once (the same SQL on both databases): building and caching the Core construct cost twice as much.
         """
-        table = SamlReplayRow.__table__
-        statement = _insert(self._s)(table).values(key=key, expires_at=expires_at)
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.key], set_={"expires_at": expires_at},
-            where=table.c.expires_at <= now,
-        )
-        return self._s.execute(statement.returning(table.c.key)).first() is not None
+        params = {"key": key, "expires_at": expires_at, "now": now}
+        return self._s.execute(CONSUME_ONCE, params).first() is not None
 
     def purge(self, now: dt.datetime) -> int:
         """Delete expired replay entries, pending requests and logout chains."""
@@ -248,14 +258,11 @@ class SqlSamlStore:
         self._s.add(SamlPendingRow(id=handle, payload=json.dumps(payload), expires_at=expires_at))
 
     def take_pending(self, handle: str, now: dt.datetime) -> dict[str, Any] | None:
-        """Return and delete a pending request (single use); None if unknown or expired."""
+        """Return and delete a pending request (single use, one statement); None if unknown or expired."""
         if len(handle) > 64:
             return None
-        row = self._s.get(SamlPendingRow, handle)
-        if row is None:
-            return None
-        result = self._s.execute(delete(SamlPendingRow).where(SamlPendingRow.id == handle))
-        if not result.rowcount or row.expires_at <= now:  # type: ignore[attr-defined]
+        row = self._s.execute(TAKE_PENDING, {"id": handle}).first()
+        if row is None or row.expires_at <= now:
             return None
         return json.loads(row.payload)  # type: ignore[no-any-return]
 

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +85,12 @@ class AuthnFlow:
     # --- begin -----------------------------------------------------------------------------------
 
     def begin(self, client: Client, payload: dict[str, Any], browser_id: str, session_token: str | None, *,
-              force_authn: bool = False, passive: bool = False, profile_hint: str = "") -> Assertion | AuthnRequest:
-        """Answer from the SSO session when it may, else store the request for the login page."""
+              force_authn: bool = False, passive: bool = False, profile_hint: str = "",
+              on_answer: Callable[[UnitOfWork, Assertion], None] | None = None) -> Assertion | AuthnRequest:
+        """Answer from the SSO session when it may, else store the request for the login page.
+
+        ``on_answer`` lets the front-end write what its answer needs in the same transaction (one commit).
+        """
         now = self._clock.now()
         request = AuthnRequest(
             id=secrets.token_urlsafe(24), protocol=client.protocol, client_id=client.client_id,
@@ -100,8 +105,11 @@ class AuthnFlow:
                 raise AuthnFailed(AuthnFailure.PASSIVE_LOGIN_REQUIRED)
             if found is not None and session_can_answer(request, found[0]) \
                     and found[1].state is AccountState.ACTIVE:
+                assertion = Assertion(account=found[1], session=found[0], request=request, fresh_login=False)
+                if on_answer is not None:
+                    on_answer(uow, assertion)
                 uow.commit()
-                return Assertion(account=found[1], session=found[0], request=request, fresh_login=False)
+                return assertion
             uow.authn_requests.add(request, browser_hash(browser_id))
             uow.commit()
         return request

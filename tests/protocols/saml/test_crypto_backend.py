@@ -119,3 +119,38 @@ def test_backend_installed_on_pysaml2_server_checks_signed_requests(keyfiles: tu
     tampered = str(request).replace("https://pysp.test/acs", "https://evil.test/acs")
     with pytest.raises(Exception):  # noqa: B017 - pysaml2 raises IncorrectlySigned
         server.parse_authn_request(base64.b64encode(tampered.encode()).decode(), BINDING_HTTP_POST)
+
+
+def test_direct_signer_verifies_under_xmlsec1_and_in_process(keyfiles: tuple[str, str, bytes],
+                                                            tmp_path: Path) -> None:
+    """``sign_enveloped`` (lxml canonicalisation + OpenSSL through cryptography) makes the signature
+    libxmlsec1 makes: it verifies under the ``xmlsec1`` program and in process, on an assertion nested in a
+    response whose namespaces are declared above it, and any change breaks it."""
+    import datetime as dt
+
+    from lxml import etree
+
+    from idp.keystore import RSA_CERT_FILE, RSA_KEY_FILE
+    from idp.saml.keys import load_material
+    from idp.saml.signing import sign_enveloped
+    from idp.saml.xmlbuild import SAML, SAMLP
+
+    key_file, cert_file, cert = keyfiles
+    (tmp_path / RSA_KEY_FILE).write_bytes(Path(key_file).read_bytes())
+    (tmp_path / RSA_CERT_FILE).write_bytes(cert)
+    material = load_material(tmp_path)
+    response = etree.Element(f"{{{SAMLP}}}Response", nsmap={"samlp": SAMLP, "saml": SAML}, ID="_r1")
+    assertion = etree.SubElement(response, f"{{{SAML}}}Assertion", ID="_a1b2c3", Version="2.0",
+                                 IssueInstant=dt.datetime(2026, 1, 1, tzinfo=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    etree.SubElement(assertion, f"{{{SAML}}}Issuer").text = ENTITY_ID
+    etree.SubElement(assertion, f"{{{SAML}}}AttributeValue").text = "Élève <&> \"quoted\""
+    sign_enveloped(assertion, material, 1)
+    signed = etree.tostring(response).decode()
+    assert CryptoBackendXmlSec1(XMLSEC1).validate_signature(signed, cert_file, "pem", ASSERTION, "_a1b2c3")
+    assert XmlSecBackend().validate_signature(signed, cert_file, "pem", ASSERTION, "_a1b2c3")
+    with pytest.raises(SignatureError):
+        XmlSecBackend().validate_signature(signed.replace("quoted", "quotes"), cert_file, "pem", ASSERTION, "_a1b2c3")
+    sign_enveloped(response, material, 0)
+    both = etree.tostring(response).decode()
+    assert XmlSecBackend().validate_signature(both, cert_file, "pem", "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+                                              "_r1")

@@ -82,3 +82,27 @@ def test_attribute_list_parsing() -> None:
     assert parse_attribute_list("sn, GIVENNAME,,FrEduCtId") == {Attr.SN, Attr.GIVEN_NAME, Attr.FR_EDU_CT_ID}
     with pytest.raises(ValueError, match="attribut inconnu"):
         parse_attribute_list("sn,password")
+
+
+# --- RequestedAuthnContext ---------------------------------------------------------------------------
+
+
+def test_requested_authn_context_comparisons() -> None:
+    from idp.saml import authn_context as ac
+
+    ppt, sms, previous = ac.PASSWORD_PROTECTED_TRANSPORT, ac.MOBILE_ONE_FACTOR, ac.PREVIOUS_SESSION
+    assert ac.acceptable_classes(None, (ppt,), False) == (ppt,)
+    assert ac.acceptable_classes("exact", (ppt, sms), False) == (ppt, sms)
+    assert ac.acceptable_classes("minimum", (ac.PASSWORD,), False) == (ppt, sms)
+    assert ac.acceptable_classes("minimum", (ac.UNSPECIFIED,), False) == (ppt, sms, previous)
+    assert ac.acceptable_classes("maximum", (ac.PASSWORD,), False) == (previous,)
+    assert ac.acceptable_classes("better", (ac.PASSWORD,), False) == (ppt, sms)
+    for comparison, refs in (("exact", (ac.CLASSES + "Smartcard",)), ("minimum", (ac.CLASSES + "X509",)),
+                             ("better", (ppt,)), ("minimum", ("urn:example:unknown",)),
+                             ("exact", ("urn:example:unknown",))):
+        with pytest.raises(ac.AuthnContextRefused) as refused:
+            ac.acceptable_classes(comparison, refs, False)
+        assert refused.value.sub_status == "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext"
+    with pytest.raises(ac.AuthnContextRefused) as malformed:
+        ac.acceptable_classes("strongest", (ppt,), False)
+    assert malformed.value.status == "urn:oasis:names:tc:SAML:2.0:status:Requester"
