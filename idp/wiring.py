@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from idp.core.clock import Clock, SystemClock
 from idp.core.passwords.hashing import HashParameters, PasswordHasher
 from idp.core.passwords.policy import PasswordPolicy
 from idp.core.recovery.account import AccountSettings
-from idp.core.recovery.service import RecoveryService
+from idp.core.recovery.service import RecoveryService, notify_lockout
 from idp.delivery.worker import DeliveryWorker
 from idp.settings import Settings
 from idp.storage.db import Database
@@ -84,6 +85,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
     logout_hooks = LogoutHooks()
     accounts = AccountService(uow, hasher, policy, clock, logout_hooks)
     delivery, kit = build_activation_kit(settings, db, uow, clock)
+    flow.on_lock = functools.partial(notify_lockout, kit)  # SECURITY A22
     kit.logout_hooks = logout_hooks
     services = Services(settings=settings, db=db, uow=uow, clock=clock, hasher=hasher, password_policy=policy,
                         flow=flow, accounts=accounts, delivery=delivery,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import pytest
 from conftest import DEFAULT_PASSWORD, AccountFactory, LoginHelper, csrf_from, form_url_of
@@ -11,6 +12,8 @@ from flask.testing import FlaskClient
 
 from idp.core.accounts.model import AccountState, Profile
 from idp.core.clock import FrozenClock
+from idp.storage.activation_store import SqlOutbox
+from idp.wiring import Services
 
 GENERIC = "Identifiant ou mot de passe incorrect."
 
@@ -320,3 +323,39 @@ def test_unknown_page_is_a_french_404(client: FlaskClient) -> None:
 
 def test_healthz(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok", "database": "up"}
+
+
+def test_a_lockout_sends_one_notice_per_lock(client: FlaskClient, login: LoginHelper, services: Services,
+                                             account_factory: AccountFactory, clock: FrozenClock) -> None:
+    """SECURITY A22: the holder hears about a lockout, once per lockout window, never about mere failures."""
+    account = account_factory()
+    with services.uow() as uow:
+        uow.accounts.set_email(account.id, "marie.dupont@example.fr", clock.now())
+        uow.commit()
+    for _ in range(4):
+        login(account.identifier, "Mauvais-Mot-2!")
+    assert outbox(services, "marie.dupont@example.fr") == []  # failures alone send nothing
+    login(account.identifier, "Mauvais-Mot-2!")  # the fifth failure starts the lock
+    notices = outbox(services, "marie.dupont@example.fr")
+    assert len(notices) == 1 and "tentatives de connexion échouées" in notices[0]["body"]
+    assert account.identifier in notices[0]["body"] and "Mauvais-Mot" not in notices[0]["body"]
+    for _ in range(3):  # during the lock: refused, no new notice
+        assert login(account.identifier, "Mauvais-Mot-2!").status_code == 429
+    assert len(outbox(services, "marie.dupont@example.fr")) == 1
+    clock.advance(seconds=61)
+    login(account.identifier, "Mauvais-Mot-2!")  # a new lockout window: a new notice
+    assert len(outbox(services, "marie.dupont@example.fr")) == 2
+
+
+def test_a_lockout_of_an_account_without_contact_sends_nothing(login: LoginHelper, services: Services,
+                                                                account_factory: AccountFactory) -> None:
+    account = account_factory()
+    for _ in range(6):
+        login(account.identifier, "Mauvais-Mot-2!")
+    assert outbox(services) == []
+
+
+def outbox(services: Services, to: str = "") -> list[dict[str, Any]]:
+    """Deliver what is queued, then read the development outbox."""
+    services.delivery.run_pending()
+    return SqlOutbox(services.db.sessionmaker).messages(to=to)

@@ -37,6 +37,13 @@ def password_changed(product: str, identifier: str, at: dt.datetime) -> str:
             "Si ce n'est pas vous, contactez votre établissement.")
 
 
+def login_locked(product: str, identifier: str, at: dt.datetime) -> str:
+    """Notice after a lockout (A22): sent at most once per lockout window."""
+    return (f"{product} : tentatives de connexion échouées sur le compte {identifier} le {at:%d/%m/%Y à %H:%M} "
+            "(UTC). La connexion est suspendue quelques minutes. Si ce n'est pas vous, choisissez un nouveau "
+            "mot de passe avec « Mot de passe oublié ».")
+
+
 def contact_changed(product: str, identifier: str, what: str) -> str:
     """Notice to the old address or number after a change (A17)."""
     return (f"{product} : {what} du compte {identifier} vient d'être modifié(e). "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from idp.errors import (
     InvalidCredentials,
     LoginThrottled,
 )
+
+log = logging.getLogger("idp.authn")
 
 MAX_PASSWORD_INPUT = 1024
 
@@ -81,6 +84,8 @@ class AuthnFlow:
         self.session_policy = session_policy
         self._throttle = throttle_policy
         self._request_ttl = request_ttl
+        #: Called (after the commit) when failures lock a known account: the lockout notice (SECURITY A22).
+        self.on_lock: Callable[[Account], None] | None = None
 
     # --- begin -----------------------------------------------------------------------------------
 
@@ -157,8 +162,10 @@ class AuthnFlow:
         # Login state (counters, the new session, the audit line) commits without waiting for the disk.
         if account is None or not self._hasher.verify(account.password_hash, password):
             with self._uow.login_state() as uow:
-                self._fail(uow, keys, account, ident, ip)
+                locked = self._fail(uow, keys, account, ident, ip)
                 uow.commit()
+            if locked and account is not None and self.on_lock is not None:
+                self._notify_lock(account)
             raise InvalidCredentials()
         self._check_usable(account)
         with self._uow.login_state() as uow:
@@ -170,13 +177,22 @@ class AuthnFlow:
         return outcome
 
     def _fail(self, uow: UnitOfWork, keys: throttle.ThrottleKeys, account: Account | None, ident: str,
-              ip: str) -> None:
+              ip: str) -> bool:
         now = self._clock.now()
         locked = throttle.record_failure(keys, uow.throttle, self._throttle, now)
         account_id = account.id if account else None
         self._audit(uow, audit.LOGIN_FAILURE, account_id, ident, ip, {"known": account is not None})
         if locked:
             self._audit(uow, audit.LOGIN_LOCKED, account_id, ident, ip, {})
+        return locked
+
+    def _notify_lock(self, account: Account) -> None:
+        """The lockout notice; a delivery problem is logged and never changes the login's answer."""
+        assert self.on_lock is not None
+        try:
+            self.on_lock(account)
+        except Exception:  # noqa: BLE001 - the notice must not turn a refused login into an error page
+            log.exception("lockout notice not queued")
 
     def _check_usable(self, account: Account) -> None:
         if account.state in (AccountState.LOCKED, AccountState.CLOSED):

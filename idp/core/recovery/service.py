@@ -250,3 +250,21 @@ def notify_password_change(kit: FlowKit, uow: UnitOfWork, account: Account, used
     for channel, destination in targets[:1]:
         kit.queue(uow, store, channel, destination, text, purpose="notice", account_id=account.id,
                   subject=f"{kit.product} : mot de passe modifié", counted=False)
+
+
+def notify_lockout(kit: FlowKit, account: Account) -> None:
+    """Tell the holder that failed logins locked the account (A22), e-mail first, else SMS.
+
+    Called once per lockout window (when a failure starts a lock); the per-recipient daily limit applies,
+    so an attacker hammering an account cannot turn it into a flood of messages."""
+    phone = sms_destination(account.phone, kit.limits.allowed_regions) if account.phone_verified else None
+    email = account.email if account.email_verified and account.email else None
+    channel, destination = (Channel.MAIL, email) if email else (Channel.SMS, phone)
+    if not destination:
+        return
+    text = messages.login_locked(kit.product, account.identifier, kit.clock.now())
+    with kit.uow() as uow:
+        if kit.queue(uow, kit.stores(uow), channel, destination, text, purpose="lock_notice", account_id=account.id,
+                     subject=f"{kit.product} : tentatives de connexion échouées"):
+            uow.commit()
+            kit.wake()
