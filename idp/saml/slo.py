@@ -140,10 +140,13 @@ class SingleLogout:
             store.add_logout(chain_id, {"initiator": initiator, "pending": pending, "current": None, "failed": []},
                              now + idp.config.logout_chain_ttl)
             uow.commit()
+        chain = url_for("saml.slo_next", chain_id=chain_id)
         if session is not None:
             for hook in services.extras.get("logout_hooks", []):
                 hook(session)
-        response = redirect(url_for("saml.slo_next", chain_id=chain_id), 303)
+            for wrap in services.extras.get("logout_wrappers", []):  # the upstream provider's logout (F08)
+                chain = wrap(session, chain) or chain
+        response = redirect(chain, 303)
         clear_sso_cookie(response, services.settings)
         return response
 

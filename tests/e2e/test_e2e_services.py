@@ -118,3 +118,11 @@ def test_franceconnect_route_from_the_ent(visit: Visit, demo: DemoStack) -> None
     visit.click(visit.page.get_by_role("link", name="Accéder à mes services"), "retour à l'ENT")
     _ent_first_visit(visit, demo)
     expect(visit.page.get_by_role("heading", level=1)).to_contain_text("Bonjour Hélène")
+
+    # Logging out of the ENT (SAML single logout) also ends the FranceConnect session (SECURITY F08).
+    hops: list[str] = []
+    visit.page.on("request", lambda r: hops.append(r.url))
+    visit.click(visit.page.get_by_role("button", name="Se déconnecter"), "ENT déconnecté")
+    expect(visit.page.locator("main")).to_contain_text("Vous êtes déconnecté")
+    ended = [u for u in hops if u.startswith(demo.url("franceconnect")) and "/session/end" in u]
+    assert ended and "id_token_hint=" in ended[0], hops
