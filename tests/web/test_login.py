@@ -328,6 +328,7 @@ def test_healthz(client: FlaskClient) -> None:
 def test_a_lockout_sends_one_notice_per_lock(client: FlaskClient, login: LoginHelper, services: Services,
                                              account_factory: AccountFactory, clock: FrozenClock) -> None:
     """SECURITY A22: the holder hears about a lockout, once per lockout window, never about mere failures."""
+    services.delivery.background = False  # delivered on demand by outbox(), no thread racing the reads
     account = account_factory()
     with services.uow() as uow:
         uow.accounts.set_email(account.id, "marie.dupont@example.fr", clock.now())
@@ -349,6 +350,7 @@ def test_a_lockout_sends_one_notice_per_lock(client: FlaskClient, login: LoginHe
 
 def test_a_lockout_of_an_account_without_contact_sends_nothing(login: LoginHelper, services: Services,
                                                                 account_factory: AccountFactory) -> None:
+    services.delivery.background = False
     account = account_factory()
     for _ in range(6):
         login(account.identifier, "Mauvais-Mot-2!")
