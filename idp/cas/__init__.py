@@ -8,9 +8,14 @@ Tickets live in Redis when ``[redis] url`` is set, else in the database (``idp.s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from flask import Blueprint, url_for
 
 from idp.wiring import Services
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class CasFrontend:
@@ -23,6 +28,12 @@ class CasFrontend:
         from idp.cas.views import bp
 
         return bp
+
+    def wsgi_lane(self, app: WsgiApp, services: Services) -> WsgiApp:
+        """The validation routes served in front of Flask (``idp.cas.fastlane``)."""
+        from idp.cas.fastlane import ValidationLane
+
+        return ValidationLane(app, services)
 
     def resume_url(self, request_id: str) -> str:
         """After the common login, ``/cas/resume/<id>`` issues the ticket."""

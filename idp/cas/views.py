@@ -8,8 +8,8 @@ import hashlib
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from idp.cas import responses
-from idp.cas.mapping import CAS_CODE, LOGIN_FAILURE, LoginFailureAction
+from idp.cas import responses, validation
+from idp.cas.mapping import LOGIN_FAILURE, LoginFailureAction
 from idp.cas.registry import ServiceUrl, UnknownService
 from idp.cas.server import CasServer
 from idp.cas.tickets import TicketProblem, TicketRejected
@@ -37,8 +37,7 @@ def _cas() -> CasServer:
 
 def flag(name: str) -> bool:
     """A CAS boolean parameter is set when present with any value but empty, ``false`` or ``0``."""
-    value = request.values.get(name)
-    return value is not None and value.strip().lower() not in ("", "false", "0")
+    return validation.flag(request.values.get(name))
 
 
 @bp.errorhandler(UnknownService)
@@ -132,8 +131,7 @@ def logout_submit() -> ResponseReturnValue:
 
 
 def _format() -> str | None:
-    fmt = request.values.get("format", "XML").upper()
-    return fmt if fmt in ("XML", "JSON") else None
+    return validation.requested_format(request.values)
 
 
 def _reply(body: bytes, content_type: str, status: int = 200) -> Response:
@@ -143,66 +141,50 @@ def _reply(body: bytes, content_type: str, status: int = 200) -> Response:
     return Response(body, status, headers, content_type=content_type)
 
 
+def _answer_with(answer: validation.Answer) -> Response:
+    status, body, content_type = answer
+    return _reply(body, content_type, status)
+
+
 def _failure(problem: TicketProblem, fmt: str, element: str = "authenticationFailure") -> Response:
-    code, description = CAS_CODE[problem]
-    json_format = fmt == "JSON"
-    body = responses.failure(code, description, json_format=json_format, element=element)
-    status = 503 if problem is TicketProblem.OUTAGE else 200
-    return _reply(body, responses.JSON_TYPE if json_format else responses.XML_TYPE, status)
+    return _answer_with(validation.failure(problem, fmt, element))
 
 
-def _validate(*, with_attributes: bool, accept_proxy_tickets: bool) -> Response:
-    fmt = _format()
-    if fmt is None:
-        return _failure(TicketProblem.UNSUPPORTED_FORMAT, "XML")
-    args = request.values
-    try:
-        result = _cas().validate(args.get("ticket", ""), args.get("service", ""), renew=flag("renew"),
-                                 pgt_url=args.get("pgtUrl", ""), accept_proxy_tickets=accept_proxy_tickets)
-    except TicketRejected as exc:
-        return _failure(exc.problem, fmt)
-    except ServiceUnavailable:
-        return _failure(TicketProblem.OUTAGE, fmt)
-    if fmt == "JSON":
-        return _reply(responses.success_json(result, with_attributes=with_attributes), responses.JSON_TYPE)
-    return _reply(responses.success_xml(result, with_attributes=with_attributes), responses.XML_TYPE)
+# A GET to these routes takes the WSGI fast lane (idp.cas.fastlane) and never reaches Flask; POST and HEAD do.
 
 
 @bp.route("/validate", methods=["GET", "POST"])
 def validate_v1() -> Response:
     """CAS 1.0: ``yes``/``no`` text; proxy tickets always fail (§2.4)."""
-    args = request.values
-    try:
-        result = _cas().validate(args.get("ticket", ""), args.get("service", ""), renew=flag("renew"))
-    except TicketRejected:
-        return _reply(responses.cas1(None), responses.TEXT_TYPE)
-    except ServiceUnavailable:
-        return _reply(responses.cas1(None), responses.TEXT_TYPE, 503)
-    return _reply(responses.cas1(result), responses.TEXT_TYPE)
+    return _answer_with(validation.validate_v1(_cas(), request.values))
 
 
 @bp.route("/serviceValidate", methods=["GET", "POST"])
 def service_validate() -> Response:
     """CAS 2.0 service ticket validation (§2.5)."""
-    return _validate(with_attributes=False, accept_proxy_tickets=False)
+    return _answer_with(validation.validate(_cas(), request.values, with_attributes=False,
+                                            accept_proxy_tickets=False))
 
 
 @bp.route("/proxyValidate", methods=["GET", "POST"])
 def proxy_validate() -> Response:
     """CAS 2.0 service or proxy ticket validation (§2.6)."""
-    return _validate(with_attributes=False, accept_proxy_tickets=True)
+    return _answer_with(validation.validate(_cas(), request.values, with_attributes=False,
+                                            accept_proxy_tickets=True))
 
 
 @bp.route("/p3/serviceValidate", methods=["GET", "POST"])
 def p3_service_validate() -> Response:
     """CAS 3.0 service ticket validation with attributes (§2.8)."""
-    return _validate(with_attributes=True, accept_proxy_tickets=False)
+    return _answer_with(validation.validate(_cas(), request.values, with_attributes=True,
+                                            accept_proxy_tickets=False))
 
 
 @bp.route("/p3/proxyValidate", methods=["GET", "POST"])
 def p3_proxy_validate() -> Response:
     """CAS 3.0 service or proxy ticket validation with attributes (§2.9)."""
-    return _validate(with_attributes=True, accept_proxy_tickets=True)
+    return _answer_with(validation.validate(_cas(), request.values, with_attributes=True,
+                                            accept_proxy_tickets=True))
 
 
 @bp.route("/proxy", methods=["GET", "POST"])

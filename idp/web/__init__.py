@@ -46,6 +46,8 @@ def register_web(app: Flask, services: Services) -> None:
     services.frontends.setdefault(portal_frontend.name, portal_frontend)
     for frontend in services.frontends.values():
         app.register_blueprint(frontend.blueprint())
+        if (lane := getattr(frontend, "wsgi_lane", None)) is not None:  # hot routes served before Flask
+            app.wsgi_app = lane(app.wsgi_app, services)  # type: ignore[method-assign]
     for blueprint in (login.bp, pages.bp, health.bp, activation.bp, recovery.bp, account.bp, federation.bp):
         app.register_blueprint(blueprint)
     _register_errors(app)
