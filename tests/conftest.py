@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,18 +59,49 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def _pg_database_for_worker(admin_url: str) -> str:
-    """One database per xdist worker, created afresh, so parallel workers never share rows."""
+def _pg_database_for_worker(admin_url: str, purpose: str = "") -> str:
+    """One database per xdist worker (and purpose), created afresh, so parallel workers never share rows."""
     base, _, dbname = admin_url.rpartition("/")
     dbname = dbname.split("?")[0] or "postgres"
     # IDP_TEST_DB_TAG keeps suites run side by side (several work trees) out of each other's databases.
     tag = re.sub(r"[^a-z0-9_]", "", os.environ.get("IDP_TEST_DB_TAG", "").lower())
-    worker_db = f"{dbname}_idp_{tag + '_' if tag else ''}{_worker()}"
+    worker_db = f"{dbname}_idp_{tag + '_' if tag else ''}{purpose + '_' if purpose else ''}{_worker()}"
     plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{worker_db}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{worker_db}"')
     return f"{base}/{worker_db}"
+
+
+def fresh_database_url(sqlite_dir: Path, purpose: str) -> str:
+    """For a whole instance run as processes (the demo): a SQLite file in ``sqlite_dir``, or a fresh PostgreSQL
+    database of its own when IDP_TEST_DATABASE_URL is set."""
+    if not PG_URL:
+        return f"sqlite:///{sqlite_dir / 'idp.sqlite3'}"
+    return _pg_database_for_worker(PG_URL, purpose)
+
+
+def free_port_block(count: int) -> int:
+    """A first port such that ``count`` consecutive ports are free on 127.0.0.1."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = int(probe.getsockname()[1])
+        if first + count >= 65535:
+            continue
+        taken: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                taken.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in taken:
+                sock.close()
+    raise RuntimeError("no block of free ports on 127.0.0.1")
 
 
 @pytest.fixture(scope="session")

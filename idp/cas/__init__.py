@@ -49,4 +49,4 @@ def install(services: Services) -> None:
     services.extras["cas"] = CasServer(services)
     slo = SingleLogout(services)
     services.extras["cas_slo"] = slo
-    services.extras.setdefault("logout_hooks", []).append(slo)
+    services.extras["logout_hooks"].append(slo)

@@ -120,8 +120,7 @@ def logout_submit() -> ResponseReturnValue:
     target = _return_to()
     session = services.flow.logout(sso_token(services.settings), client_ip())
     if session is not None:
-        for hook in services.extras.get("logout_hooks", []):
-            hook(session)
+        services.extras["logout_hooks"].run([session])
     response = current_app.make_response(render_template("cas_logged_out.html", target=target))
     clear_sso_cookie(response, services.settings)
     return response

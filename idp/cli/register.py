@@ -159,11 +159,16 @@ def _run(ctx: CliContext, sources: dict[Kind, Iterable[Parsed]], names: dict[Kin
 
 def _key_names(services: Any) -> None:
     """The comparison forms of the representatives' names, for federation matching, kept up to date here."""
+    from sqlalchemy.exc import IntegrityError
+
     from idp.storage.federation_store import SqlFederationStore
 
-    with services.uow() as uow:
-        SqlFederationStore(uow.session).sync_name_keys()
-        uow.commit()
+    try:
+        with services.uow() as uow:
+            SqlFederationStore(uow.session).sync_name_keys()
+            uow.commit()
+    except IntegrityError:  # a login keyed the same rows meanwhile: the lookups finish the job lazily
+        pass
 
 
 def _print_errors(report: ImportReport, skip_invalid: bool) -> None:

@@ -30,4 +30,4 @@ def install(services: Services) -> None:
     services.frontends["oidc"] = OidcFrontend(services, server)
     services.extras["oidc_logout"] = logout
     services.extras["consents"] = OidcConsents(server)
-    services.extras.setdefault("logout_hooks", []).append(logout.session_ended)
+    services.extras["logout_hooks"].append(logout.session_ended)

@@ -134,11 +134,7 @@ class OidcLogout:
         if logged_out:
             ended = services.flow.logout(sso_token(services.settings), client_ip())
             if ended is not None:
-                for hook in services.extras.get("logout_hooks", []):
-                    try:
-                        hook(ended)
-                    except Exception:  # noqa: BLE001 - one protocol's failure must not stop the others
-                        log.exception("single-logout hook failed")
+                services.extras["logout_hooks"].run([ended])
         target = validated.redirect_uri if validated is not None and validated.id_token_claims else None
         response = redirect(target, 303) if target else current_app.make_response(render_template("logged_out.html"))
         clear_sso_cookie(response, services.settings)

@@ -142,8 +142,7 @@ class SingleLogout:
             uow.commit()
         chain = url_for("saml.slo_next", chain_id=chain_id)
         if session is not None:
-            for hook in services.extras.get("logout_hooks", []):
-                hook(session)
+            services.extras["logout_hooks"].run([session])
             for wrap in services.extras.get("logout_wrappers", []):  # the upstream provider's logout (F08)
                 chain = wrap(session, chain) or chain
         response = redirect(chain, 303)

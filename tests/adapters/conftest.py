@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
+from conftest import free_port_block, fresh_database_url
 
 from idp import PROJECT_ROOT
 
@@ -39,49 +37,12 @@ class Stack:
         return self.log.read_text(errors="replace")
 
 
-def _free_block(count: int) -> int:
-    """A first port such that ``count`` consecutive ports are free."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + count >= 65535:
-            continue
-        sockets = []
-        try:
-            for port in range(first, first + count):
-                s = socket.socket()
-                s.bind(("127.0.0.1", port))
-                sockets.append(s)
-            return first
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free block of ports")
-
-
-def _database_url(root: Path) -> str:
-    admin = os.environ.get("IDP_TEST_DATABASE_URL", "")
-    if not admin:
-        return f"sqlite:///{root / 'idp.sqlite3'}"
-    base, _, name = admin.rpartition("/")
-    tag = re.sub(r"[^a-z0-9_]", "", os.environ.get("IDP_TEST_DB_TAG", "").lower())
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    db = f"{name.split('?')[0] or 'postgres'}_idp_{tag + '_' if tag else ''}adapters_{worker}"
-    with psycopg.connect(admin.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{db}"')
-    return f"{base}/{db}"
-
-
 def start_demo(root: Path, timeout: float = 180.0) -> Stack:
-    first = _free_block(4)
+    first = free_port_block(4)
     config = root / "config.toml"
     config.write_text(
         f'[server]\nbase_url = "http://127.0.0.1:{first}"\ndevelopment = true\n\n'
-        f'[database]\nurl = "{_database_url(root)}"\n\n[keys]\ndirectory = "keys"\nrsa_bits = 2048\n\n'
+        f'[database]\nurl = "{fresh_database_url(root, "adapters")}"\n\n[keys]\ndirectory = "keys"\nrsa_bits = 2048\n\n'
         "[passwords]\nargon2_time_cost = 1\nargon2_memory_kib = 1024\n\n[logging]\nlevel = \"WARNING\"\n\n"
         '[protocols]\nenabled = ["saml", "oidc", "cas"]\n')
     log = root / "demo.log"

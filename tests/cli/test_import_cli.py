@@ -43,6 +43,21 @@ def test_import_a_directory(runner: Any, clean_db: Database) -> None:
     assert again.exit_code == 0 and "inchangés       3  partants       0" in again.stdout
 
 
+def test_import_keys_the_representatives_names_for_federation(runner: Any, clean_db: Database) -> None:
+    """After an import every representative has the comparison form of its name (FranceConnect matching
+    needs it), so the first federated login does not key the whole register."""
+    from idp.core.activation.matching import name_key
+
+    assert runner("import", "csv", str(VALID)).exit_code == 0
+    with clean_db.engine.connect() as conn:
+        keyed = dict(conn.execute(text("SELECT k.family_key, r.family_name FROM federation_name_keys k "
+                                       "JOIN representatives r ON r.id = k.representative_id")).all())
+    assert len(keyed) and rows(clean_db, "federation_name_keys") == rows(clean_db, "representatives")
+    assert all(key == name_key(name) for key, name in keyed.items())
+    assert runner("import", "csv", str(VALID)).exit_code == 0  # nothing changed: nothing re-keyed, no duplicate
+    assert rows(clean_db, "federation_name_keys") == rows(clean_db, "representatives")
+
+
 def test_import_named_files(runner: Any, clean_db: Database) -> None:
     result = runner("import", "csv", "--etablissements", str(VALID / "etablissements.csv"),
                     "--eleves", str(VALID / "eleves.csv"))

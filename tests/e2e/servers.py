@@ -13,58 +13,18 @@ import datetime as dt
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
+from conftest import free_port_block, fresh_database_url
 
 START_TIMEOUT_SECONDS = 180
 READY_LINE = "Ctrl-C arrête tout."
 SERVICES = ("idp", "ent", "pronote", "teleservices", "franceconnect")
 CODE_RE = re.compile(r"code[^0-9]*?\b([2-9A-HJKMNP-Z]{6})\b")
-
-
-def free_ports(count: int) -> int:
-    """A first port such that ``count`` consecutive ports are free on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
-        if first + count >= 65535:
-            continue
-        taken: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket()
-                taken.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in taken:
-                sock.close()
-    raise RuntimeError("no block of free ports on 127.0.0.1")
-
-
-def e2e_database_url(instance: Path) -> str:
-    """SQLite in the instance directory, or a fresh PostgreSQL database kept apart from the other tests'."""
-    admin_url = os.environ.get("IDP_TEST_DATABASE_URL", "")
-    if not admin_url:
-        return f"sqlite:///{instance / 'idp.sqlite3'}"
-    base, _, dbname = admin_url.rpartition("/")
-    dbname = dbname.split("?")[0] or "postgres"
-    tag = re.sub(r"[^a-z0-9_]", "", os.environ.get("IDP_TEST_DB_TAG", "").lower())
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"{dbname}_idp_{tag + '_' if tag else ''}e2e_{worker}"
-    with psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{base}/{name}"
 
 
 def _config(base_url: str, database_url: str) -> str:
@@ -87,7 +47,7 @@ class DemoStack:
 
     instance: Path
     log_path: Path
-    first_port: int = field(default_factory=lambda: free_ports(len(SERVICES)))
+    first_port: int = field(default_factory=lambda: free_port_block(len(SERVICES)))
     process: subprocess.Popen[bytes] | None = None
     demo_output: str = ""
 
@@ -112,7 +72,7 @@ class DemoStack:
 
     def start(self) -> None:
         self.instance.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(_config(self.base_url, e2e_database_url(self.instance)), encoding="utf-8")
+        self.config.write_text(_config(self.base_url, fresh_database_url(self.instance, "e2e")), encoding="utf-8")
         self.idp("init")
         self._create_missing_tables()
         with self.log_path.open("wb") as log:
