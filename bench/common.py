@@ -23,6 +23,75 @@ def pin_self(core: int) -> None:
     os.sched_setaffinity(0, {core})
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (from /proc), in seconds; vanished ones count 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (the gunicorn master's workers)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def postgres_pids() -> list[int]:
+    """Every process of the local PostgreSQL server (postmaster, backends, background workers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+class PinnedPostgres:
+    """Optionally pin the local PostgreSQL server to one core for the run, and put it back afterwards.
+
+    ``core=None`` leaves it where the kernel puts it (it then competes with the worker for core 0's idle
+    time). Pinning it to the load generator's core keeps the worker's core for the worker alone, so the
+    per-core figure is the identity provider's; the CPU PostgreSQL spends is printed beside it either way.
+    New backends inherit the postmaster's affinity. Needs the right to change those processes' affinity
+    (root here); without it the run goes on unpinned and says so.
+    """
+
+    def __init__(self, core: int | None) -> None:
+        self.core = core
+        self.saved: dict[int, set[int]] = {}
+        self.note = "PostgreSQL not pinned"
+
+    def __enter__(self) -> PinnedPostgres:
+        if self.core is None:
+            return self
+        try:
+            for pid in postgres_pids():
+                self.saved[pid] = os.sched_getaffinity(pid)
+                os.sched_setaffinity(pid, {self.core})
+            self.note = f"PostgreSQL pinned to core {self.core}"
+        except OSError as exc:
+            self.note = f"PostgreSQL not pinned ({exc.strerror})"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        everything = set(range(os.cpu_count() or 1))
+        for pid in postgres_pids():  # backends forked during the run inherited the pin too
+            try:
+                os.sched_setaffinity(pid, self.saved.get(pid, everything))
+            except OSError:
+                continue
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,12 +154,13 @@ class Instance:
         services.db.dispose()
         return made
 
-    def start_server(self, core: int, workers: int = 1) -> None:
+    def start_server(self, core: int, workers: int = 1, worker_class: str = "sync", threads: int = 1) -> None:
         """Start gunicorn pinned to ``core`` and wait until /healthz answers."""
         env = {**os.environ, "IDP_CONFIG": str(self.config)}
         self.log = (self.dir / "server.log").open("wb")
+        kind = ["-k", worker_class] + (["--threads", str(threads)] if worker_class == "gthread" else [])
         self.server = subprocess.Popen(
-            ["taskset", "-c", str(core), sys.executable, "-m", "gunicorn", "-w", str(workers), "-b",
+            ["taskset", "-c", str(core), sys.executable, "-m", "gunicorn", "-w", str(workers), *kind, "-b",
              f"127.0.0.1:{self.port}", "idp.wsgi:app"],
             env=env, cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
@@ -102,6 +172,18 @@ class Instance:
                 time.sleep(0.2)
         self.log.flush()
         raise RuntimeError("server did not start:\n" + (self.dir / "server.log").read_text()[-3000:])
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers of ``start_server``."""
+        return children(self.server.pid) if self.server is not None else []
+
+    def backend_pids(self) -> list[int]:
+        """The PostgreSQL backends connected to this instance's database right now."""
+        if self.dialect != "postgresql":
+            return []
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.dbname,)).fetchall()
+        return [row[0] for row in rows]
 
     def __exit__(self, *exc: object) -> None:
         if self.server is not None:

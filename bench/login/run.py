@@ -27,7 +27,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import Instance, pin_self  # noqa: E402
+from common import Instance, PinnedPostgres, cpu_seconds, pin_self  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ACTION = re.compile(r'<form method="post" action="([^"]+)"')
@@ -80,15 +80,17 @@ def load(base: str, identifiers: list[str], seconds: float, browsers: int) -> tu
     return latencies, errors[0]
 
 
-def argon2_ms_on_core(core: int) -> float:
-    """Median argon2id verify time with the default parameters, measured on the server's core."""
+def argon2_ms_on_core(core: int) -> tuple[float, float]:
+    """Median argon2id verify time with the default parameters on the server's core: (wall, CPU) in ms."""
     code = ("import time,statistics;from argon2 import PasswordHasher as P;"
-            "h=P(time_cost=2,memory_cost=19456,parallelism=1);x=h.hash('a');r=[]\n"
-            "for _ in range(30):\n t=time.perf_counter();h.verify(x,'a');r.append(time.perf_counter()-t)\n"
-            "print(statistics.median(r)*1000)")
+            "h=P(time_cost=2,memory_cost=19456,parallelism=1);x=h.hash('a');r=[];c=[]\n"
+            "for _ in range(30):\n t=time.perf_counter();u=time.process_time();h.verify(x,'a')\n"
+            " r.append(time.perf_counter()-t);c.append(time.process_time()-u)\n"
+            "print(statistics.median(r)*1000,statistics.median(c)*1000)")
     out = subprocess.run(["taskset", "-c", str(core), sys.executable, "-c", code], capture_output=True,
                          text=True, check=True)
-    return float(out.stdout.strip())
+    wall, cpu = out.stdout.split()
+    return float(wall), float(cpu)
 
 
 def main() -> None:
@@ -96,27 +98,42 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--browsers", type=int, default=4)
     parser.add_argument("--accounts", type=int, default=40)
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="gthread",
+                        help="gunicorn worker type (gthread overlaps one request's database waits with another's CPU)")
+    parser.add_argument("--threads", type=int, default=4, help="threads of the gthread worker")
+    parser.add_argument("--pg-core", type=int, default=None,
+                        help="pin the local PostgreSQL server to this core during the run (default: not pinned)")
     parser.add_argument("--database-url", default=os.environ.get(
         "IDP_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
     with Instance(args.database_url, name="login") as instance:
         identifiers = instance.create_accounts(args.accounts, PASSWORD)
-        instance.start_server(core=0, workers=1)
+        instance.start_server(core=0, workers=1, worker_class=args.worker_class, threads=args.threads)
         pin_self(1)
-        one_login(instance.base, identifiers[0])  # warm-up
-        load(instance.base, identifiers, 3, args.browsers)
-        latencies, errors = load(instance.base, identifiers, args.seconds, args.browsers)
+        with PinnedPostgres(args.pg_core) as pinned:
+            one_login(instance.base, identifiers[0])  # warm-up
+            load(instance.base, identifiers, 3, args.browsers)
+            workers, backends = instance.worker_pids(), instance.backend_pids()
+            cpu0 = (cpu_seconds(workers), cpu_seconds(backends))
+            latencies, errors = load(instance.base, identifiers, args.seconds, args.browsers)
+            worker_s, pg_s = cpu_seconds(workers) - cpu0[0], cpu_seconds(backends) - cpu0[1]
     rate = len(latencies) / args.seconds
-    hash_ms = argon2_ms_on_core(0)
+    hash_ms, hash_cpu = argon2_ms_on_core(0)
     share = rate * hash_ms / 1000
     print(f"database              {instance.dialect}")
     print(f"logins                {len(latencies)} in {args.seconds:.0f} s, errors {errors}")
-    print(f"logins/s per core     {rate:.1f}   (3 HTTP requests each, one gunicorn worker on core 0)")
+    print(f"server                1 gunicorn {args.worker_class} worker"
+          f"{f' ({args.threads} threads)' if args.worker_class == 'gthread' else ''} on core 0; {pinned.note}")
+    print(f"logins/s per core     {rate:.1f}   (3 HTTP requests each)")
     if latencies:
         q = statistics.quantiles(latencies, n=100)
         print(f"latency ms            median {statistics.median(latencies) * 1000:.1f}  p95 {q[94] * 1000:.1f}")
     print(f"argon2id verify       {hash_ms:.1f} ms (m=19 MiB, t=2, p=1) -> ceiling {1000 / hash_ms:.1f} logins/s")
-    print(f"share of time in hash {share * 100:.0f} %   (outside the hash: {(1 - share) * 100:.0f} %)")
+    print(f"share of time in hash {share * 100:.0f} %   (logins/s x verify time; outside the hash: {(1 - share) * 100:.0f} %)")
+    if latencies and worker_s:
+        per_login = worker_s / len(latencies) * 1000
+        print(f"worker CPU per login  {per_login:.1f} ms -> {1000 / per_login:.1f} logins/s per fully used core; "
+              f"{hash_cpu / per_login * 100:.0f} % of it in the hash (verify: {hash_cpu:.1f} ms CPU); PostgreSQL {pg_s / len(latencies) * 1000:.2f} ms")
 
 
 if __name__ == "__main__":
