@@ -28,7 +28,7 @@ from typing import Any, Self
 import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
@@ -70,7 +70,7 @@ def _row_class(keys: Sequence[str]) -> type[_Row]:
 class Prepared:
     """One statement compiled for the dialect, with what binding and reading its rows need."""
 
-    __slots__ = ("sql", "defaults", "binds", "expanding", "keys", "row", "results", "returns_rows")
+    __slots__ = ("sql", "required", "defaults", "binds", "expanding", "keys", "row", "results")
 
     def __init__(self, statement: ClauseElement, dialect: Any, column_keys: Sequence[str] | None) -> None:
         if getattr(statement, "_propagate_attrs", None) and statement._propagate_attrs.get(
@@ -95,20 +95,28 @@ class Prepared:
             if "__[POSTCOMPILE_" in sql:
                 raise _Fallback()  # NOT IN, tuples…: let SQLAlchemy expand them
         self.sql = sql
-        self.defaults = {**{k: v for k, v in compiled.params.items() if v is not None}, **defaults}
+        # Values written into the statement (``.values(x=None)`` included); bare ``bindparam("x")`` are required.
+        self.required = frozenset(name for name, bind in compiled.binds.items()
+                                  if bind.required and name not in defaults)
+        self.defaults = {**{k: v for k, v in compiled.params.items() if k not in self.required}, **defaults}
         self.binds: dict[str, Callable[[Any], Any]] = dict(compiled._bind_processors)
         self.expanding = expanding
         self.keys = [entry.keyname for entry in compiled._result_columns]
-        self.returns_rows = bool(self.keys)
-        self.row = _row_class(self.keys) if self.keys else None
+        self.row = _row_class(self.keys) if self.keys else None  # text(): from the cursor's description
         self.results: list[tuple[int, Callable[[Any], Any]]] = []
         for index, entry in enumerate(compiled._result_columns):
-            processor = entry.type._cached_result_processor(dialect, None)
+            try:
+                processor = entry.type._cached_result_processor(dialect, None)
+            except Exception as exc:  # noqa: BLE001 - a type that needs the column's wire type (numerics)
+                raise _Fallback() from exc
             if processor is not None:
                 self.results.append((index, processor))
 
     def parameters(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         values = {**self.defaults, **params} if params else dict(self.defaults)
+        if self.required and not values.keys() >= self.required:
+            missing = sorted(self.required.difference(values))
+            raise InvalidRequestError(f"A value is required for bind parameter {missing[0]!r}")
         for name, processor in self.binds.items():
             if name in values:
                 value = values[name]
@@ -120,8 +128,10 @@ class Prepared:
             values[name] = list(values[name])
         return values
 
-    def rows(self, raw: list[tuple[Any, ...]]) -> list[_Row]:
-        assert self.row is not None
+    def rows(self, raw: list[tuple[Any, ...]], description: Sequence[Any]) -> list[_Row]:
+        if self.row is None or len(description) != len(self.keys):
+            self.keys = [column.name for column in description]
+            self.row = _row_class(self.keys)
         make = self.row._make  # type: ignore[attr-defined]
         if not self.results:
             return [make(r) for r in raw]
@@ -361,7 +371,8 @@ class FastUnitOfWork:
         try:
             with driver.cursor() as cursor:
                 cursor.execute(prepared.sql, values)
-                rows = prepared.rows(cursor.fetchall()) if prepared.returns_rows else []
+                description = cursor.description
+                rows = prepared.rows(cursor.fetchall(), description) if description is not None else []
                 return FastResult(rows, cursor.rowcount)
         except psycopg.Error as exc:
             invalidated = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or driver.closed \

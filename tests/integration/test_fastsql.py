@@ -221,3 +221,21 @@ def test_the_json_payload_round_trips(services: Services) -> None:
         got = uow.authn_requests.get(request.id, "h" * 64)
     assert got.payload == json.loads(json.dumps(request.payload)) and got.force_authn is True and got.passive is False
     assert got.created_at == NOW and got.completed_at is None
+
+
+def test_text_statements_literal_nulls_and_missing_parameters(services: Services, account_factory) -> None:
+    _postgresql(services)
+    from sqlalchemy import bindparam, text
+    from sqlalchemy.exc import InvalidRequestError
+
+    account = account_factory()
+    _, session = _session_for(services, account)
+    with services.uow.autocommit() as uow:
+        uow.sessions.add(session)
+        rows = uow.executor.execute(text("SELECT id, created_at FROM sso_sessions WHERE account_id = :a"),
+                                    {"a": account.id}).all()
+        assert [(r.id, r._mapping["created_at"].replace(tzinfo=UTC)) for r in rows] == [(session.id, NOW)]
+        ended = uow.executor.execute(update(_S).where(_S.c.id == session.id).values(ended_at=None, ip="")).rowcount
+        assert ended == 1
+        with pytest.raises(InvalidRequestError, match="sid"):
+            uow.executor.execute(select(_S).where(_S.c.id == bindparam("sid")), {})
