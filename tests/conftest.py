@@ -163,7 +163,10 @@ def add_missing_columns(database: Database) -> None:
 
 
 def clean(database: Database) -> None:
-    """Empty every table (fast on both databases)."""
+    """Empty every table (fast on both databases), and forget the cached service catalogue."""
+    from idp.storage import catalogue
+
+    catalogue.changed()
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with database.engine.begin() as conn:
         if database.dialect == "postgresql":

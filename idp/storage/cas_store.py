@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from idp.storage import catalogue
 from idp.storage.models import Base, ServiceProviderRow, UtcDateTime
 
 KIND_ST, KIND_PT, KIND_PGT = "ST", "PT", "PGT"
@@ -171,12 +172,14 @@ class SqlCasStore:
         self._s.add(ServiceProviderRow(protocol="cas", client_id=record.service_id, name=record.name,
                                        home_url=record.home_url, description=description, enabled=True,
                                        created_at=at))
+        catalogue.changed_in(self._s)
 
     def remove_service(self, service_id: str) -> bool:
         """Remove a registration (and its "Mes services" entry); its live tickets die with it."""
         result = self._s.execute(delete(CasServiceRow).where(CasServiceRow.service_id == service_id))
         self._s.execute(delete(ServiceProviderRow).where(ServiceProviderRow.protocol == "cas",
                                                          ServiceProviderRow.client_id == service_id))
+        catalogue.changed_in(self._s)
         self._s.execute(delete(_T).where(_T.c.service_id == service_id))
         self._s.execute(delete(CasSessionAttributesRow).where(CasSessionAttributesRow.service_id == service_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]

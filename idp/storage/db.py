@@ -108,6 +108,13 @@ class Database:
         # Reads and single-statement writes (one conditional UPDATE, one INSERT) need no transaction.
         self.autocommit_sessionmaker = sessionmaker(autocommit_engine(self.login_state_engine),
                                                     expire_on_commit=False, autoflush=False)
+        # PostgreSQL: the hot units of work send their statements through psycopg, compiled once here.
+        from idp.storage.catalogue import CatalogueCache
+        from idp.storage.fastsql import StatementCache
+
+        self.fast_statements = (StatementCache(self.login_state_engine.dialect) if self.dialect == "postgresql"
+                                else None)
+        self.catalogue = CatalogueCache()
 
     @property
     def dialect(self) -> str:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from idp.core.accounts.model import Account
+from idp.storage import catalogue
 from idp.storage.accounts import to_account
 from idp.storage.models import AccountRow, Base, ServiceProviderRow, UtcDateTime
 
@@ -394,6 +395,7 @@ class SqlOidcStore:
         ))
         self._s.add(ServiceProviderRow(protocol="oidc", client_id=client.client_id, name=client.name,
                                        home_url=home_url, enabled=bool(home_url), created_at=at))
+        catalogue.changed_in(self._s)
 
     def client(self, client_id: str) -> ClientRecord | None:
         if not client_id or len(client_id) > 64 or not client_id.isprintable():
@@ -413,6 +415,7 @@ class SqlOidcStore:
         self._s.execute(delete(OidcConsentRow).where(OidcConsentRow.client_id == client_id))
         self._s.execute(delete(ServiceProviderRow).where(ServiceProviderRow.protocol == "oidc",
                                                          ServiceProviderRow.client_id == client_id))
+        catalogue.changed_in(self._s)
         return bool(self._s.execute(delete(OidcClientRow).where(OidcClientRow.client_id == client_id)).rowcount)  # type: ignore[attr-defined]
 
     def set_secret(self, client_id: str, secret_hash: str, at: dt.datetime) -> bool:

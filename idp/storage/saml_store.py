@@ -17,6 +17,7 @@ from sqlalchemy import Boolean, String, Text, bindparam, delete, false, select, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from idp.storage import catalogue
 from idp.storage.models import Base, ServiceProviderRow, SsoSessionRow, UtcDateTime
 
 
@@ -211,12 +212,14 @@ class SqlSamlStore:
         entry.name = row.name
         if home_url is not None:
             entry.home_url = home_url
+        catalogue.changed_in(self._s)
 
     def remove_sp(self, entity_id: str) -> bool:
         """Forget a service provider (and its "Mes services" entry)."""
         result = self._s.execute(delete(SamlServiceProviderRow).where(SamlServiceProviderRow.entity_id == entity_id))
         self._s.execute(delete(ServiceProviderRow).where(ServiceProviderRow.protocol == "saml",
                                                          ServiceProviderRow.client_id == entity_id))
+        catalogue.changed_in(self._s)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     # --- replay cache ----------------------------------------------------------------------------

@@ -21,6 +21,25 @@ _SET_LOCK = update(_T).where(_T.c.key == bindparam("k")).values(locked_until=bin
 _RESET = delete(_T).where(_T.c.key == bindparam("k"))
 
 
+def _record_failure(insert_for: Any) -> Any:
+    """Add one failure, or start a new window when ``window_started_at`` is before ``stale_before``."""
+    stale = _T.c.window_started_at < bindparam("stale_before", type_=_T.c.window_started_at.type)
+    now = bindparam("now", type_=_T.c.updated_at.type)
+    insert = insert_for(_T).values(key=bindparam("k"), failures=1, window_started_at=now, updated_at=now)
+    return insert.on_conflict_do_update(
+        index_elements=[_T.c.key],
+        set_={
+            "failures": case((stale, 1), else_=_T.c.failures + 1),
+            "window_started_at": case((stale, insert.excluded.window_started_at), else_=_T.c.window_started_at),
+            "updated_at": insert.excluded.updated_at,
+        },
+    ).returning(_T.c.key, _T.c.failures, _T.c.window_started_at, _T.c.locked_until)
+
+
+# Built once per dialect (the upsert syntax is the same, the constructs are not).
+_RECORD_FAILURE = {"postgresql": _record_failure(pg_insert), "sqlite": _record_failure(sqlite_insert)}
+
+
 def _to_counter(row: Row[Any]) -> ThrottleCounter:
     return ThrottleCounter(key=row.key, failures=row.failures, window_started_at=row.window_started_at,
                            locked_until=row.locked_until)
@@ -31,7 +50,7 @@ class SqlThrottleStore:
 
     def __init__(self, session: Session, dialect: str) -> None:
         self._s = session
-        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self._record = _RECORD_FAILURE["postgresql" if dialect == "postgresql" else "sqlite"]
 
     def get_many(self, keys: Iterable[str]) -> dict[str, ThrottleCounter]:
         rows = self._s.execute(_GET_MANY, {"keys": list(keys)})
@@ -39,20 +58,7 @@ class SqlThrottleStore:
 
     def record_failure(self, key: str, now: dt.datetime, window: dt.timedelta) -> ThrottleCounter:
         """Add one failure, starting a new window when the previous one is over."""
-        table = ThrottleRow.__table__
-        stale = table.c.window_started_at < (now - window)
-        insert = self._insert(table).values(  # type: ignore[arg-type]
-            key=key, failures=1, window_started_at=now, updated_at=now)
-        stmt = insert.on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={
-                "failures": case((stale, 1), else_=table.c.failures + 1),
-                "window_started_at": case((stale, insert.excluded.window_started_at),
-                                          else_=table.c.window_started_at),
-                "updated_at": insert.excluded.updated_at,
-            },
-        ).returning(table.c.key, table.c.failures, table.c.window_started_at, table.c.locked_until)
-        row = self._s.execute(stmt).one()
+        row = self._s.execute(self._record, {"k": key, "now": now, "stale_before": now - window}).one()
         return ThrottleCounter(key=row.key, failures=row.failures, window_started_at=row.window_started_at,
                                locked_until=row.locked_until)
 

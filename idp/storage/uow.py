@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Self
+from typing import Any, Self
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from idp.core.ports import ServiceEntry, ThrottleStore
+from idp.core.ports import ThrottleStore
 from idp.errors import ServiceUnavailable
 from idp.storage.accounts import SqlAccountRepository
 from idp.storage.audit import SqlAuditLog
+from idp.storage.catalogue import SqlServiceCatalogue
 from idp.storage.db import Database
-from idp.storage.models import ServiceProviderRow
+from idp.storage.fastsql import FastUnitOfWork
 from idp.storage.sessions import SqlAuthnRequestRepository, SqlSessionRepository
 from idp.storage.throttle import SqlThrottleStore
 
@@ -33,41 +32,66 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and (exc.connection_invalidated or exc.__class__.__name__ == "OperationalError")
 
 
-_SP = ServiceProviderRow.__table__
-_ENABLED_SERVICES = (select(_SP.c.protocol, _SP.c.client_id, _SP.c.name, _SP.c.home_url, _SP.c.description)
-                     .where(_SP.c.enabled.is_(True)).order_by(_SP.c.name))
-
-
-class SqlServiceCatalogue:
-    """``ServiceCatalogue`` on SQLAlchemy."""
-
-    def __init__(self, session: Session) -> None:
-        self._s = session
-
-    def list_enabled(self) -> Sequence[ServiceEntry]:
-        rows = self._s.execute(_ENABLED_SERVICES)
-        return [ServiceEntry(protocol=r.protocol, client_id=r.client_id, name=r.name, url=r.home_url,
-                             description=r.description) for r in rows]
-
-
 class SqlUnitOfWork:
-    """``UnitOfWork`` on one SQLAlchemy session (throttling counters in Redis when configured)."""
+    """``UnitOfWork`` on one SQLAlchemy session (throttling counters in Redis when configured).
+
+    The repositories are built when first used: most units of work touch two or three of them.
+    """
 
     def __init__(self, db: Database, redis_throttle: ThrottleStore | None = None,
                  maker: sessionmaker[Session] | None = None) -> None:
         self._db = db
         self._redis_throttle = redis_throttle
         self._maker = maker or db.sessionmaker
+        self._repos: dict[str, Any] = {}
 
     def __enter__(self) -> Self:
         self.session = self._maker()
-        self.accounts = SqlAccountRepository(self.session)
-        self.sessions = SqlSessionRepository(self.session, self._db.dialect)
-        self.authn_requests = SqlAuthnRequestRepository(self.session)
-        self.throttle: ThrottleStore = self._redis_throttle or SqlThrottleStore(self.session, self._db.dialect)
-        self.audit = SqlAuditLog(self.session)
-        self.services = SqlServiceCatalogue(self.session)
         return self
+
+    @property
+    def accounts(self) -> SqlAccountRepository:
+        repo = self._repos.get("accounts")
+        if repo is None:
+            repo = self._repos["accounts"] = SqlAccountRepository(self.session)
+        return repo
+
+    @property
+    def sessions(self) -> SqlSessionRepository:
+        repo = self._repos.get("sessions")
+        if repo is None:
+            repo = self._repos["sessions"] = SqlSessionRepository(self.session, self._db.dialect)
+        return repo
+
+    @property
+    def authn_requests(self) -> SqlAuthnRequestRepository:
+        repo = self._repos.get("authn_requests")
+        if repo is None:
+            repo = self._repos["authn_requests"] = SqlAuthnRequestRepository(self.session)
+        return repo
+
+    @property
+    def throttle(self) -> ThrottleStore:
+        if self._redis_throttle is not None:
+            return self._redis_throttle
+        repo = self._repos.get("throttle")
+        if repo is None:
+            repo = self._repos["throttle"] = SqlThrottleStore(self.session, self._db.dialect)
+        return repo
+
+    @property
+    def audit(self) -> SqlAuditLog:
+        repo = self._repos.get("audit")
+        if repo is None:
+            repo = self._repos["audit"] = SqlAuditLog(self.session)
+        return repo
+
+    @property
+    def services(self) -> SqlServiceCatalogue:
+        repo = self._repos.get("services")
+        if repo is None:
+            repo = self._repos["services"] = SqlServiceCatalogue(self.session, self._db.catalogue)
+        return repo
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
@@ -102,21 +126,29 @@ class SqlUnitOfWorkFactory:
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.db, self.redis_throttle)
 
-    def autocommit(self) -> SqlUnitOfWork:
+    def autocommit(self) -> SqlUnitOfWork | FastUnitOfWork:
         """A unit of work without a transaction: each statement commits alone (no BEGIN/ROLLBACK round trips).
 
         For reads and for work whose only write is ONE statement (an INSERT, or a conditional UPDATE whose
         row count decides): that statement is atomic by itself. Never for several writes that must hold
         together. ``commit()`` is then a no-op kept for the shape of the code. Writes are login state
-        (see ``login_state``): they do not wait for the disk.
+        (see ``login_state``): they do not wait for the disk. PostgreSQL: statements sent by psycopg on one
+        pooled connection (``idp.storage.fastsql``), no ORM session unless a caller asks for ``.session``.
         """
+        if self.db.fast_statements is not None:
+            return FastUnitOfWork(self.db.login_state_engine, self.db.fast_statements, autocommit=True,
+                                  redis_throttle=self.redis_throttle, catalogue=self.db.catalogue)
         return SqlUnitOfWork(self.db, self.redis_throttle, self.db.autocommit_sessionmaker)
 
-    def login_state(self) -> SqlUnitOfWork:
+    def login_state(self) -> SqlUnitOfWork | FastUnitOfWork:
         """A transaction whose commit does not wait for the disk (PostgreSQL ``synchronous_commit=off``).
 
         Only for short-lived login state (opening or ending an SSO session, pending requests, throttle
         counters and the login's audit line): a database crash may lose the last fraction of a second of
         such commits (the person logs in again), never part of one. Account changes stay in ``__call__``.
+        PostgreSQL: one psycopg transaction (``idp.storage.fastsql``), committed or rolled back as a whole.
         """
+        if self.db.fast_statements is not None:
+            return FastUnitOfWork(self.db.login_state_engine, self.db.fast_statements, autocommit=False,
+                                  redis_throttle=self.redis_throttle, catalogue=self.db.catalogue)
         return SqlUnitOfWork(self.db, self.redis_throttle, self.db.login_state_sessionmaker)
