@@ -188,7 +188,3 @@ class CasLane:
                                       ("Content-Length", str(len(body))), ("Location", header),
                                       *self._page_headers, ("X-Correlation-Id", cid)])
         return [body]
-
-
-#: The name under which the front-end first plugged the lane (validations only).
-ValidationLane = CasLane

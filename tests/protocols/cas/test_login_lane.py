@@ -271,3 +271,22 @@ def test_outage_reaches_flask(browser: CasBrowser, people: People, register, ser
     count = flask_calls.count
     response = browser.sso()
     assert flask_calls.count == count + 1 and response.status_code == 503 and "Retry-After" in response.headers
+
+
+def test_lane_bug_is_logged_and_flask_answers(browser: CasBrowser, people: People, register, services: Services,
+                                              flask_calls: FlaskCalls, monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    register()
+    browser.first_login(people.parent.identifier)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(services.extras["cas"], "sso_ticket", broken)
+    count = flask_calls.count
+    with caplog.at_level(logging.ERROR, logger="idp.cas"):
+        ticket_from(browser.sso())
+    assert flask_calls.count == count + 1
+    assert any("unexpected error on GET /cas/login" in r.getMessage() for r in caplog.records)
