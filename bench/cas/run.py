@@ -41,12 +41,12 @@ VENV_BIN = Path(sys.executable).parent
 # --- set-up -----------------------------------------------------------------------------------------
 
 
-def make_instance(pg_admin: str, folder: Path, redis_url: str = "") -> tuple[Path, str]:
+def make_instance(pg_admin: str, folder: Path, redis_url: str = "", name: str = "idp_bench_cas") -> tuple[Path, str]:
     base, _, _ = pg_admin.rpartition("/")
     with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "idp_bench_cas" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "idp_bench_cas"')
-    url = f"{base}/idp_bench_cas"
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{base}/{name}"
     (folder / "keys").mkdir(mode=0o700)
     (folder / "keys" / "secret.key").write_text(secrets.token_urlsafe(48))
     (folder / "keys" / "pairwise.key").write_text(secrets.token_urlsafe(48))
@@ -293,8 +293,9 @@ def drop_instance(services: object, pg_admin: str, folder: Path) -> None:
     fast = getattr(services.db, "cas_fast_engine", None)  # type: ignore[attr-defined]
     if fast is not None:
         fast.dispose()
+    name = services.settings.database.url.rpartition("/")[2]  # type: ignore[attr-defined]
     with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "idp_bench_cas" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     shutil.rmtree(folder, ignore_errors=True)
 
 

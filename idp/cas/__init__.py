@@ -30,10 +30,11 @@ class CasFrontend:
         return bp
 
     def wsgi_lane(self, app: WsgiApp, services: Services) -> WsgiApp:
-        """The validation routes served in front of Flask (``idp.cas.fastlane``)."""
-        from idp.cas.fastlane import ValidationLane
+        """The validation routes and ``/cas/login`` from the SSO session served in front of Flask
+        (``idp.cas.fastlane``)."""
+        from idp.cas.fastlane import CasLane
 
-        return ValidationLane(app, services)
+        return CasLane(app, services)
 
     def resume_url(self, request_id: str) -> str:
         """After the common login, ``/cas/resume/<id>`` issues the ticket."""

@@ -1,4 +1,5 @@
-"""The CAS validation routes served by a small WSGI dispatch in front of Flask (the hot path of a CAS service).
+"""The CAS hot routes served by a small WSGI dispatch in front of Flask: validations, and ``/cas/login`` from
+the SSO session.
 
 A ``GET`` to ``/cas/validate``, ``/cas/serviceValidate``, ``/cas/proxyValidate`` or their ``/p3/`` versions is
 answered here: the query is parsed as werkzeug parses ``request.args`` (first value of a repeated parameter,
@@ -11,23 +12,37 @@ request, and any request here the dispatch does not recognise exactly (another m
 UTF-8), goes to the Flask application untouched — there, the same routes exist for ``POST`` and ``HEAD``.
 This skips Flask's request context, routing, session cookie and ``after_request`` hooks: about two thirds of
 a validation's CPU time.
+
+A plain ``GET /cas/login?service=…`` (no ``renew``, ``gateway`` or ``method``) that carries the SSO cookie and a
+well-formed browser cookie is answered here too when ``CasServer.sso_ticket`` can answer it (a registered
+service without single logout, a live session of an active account, a session that already has this
+service's attributes): the same 302 as the Flask view, byte for byte — werkzeug's redirect page, the
+``Location`` with ``ticket=``, the headers of the application's ``after_request`` (CSP, frame options, HSTS over
+https…), ``Cache-Control: no-store`` and the correlation id; no cookie is set, as the view sets none then.
+Anything else — no session, a first ticket, an unknown service (the French error page), an outage (the 503
+page) — goes to Flask, which decides everything again.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import werkzeug.urls  # noqa: F401  (registers the "werkzeug.url_quote" codec error handler used below)
-from werkzeug.http import HTTP_STATUS_CODES
+from markupsafe import escape
+from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
+from werkzeug.urls import iri_to_uri
 
 from idp.cas import validation
 from idp.cas.server import CasServer
 from idp.cas.tickets import TicketProblem
+from idp.errors import ServiceUnavailable
 from idp.observability import correlation_id
+from idp.web.security import BID_LENGTH, CSP, browser_cookie_name, sso_cookie_name
 from idp.wiring import Services
 
 log = logging.getLogger("idp.cas")
@@ -52,7 +67,22 @@ ROUTES: dict[str, Route] = {
     "/cas/p3/proxyValidate": _v2(True, True),
 }
 
-_STATUS = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 500, 503)}
+_STATUS = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 302, 500, 503)}
+
+LOGIN = "/cas/login"
+#: ``/cas/login`` parameters that need the Flask view (a password, a passive answer, the POST form).
+_FLASK_PARAMETERS = ("renew", "gateway", "method")
+#: Characters ``werkzeug.urls.iri_to_uri`` leaves as they are in a service URL (then it need not be called).
+_URI_AS_IS = re.compile(r"[A-Za-z0-9_.~%!$&'()*+,/:;=?@#-]*")
+_BID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def redirect_page(location: str) -> bytes:
+    """The body of ``werkzeug.utils.redirect`` (what ``flask.redirect`` answers), for the same bytes."""
+    target = escape(location)
+    return ("<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
+            "<p>You should be redirected automatically to the target URL: "
+            f'<a href="{target}">{target}</a>. If not, click the link.\n').encode()
 
 
 def query_values(environ: Mapping[str, Any]) -> dict[str, str]:
@@ -76,8 +106,9 @@ def _unexpected(path: str, values: Mapping[str, str]) -> validation.Answer:
     return 500, body, content_type
 
 
-class ValidationLane:
-    """WSGI middleware: the validation routes answered directly, everything else passed to ``app``."""
+class CasLane:
+    """WSGI middleware: the validation routes and ``/cas/login`` from the SSO session answered directly,
+    everything else passed to ``app``."""
 
     def __init__(self, app: WsgiApp, services: Services) -> None:
         self._app = app
@@ -87,9 +118,20 @@ class ValidationLane:
         self._headers = [("Cache-Control", "no-store"), ("Pragma", "no-cache"), ("X-Content-Type-Options", "nosniff")]
         if settings.https:
             self._headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+        self._sso_cookie, self._browser_cookie = sso_cookie_name(settings), browser_cookie_name(settings)
+        # What ``idp.web.security.install_headers`` adds to a redirect (a page answer), in its order.
+        self._page_headers = [("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY"),
+                              ("X-Content-Type-Options", "nosniff"),
+                              ("Referrer-Policy", "strict-origin-when-cross-origin"),
+                              ("Cross-Origin-Opener-Policy", "same-origin")]
+        if settings.https:
+            self._page_headers.insert(0, ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+        self._page_headers.append(("Cache-Control", "no-store"))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path == LOGIN and environ.get("REQUEST_METHOD") == "GET":
+            return self._login(environ, start_response)
         route = ROUTES.get(path)
         if route is None or environ.get("REQUEST_METHOD") != "GET":
             return self._app(environ, start_response)
@@ -110,4 +152,39 @@ class ValidationLane:
         if status == 503:
             headers.append(("Retry-After", self._retry_after))
         start_response(_STATUS[status], headers)
+        return [body]
+
+    def _login(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """``/cas/login`` answered from the SSO session (``CasServer.sso_ticket``), or by Flask."""
+        try:
+            values = query_values(environ)
+        except UnicodeDecodeError:
+            return self._app(environ, start_response)
+        raw = values.get("service", "")
+        if not raw or any(name in values for name in _FLASK_PARAMETERS):
+            return self._app(environ, start_response)
+        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))  # what ``request.cookies`` parses
+        token, bid = cookies.get(self._sso_cookie), cookies.get(self._browser_cookie)
+        # Without a well-formed browser cookie the view would set a new one (``idp.web.security.browser_id``).
+        if not token or bid is None or len(bid) != BID_LENGTH or not _BID_CHARACTERS.issuperset(bid):
+            return self._app(environ, start_response)
+        cid = secrets.token_hex(8)
+        context = correlation_id.set(cid)
+        try:
+            location = self._services.extras["cas"].sso_ticket(raw, token)
+        except ServiceUnavailable:
+            location = None  # Flask answers the outage page (503, Retry-After)
+        except Exception:
+            log.exception("unexpected error on GET %s (answered by the application)", LOGIN)
+            location = None
+        finally:
+            correlation_id.reset(context)
+        if location is None:
+            return self._app(environ, start_response)
+        body = redirect_page(location)
+        # As werkzeug writes the header (``Response.get_wsgi_headers``): ``"<>{}|^`` percent-encoded there.
+        header = location if _URI_AS_IS.fullmatch(location) else iri_to_uri(location)
+        start_response(_STATUS[302], [("Content-Type", "text/html; charset=utf-8"),
+                                      ("Content-Length", str(len(body))), ("Location", header),
+                                      *self._page_headers, ("X-Correlation-Id", cid)])
         return [body]

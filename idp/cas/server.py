@@ -15,7 +15,15 @@ import datetime as dt
 import logging
 
 from idp.cas import attributes, backchannel
-from idp.cas.registry import InvalidServiceUrl, ServiceUrl, UnknownService, parse_service, resolve
+from idp.cas.registry import (
+    CachedRegistry,
+    InvalidServiceUrl,
+    ServiceUrl,
+    UnknownService,
+    find_service,
+    parse_service,
+    resolve,
+)
 from idp.cas.tickets import (
     TICKET_TTL,
     TicketProblem,
@@ -26,13 +34,24 @@ from idp.cas.tickets import (
     well_formed,
 )
 from idp.core.accounts.model import Account, AccountState
-from idp.core.authn.model import SsoSession
-from idp.core.authn.sessions import is_alive
+from idp.core.authn.model import AuthnRequest, SsoSession
+from idp.core.authn.policy import session_can_answer
+from idp.core.authn.sessions import find_session_with_account, is_alive
 from idp.storage.cas_store import KIND_PGT, KIND_PT, KIND_ST, CasServiceRecord, SqlCasStore, TicketRecord
 from idp.storage.cas_tickets import CasTicketStore, ticket_store
 from idp.wiring import Services
 
 log = logging.getLogger("idp.cas")
+
+#: What a plain ``/cas/login?service=`` asks of the SSO session (no ``renew``, no ``gateway``): the request
+#: ``AuthnFlow.begin`` would build, for the same ``session_can_answer`` decision.
+_PLAIN_LOGIN = AuthnRequest(id="", protocol="cas")
+
+
+def _participant(ticket: str, record: TicketRecord, service: CasServiceRecord) -> dict[str, object]:
+    """What a CAS service's session participant row keeps: single logout needs each ticket string later (its
+    SessionIndex, Appendix C); other services join once, without it."""
+    return {"ticket": ticket if service.slo else "", "service": record.service, "slo": service.slo}
 
 
 class CasServer:
@@ -47,6 +66,7 @@ class CasServer:
         self.logout_url = services.settings.server.base_url.rstrip("/") + "/cas/logout"
         self._fast, configured = ticket_store(services.settings, services.db)
         self.tickets = tickets or configured
+        self.registry = CachedRegistry(self._fast)
 
     # --- registry --------------------------------------------------------------------------------
 
@@ -55,6 +75,54 @@ class CasServer:
         return resolve(self._fast, raw_service, allow_http=self._allow_http)
 
     # --- /login ----------------------------------------------------------------------------------
+
+    def sso_ticket(self, raw_service: str, session_token: str) -> str | None:
+        """The redirect of a plain ``GET /cas/login?service=`` answered from the SSO session, or ``None``.
+
+        What ``views.login`` and ``AuthnFlow.begin`` decide for such a request, in two statements: the SSO
+        session and its account (``find_session_with_account``: alive, idle and absolute timeouts, the touch),
+        then the ticket stored from the session's attributes copy (``from_session``; for a single-logout service
+        with its session participant row, in the same statement on PostgreSQL). ``None`` — the caller then
+        lets the Flask view answer, which decides everything again from the database — whenever anything else
+        is needed: a service not found in the cached registry, no usable session (login page), an account not
+        active, or a first ticket for this session and service (no attributes copy yet, or the registration
+        was removed since it was cached).
+        """
+        try:
+            url = parse_service(raw_service, allow_http=self._allow_http)
+        except InvalidServiceUrl:
+            return None
+        service = find_service(self.registry, url)
+        if service is None:
+            return None
+        with self._uow.autocommit() as uow:
+            found = find_session_with_account(uow, session_token, self._services.flow.session_policy, self._clock)
+        if found is None:
+            return None
+        session, account = found
+        if not session_can_answer(_PLAIN_LOGIN, session) or account.state is not AccountState.ACTIVE:
+            return None
+        now = self._clock.now()
+        ticket = new_ticket("ST")
+        record = self._record(ticket, KIND_ST, service, url, account.id, session, False, (), now)
+        if not self._from_session(record, service, ticket, now):
+            self.registry.forget(url.scheme, url.host)
+            return None
+        return url.with_ticket(ticket)
+
+    def _from_session(self, record: TicketRecord, service: CasServiceRecord, ticket: str, now: dt.datetime) -> bool:
+        """Store a ticket from the session's attributes copy; a single-logout service's ticket is also recorded
+        as a session participant (with the database store: in the same statement)."""
+        if not service.slo:
+            return self.tickets.from_session(record)
+        data = _participant(ticket, record, service)
+        if self.tickets is self._fast:
+            return self._fast.from_session_joining(record, data)
+        # Tickets in Redis: the ticket, then its participant row; it is handed out only once both are stored.
+        if not self.tickets.from_session(record):
+            return False
+        self._fast.add_participant(record.session_id, service.service_id, data, now)
+        return True
 
     def issue(self, service: CasServiceRecord, url: ServiceUrl, account: Account, session: SsoSession, *,
               fresh: bool) -> str:
@@ -90,9 +158,8 @@ class CasServer:
                 if payload is None:
                     payload = attributes.snapshot(uow, service, account, session, secret=self._secret,
                                                   logout_url=self.logout_url, now=now)
-                # Single logout needs each ticket string later (its SessionIndex, Appendix C); others join once.
-                data = {"ticket": ticket if service.slo else "", "service": record.service, "slo": service.slo}
-                uow.sessions.add_participant(session.id, "cas", service.service_id, data, now)
+                uow.sessions.add_participant(session.id, "cas", service.service_id,
+                                             _participant(ticket, record, service), now)
                 uow.commit()
         if not joined:
             self.tickets.keep_session_attributes(session.id, service.service_id, payload, now)

@@ -91,6 +91,17 @@ _SQL = {
                     "created_at, expires_at, proxies, payload) SELECT :id, :kind, :service_id, :service, "
                     ":session_id, :account_id, :fresh, :created_at, :expires_at, :proxies, payload "
                     "FROM cas_session_attributes WHERE session_id = :of_session AND service_id = :of_service",
+    # A single-logout service's ticket and its session participant (read by single logout), in one PostgreSQL
+    # statement: data-modifying CTEs run together, atomically; no attributes copy, neither row.
+    "from_session_joining": "WITH t AS (INSERT INTO cas_tickets (id, kind, service_id, service, session_id, "
+                            "account_id, fresh, created_at, expires_at, proxies, payload) SELECT :id, :kind, "
+                            ":service_id, :service, :session_id, :account_id, :fresh, :created_at, :expires_at, "
+                            ":proxies, payload FROM cas_session_attributes WHERE session_id = :of_session "
+                            "AND service_id = :of_service RETURNING session_id) "
+                            "INSERT INTO sso_session_participants (session_id, protocol, client_id, data, "
+                            "created_at) SELECT session_id, 'cas', :of_service, :data, :created_at FROM t",
+    "participant": "INSERT INTO sso_session_participants (session_id, protocol, client_id, data, created_at) "
+                   "VALUES (:session_id, 'cas', :client_id, :data, :created_at)",
     "consume": "DELETE FROM cas_tickets WHERE id = :id AND kind IN ('ST', 'PT') RETURNING id, kind, service_id, "
                "service, session_id, account_id, fresh, created_at, expires_at, proxies, payload",
     "pgt": "SELECT id, kind, service_id, service, session_id, account_id, fresh, created_at, expires_at, proxies, payload FROM cas_tickets WHERE id = :id AND kind = 'PGT'",
@@ -205,6 +216,31 @@ class FastCasStore:
             return bool(self._run("from_session", params, rows=False))
         except self._integrity_error:  # a retry after a lost answer: the first attempt did store it
             return True
+
+    def from_session_joining(self, record: TicketRecord, participant: dict[str, Any]) -> bool:
+        """``from_session`` for a single-logout service, with its session participant row (``participant`` as
+        its data); False, and neither row, when the session has no attributes copy for the service.
+
+        One statement on PostgreSQL. On SQLite (no data-modifying CTE) the ticket first, then the participant:
+        the caller hands the ticket out only once both are stored, so a failure in between leaves a ticket
+        nobody received, which expires unseen."""
+        if not self._postgres:
+            if not self.from_session(record):
+                return False
+            self.add_participant(record.session_id, record.service_id, participant, record.created_at)
+            return True
+        params = {**self._params(record), "of_session": record.session_id, "of_service": record.service_id,
+                  "data": json.dumps(participant)}
+        try:
+            return bool(self._run("from_session_joining", params, rows=False))
+        except self._integrity_error:  # a retry after a lost answer: the first attempt stored both rows
+            return True
+
+    def add_participant(self, session_id: str, client_id: str, data: dict[str, Any], at: dt.datetime) -> None:
+        """Record a CAS service as a participant of an SSO session (what ``SessionRepository.add_participant``
+        writes), as one autocommit statement."""
+        self._run("participant", {"session_id": session_id, "client_id": client_id, "data": json.dumps(data),
+                                  "created_at": self._bind_time(at)}, rows=False)
 
     def consume(self, ticket_id: str) -> TicketRecord | None:
         """Take a service or proxy ticket out of the store: one ``DELETE … RETURNING``, one winner."""
