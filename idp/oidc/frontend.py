@@ -9,6 +9,7 @@ after the login page, or after the consent page for third-party clients.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
@@ -52,6 +53,12 @@ class OidcFrontend:
         from idp.oidc.views import bp
 
         return bp
+
+    def wsgi_lane(self, app: Any, services: Services) -> Any:
+        """The usual token grants and UserInfo served in front of Flask (``idp.oidc.fastlane``)."""
+        from idp.oidc.fastlane import OidcLane
+
+        return OidcLane(app, services)
 
     def resume_url(self, request_id: str) -> str:
         """After the login page: ``/oidc/resume/<id>``."""

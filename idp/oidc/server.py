@@ -194,6 +194,16 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         cached = self._clients.get(client_id)
         return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 
+    def current_client(self, client_id: str) -> OidcClient | None:
+        """``query_client`` outside a transaction: from memory, else one read in autocommit (the fast paths)."""
+        if not client_id.isprintable() or len(client_id) > 64:
+            return None
+        cached = self._clients.get(client_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        with self.fast.redeemer.reading() as session:
+            return self.client_in(SqlOidcStore(session), client_id)
+
     def forget_clients(self) -> None:
         """Drop the in-memory client cache (after a registration change in this process)."""
         self._clients.clear()
