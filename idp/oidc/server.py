@@ -174,6 +174,8 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         change made by ``idp oidc`` reaches running workers within that delay)."""
         if not isinstance(client_id, str) or not client_id.isprintable() or len(client_id) > 64:
             return None
+        if self._uow.get() is None:  # outside a transaction (the authorization endpoint): memory, else one read
+            return self.current_client(client_id)
         return self.client_in(self.store, client_id)
 
     def client_in(self, store: SqlOidcStore, client_id: str) -> OidcClient | None:

@@ -247,3 +247,37 @@ def test_lane_answers_503_like_the_view_when_the_database_is_down(settings: Any)
     assert fast_info.status_code == slow_info.status_code == 503
     assert shape(fast_info) == shape(slow_info) and fast_info.get_data() == slow_info.get_data()
     assert fast.get_json() == slow_info.get_json() and fast.headers["Retry-After"] == slow_info.headers["Retry-After"]
+
+
+def test_authorize_with_an_sso_session_validates_once_and_answers_like_after_login(
+        browser: Browser, clients: Clients, parent: Any, services: Services, settings: Any) -> None:
+    """The SSO answer reuses the grant validated a moment before (no second validation, no transaction for a
+    first-party client) and still carries code, state and iss (RFC 9207); the code works once."""
+    rp = clients(refresh_tokens=True)
+    after_login = browser.code_flow(rp, parent.identifier, state="a")
+    server = services.frontends["oidc"].server  # type: ignore[attr-defined]
+    calls = {"validate": 0, "transaction": 0}
+    grant_class = type(server.get_authorization_grant(
+        services.frontends["oidc"].oauth_request({"response_type": "code"})))  # type: ignore[attr-defined]
+    original_validate, original_transaction = grant_class.validate_authorization_request, server.transaction
+
+    def validate(self: Any) -> Any:
+        calls["validate"] += 1
+        return original_validate(self)
+
+    def transaction() -> Any:
+        calls["transaction"] += 1
+        return original_transaction()
+
+    grant_class.validate_authorization_request = validate
+    server.transaction = transaction
+    try:
+        with_sso = browser.code_flow(rp, None, state="b")
+    finally:
+        grant_class.validate_authorization_request = original_validate
+        del server.transaction
+    assert calls == {"validate": 1, "transaction": 0}
+    assert set(with_sso) == set(after_login) == {"code", "state", "iss"}
+    assert with_sso["iss"] == after_login["iss"] == settings.server.base_url and with_sso["state"] == "b"
+    assert browser.token(rp, with_sso["code"]).status_code == 200
+    assert browser.token(rp, with_sso["code"]).status_code == 400
