@@ -106,8 +106,8 @@ def main() -> None:
             return step
 
         def authorize_step() -> Callable[[], float]:
-            from urllib.parse import urlencode
             import secrets
+            from urllib.parse import urlencode
 
             def step() -> float:
                 query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
