@@ -2,12 +2,12 @@
 
 A code exchange or a refresh grant from a confidential client (``client_secret_basic`` or
 ``client_secret_post``) whose every parameter matches what is stored is answered here: client checked from the
-in-memory registration (SHA-256 of its 256-bit secret, constant-time compare), code or refresh token redeemed
-and new tokens stored in one database statement, ID token signed once. Anything else — an unknown or
-uncached client, a wrong secret, two authentication methods, a ``scope`` parameter, a used, expired or
-mismatching code or token, a public or ``private_key_jwt`` client — returns ``None`` before anything is
-written, and the general path (authlib, ``OidcServer``) answers with the precise error, detects a replay or
-a reuse and revokes the grant. A request is thus never judged differently by the two paths.
+registration kept in memory (``OidcServer.current_client``: SHA-256 of its 256-bit secret, constant-time
+compare), code or refresh token redeemed and new tokens stored in one database statement, ID token signed
+once. Anything else — an unknown client, a wrong secret, two authentication methods, a ``scope`` parameter, a
+used, expired or mismatching code or token, a public or ``private_key_jwt`` client — returns ``None`` before
+anything is written, and the general path (authlib, ``OidcServer``) answers with the precise error, detects a
+replay or a reuse and revokes the grant. A request is thus never judged differently by the two paths.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import base64
 import binascii
 import json
 import secrets
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from flask import Request, Response
-from werkzeug.datastructures import MultiDict
 
 from idp.oidc.models import OidcClient
 from idp.storage.oidc_fast import NewTokens, Redeemed, TokenRedeemer
@@ -45,11 +45,18 @@ class FastTokens:
 
     def answer(self, request: Request) -> Response | None:
         """The token answer, or None: let the general path handle (and explain) this request."""
-        form = request.form
+        body = self.decide(request.headers.get("Authorization", ""), request.form)
+        return Response(json.dumps(body), status=200, headers=TOKEN_HEADERS) if body is not None else None
+
+    def decide(self, header: str, form: Mapping[str, str]) -> dict[str, Any] | None:
+        """The token answer's JSON members, or None (nothing written): the general path must answer.
+
+        ``header`` is the ``Authorization`` header ("" if absent), ``form`` the body's parameters (first value
+        of each); shared by the Flask view and the WSGI lane (``idp.oidc.fastlane``)."""
         grant_type = form.get("grant_type")
         if grant_type not in ("authorization_code", "refresh_token"):
             return None
-        client = self._client(request.headers.get("Authorization", ""), form)
+        client = self._client(header, form)
         if client is None or not client.check_grant_type(grant_type):
             return None
         if grant_type == "refresh_token":
@@ -58,8 +65,8 @@ class FastTokens:
 
     # --- client authentication -------------------------------------------------------------------
 
-    def _client(self, header: str, form: MultiDict[str, str]) -> OidcClient | None:
-        """The client authenticated by its one registered secret method, from the in-memory registrations."""
+    def _client(self, header: str, form: Mapping[str, str]) -> OidcClient | None:
+        """The client authenticated by its one registered secret method (its registration cached per process)."""
         if "client_assertion" in form or "client_assertion_type" in form:
             return None
         if header:
@@ -77,14 +84,14 @@ class FastTokens:
             client_id, secret, method = form.get("client_id", ""), form.get("client_secret", ""), "client_secret_post"
         if not client_id or not secret or len(secret) > MAX_SECRET_LENGTH:
             return None
-        client = self.server.cached_client(client_id)
+        client = self.server.current_client(client_id)
         if client is None or client.record.auth_method != method or not client.check_client_secret(secret):
             return None
         return client
 
     # --- grants ----------------------------------------------------------------------------------
 
-    def _refresh(self, client: OidcClient, form: MultiDict[str, str]) -> Response | None:
+    def _refresh(self, client: OidcClient, form: Mapping[str, str]) -> dict[str, Any] | None:
         token = form.get("refresh_token", "")
         if not token or len(token) > 256 or form.get("scope"):
             return None
@@ -92,7 +99,7 @@ class FastTokens:
         redeemed = self.redeemer.refresh(digest(token), client.client_id, self.server.now(), new)
         return self._respond(client, redeemed, plain) if redeemed else None
 
-    def _code(self, client: OidcClient, form: MultiDict[str, str]) -> Response | None:
+    def _code(self, client: OidcClient, form: Mapping[str, str]) -> dict[str, Any] | None:
         code, verifier = form.get("code", ""), form.get("code_verifier", "")
         redirect_uri = form.get("redirect_uri", "")
         if (not code or len(code) > 256 or (verifier and not CODE_VERIFIER_PATTERN.match(verifier))
@@ -113,7 +120,7 @@ class FastTokens:
                         refresh_expires=now + policy.refresh_idle)
         return new, plain
 
-    def _respond(self, client: OidcClient, redeemed: Redeemed, plain: dict[str, str]) -> Response:
+    def _respond(self, client: OidcClient, redeemed: Redeemed, plain: dict[str, str]) -> dict[str, Any]:
         """The same answer as the general path: Bearer token, lifetime, scope, refresh token, ID token."""
         body: dict[str, Any] = {"token_type": "Bearer", "access_token": plain["access_token"],
                                 "expires_in": int(self.server.policy.access_token_ttl.total_seconds()),
@@ -122,7 +129,7 @@ class FastTokens:
             body["refresh_token"] = plain["refresh_token"]
         if "openid" in redeemed.scope.split():
             body["id_token"] = self.id_token(client, redeemed, plain["access_token"])
-        return Response(json.dumps(body), status=200, headers=TOKEN_HEADERS)
+        return body
 
     def id_token(self, client: OidcClient, redeemed: Redeemed, access_token: str) -> str:
         alg = client.record.id_token_alg

@@ -9,6 +9,7 @@ after the login page, or after the consent page for third-party clients.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
@@ -36,6 +37,8 @@ from idp.wiring import Services
 SINGLE_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
                  "code_challenge", "code_challenge_method", "id_token_hint")
 MAX_PARAM_LENGTH = 2048
+#: authlib's authorization grant and the redirect URI its validation returned.
+Validated = tuple[Any, str]
 
 
 class OidcFrontend:
@@ -53,6 +56,12 @@ class OidcFrontend:
 
         return bp
 
+    def wsgi_lane(self, app: Any, services: Services) -> Any:
+        """The usual token grants and UserInfo served in front of Flask (``idp.oidc.fastlane``)."""
+        from idp.oidc.fastlane import OidcLane
+
+        return OidcLane(app, services)
+
     def resume_url(self, request_id: str) -> str:
         """After the login page: ``/oidc/resume/<id>``."""
         return url_for("oidc.resume", request_id=request_id)
@@ -61,8 +70,7 @@ class OidcFrontend:
 
     def trusted(self, params: MultiDict[str, str]) -> tuple[OidcClient, str]:
         """The client and the registered redirect_uri this request may be answered at, or an error page."""
-        with self.server.transaction():
-            client = self.server.query_client(params.get("client_id"))
+        client = self.server.query_client(params.get("client_id"))  # in memory (a short TTL), no transaction
         if client is None:
             raise UnknownClient()
         uris = params.getlist("redirect_uri")
@@ -85,7 +93,7 @@ class OidcFrontend:
         client, redirect_uri = self.trusted(params)
         flat = params.to_dict(flat=True)
         try:
-            demand = self._validate(client, params, flat)
+            demand, validated = self._validate(client, params, flat)
             outcome = self.services.flow.begin(
                 Client(self.name, client.client_id, client.record.name), {"params": flat}, browser_id(),
                 sso_token(self.services.settings), force_authn=demand.force_authn, passive=demand.passive)
@@ -96,12 +104,15 @@ class OidcFrontend:
                               flat.get("state"))
         if isinstance(outcome, Assertion):
             return self.respond(outcome.account, outcome.session, flat, ask_consent=demand.consent,
-                                passive=demand.passive)
+                                passive=demand.passive, validated=validated)
         hint = flat.get("login_hint", "")[:64]
         target = url_for("login.login_page", request_id=outcome.id)
         return redirect(target + ("?" + urlencode({"login_hint": hint}) if hint else ""), 303)
 
-    def _validate(self, client: OidcClient, params: MultiDict[str, str], flat: dict[str, str]) -> LoginDemand:
+    def _validate(self, client: OidcClient, params: MultiDict[str, str],
+                  flat: dict[str, str]) -> tuple[LoginDemand, Validated]:
+        """Check the request (authlib: response_type, redirect_uri, scope, PKCE, nonce; then prompt, max_age,
+        id_token_hint); the validated grant and redirect URI are kept to answer at once with an SSO session."""
         if any(len(v) > MAX_PARAM_LENGTH or "\x00" in v for v in flat.values()):
             raise InvalidRequestError("A parameter is too long or holds a NUL character.")
         for name in SINGLE_PARAMS:
@@ -111,10 +122,10 @@ class OidcFrontend:
             raise RequestNotSupportedError()
         if "request_uri" in params:
             raise RequestURINotSupportedError()  # never fetched (no SSRF, SECURITY O17)
-        with self.server.transaction():
-            oauth_request = self.oauth_request(flat)
-            grant = self.server.get_authorization_grant(oauth_request)
-            grant.validate_authorization_request()
+        # No transaction: the client comes from memory (``query_client``) and nothing else is read.
+        oauth_request = self.oauth_request(flat)
+        grant = self.server.get_authorization_grant(oauth_request)
+        redirect_uri = grant.validate_authorization_request()
         prompts = parse_prompt(flat.get("prompt"))
         max_age = parse_max_age(flat.get("max_age"))
         too_old = mismatch = False
@@ -129,7 +140,7 @@ class OidcFrontend:
         demand = login_demand(prompts, too_old, mismatch)
         if demand.passive and (too_old or mismatch):
             raise LoginRequiredError()
-        return demand
+        return demand, (grant, redirect_uri)
 
     def oauth_request(self, params: dict[str, str]) -> StoredRequest:
         """An authlib request from the stored parameters (they survive the login page)."""
@@ -152,27 +163,46 @@ class OidcFrontend:
                        acr=ACR[method], amr=AMR[method])
 
     def respond(self, account: Account, session: SsoSession, params: dict[str, str], *, ask_consent: bool = False,
-                passive: bool = False, consented: bool = False) -> Response:
-        """Issue the code (or ask consent first); record the client as a participant of the session."""
+                passive: bool = False, consented: bool = False, validated: Validated | None = None) -> Response:
+        """Issue the code (or ask consent first); record the client as a participant of the session.
+
+        ``validated``: authlib's grant and redirect URI as ``_validate`` left them a moment ago in this request
+        (the SSO session answered at once), not validated a second time. After the login or consent page the
+        stored parameters are validated again (``create_authorization_response``)."""
         server = self.server
-        with server.transaction() as uow:
-            client = server.query_client(params.get("client_id"))
-            if client is None:
-                raise UnknownClient()
-            oauth_request = self.oauth_request(params)
-            scopes = allowed_scopes((params.get("scope") or "").split(), client.record.scopes)
-            if not consented and self._needs_consent(client, account, scopes, ask_consent):
-                if passive:
-                    return self.error(CONSENT_REQUIRED(), self._redirect_uri(client, params), params.get("state"))
-                pending = PendingRecord(id=secrets.token_urlsafe(24), params=params, account_id=account.id,
-                                        session_id=session.id, fresh=False,
-                                        expires_at=server.now() + server.policy.consent_ttl)
+        client = server.query_client(params.get("client_id"))
+        if client is None:
+            raise UnknownClient()
+        scopes = allowed_scopes((params.get("scope") or "").split(), client.record.scopes)
+        if not consented and self._needs_consent(client, account, scopes, ask_consent):
+            if passive:
+                return self.error(CONSENT_REQUIRED(), self._redirect_uri(client, params), params.get("state"))
+            pending = PendingRecord(id=secrets.token_urlsafe(24), params=params, account_id=account.id,
+                                    session_id=session.id, fresh=False,
+                                    expires_at=server.now() + server.policy.consent_ttl)
+            with server.transaction() as uow:
                 uow.oidc.add_pending(pending, browser_hash(browser_id()))  # type: ignore[attr-defined]
                 uow.commit()
-                return redirect(url_for("oidc.consent", pending_id=pending.id), 303)
-            subject = self.subject(client, account, session)
+            return redirect(url_for("oidc.consent", pending_id=pending.id), 303)
+        subject = self.subject(client, account, session)
+        if validated is None:
+            oauth_request = self.oauth_request(params)
             grant = server.get_authorization_grant(oauth_request)
             response: Response = server.create_authorization_response(oauth_request, grant_user=subject, grant=grant)
+        else:
+            # authlib's create_authorization_response, hooks included (``iss``, RFC 9207), without its second
+            # validation of the same request.
+            grant, redirect_uri = validated
+            oauth_request = grant.request
+            server.execute_hook("before_create_authorization_response", oauth_request, grant_user=subject,
+                                grant=grant)
+            try:
+                response = server.handle_response(*grant.create_authorization_response(redirect_uri, subject))
+            except OAuth2Error as error:
+                error.state = oauth_request.payload.state
+                response = server.handle_error_response(oauth_request, error)
+            grant.execute_hook("after_authorization_response", response)
+            server.execute_hook("after_create_authorization_response", response)
         new_code = getattr(oauth_request, "new_code", None)
         if new_code is not None:
             # The grant, the code and the session participant (for single logout) in one statement.
@@ -185,7 +215,8 @@ class OidcFrontend:
             return False
         if ask:
             return True
-        given = self.server.store.consent(account.id, client.client_id)
+        with self.server.transaction():  # never cached: a withdrawal must count at once in every worker
+            given = self.server.store.consent(account.id, client.client_id)
         return given is None or not set(scopes) <= set(given)
 
     @staticmethod

@@ -174,6 +174,8 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         change made by ``idp oidc`` reaches running workers within that delay)."""
         if not isinstance(client_id, str) or not client_id.isprintable() or len(client_id) > 64:
             return None
+        if self._uow.get() is None:  # outside a transaction (the authorization endpoint): memory, else one read
+            return self.current_client(client_id)
         return self.client_in(self.store, client_id)
 
     def client_in(self, store: SqlOidcStore, client_id: str) -> OidcClient | None:
@@ -193,6 +195,16 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         """The client as ``query_client`` last loaded it, if still fresh; None on a miss (no database access)."""
         cached = self._clients.get(client_id)
         return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+    def current_client(self, client_id: str) -> OidcClient | None:
+        """``query_client`` outside a transaction: from memory, else one read in autocommit (the fast paths)."""
+        if not client_id.isprintable() or len(client_id) > 64:
+            return None
+        cached = self._clients.get(client_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        with self.fast.redeemer.reading() as session:
+            return self.client_in(SqlOidcStore(session), client_id)
 
     def forget_clients(self) -> None:
         """Drop the in-memory client cache (after a registration change in this process)."""

@@ -11,6 +11,7 @@ from idp.core.authn.flow import browser_hash
 from idp.errors import ServiceUnavailable
 from idp.oidc.claims import CLAIMS_SUPPORTED, SCOPE_LABELS, SCOPES
 from idp.oidc.config import ACR
+from idp.oidc.fastlane import DECLINED
 from idp.oidc.frontend import OidcFrontend
 from idp.oidc.logout import OidcLogout
 from idp.oidc.mapping import OidcUntrusted
@@ -119,9 +120,10 @@ def consent(pending_id: str) -> ResponseReturnValue:
 def token() -> ResponseReturnValue:
     """Token endpoint (RFC 6749 §3.2): JSON, ``no-store``."""
     server = _frontend().server
-    fast = server.fast.answer(request)
-    if fast is not None:
-        return fast
+    if not request.environ.get(DECLINED):  # the WSGI lane has already tried (and declined) the same decision
+        fast = server.fast.answer(request)
+        if fast is not None:
+            return fast
     with server.transaction() as uow:
         response: Response = server.create_token_response()
         uow.commit()

@@ -24,19 +24,36 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, exists, func, insert, literal, select, union_all
+from sqlalchemy import (
+    Select,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import replacement_traverse
 
+from idp.core.accounts.model import Account
 from idp.errors import ServiceUnavailable
+from idp.storage.accounts import _LINKED_RECORDS, to_account
 from idp.storage.db import Database
 from idp.storage.models import SessionParticipantRow, UtcDateTime
 from idp.storage.oidc_store import (
+    _A,
     _C,
     _G,
     _GRANT_COLUMNS,
     _T,
     GrantRecord,
     SqlOidcStore,
+    TokenRecord,
     grant_from,
     taken_code,
     taken_refresh,
@@ -134,6 +151,63 @@ def _code_params(new: NewCode) -> dict[str, Any]:
     return params
 
 
+def _bearer_statement() -> Any:
+    """UserInfo's reads in one statement: the token with its grant (by primary key, the CTE materialised so that
+    the planner starts from the token), the account's columns (``a_*``, by primary key) and the account's
+    register records (``SqlAccountRepository.linked_records``' query) as a JSON array."""
+    token = (select(_T.c.kind, _T.c.client_id, _T.c.scope, _T.c.created_at, _T.c.expires_at, _T.c.used_at,
+                    _T.c.revoked_at, *_GRANT_COLUMNS)
+             .join(_G, _G.c.id == _T.c.grant_id).where(_T.c.token_hash == bindparam("h"))
+             .cte("bearer").prefix_with("MATERIALIZED"))
+
+    def account_of_token(element: Any) -> Any:
+        if isinstance(element, BindParameter) and element.key == "account_id":
+            return token.c.g_account_id
+        return None
+
+    linked = replacement_traverse(_LINKED_RECORDS, {}, account_of_token).subquery("linked")
+    fields = [part for column in linked.c for part in (literal_column(f"'{column.name}'"), column)]
+    records = select(func.json_agg(func.json_build_object(*fields))).scalar_subquery()
+    return (select(token, *[c.label(f"a_{c.name}") for c in _A.c], records.label("records"))
+            .select_from(token.outerjoin(_A, _A.c.id == token.c.g_account_id)))
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """What UserInfo needs about an access token: the token (with grant and account state), the account and
+    its register records (as ``linked_records`` returns them)."""
+
+    token: TokenRecord
+    account: Account | None
+    records: list[dict[str, Any]]
+
+
+class _Columns:
+    """Attribute access to the ``a_*`` columns of a row, for ``to_account``."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return self._row["a_" + name]
+
+
+def _bearer_of(token_hash: str, row: dict[str, Any]) -> Bearer:
+    account = to_account(_Columns(row)) if row["a_id"] is not None else None  # type: ignore[arg-type]
+    token = TokenRecord(token_hash=token_hash, kind=row["kind"], grant=grant_from(row), client_id=row["client_id"],
+                        scope=row["scope"], created_at=row["created_at"], expires_at=row["expires_at"],
+                        used_at=row["used_at"], revoked_at=row["revoked_at"],
+                        account_state=row["a_state"] if account is not None else None)  # type: ignore[arg-type]
+    seen: dict[int, dict[str, Any]] = {}
+    for record in row["records"] or ():
+        record = dict(record)
+        record["birth_date"] = dt.date.fromisoformat(record["birth_date"])
+        seen[record.pop("id")] = record
+    records = sorted(seen.values(), key=lambda r: (r["family_name"], r["given_names"]))
+    return Bearer(token, account, records)
+
+
+_BEARER = _bearer_statement()
 _REFRESH = _refresh_statement()
 _CODE = {True: _code_statement(True), False: _code_statement(False)}
 
@@ -150,6 +224,17 @@ class TokenRedeemer:
             self._issue = RawStatement(engine, _ISSUE_CODE)
             self._refresh = RawStatement(engine, _REFRESH)
             self._code = {refresh: RawStatement(engine, statement) for refresh, statement in _CODE.items()}
+            self._bearer = RawStatement(engine, _BEARER)
+
+    @property
+    def one_statement_bearer(self) -> bool:
+        """Whether ``bearer`` is available (PostgreSQL); elsewhere UserInfo reads through ``reading``."""
+        return self._postgresql
+
+    def bearer(self, token_hash: str) -> Bearer | None:
+        """An access token with its grant, account and register records, in one statement (PostgreSQL only)."""
+        row = self._bearer.first({"h": token_hash})
+        return _bearer_of(token_hash, row) if row is not None else None
 
     def issue_code(self, new: NewCode) -> None:
         """Store a code, its grant and the session's participant: one statement in autocommit on PostgreSQL."""

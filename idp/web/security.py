@@ -134,13 +134,19 @@ def client_ip() -> str:
     return (request.remote_addr or "")[:45]
 
 
-def install_headers(app: Flask, settings: Settings) -> None:
-    """Security headers on every response (SECURITY W04, W05) and ``no-store`` on pages."""
-
+def security_headers(settings: Settings) -> list[tuple[str, str]]:
+    """The headers every response carries (SECURITY W04, W05), in order; also written by the WSGI lanes."""
     fixed = [("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
              ("Referrer-Policy", "strict-origin-when-cross-origin"), ("Cross-Origin-Opener-Policy", "same-origin")]
     if settings.https:
         fixed.insert(0, ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return fixed
+
+
+def install_headers(app: Flask, settings: Settings) -> None:
+    """Security headers on every response (SECURITY W04, W05) and ``no-store`` on pages."""
+
+    fixed = security_headers(settings)
 
     @app.after_request
     def _headers(response: Response) -> Response:
