@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from idp.core.accounts.identifiers import normalise_login_input
+from idp.core.authn.flow import LoginOutcome
 from idp.core.authn.model import AuthnRequest
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
@@ -13,6 +16,7 @@ from idp.errors import InvalidCredentials
 from idp.web.frontend import completing_protocols
 from idp.web.security import (
     browser_id,
+    cached_url_for,
     check_csrf,
     clear_sso_cookie,
     client_ip,
@@ -37,10 +41,18 @@ def _profile(req: AuthnRequest) -> str:
     return chosen if chosen in PROFILES else ""
 
 
+def _screen_path(req: AuthnRequest) -> str:
+    """The login screen's own address: ``/login/<id>`` for a stored request, ``/login`` for the portal's
+    unstored one. The form posts to it, the profile links and the "depuis" links of the page name it."""
+    if req.id:
+        return url_for("login.login_page", request_id=req.id)
+    return cached_url_for("portal.start")
+
+
 def _render_form(req: AuthnRequest, profile: str, *, error: str = "", identifier: str = "",
                  status: int = 200) -> ResponseReturnValue:
-    return render_template("login_form.html", req=req, profile=profile, profile_label=PROFILES[profile],
-                           error=error, identifier=identifier), status
+    return render_template("login_form.html", req=req, here=_screen_path(req), profile=profile,
+                           profile_label=PROFILES[profile], error=error, identifier=identifier), status
 
 
 @bp.get("/login/<request_id>")
@@ -56,33 +68,50 @@ def login_screen(req: AuthnRequest) -> ResponseReturnValue:
     the form on it name the request, so they work from either address."""
     profile = _profile(req)
     if not profile:
-        return render_template("login_profile.html", req=req, profiles=PROFILES)
+        return render_template("login_profile.html", req=req, here=_screen_path(req), profiles=PROFILES)
     return _render_form(req, profile, identifier=request.args.get("login_hint", "")[:MAX_IDENTIFIER])
 
 
 @bp.post("/login/<request_id>")
 def login_submit(request_id: str) -> ResponseReturnValue:
     """Check the credentials; on success answer with 303 to the front-end's resume URL (RFC 9700 §4.12)."""
+    services = _services()
+    return submit_form(
+        lambda: services.flow.pending(request_id, browser_id()),
+        lambda identifier, password, **context: services.flow.login(
+            request_id, browser_id(), identifier, password,
+            complete_protocols=completing_protocols(services.frontends), **context))
+
+
+#: The login itself, given the identifier, the password and the request's context (ip, user agent, old cookie).
+LoginRun = Callable[..., LoginOutcome]
+
+
+def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> ResponseReturnValue:
+    """The login form's POST, for a stored request (``/login/<id>``) or the portal's unstored one.
+
+    CSRF first; ``form_request`` gives the request to show the form again (for a stored one it also checks
+    that the request is still pending in this browser); ``run`` checks the password (throttle included).
+    """
     check_csrf()
     services = _services()
     identifier = request.form.get("identifiant", "")
     password = request.form.get("mot_de_passe", "")
     problem = _field_problem(identifier, password)
     if problem:
-        req = services.flow.pending(request_id, browser_id())
+        req = form_request()
         return _render_form(req, _profile(req) or "parent", error=problem, identifier=identifier[:MAX_IDENTIFIER],
                             status=400)
     try:
-        outcome = services.flow.login(request_id, browser_id(), identifier, password, ip=client_ip(),
-                                      user_agent=request.headers.get("User-Agent", ""),
-                                      old_token=sso_token(services.settings),
-                                      complete_protocols=completing_protocols(services.frontends))
+        outcome = run(identifier, password, ip=client_ip(), user_agent=request.headers.get("User-Agent", ""),
+                      old_token=sso_token(services.settings))
     except InvalidCredentials as exc:
-        req = services.flow.pending(request_id, browser_id())
+        req = form_request()
         return _render_form(req, _profile(req) or "parent", error=exc.description,
                             identifier=normalise_login_input(identifier))
+    request_id = outcome.request.id
     frontend = services.frontends[outcome.request.protocol]
-    if outcome.needs_activation:
+    if outcome.needs_activation:  # without a stored request, the activation ends on "Mes services"
         target = url_for("activation.first_login", request_id=request_id)
     elif outcome.request.completed_at is not None:
         target = frontend.completed_url()  # type: ignore[attr-defined]
