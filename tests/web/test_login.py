@@ -275,6 +275,15 @@ def test_the_portal_stores_no_request(client: FlaskClient, login: LoginHelper, s
     page = client.get("/login?profil=parent")
     assert page.status_code == 200 and form_url_of(page) == "/login?profil=parent"
     assert 'href="/identifiant-oublie?depuis=/login"' in text_of(page)
+    # The screen is rendered once per process; each browser still gets its own token, and only its own works.
+    other = client.application.test_client()
+    other_token = csrf_from(text_of(other.get("/login?profil=parent")))
+    assert other_token != csrf_from(text_of(page)) and "csrf-token-slot" not in text_of(page)
+    stolen = client.post("/login?profil=parent", data={"identifiant": account.identifier,
+                                                       "mot_de_passe": DEFAULT_PASSWORD, "csrf_token": other_token})
+    assert stolen.status_code == 400
+    hinted = text_of(client.get(f"/login?profil=parent&login_hint={account.identifier}"))
+    assert f'value="{account.identifier}"' in hinted and f'value="{account.identifier}"' not in text_of(page)
     old = login(account.identifier).headers["Location"]
     assert old == "/services" and client.get("/services").status_code == 200
     first = client.get_cookie("__Host-sso").value
