@@ -50,10 +50,18 @@ def _screen_path(req: AuthnRequest) -> str:
     return cached_url_for("portal.start")
 
 
-def _render_form(req: AuthnRequest, profile: str, *, error: str = "", identifier: str = "",
+def _render_screen(req: AuthnRequest, profile: str, *, error: str = "", identifier: str = "",
+                   **context: object) -> str:
+    here = _screen_path(req)
+    if not profile:
+        return render_template("login_profile.html", req=req, here=here, profiles=PROFILES, **context)
+    return render_template("login_form.html", req=req, here=here, profile=profile, profile_label=PROFILES[profile],
+                           error=error, identifier=identifier, **context)
+
+
+def _render_form(req: AuthnRequest, profile: str, *, error: str, identifier: str,
                  status: int = 200) -> ResponseReturnValue:
-    return render_template("login_form.html", req=req, here=_screen_path(req), profile=profile,
-                           profile_label=PROFILES[profile], error=error, identifier=identifier), status
+    return _render_screen(req, profile, error=error, identifier=identifier), status
 
 
 @bp.get("/login/<request_id>")
@@ -76,21 +84,14 @@ def login_screen(req: AuthnRequest) -> ResponseReturnValue:
     profile = _profile(req)
     identifier = request.args.get("login_hint", "")[:MAX_IDENTIFIER]
     if req.id or identifier:
-        return _render_screen(req, profile, identifier)
+        return _render_screen(req, profile, identifier=identifier)
     key = (request.script_root, profile)
     page = _PORTAL_SCREENS.get(key)
     if page is None:
-        page = _render_screen(req, profile, "", csrf_token=lambda: _TOKEN_SLOT)
+        page = _render_screen(req, profile, csrf_token=lambda: _TOKEN_SLOT)
         if len(_PORTAL_SCREENS) < 16:
             _PORTAL_SCREENS[key] = page
     return page.replace(_TOKEN_SLOT, csrf_token()) if profile else page
-
-
-def _render_screen(req: AuthnRequest, profile: str, identifier: str, **context: object) -> str:
-    if not profile:
-        return render_template("login_profile.html", req=req, here=_screen_path(req), profiles=PROFILES, **context)
-    return render_template("login_form.html", req=req, here=_screen_path(req), profile=profile,
-                           profile_label=PROFILES[profile], error="", identifier=identifier, **context)
 
 
 @bp.post("/login/<request_id>")

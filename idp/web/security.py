@@ -16,10 +16,10 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, request, url_for
+from flask import Flask, Request, current_app, g, request, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
 from idp.errors import CsrfError
 from idp.settings import Settings
