@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_PATH="/",
         PREFERRED_URL_SCHEME="https" if settings.https else "http",
-        TEMPLATES_AUTO_RELOAD=settings.server.development,
+        TEMPLATES_AUTO_RELOAD=settings.server.reload_templates,
     )
     if not settings.secret_key:
         from idp.errors import ConfigurationError

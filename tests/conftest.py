@@ -6,6 +6,7 @@ from ``keys/``. The clock is injected (``clock.advance(minutes=31)``), nothing s
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import secrets
@@ -242,17 +243,40 @@ def csrf_from(html: str) -> str:
 
 
 LOGIN_URL_RE = re.compile(r"/login/[A-Za-z0-9_-]{20,}")
+FORM_ACTION_RE = re.compile(r'<form method="post" action="([^"]+)"')
 
 
 def form_url_of(response: Any) -> str:
-    """The login screen's own address (``/login/<id>``) from the answer that started a login: the redirect of a
-    protocol front-end, or the screen the portal's ``GET /login`` shows at once."""
+    """The login screen's own address from the answer that started a login: the redirect of a protocol
+    front-end (``/login/<id>``), or, for the screen the portal's ``GET /login`` shows at once, the address its
+    form posts to (``/login?profil=…``: the portal stores no request) — ``/login`` on its profile choice."""
     if response.status_code in (302, 303):
         return str(response.headers["Location"])
     assert response.status_code == 200, response.status_code
-    match = LOGIN_URL_RE.search(response.get_data(as_text=True))
-    assert match, "no login screen in the answer"
-    return match.group(0)
+    page = response.get_data(as_text=True)
+    if match := FORM_ACTION_RE.search(page):
+        return html.unescape(match.group(1))
+    if match := LOGIN_URL_RE.search(page):
+        return match.group(0)
+    assert 'href="/login?profil=' in page, "no login screen in the answer"
+    return "/login"
+
+
+def stored_login_url(client: FlaskClient, services: Services, profile: str = "parent") -> str:
+    """A login begun the way a protocol front-end begins one: a request stored for this browser, whose screen
+    is ``/login/<id>`` (made with the portal's client, so a successful login completes it and shows "Mes
+    services"). The portal's own ``GET /login`` stores nothing; tests of request binding, expiry and of the
+    detours that carry a request (activation, recovery, FranceConnect) start here."""
+    from idp.web.portal import PORTAL
+    from idp.web.security import browser_cookie_name
+
+    name = browser_cookie_name(services.settings)
+    if client.get_cookie(name) is None:
+        client.get("/login")  # the browser cookie, as a first visit sets it
+    cookie = client.get_cookie(name)
+    assert cookie is not None
+    request = services.flow.begin(PORTAL, {}, cookie.value, None, profile_hint=profile)
+    return f"/login/{request.id}"
 
 
 class LoginHelper:

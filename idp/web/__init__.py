@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
 from idp.observability import correlation_id
 from idp.web import account, activation, federation, health, login, pages, portal, recovery
-from idp.web.security import cached_url_for, csrf_token, install_headers
+from idp.web.security import SessionCookie, cached_url_for, csrf_token, install_headers
 from idp.wiring import Services
 
 log = logging.getLogger("idp.web")
@@ -36,6 +36,7 @@ def register_web(app: Flask, services: Services) -> None:
     app.jinja_env.globals.update(csrf_token=csrf_token, development=settings.server.development,
                                  product_name=settings.server.product_name, url_for=cached_url_for)
     install_headers(app, settings)
+    app.session_interface = SessionCookie()
 
     @app.before_request
     def _correlation() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from idp.core.accounts.identifiers import normalise_login_input
+from idp.core.authn.flow import LoginOutcome
 from idp.core.authn.model import AuthnRequest
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
@@ -13,9 +16,11 @@ from idp.errors import InvalidCredentials
 from idp.web.frontend import completing_protocols
 from idp.web.security import (
     browser_id,
+    cached_url_for,
     check_csrf,
     clear_sso_cookie,
     client_ip,
+    csrf_token,
     set_sso_cookie,
     sso_token,
 )
@@ -37,10 +42,26 @@ def _profile(req: AuthnRequest) -> str:
     return chosen if chosen in PROFILES else ""
 
 
-def _render_form(req: AuthnRequest, profile: str, *, error: str = "", identifier: str = "",
+def _screen_path(req: AuthnRequest) -> str:
+    """The login screen's own address: ``/login/<id>`` for a stored request, ``/login`` for the portal's
+    unstored one. The form posts to it, the profile links and the "depuis" links of the page name it."""
+    if req.id:
+        return url_for("login.login_page", request_id=req.id)
+    return cached_url_for("portal.start")
+
+
+def _render_screen(req: AuthnRequest, profile: str, *, error: str = "", identifier: str = "",
+                   **context: object) -> str:
+    here = _screen_path(req)
+    if not profile:
+        return render_template("login_profile.html", req=req, here=here, profiles=PROFILES, **context)
+    return render_template("login_form.html", req=req, here=here, profile=profile, profile_label=PROFILES[profile],
+                           error=error, identifier=identifier, **context)
+
+
+def _render_form(req: AuthnRequest, profile: str, *, error: str, identifier: str,
                  status: int = 200) -> ResponseReturnValue:
-    return render_template("login_form.html", req=req, profile=profile, profile_label=PROFILES[profile],
-                           error=error, identifier=identifier), status
+    return _render_screen(req, profile, error=error, identifier=identifier), status
 
 
 @bp.get("/login/<request_id>")
@@ -49,40 +70,70 @@ def login_page(request_id: str) -> ResponseReturnValue:
     return login_screen(_services().flow.pending(request_id, browser_id()))
 
 
+#: The portal's screens (profile choice, empty form) are the same page for everyone but the form's anti-forgery
+#: token: rendered once per profile and script root, the token written in at each request (~0.2 ms of Jinja).
+_TOKEN_SLOT = "csrf-token-slot-7c1e5b"
+_PORTAL_SCREENS: dict[tuple[str, str], str] = {}
+
+
 def login_screen(req: AuthnRequest) -> ResponseReturnValue:
     """The screen of a pending request: the profile choice, or the form once the profile is known.
 
-    The portal's ``GET /login`` answers with it at once (no redirect to ``/login/<id>``); every link and
-    the form on it name the request, so they work from either address."""
+    The portal's ``GET /login`` answers with it at once (no redirect); a stored request's screen lives at
+    ``/login/<id>``, and every link and the form on it name that address."""
     profile = _profile(req)
-    if not profile:
-        return render_template("login_profile.html", req=req, profiles=PROFILES)
-    return _render_form(req, profile, identifier=request.args.get("login_hint", "")[:MAX_IDENTIFIER])
+    identifier = request.args.get("login_hint", "")[:MAX_IDENTIFIER]
+    if req.id or identifier:
+        return _render_screen(req, profile, identifier=identifier)
+    key = (request.script_root, profile)
+    page = _PORTAL_SCREENS.get(key)
+    if page is None:
+        page = _render_screen(req, profile, csrf_token=lambda: _TOKEN_SLOT)
+        if len(_PORTAL_SCREENS) < 16:
+            _PORTAL_SCREENS[key] = page
+    return page.replace(_TOKEN_SLOT, csrf_token()) if profile else page
 
 
 @bp.post("/login/<request_id>")
 def login_submit(request_id: str) -> ResponseReturnValue:
     """Check the credentials; on success answer with 303 to the front-end's resume URL (RFC 9700 §4.12)."""
+    services = _services()
+    return submit_form(
+        lambda: services.flow.pending(request_id, browser_id()),
+        lambda identifier, password, **context: services.flow.login(
+            request_id, browser_id(), identifier, password,
+            complete_protocols=completing_protocols(services.frontends), **context))
+
+
+#: The login itself, given the identifier, the password and the request's context (ip, user agent, old cookie).
+LoginRun = Callable[..., LoginOutcome]
+
+
+def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> ResponseReturnValue:
+    """The login form's POST, for a stored request (``/login/<id>``) or the portal's unstored one.
+
+    CSRF first; ``form_request`` gives the request to show the form again (for a stored one it also checks
+    that the request is still pending in this browser); ``run`` checks the password (throttle included).
+    """
     check_csrf()
     services = _services()
     identifier = request.form.get("identifiant", "")
     password = request.form.get("mot_de_passe", "")
     problem = _field_problem(identifier, password)
     if problem:
-        req = services.flow.pending(request_id, browser_id())
+        req = form_request()
         return _render_form(req, _profile(req) or "parent", error=problem, identifier=identifier[:MAX_IDENTIFIER],
                             status=400)
     try:
-        outcome = services.flow.login(request_id, browser_id(), identifier, password, ip=client_ip(),
-                                      user_agent=request.headers.get("User-Agent", ""),
-                                      old_token=sso_token(services.settings),
-                                      complete_protocols=completing_protocols(services.frontends))
+        outcome = run(identifier, password, ip=client_ip(), user_agent=request.headers.get("User-Agent", ""),
+                      old_token=sso_token(services.settings))
     except InvalidCredentials as exc:
-        req = services.flow.pending(request_id, browser_id())
+        req = form_request()
         return _render_form(req, _profile(req) or "parent", error=exc.description,
                             identifier=normalise_login_input(identifier))
+    request_id = outcome.request.id
     frontend = services.frontends[outcome.request.protocol]
-    if outcome.needs_activation:
+    if outcome.needs_activation:  # without a stored request, the activation ends on "Mes services"
         target = url_for("activation.first_login", request_id=request_id)
     elif outcome.request.completed_at is not None:
         target = frontend.completed_url()  # type: ignore[attr-defined]

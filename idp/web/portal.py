@@ -6,8 +6,8 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from idp.core.authn.flow import Client
-from idp.core.authn.model import Assertion
-from idp.web.login import login_screen
+from idp.core.authn.model import Assertion, AuthnRequest
+from idp.web.login import login_screen, submit_form
 from idp.web.security import browser_id, sso_token
 from idp.wiring import Services
 
@@ -38,16 +38,34 @@ class PortalFrontend:
 bp = Blueprint("portal", __name__)
 
 
+def _hint() -> str:
+    hint = request.args.get("profil", "")
+    return hint if hint in ("parent", "eleve") else ""
+
+
 @bp.get("/login")
 def start() -> ResponseReturnValue:
-    """Begin a direct login (``?profil=parent|eleve`` preselects the profile)."""
+    """Begin a direct login (``?profil=parent|eleve`` preselects the profile).
+
+    Nothing is stored: the screen is shown at once and its form posts back here (``submit``), where the
+    login itself completes the portal's request. A live SSO session goes straight to "Mes services".
+    """
     services: Services = current_app.extensions["idp"]
-    hint = request.args.get("profil", "")
-    outcome = services.flow.begin(PORTAL, {}, browser_id(), sso_token(services.settings),
-                                  profile_hint=hint if hint in ("parent", "eleve") else "")
+    outcome = services.flow.begin(PORTAL, {}, browser_id(), sso_token(services.settings), profile_hint=_hint(),
+                                  store=False)
     if isinstance(outcome, Assertion):
         return redirect(url_for("login.my_services"), 303)
     return login_screen(outcome)  # the screen itself: one redirect less on the way in
+
+
+@bp.post("/login")
+def submit() -> ResponseReturnValue:
+    """The portal's login form: CSRF, throttle and password checks of every login, no request to read."""
+    services: Services = current_app.extensions["idp"]
+    req = services.flow.begin(PORTAL, {}, "", None, profile_hint=_hint(), store=False)  # nothing to bind
+    assert isinstance(req, AuthnRequest)  # no session token: never answered from a session
+    return submit_form(lambda: req, lambda identifier, password, **context: services.flow.login_unstored(
+        req, identifier, password, **context))
 
 
 @bp.get("/portal/resume/<request_id>")

@@ -16,7 +16,9 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, request, url_for
+from flask import Flask, Request, current_app, g, request, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from idp.errors import CsrfError
@@ -127,6 +129,29 @@ def cached_url_for(endpoint: str, **values: Any) -> str:
         if len(_URLS) < 1024:
             _URLS[key] = url
     return url
+
+
+class SessionCookie(SecureCookieSessionInterface):
+    """Flask's signed session cookie (activation and recovery steps), same format, same checks, with its signer
+    built once per key instead of at every request: itsdangerous serializes a test value each time one is
+    built (~0.1 ms), and most requests — the whole login route — carry no session cookie at all."""
+
+    def __init__(self) -> None:
+        self._signers: dict[tuple[Any, ...], URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        signer = self._signers.get(key, False)
+        if signer is False:
+            signer = super().get_signing_serializer(app)
+            if len(self._signers) < 8:  # a key rotation adds one; never grows with requests
+                self._signers[key] = signer
+        return signer  # type: ignore[return-value]
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()  # nothing to verify: an empty session, as Flask would give
+        return super().open_session(app, request)
 
 
 def client_ip() -> str:

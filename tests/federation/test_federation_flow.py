@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conftest import DEFAULT_PASSWORD, LoginHelper
+from conftest import DEFAULT_PASSWORD, LoginHelper, stored_login_url
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -48,16 +48,16 @@ def _events(services: Services, prefix: str = "federation.") -> list[str]:
                 if e.event.startswith(prefix)]
 
 
-def _request_from_login(client: FlaskClient) -> tuple[str, str]:
+def _request_from_login(client: FlaskClient, services: Services) -> tuple[str, str]:
     """A login begun as a front-end does; returns (request id, the login form's URL)."""
-    form_url = LoginHelper(client).start("/login?profil=parent")
+    form_url = stored_login_url(client, services)
     return form_url.split("/login/")[1].split("?")[0], form_url
 
 
 def test_first_login_confirms_by_sms_then_the_next_one_goes_straight_through(
         client: FlaskClient, services: Services, upstream: Upstream) -> None:
     make_register(services)
-    request_id, form_url = _request_from_login(client)
+    request_id, form_url = _request_from_login(client, services)
     form = text_of(client.get(form_url))
     assert "S'identifier avec FranceConnect" in form and "Qu'est-ce que FranceConnect ?" in form
     assert f"/franceconnect?depuis=/login/{request_id}" in form
@@ -94,7 +94,7 @@ def test_first_login_confirms_by_sms_then_the_next_one_goes_straight_through(
 
     # A new browser, a new login: straight through, no SMS, the service provider's request resumed.
     other = services_client(client)
-    request_id, _ = _request_from_login(other)
+    request_id, _ = _request_from_login(other, services)
     sent_before = len(_outbox(services))
     again = FcBrowser(other, upstream).login("karim", f"/franceconnect?demande={request_id}")
     assert again.status_code == 303

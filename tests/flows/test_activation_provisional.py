@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import LoginHelper, form_url_of
+from conftest import LoginHelper, stored_login_url
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -92,7 +92,7 @@ def test_pdf_renders_names_outside_latin1(services: Services, tmp_path: Path) ->
 def test_pupil_first_login_then_services(client: FlaskClient, services: Services, login: LoginHelper) -> None:
     _class(services)
     noe = _issued(services, ine="130000001AA")["Noé Lefèvre"]
-    form_url = form_url_of(client.get("/login?profil=eleve"))
+    form_url = stored_login_url(client, services, "eleve")
     request_id = form_url.split("/login/")[1].split("?")[0]
     answer = login.submit(form_url, noe.identifier, noe.password)
     assert answer.status_code == 303 and answer.headers["Location"] == f"/activation/premiere-connexion/{request_id}"

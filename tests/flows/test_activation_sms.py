@@ -7,7 +7,7 @@ import datetime as dt
 import re
 
 import pytest
-from conftest import LoginHelper, form_url_of
+from conftest import LoginHelper, stored_login_url
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from test_activation_support import (
@@ -48,9 +48,7 @@ def _dates(browser: Browser, family_children: dict[str, dt.date]) -> dict[int, t
 def test_parent_route_from_a_front_end_login_back_to_the_service(client: FlaskClient, services: Services,
                                                                   browser: Browser) -> None:
     family = make_family(services)
-    start = client.get("/login?profil=parent")
-    assert start.status_code == 200  # the portal shows the login screen at once
-    form_url = form_url_of(start)
+    form_url = stored_login_url(client, services)  # a request stored as a protocol front-end stores it
     request_id = form_url.split("/login/")[1].split("?")[0]
     login_page = text_of(client.get(form_url))
     link = re.search(r'href="([^"]*creer-mon-compte[^"]*)"', login_page).group(1)

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import DEFAULT_PASSWORD, AccountFactory, LoginHelper, csrf_from, form_url_of
+from conftest import DEFAULT_PASSWORD, AccountFactory, LoginHelper, csrf_from, form_url_of, stored_login_url
 from flask.testing import FlaskClient
 
 from idp.core.accounts.model import AccountState, Profile
@@ -181,13 +181,17 @@ def test_many_failures_from_one_address_are_refused(client: FlaskClient, login: 
     assert LoginHelper(other)(account.identifier).status_code == 303
 
 
-def test_a_new_session_id_at_login_and_the_old_one_dies(client: FlaskClient, login: LoginHelper,
-                                                        account_factory: AccountFactory) -> None:
+@pytest.mark.parametrize("stored", [False, True], ids=["portal", "stored-request"])
+def test_a_new_session_id_at_login_and_the_old_one_dies(client: FlaskClient, login: LoginHelper, services: Services,
+                                                        account_factory: AccountFactory, stored: bool) -> None:
     account = account_factory()
-    first_url, second_url = login.start(), login.start()
-    login.submit(first_url, account.identifier, DEFAULT_PASSWORD)
+    # Two login forms opened before the first login; the second is sent after it.
+    urls = [stored_login_url(client, services) if stored else login.start() for _ in range(2)]
+    tokens = [csrf_from(text_of(client.get(url))) for url in urls]
+    form = {"identifiant": account.identifier, "mot_de_passe": DEFAULT_PASSWORD}
+    assert client.post(urls[0], data={**form, "csrf_token": tokens[0]}).status_code == 303
     old = client.get_cookie("__Host-sso").value
-    login.submit(second_url, account.identifier, DEFAULT_PASSWORD)
+    assert client.post(urls[1], data={**form, "csrf_token": tokens[1]}).status_code == 303
     new = client.get_cookie("__Host-sso").value
     assert new != old
     client.set_cookie("__Host-sso", old, path="/", secure=True)
@@ -239,23 +243,67 @@ def test_logout_needs_a_confirmed_post_and_kills_the_session(client: FlaskClient
     assert client.get("/services").status_code == 303
 
 
-def test_authn_request_is_bound_to_its_browser(client: FlaskClient, login: LoginHelper, app) -> None:
-    url = login.start()
+def test_authn_request_is_bound_to_its_browser(client: FlaskClient, services: Services, app,
+                                               account_factory: AccountFactory) -> None:
+    account = account_factory()
+    url = stored_login_url(client, services)
+    assert client.get(url).status_code == 200
     other = app.test_client()
     response = other.get(url)
     assert response.status_code == 400
     assert "a expiré" in text_of(response)
+    # Nor can another browser post to it, even with its own valid CSRF token.
+    token = csrf_from(text_of(other.get("/login?profil=parent")))
+    posted = other.post(url, data={"identifiant": account.identifier, "mot_de_passe": DEFAULT_PASSWORD,
+                                   "csrf_token": token})
+    assert posted.status_code == 400 and "sso" not in posted.headers.get("Set-Cookie", "")
 
 
-def test_authn_request_expires(client: FlaskClient, login: LoginHelper, clock: FrozenClock) -> None:
-    url = login.start()
+def test_authn_request_expires(client: FlaskClient, services: Services, clock: FrozenClock) -> None:
+    url = stored_login_url(client, services)
     clock.advance(minutes=61)
     assert client.get(url).status_code == 400
 
 
-def test_resume_is_single_use(client: FlaskClient, login: LoginHelper, account_factory: AccountFactory) -> None:
+def test_the_portal_stores_no_request(client: FlaskClient, login: LoginHelper, services: Services,
+                                      account_factory: AccountFactory) -> None:
+    from sqlalchemy import func, select
+
+    from idp.storage.models import AuditEventRow, AuthnRequestRow
+
     account = account_factory()
-    url = login.start()
+    page = client.get("/login?profil=parent")
+    assert page.status_code == 200 and form_url_of(page) == "/login?profil=parent"
+    assert 'href="/identifiant-oublie?depuis=/login"' in text_of(page)
+    # The screen is rendered once per process; each browser still gets its own token, and only its own works.
+    other = client.application.test_client()
+    other_token = csrf_from(text_of(other.get("/login?profil=parent")))
+    assert other_token != csrf_from(text_of(page)) and "csrf-token-slot" not in text_of(page)
+    stolen = client.post("/login?profil=parent", data={"identifiant": account.identifier,
+                                                       "mot_de_passe": DEFAULT_PASSWORD, "csrf_token": other_token})
+    assert stolen.status_code == 400
+    hinted = text_of(client.get(f"/login?profil=parent&login_hint={account.identifier}"))
+    assert f'value="{account.identifier}"' in hinted and f'value="{account.identifier}"' not in text_of(page)
+    old = login(account.identifier).headers["Location"]
+    assert old == "/services" and client.get("/services").status_code == 200
+    first = client.get_cookie("__Host-sso").value
+    client.get("/logout")
+    # A second login from the same browser still rotates the session (W01) and audits each success.
+    client.delete_cookie("__Host-sso", path="/")
+    client.set_cookie("__Host-sso", first, path="/", secure=True)
+    client.post("/logout", data={"csrf_token": csrf_from(text_of(client.get("/logout")))})
+    assert login(account.identifier).status_code == 303
+    assert client.get_cookie("__Host-sso").value != first
+    with services.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(AuthnRequestRow)) == 0
+        events = uow.session.scalars(select(AuditEventRow.event).order_by(AuditEventRow.id)).all()
+    assert events.count("login.success") == 2
+
+
+def test_resume_is_single_use(client: FlaskClient, login: LoginHelper, services: Services,
+                              account_factory: AccountFactory) -> None:
+    account = account_factory()
+    url = stored_login_url(client, services)
     request_id = url.split("/login/")[1].split("?")[0]
     assert login.submit(url, account.identifier, DEFAULT_PASSWORD).headers["Location"] == "/services"
     # Completed by the login itself: its resume URL answers nothing more.

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_PASSWORD, LoginHelper, form_url_of
+from conftest import DEFAULT_PASSWORD, LoginHelper, stored_login_url
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -61,8 +61,8 @@ def _code(services: Services, to: str) -> str:
     return CODE_RE.search(body.split(":", 2)[-1]).group(1)
 
 
-def test_login_links_lead_to_recovery_with_the_request(client: FlaskClient) -> None:
-    form_url = form_url_of(client.get("/login?profil=parent"))
+def test_login_links_lead_to_recovery_with_the_request(client: FlaskClient, services: Services) -> None:
+    form_url = stored_login_url(client, services)
     page = text_of(client.get(form_url))
     request_id = form_url.split("/login/")[1].split("?")[0]
     assert f'href="/identifiant-oublie?depuis=/login/{request_id}"' in page
@@ -113,7 +113,7 @@ def test_password_reset_by_sms_end_to_end(app: Flask, client: FlaskClient, servi
     assert other_device(sophie.identifier).status_code == 303
     with services.uow() as uow:
         before = [s.id for s in uow.sessions.active_for_account(sophie.id, services.clock.now())]
-    form_url = form_url_of(client.get("/login?profil=parent"))
+    form_url = stored_login_url(client, services)
     request_id = form_url.split("/login/")[1].split("?")[0]
     browser = Browser(client)
     start = browser.post("/mot-de-passe-oublie", {"identifiant": sophie.identifier, "canal": "sms",
