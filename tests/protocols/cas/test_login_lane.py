@@ -290,3 +290,15 @@ def test_lane_bug_is_logged_and_flask_answers(browser: CasBrowser, people: Peopl
         ticket_from(browser.sso())
     assert flask_calls.count == count + 1
     assert any("unexpected error on GET /cas/login" in r.getMessage() for r in caplog.records)
+
+
+def test_lane_touches_the_session(browser: CasBrowser, people: People, register, services: Services,
+                                  flask_calls: FlaskCalls) -> None:
+    """The idle timer is refreshed by the lane's answers as by the view's: 20 + 20 minutes stay under 30."""
+    register()
+    browser.first_login(people.parent.identifier)
+    count = flask_calls.count
+    for _ in range(2):
+        services.clock.advance(minutes=20)  # type: ignore[attr-defined]
+        ticket_from(browser.sso())
+    assert flask_calls.count == count
