@@ -104,6 +104,9 @@ class SamlIdp:
         #: Session participants this worker has recorded (the same row is not written at every answer).
         self._recorded: TtlCache[tuple[str, str, str], bool] = TtlCache(self.config.released_cache_seconds)
         self.publisher = MetadataPublisher(self.config, self.keys, self.backend)
+        #: The autopost page pre-rendered per (script root, with RelayState): see ``views.render_post``.
+        self.post_pages: dict[tuple[str, bool], tuple[tuple[tuple[str, ...], tuple[str, ...]],
+                                                       tuple[int, ...] | None]] = {}
         from idp.saml.slo import SingleLogout
 
         self.slo = SingleLogout(self)
@@ -115,6 +118,12 @@ class SamlIdp:
         from idp.saml.views import bp
 
         return bp
+
+    def wsgi_lane(self, app: Any, services: Services) -> Any:
+        """``GET /saml/sso/redirect`` answered in front of Flask when the SSO session answers (``idp.saml.lane``)."""
+        from idp.saml.lane import SsoLane
+
+        return SsoLane(app, services, self)
 
     def resume_url(self, request_id: str) -> str:
         """Back from the login page to ``/saml/resume/<id>``."""
