@@ -196,8 +196,11 @@ class SamlIdp:
         """The signed answer for a logged-in person; a SAML status when the NameID policy cannot be met.
 
         ``consume``: the request was answered at once from the SSO session, its ID is recorded here.
+        Autocommit, as when ``AuthnFlow.begin`` answers from the session: the writes (replay record,
+        persistent NameID, session participant) are single idempotent statements that need not commit
+        together, and they are login state (no wait for the disk, no BEGIN/COMMIT round trips).
         """
-        with self.services.uow() as uow:
+        with self.services.uow.autocommit() as uow:
             prepared = self.prepare(uow, assertion, checked, consume=consume)
             uow.commit()
         return self.finish(prepared)
