@@ -52,10 +52,25 @@ def main() -> None:
         services = app.extensions["idp"]
         statements: collections.Counter[str] = collections.Counter()
 
-        @event.listens_for(services.db.engine, "before_cursor_execute")
-        def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        def _count(statement: str) -> None:
             table = TABLE_RE.search(statement)
             statements[f"{statement.split(None, 1)[0]} {table.group(1) if table else ''}"] += 1
+
+        if services.db.dialect == "postgresql":
+            # At the driver: statements sent without SQLAlchemy (rawsql, the replay insert) count too.
+            import psycopg
+
+            execute = psycopg.Cursor.execute
+
+            def counted_execute(self: Any, query: Any, *a: Any, **k: Any) -> Any:
+                _count(str(query))
+                return execute(self, query, *a, **k)
+
+            psycopg.Cursor.execute = counted_execute  # type: ignore[method-assign]
+        else:
+            @event.listens_for(services.db.engine, "before_cursor_execute")
+            def _sa_count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+                _count(statement)
 
         hashed = [0.0]
         verify = hashing.PasswordHasher.verify

@@ -104,6 +104,9 @@ class SamlIdp:
         #: Session participants this worker has recorded (the same row is not written at every answer).
         self._recorded: TtlCache[tuple[str, str, str], bool] = TtlCache(self.config.released_cache_seconds)
         self.publisher = MetadataPublisher(self.config, self.keys, self.backend)
+        #: The autopost page pre-rendered per (script root, with RelayState): see ``views.render_post``.
+        self.post_pages: dict[tuple[str, bool], tuple[tuple[tuple[str, ...], tuple[str, ...]],
+                                                       tuple[int, ...] | None]] = {}
         from idp.saml.slo import SingleLogout
 
         self.slo = SingleLogout(self)
@@ -115,6 +118,12 @@ class SamlIdp:
         from idp.saml.views import bp
 
         return bp
+
+    def wsgi_lane(self, app: Any, services: Services) -> Any:
+        """``GET /saml/sso/redirect`` answered in front of Flask when the SSO session answers (``idp.saml.lane``)."""
+        from idp.saml.lane import SsoLane
+
+        return SsoLane(app, services, self)
 
     def resume_url(self, request_id: str) -> str:
         """Back from the login page to ``/saml/resume/<id>``."""
@@ -187,8 +196,11 @@ class SamlIdp:
         """The signed answer for a logged-in person; a SAML status when the NameID policy cannot be met.
 
         ``consume``: the request was answered at once from the SSO session, its ID is recorded here.
+        Autocommit, as when ``AuthnFlow.begin`` answers from the session: the writes (replay record,
+        persistent NameID, session participant) are single idempotent statements that need not commit
+        together, and they are login state (no wait for the disk, no BEGIN/COMMIT round trips).
         """
-        with self.services.uow() as uow:
+        with self.services.uow.autocommit() as uow:
             prepared = self.prepare(uow, assertion, checked, consume=consume)
             uow.commit()
         return self.finish(prepared)

@@ -4,15 +4,18 @@ entry, single logout. Views parse, call the ``SamlIdp``, and render or redirect.
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import secrets
 from typing import Any
 
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from markupsafe import escape
 from saml2.samlp import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER
 
 from idp.core.authn.flow import Client
-from idp.core.authn.model import Assertion
+from idp.core.authn.model import Assertion, AuthnRequest
 from idp.errors import AuthnFailed, AuthnRequestExpired
 from idp.saml import checks
 from idp.saml.errors import SamlInvalidRequest, SamlRequestDenied, SamlUnknownServiceProvider
@@ -33,17 +36,78 @@ def _idp() -> SamlIdp:
     return _services().frontends["saml"]  # type: ignore[return-value]
 
 
+#: The autopost page's variable parts, in ``saml_post.html`` as rendered once with these markers.
+POST_SLOTS = ("sp_name", "action", "field", "message", "relay_state", "nonce")
+
+
+_TEMPLATES = ("saml_post.html", "base.html")
+
+
+def _template_stamp() -> tuple[int, ...]:
+    """When the page's templates last changed (development: a pre-rendered page is checked against it)."""
+    from idp import PROJECT_ROOT
+
+    return tuple(os.stat(PROJECT_ROOT / "templates" / name).st_mtime_ns for name in _TEMPLATES)
+
+
+def cached_post_page(idp: SamlIdp, script_root: str,
+                     with_relay_state: bool) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The pre-rendered autopost page, if there is one still up to date (no Flask: the WSGI lane reads it)."""
+    entry = idp.post_pages.get((script_root, with_relay_state))
+    if entry is None:
+        return None
+    page, stamp = entry
+    if stamp is not None and stamp != _template_stamp():
+        return None
+    return page
+
+
+def _post_page(with_relay_state: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``saml_post.html`` split around its variables: the literal parts and the slot between each two.
+
+    The page is the same for every answer but for six escaped values, so Jinja renders it once per process
+    (and script root) with unguessable markers in their place; each answer then only escapes its values
+    with the same function Jinja's autoescaping uses (``markupsafe.escape``) and joins the parts: the same
+    bytes without a Jinja rendering per login. Kept by the ``SamlIdp`` (one per application: product name,
+    URLs), read there by the WSGI lane too; in development (templates reloaded) it is rendered again when
+    one of its templates has changed.
+    """
+    idp = _idp()
+    page = cached_post_page(idp, request.script_root, with_relay_state)
+    if page is None:
+        tag = secrets.token_hex(16)
+        values: dict[str, Any] = {name: f"slot{tag}{name}end" for name in POST_SLOTS}
+        if not with_relay_state:
+            values["relay_state"] = None
+        stamp = _template_stamp() if current_app.config["TEMPLATES_AUTO_RELOAD"] else None
+        parts = re.split(f"slot{tag}({'|'.join(POST_SLOTS)})end", render_template("saml_post.html", **values))
+        page = (tuple(parts[0::2]), tuple(parts[1::2]))
+        if len(idp.post_pages) < 64:
+            idp.post_pages[(request.script_root, with_relay_state)] = (page, stamp)
+    return page
+
+
+def assemble_post(page: tuple[tuple[str, ...], tuple[str, ...]], form: PostForm) -> tuple[str, str]:
+    """The autopost page's HTML and its CSP: the values escaped into the pre-rendered page, a fresh nonce."""
+    nonce = secrets.token_urlsafe(16)
+    values = {"sp_name": form.sp_name, "action": form.action, "field": form.field, "message": form.message,
+              "relay_state": form.relay_state, "nonce": nonce}
+    literals, slots = page
+    body = [literals[0]]
+    for slot, literal in zip(slots, literals[1:], strict=True):
+        body.append(escape(values[slot]))
+        body.append(literal)
+    csp = ("default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; "
+           f"form-action {form.origin}; script-src 'nonce-{nonce}'")
+    return "".join(body), csp
+
+
 def render_post(form: PostForm) -> Response:
     """The autopost page (Bindings 3.5.4): a visible "Continuer" button, a nonce'd one-line auto-submit,
     and a CSP whose ``form-action`` allows only the SP's origin."""
-    nonce = secrets.token_urlsafe(16)
-    response = make_response(render_template("saml_post.html", action=form.action, field=form.field,
-                                             message=form.message, relay_state=form.relay_state,
-                                             sp_name=form.sp_name, nonce=nonce))
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; "
-        f"form-action {form.origin}; script-src 'nonce-{nonce}'"
-    )
+    body, csp = assemble_post(_post_page(form.relay_state is not None), form)
+    response = current_app.response_class(body, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = csp
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
@@ -58,10 +122,11 @@ def metadata() -> ResponseReturnValue:
     return response
 
 
-def _check(inbound: checks.Inbound, endpoint: str) -> tuple[checks.CheckedAuthnRequest, str] | Response:
+def check_request(services: Services, idp: SamlIdp, inbound: checks.Inbound,
+                  endpoint: str) -> tuple[checks.CheckedAuthnRequest, str] | PostForm:
     """Run the AuthnRequest checks (the SP's row from the worker's cache; the replay record is written with
-    the answer or when the request is parked)."""
-    services, idp = _services(), _idp()
+    the answer or when the request is parked): the checked request and the SP's name, or the signed refusal
+    of a trusted request. Nothing is written here (the WSGI lane relies on it to hand over to Flask)."""
     now = services.clock.now()
     try:
         checked, metadata = idp.checker(None, now).check(inbound, endpoint, now)
@@ -71,25 +136,25 @@ def _check(inbound: checks.Inbound, endpoint: str) -> tuple[checks.CheckedAuthnR
             sp=denied.sp.entity_id, request_id=denied.request_id, acs_url=denied.acs,  # type: ignore[attr-defined]
             relay_state=denied.relay_state, force_authn=False, passive=False,  # type: ignore[attr-defined]
             nameid_format=None, allow_create=True, signed=False)
-        return render_post(idp.deny(refused, found[0].name if found else refused.sp, denied.status,
-                                    denied.sub_status, denied.message))
+        return idp.deny(refused, found[0].name if found else refused.sp, denied.status, denied.sub_status,
+                        denied.message)
     found = idp.service_provider(None, metadata.entity_id, now)
     return checked, found[0].name if found else checked.sp
 
 
-def _consume(checked: checks.CheckedAuthnRequest) -> checks.CheckedAuthnRequest:
+def _consume(services: Services, idp: SamlIdp, checked: checks.CheckedAuthnRequest) -> checks.CheckedAuthnRequest:
     """Record the request ID before it waits for a login or gets an error status (replay cache, S14)."""
-    services = _services()
     if checked.replay_key:
         with services.uow() as uow:
-            _idp().consume(SqlSamlStore(uow.session), checked, services.clock.now())
+            idp.consume(SqlSamlStore(uow.session), checked, services.clock.now())
             uow.commit()
     return dataclasses.replace(checked, replay_key="")
 
 
-def _begin(checked: checks.CheckedAuthnRequest, sp_name: str) -> ResponseReturnValue:
-    """Hand the request to the common login; answer at once when the SSO session may."""
-    services, idp = _services(), _idp()
+def decide(services: Services, idp: SamlIdp, checked: checks.CheckedAuthnRequest, sp_name: str, bid: str,
+           token: str | None) -> PostForm | AuthnRequest:
+    """Hand the request to the common login: the answer (or refusal) to post when the SSO session may
+    answer at once, else the stored request the login page is for. No Flask here (the WSGI lane runs it)."""
     prepared: list[Prepared] = []
 
     def on_answer(uow: Any, assertion: Assertion) -> None:
@@ -98,32 +163,59 @@ def _begin(checked: checks.CheckedAuthnRequest, sp_name: str) -> ResponseReturnV
             prepared.append(idp.prepare(uow, assertion, checked, consume=True))
 
     try:
-        outcome = services.flow.begin(Client("saml", checked.sp, sp_name), checked.payload(), browser_id(),
-                                      sso_token(services.settings), force_authn=checked.force_authn,
-                                      passive=checked.passive, on_answer=on_answer)
+        outcome = services.flow.begin(Client("saml", checked.sp, sp_name), checked.payload(), bid, token,
+                                      force_authn=checked.force_authn, passive=checked.passive,
+                                      on_answer=on_answer)
         if isinstance(outcome, Assertion) and not prepared:
             # The session's authentication context is not one the SP accepts; a password login is.
-            outcome = services.flow.begin(Client("saml", checked.sp, sp_name), checked.payload(), browser_id(),
-                                          sso_token(services.settings), force_authn=True, passive=False)
+            outcome = services.flow.begin(Client("saml", checked.sp, sp_name), checked.payload(), bid, token,
+                                          force_authn=True, passive=False)
     except AuthnFailed as exc:
         status, sub_status = saml_status(exc.failure)
-        return render_post(idp.deny(_consume(checked), sp_name, status, sub_status))
+        return idp.deny(_consume(services, idp, checked), sp_name, status, sub_status)
     if isinstance(outcome, Assertion):
-        return render_post(idp.finish(prepared[0]))
+        return idp.finish(prepared[0])
     if not idp.login_page_satisfies(checked):
-        return render_post(idp.deny(_consume(checked), sp_name, STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT))
-    _consume(checked)
+        return idp.deny(_consume(services, idp, checked), sp_name, STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT)
+    _consume(services, idp, checked)
+    return outcome
+
+
+def _respond(outcome: PostForm | AuthnRequest) -> ResponseReturnValue:
+    """The autopost page, or the login page for a stored request."""
+    if isinstance(outcome, PostForm):
+        return render_post(outcome)
     return redirect(url_for("login.login_page", request_id=outcome.id), 303)
+
+
+def _begin(checked: checks.CheckedAuthnRequest, sp_name: str) -> ResponseReturnValue:
+    """Answer at once when the SSO session may, else send the browser to the login page."""
+    services = _services()
+    return _respond(decide(services, _idp(), checked, sp_name, browser_id(), sso_token(services.settings)))
+
+
+#: WSGI environ key under which ``idp.saml.lane`` hands Flask what it already decided (never from a client:
+#: request headers arrive as ``HTTP_*`` keys).
+LANE_OUTCOME = "idp.saml.sso_outcome"
 
 
 @bp.get("/sso/redirect")
 def sso_redirect() -> ResponseReturnValue:
-    """SP-initiated SSO, HTTP-Redirect binding (signature, if any, over the raw query)."""
-    idp = _idp()
+    """SP-initiated SSO, HTTP-Redirect binding (signature, if any, over the raw query).
+
+    Usually answered by ``idp.saml.lane`` in front of Flask; what the lane decided but does not answer
+    itself (a login to ask for, an error page) arrives here in ``LANE_OUTCOME``, the work not redone.
+    """
+    handed = request.environ.pop(LANE_OUTCOME, None)
+    if handed is not None:
+        if isinstance(handed, BaseException):
+            raise handed
+        return _respond(handed)
+    services, idp = _services(), _idp()
     inbound = checks.decode_redirect(request.query_string, "SAMLRequest", idp.config)
-    result = _check(inbound, idp.config.url("/saml/sso/redirect"))
-    if isinstance(result, Response):
-        return result
+    result = check_request(services, idp, inbound, idp.config.url("/saml/sso/redirect"))
+    if isinstance(result, PostForm):
+        return render_post(result)
     return _begin(*result)
 
 
@@ -135,9 +227,9 @@ def sso_post() -> ResponseReturnValue:
     if not value:
         raise SamlInvalidRequest()
     inbound = checks.decode_post(value, request.form.get("RelayState"))
-    result = _check(inbound, idp.config.url("/saml/sso/post"))
-    if isinstance(result, Response):
-        return result
+    result = check_request(services, idp, inbound, idp.config.url("/saml/sso/post"))
+    if isinstance(result, PostForm):
+        return render_post(result)
     checked, sp_name = result
     handle = secrets.token_urlsafe(32)
     with services.uow() as uow:

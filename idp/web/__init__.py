@@ -40,7 +40,8 @@ def register_web(app: Flask, services: Services) -> None:
 
     @app.before_request
     def _correlation() -> None:
-        g.correlation_id = secrets.token_hex(8)
+        # A request a WSGI lane (``idp.saml.lane``) began and handed over keeps the id of its first log lines.
+        g.correlation_id = request.environ.get("idp.correlation_id") or secrets.token_hex(8)
         correlation_id.set(g.correlation_id)
 
     portal_frontend = portal.PortalFrontend()

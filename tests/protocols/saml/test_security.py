@@ -408,6 +408,28 @@ def test_autopost_page_csp_allows_only_the_acs_origin(client: Any, login: Any, a
     assert "<button type=\"submit\"" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("relay_state", [None, "", '"><script>alert(1)</script>&amp;\'{{7*7}}'])
+def test_autopost_page_is_the_template_rendered_with_escaped_values(app: Any, relay_state: str | None) -> None:
+    """The page assembled from the pre-rendered template is byte for byte what Jinja would render (S16, S21)."""
+    from flask import render_template
+
+    from idp.saml.idp import PostForm
+    from idp.saml.views import render_post
+
+    hostile = '<b x="1">Collège & «Lycée»</b>\''
+    form = PostForm(action='https://sp.test/acs?a=1&b="2"', field="SAMLResponse", message="PD94+/=" + hostile,
+                    relay_state=relay_state, sp_name=hostile)
+    with app.test_request_context("/saml/sso/redirect"):
+        for _ in range(2):  # the first call renders and keeps the page, the second assembles it
+            response = render_post(form)
+            nonce = re.search(r"script-src 'nonce-([^']+)'", response.headers["Content-Security-Policy"]).group(1)
+            expected = render_template("saml_post.html", action=form.action, field=form.field,
+                                       message=form.message, relay_state=form.relay_state, sp_name=form.sp_name,
+                                       nonce=nonce)
+            assert response.get_data(as_text=True) == expected
+            assert response.mimetype == "text/html" and "<b x=" not in expected
+
+
 # --- S04 wrapping on LogoutRequest, metadata validUntil at use -------------------------------------------
 
 
