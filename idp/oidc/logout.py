@@ -131,11 +131,15 @@ class OidcLogout:
 
     def _finish(self, validated: Any, *, logged_out: bool) -> Response:
         services = self.services
+        target = validated.redirect_uri if validated is not None and validated.id_token_claims else None
         if logged_out:
             ended = services.flow.logout(sso_token(services.settings), client_ip())
             if ended is not None:
                 services.extras["logout_hooks"].run([ended])
-        target = validated.redirect_uri if validated is not None and validated.id_token_claims else None
+                # A session opened through FranceConnect ends there too, then comes back to ``target`` (F08):
+                # authlib has checked it against the client's registered post_logout_redirect_uris.
+                for wrap in services.extras.get("logout_wrappers", []):
+                    target = wrap(ended, target, registered=True) or target
         response = redirect(target, 303) if target else current_app.make_response(render_template("logged_out.html"))
         clear_sso_cookie(response, services.settings)
         return response

@@ -351,12 +351,18 @@ def link_status(account_id: int) -> bool | None:
 # --- logout (F08) ------------------------------------------------------------------------------------------
 
 
-def _upstream_logout(sso_session: SsoSession, chain: str | None) -> str | None:
-    """Our session has ended: when it came through the provider, end the provider's too, then go on."""
+def _upstream_logout(sso_session: SsoSession, chain: str | None, *, registered: bool = False) -> str | None:
+    """Our session has ended: when it came through the provider, end the provider's too, then go on.
+
+    ``chain`` is where the logout continues afterwards: a local path, or (``registered=True``) an address the
+    caller has already checked against a service provider's registration (an OIDC client's
+    ``post_logout_redirect_uri``). It is kept server-side with the logout state, never read back from the
+    provider's answer.
+    """
     service = _service()
     if service is None:
         return chain
-    then = safe_next(chain, "") if chain else ""
+    then = (chain if registered else safe_next(chain, "")) if chain else ""
     try:
         target = service.logout_redirect(sso_session, browser_id(), then)
     except Exception:  # noqa: BLE001 - the provider's logout never keeps our logout from finishing (F08)

@@ -1,0 +1,126 @@
+"""F08 from the protocols' own logouts: a session opened through FranceConnect ends there too when the person
+logs out at CAS ``/cas/logout`` or OIDC ``end_session_endpoint``, and the logout then finishes where that
+protocol sends it (the CAS logged-out page with its link back to the service; the OIDC logged-out page)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import DEFAULT_PASSWORD  # noqa: E402
+from fc_support import (  # noqa: E402,F401 - fixtures
+    BASE,
+    CLIENT_SECRET,
+    FcBrowser,
+    Upstream,
+    callback_params,
+    federation_settings,
+    local,
+    make_register,
+    text_of,
+    upstream,
+)
+
+from idp.cas.registry import registration_for  # noqa: E402
+from idp.oidc.keyset import ensure_oidc_keys  # noqa: E402
+from idp.settings import DeliverySettings, ProtocolSettings, Settings  # noqa: E402
+from idp.storage.cas_store import CasServiceRecord, SqlCasStore  # noqa: E402
+from idp.storage.federation_store import FederationSessionRow  # noqa: E402
+from idp.storage.models import SsoSessionRow  # noqa: E402
+from idp.wiring import Services  # noqa: E402
+
+SERVICE = "https://ent.example.fr/app/"
+
+
+@pytest.fixture(scope="session")
+def oidc_keys_dir(instance_dir: Path) -> Path:
+    directory = instance_dir / "keys"
+    ensure_oidc_keys(directory)
+    return directory
+
+
+@pytest.fixture
+def settings(base_settings: Settings, upstream: Upstream, oidc_keys_dir: Path) -> Settings:
+    return dataclasses.replace(base_settings, delivery=DeliverySettings(background=False),
+                               protocols=ProtocolSettings(enabled=("cas", "oidc")),
+                               federation=federation_settings(upstream.issuer, timeout_seconds=2),
+                               federation_client_secret=CLIENT_SECRET)
+
+
+def _federated_login(client: FlaskClient, services: Services, upstream: Upstream,
+                     account_factory: object) -> FcBrowser:
+    make_register(services)
+    account = account_factory("Karim", "Lefort")  # type: ignore[operator]
+    with services.uow() as uow:
+        uow.accounts.claim_register(account.id, representatives=[("0301234A", "R1")])
+        uow.commit()
+    browser = FcBrowser(client, upstream)
+    browser.login("karim")
+    linked = browser.post("/franceconnect/compte-existant", {"identifiant": account.identifier,
+                                                             "mot_de_passe": DEFAULT_PASSWORD})
+    assert linked.status_code == 303
+    return browser
+
+
+def _nothing_open(services: Services) -> None:
+    with services.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(SsoSessionRow)
+                                  .where(SsoSessionRow.ended_at.is_(None))) == 0
+        assert uow.session.scalar(select(func.count()).select_from(FederationSessionRow)) == 0
+
+
+def _upstream_round(browser: FcBrowser, upstream: Upstream, target: str) -> str:
+    """Follow the provider's ``session/end`` and return where it sends the browser back (our address)."""
+    assert target.startswith(upstream.issuer + "/session/end?")
+    params = callback_params(target)
+    assert params["post_logout_redirect_uri"] == BASE + "/franceconnect/deconnexion"
+    back = browser.fc.get(local(target))
+    assert back.status_code == 303 and back.headers["Location"].startswith(BASE + "/franceconnect/deconnexion")
+    assert upstream.provider.ended and upstream.provider.ended[-1]["state"] == params["state"]
+    return str(back.headers["Location"])
+
+
+def test_cas_logout_ends_the_upstream_session_then_offers_the_link_back(
+        client: FlaskClient, services: Services, upstream: Upstream, account_factory: object) -> None:
+    scheme, host, stored = registration_for(SERVICE, "prefix", allow_http=services.settings.server.development)
+    with services.uow() as uow:
+        SqlCasStore(uow.session).add_service(CasServiceRecord(
+            service_id="ent", name="ENT", match="prefix", pattern=stored, scheme=scheme, host=host), "",
+            services.clock.now())
+        uow.commit()
+    browser = _federated_login(client, services, upstream, account_factory)
+    out = browser.post(f"/cas/logout?service={SERVICE}", {}, page=f"/cas/logout?service={SERVICE}")
+    assert out.status_code == 303
+    _nothing_open(services)
+    back = _upstream_round(browser, upstream, out.headers["Location"])
+    continued = client.get(local(back))
+    assert continued.status_code == 303 and continued.headers["Location"].startswith("/cas/logout?service=")
+    final = client.get(continued.headers["Location"])
+    assert final.status_code == 200 and "déconnecté" in text_of(final) and SERVICE in final.get_data(as_text=True)
+
+
+def test_oidc_end_session_ends_the_upstream_session_too(
+        client: FlaskClient, services: Services, upstream: Upstream, account_factory: object) -> None:
+    browser = _federated_login(client, services, upstream, account_factory)
+    out = browser.post("/oidc/logout", {"confirmer": "1"}, page="/oidc/logout")
+    assert out.status_code == 303
+    _nothing_open(services)
+    back = _upstream_round(browser, upstream, out.headers["Location"])
+    final = client.get(local(back))
+    assert final.status_code == 200 and "déconnecté" in text_of(final)
+
+
+def test_a_password_session_logs_out_of_cas_without_any_upstream_hop(
+        client: FlaskClient, services: Services, upstream: Upstream, login: object,
+        account_factory: object) -> None:
+    account = account_factory("Anne", "Banc")  # type: ignore[operator]
+    assert login(account.identifier).status_code == 303  # type: ignore[operator]
+    out = FcBrowser(client, upstream).post("/cas/logout", {}, page="/cas/logout")
+    assert out.status_code == 200 and "déconnecté" in text_of(out)
+    assert not upstream.provider.ended
