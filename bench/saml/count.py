@@ -2,16 +2,18 @@
 
 Method: this script runs itself twice under ``valgrind --tool=callgrind``: set-up as ``bench_logins.prepare``
 (fresh database, one SP on python3-saml, one account), one password login, 20 warm-up SSO logins, then A
-(default 10) or B (default 60) SSO logins through Flask's test client (the WSGI app as gunicorn calls it, and
-the test client's own work). The difference of the two totals divided by B - A is the cost of one login in
-this process (PostgreSQL's work is not counted). Slow (valgrind runs Python ≈ 50× slower): several minutes.
+(default 10) or B (default 40) SSO logins through Flask's test client (the WSGI app as gunicorn calls it, plus
+the test client's own work). The difference of the totals divided by B - A is the cost of one login in this
+process (PostgreSQL's work is not counted). Run it on a quiet machine: the set-up's database waits (psycopg
+polls) vary with the load and can swamp the difference. Slow (Python ≈ 50× slower under valgrind).
 
-    python bench/saml/count.py [--a 10] [--b 60] [--database postgresql://…]
+    python bench/saml/count.py [--a 10] [--b 40] [--database postgresql://…]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import subprocess
 import sys
@@ -40,6 +42,12 @@ def inner(logins: int, database: str) -> None:
         instance = Path(tmp)
         sp, identifier = bench_logins.prepare(instance, database, 5000, 2048)
         app = create_app(load_settings(instance / "config.toml", environ={}))
+        # Under valgrind a login takes ~1 s: without this the 5 s SP-row cache and the 10 s key-file check
+        # would expire during the measured loop (once per ~1,500 logins at full speed), and the count would
+        # depend on the machine's load.
+        saml = app.extensions["idp"].frontends["saml"]
+        saml.config = dataclasses.replace(saml.config, sp_cache_seconds=1e9)
+        saml.keys._interval = 1e9
         client = app.test_client()
         first = client.get(_path(sp.login_url()[0]))  # type: ignore[attr-defined]
         form_url = first.headers["Location"] + "?profil=parent"
@@ -70,7 +78,7 @@ def instructions(logins: int, database: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--a", type=int, default=10)
-    parser.add_argument("--b", type=int, default=60)
+    parser.add_argument("--b", type=int, default=40)
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/idp_bench_saml_count")
     parser.add_argument("--inner", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
