@@ -38,6 +38,8 @@ from idp.errors import ServiceUnavailable
 
 log = logging.getLogger("idp.storage")
 
+TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
+
 # ``x IN (__[POSTCOMPILE_keys])`` (an expanding bind) becomes ``x = ANY(%(keys)s)``: one array parameter, so
 # the SQL text stays the same whatever the list's length (and an empty list matches nothing, as with IN).
 _EXPANDING_IN = re.compile(r" IN \(__\[POSTCOMPILE_(\w+)\]\)")
@@ -128,9 +130,11 @@ class Prepared:
             values[name] = list(values[name])
         return values
 
-    def rows(self, raw: list[tuple[Any, ...]], description: Sequence[Any]) -> list[_Row]:
-        if self.row is None or len(description) != len(self.keys):
-            self.keys = [column.name for column in description]
+    def rows(self, raw: list[tuple[Any, ...]], nfields: int, describe: Callable[[], Sequence[Any]]) -> list[_Row]:
+        """The rows as named tuples; the cursor's description (one object per column, ~10 µs each) is only
+        read when the column names are not known yet (``text()`` statements) or do not fit."""
+        if self.row is None or nfields != len(self.keys):
+            self.keys = [column.name for column in describe()]
             self.row = _row_class(self.keys)
         make = self.row._make  # type: ignore[attr-defined]
         if not self.results:
@@ -371,8 +375,11 @@ class FastUnitOfWork:
         try:
             with driver.cursor() as cursor:
                 cursor.execute(prepared.sql, values)
-                description = cursor.description
-                rows = prepared.rows(cursor.fetchall(), description) if description is not None else []
+                result = cursor.pgresult
+                if result is not None and result.status == TUPLES_OK:
+                    rows = prepared.rows(cursor.fetchall(), result.nfields, lambda: cursor.description or ())
+                else:
+                    rows = []
                 return FastResult(rows, cursor.rowcount)
         except psycopg.Error as exc:
             invalidated = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or driver.closed \

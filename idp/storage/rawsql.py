@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from sqlalchemy import Engine
 
 from idp.errors import ServiceUnavailable
@@ -44,6 +43,7 @@ class RawStatement:
         self.sql = str(compiled)
         self.literals = {k: v for k, v in compiled.params.items() if v is not None}
         self.engine = engine
+        self.names: tuple[str, ...] = ()
 
     def first(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """Run in autocommit and return the first row (a dict, datetimes aware UTC) or None."""
@@ -62,10 +62,14 @@ class RawStatement:
                 conn.rollback()  # never expected (the pool resets connections), but autocommit needs IDLE
             conn.autocommit = True
             try:
-                with conn.cursor(row_factory=dict_row) as cursor:
+                with conn.cursor() as cursor:
                     cursor.execute(self.sql, values)
                     RawStatement.executed += 1
-                    row = cursor.fetchone()  # every statement sent this way returns rows (SELECT / RETURNING)
+                    found = cursor.fetchone()  # every statement sent this way returns rows (SELECT / RETURNING)
+                    # Column names read once: the cursor's description builds one object per column each time.
+                    if found is not None and len(self.names) != len(found):
+                        self.names = tuple(column.name for column in cursor.description or ())
+                    row = dict(zip(self.names, found, strict=True)) if found is not None else None
             finally:
                 if not conn.closed:
                     conn.autocommit = False
