@@ -31,7 +31,7 @@ from urllib.parse import quote
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import Http, header_values  # noqa: E402
+from common import Http, children, cpu_seconds, header_values  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "https://pronote.bench.example.fr/pronote/"
@@ -146,13 +146,10 @@ class WorkerCpu:
     other processes share the machine (wall-clock throughput then understates what one core does)."""
 
     def __init__(self, master: int) -> None:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        self.pid = int(children[0])
-        self.tick = os.sysconf("SC_CLK_TCK")
+        self.pid = children(master)[0]
 
     def seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self.tick
+        return cpu_seconds([self.pid])
 
 
 def percentile(values: list[float], p: float) -> float:

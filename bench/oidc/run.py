@@ -38,31 +38,18 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import Http  # noqa: E402
+from common import Http, children, cpu_seconds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 REDIRECT = "https://ent.bench.example.fr/oidc/callback"
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes (from /proc), in seconds."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 class CpuMeter:
     """CPU used by the gunicorn worker and by the PostgreSQL backends of the bench database."""
 
     def __init__(self, master: int, pg: str) -> None:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        self.worker = [int(pid) for pid in children]
+        self.worker = children(master)
         self.pg = pg
 
     def backends(self) -> list[int]:

@@ -42,7 +42,7 @@ from idp.cas.server import CasServer
 from idp.cas.tickets import TicketProblem
 from idp.errors import ServiceUnavailable
 from idp.observability import correlation_id
-from idp.web.security import BID_LENGTH, CSP, browser_cookie_name, sso_cookie_name
+from idp.web.security import CSP, browser_cookie_name, is_browser_id, sso_cookie_name
 from idp.wiring import Services
 
 log = logging.getLogger("idp.cas")
@@ -74,7 +74,6 @@ LOGIN = "/cas/login"
 _FLASK_PARAMETERS = ("renew", "gateway", "method")
 #: Characters ``werkzeug.urls.iri_to_uri`` leaves as they are in a service URL (then it need not be called).
 _URI_AS_IS = re.compile(r"[A-Za-z0-9_.~%!$&'()*+,/:;=?@#-]*")
-_BID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 def redirect_page(location: str) -> bytes:
@@ -166,7 +165,7 @@ class CasLane:
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))  # what ``request.cookies`` parses
         token, bid = cookies.get(self._sso_cookie), cookies.get(self._browser_cookie)
         # Without a well-formed browser cookie the view would set a new one (``idp.web.security.browser_id``).
-        if not token or bid is None or len(bid) != BID_LENGTH or not _BID_CHARACTERS.issuperset(bid):
+        if not token or not is_browser_id(bid):
             return self._app(environ, start_response)
         cid = secrets.token_hex(8)
         context = correlation_id.set(cid)

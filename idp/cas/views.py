@@ -119,18 +119,15 @@ def logout_submit() -> ResponseReturnValue:
     services = _services()
     target = _return_to()
     session = services.flow.logout(sso_token(services.settings), client_ip())
-    hop = None
+    chain = back = url_for("cas.logout_page", service=request.values.get("service") if target else None)
     if session is not None:
         services.extras["logout_hooks"].run([session])
         # A session opened through FranceConnect ends there too (F08), then comes back to this logged-out
         # page (GET /cas/logout without a session), with the link back to the service if there is one.
-        back = url_for("cas.logout_page", service=request.values.get("service")) if target else url_for(
-            "cas.logout_page")
         for wrap in services.extras.get("logout_wrappers", []):
-            hop = wrap(session, hop or back)
-        hop = None if hop == back else hop
-    if hop:
-        response = redirect(hop, 303)
+            chain = wrap(session, chain) or chain
+    if chain != back:
+        response = redirect(chain, 303)
     else:
         response = current_app.make_response(render_template("cas_logged_out.html", target=target))
     clear_sso_cookie(response, services.settings)

@@ -27,7 +27,7 @@ from werkzeug.http import parse_cookie
 from idp.observability import correlation_id
 from idp.saml import checks, views
 from idp.saml.idp import PostForm
-from idp.web.security import _BID_ALPHABET, BID_LENGTH, browser_cookie_name, sso_cookie_name
+from idp.web.security import browser_cookie_name, is_browser_id, sso_cookie_name
 from idp.wiring import Services
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class SsoLane:
         cookies = parse_cookie(environ)
         bid = cookies.get(self._browser_cookie)
         token = cookies.get(self._sso_cookie)
-        if not token or bid is None or len(bid) != BID_LENGTH or not _BID_ALPHABET.issuperset(bid):
+        if not token or not is_browser_id(bid):
             return self._app(environ, start_response)
         cid = secrets.token_hex(8)
         context = correlation_id.set(cid)

@@ -127,6 +127,7 @@ class FcBrowser:
         self.client = client
         self.upstream = upstream
         self.fc = upstream.client
+        self.identifier = ""  # the local account's, once linked (link_karim)
 
     def authorize(self, start: str = "/franceconnect") -> str:
         """Click the button; return the provider's authorization URL."""
@@ -180,3 +181,22 @@ def callback_params(url: str) -> dict[str, str]:
 
 
 __all__ = ["last_code"]
+
+
+def link_karim(client: FlaskClient, services: Services, upstream: Upstream, account_factory: Any) -> FcBrowser:
+    """The demo register, Karim Lefort's password account, then the same person through the provider, linked
+    to that account inside the flow: the browser now holds an SSO session opened through FranceConnect."""
+    from conftest import DEFAULT_PASSWORD
+
+    make_register(services)
+    account = account_factory("Karim", "Lefort")
+    with services.uow() as uow:
+        uow.accounts.claim_register(account.id, representatives=[("0301234A", "R1")])
+        uow.commit()
+    browser = FcBrowser(client, upstream)
+    browser.login("karim")
+    linked = browser.post("/franceconnect/compte-existant", {"identifiant": account.identifier,
+                                                             "mot_de_passe": DEFAULT_PASSWORD})
+    assert linked.status_code == 303
+    browser.identifier = str(account.identifier)
+    return browser

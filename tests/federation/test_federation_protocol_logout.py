@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import DEFAULT_PASSWORD  # noqa: E402
 from fc_support import (  # noqa: E402,F401 - fixtures
     BASE,
     CLIENT_SECRET,
@@ -21,6 +20,7 @@ from fc_support import (  # noqa: E402,F401 - fixtures
     Upstream,
     callback_params,
     federation_settings,
+    link_karim,
     local,
     make_register,
     text_of,
@@ -53,21 +53,6 @@ def settings(base_settings: Settings, upstream: Upstream, oidc_keys_dir: Path) -
                                federation_client_secret=CLIENT_SECRET)
 
 
-def _federated_login(client: FlaskClient, services: Services, upstream: Upstream,
-                     account_factory: object) -> FcBrowser:
-    make_register(services)
-    account = account_factory("Karim", "Lefort")  # type: ignore[operator]
-    with services.uow() as uow:
-        uow.accounts.claim_register(account.id, representatives=[("0301234A", "R1")])
-        uow.commit()
-    browser = FcBrowser(client, upstream)
-    browser.login("karim")
-    linked = browser.post("/franceconnect/compte-existant", {"identifiant": account.identifier,
-                                                             "mot_de_passe": DEFAULT_PASSWORD})
-    assert linked.status_code == 303
-    return browser
-
-
 def _nothing_open(services: Services) -> None:
     with services.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(SsoSessionRow)
@@ -94,7 +79,7 @@ def test_cas_logout_ends_the_upstream_session_then_offers_the_link_back(
             service_id="ent", name="ENT", match="prefix", pattern=stored, scheme=scheme, host=host), "",
             services.clock.now())
         uow.commit()
-    browser = _federated_login(client, services, upstream, account_factory)
+    browser = link_karim(client, services, upstream, account_factory)
     out = browser.post(f"/cas/logout?service={SERVICE}", {}, page=f"/cas/logout?service={SERVICE}")
     assert out.status_code == 303
     _nothing_open(services)
@@ -107,7 +92,7 @@ def test_cas_logout_ends_the_upstream_session_then_offers_the_link_back(
 
 def test_oidc_end_session_ends_the_upstream_session_too(
         client: FlaskClient, services: Services, upstream: Upstream, account_factory: object) -> None:
-    browser = _federated_login(client, services, upstream, account_factory)
+    browser = link_karim(client, services, upstream, account_factory)
     out = browser.post("/oidc/logout", {"confirmer": "1"}, page="/oidc/logout")
     assert out.status_code == 303
     _nothing_open(services)

@@ -22,6 +22,7 @@ from fc_support import (  # noqa: E402,F401 - fixtures
     callback_params,
     federation_settings,
     last_code,
+    link_karim,
     local,
     make_register,
     settings,
@@ -53,17 +54,9 @@ def _sessions(services: Services) -> int:
 
 
 def _linked_karim(client: FlaskClient, services: Services, upstream: Upstream, account_factory: object) -> str:
-    make_register(services)
-    account = account_factory("Karim", "Lefort")  # type: ignore[operator]
-    with services.uow() as uow:
-        uow.accounts.claim_register(account.id, representatives=[("0301234A", "R1")])
-        uow.commit()
-    browser = FcBrowser(client, upstream)
-    browser.login("karim")
-    browser.post("/franceconnect/compte-existant", {"identifiant": account.identifier,
-                                                    "mot_de_passe": DEFAULT_PASSWORD})
+    browser = link_karim(client, services, upstream, account_factory)
     assert _links(services) == 1
-    return str(account.identifier)
+    return browser.identifier
 
 
 # --- F01: state bound to this browser, single use, 10 minutes ------------------------------------------------
