@@ -137,7 +137,9 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
-        """Close every pooled connection (after a fork, or at shutdown)."""
-        self.engine.dispose()
-        if self.login_state_engine is not self.engine:
-            self.login_state_engine.dispose()
+        """Close every pooled connection (after a fork, or at shutdown), the threads' held ones included."""
+        from idp.storage import threadconn
+
+        for engine in {self.engine, self.login_state_engine}:
+            threadconn.release(engine)
+            engine.dispose()

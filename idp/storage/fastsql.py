@@ -14,6 +14,9 @@ cover (ORM entities, ``begin_nested``, ``add``…) goes to a real ``Session`` bo
 it stays inside the unit of work's transaction. Driver errors are raised as SQLAlchemy's ``DBAPIError``
 subclasses (callers catching ``IntegrityError`` keep working); a connection-level failure invalidates the
 connection in the pool and becomes ``ServiceUnavailable`` (503) at the end of the unit of work.
+
+An autocommit unit of work uses its thread's held connection (``idp.storage.threadconn``: checked out once
+per thread, left in autocommit) instead of a checkout per unit of work; a transactional one checks one out.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from idp.core.ports import ThrottleStore
 from idp.errors import ServiceUnavailable
+from idp.storage import threadconn
 
 log = logging.getLogger("idp.storage")
 
@@ -283,6 +287,7 @@ class FastUnitOfWork:
         self._redis_throttle = redis_throttle
         self._catalogue = catalogue
         self._pooled: Any = None
+        self._held: threadconn.Held | None = None
         self._driver: psycopg.Connection[Any] | None = None
         self._session: Session | None = None
         self._repos: dict[str, Any] = {}
@@ -339,6 +344,13 @@ class FastUnitOfWork:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._driver is not None:
             return self._driver
+        if self._autocommit:  # the thread's held connection, already in autocommit (idp.storage.threadconn)
+            try:
+                held = threadconn.for_engine(self._engine).checkout()
+            except psycopg.Error as exc:
+                raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
+            self._held, self._pooled, self._driver = held, held.fairy, held.driver
+            return held.driver
         try:
             pooled = self._engine.raw_connection()
         except psycopg.Error as exc:  # the pool hands the driver's connection error through as is
@@ -347,7 +359,8 @@ class FastUnitOfWork:
         try:
             if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 driver.rollback()  # never expected (the pool resets connections on return)
-            driver.autocommit = self._autocommit
+            if driver.autocommit:
+                driver.autocommit = False
         except psycopg.Error as exc:
             self._broken(pooled, exc)
             raise DBAPIError.instance(None, None, exc, psycopg.Error, connection_invalidated=True) from exc
@@ -356,16 +369,20 @@ class FastUnitOfWork:
 
     def _broken(self, pooled: Any, exc: BaseException) -> None:
         """Invalidate a connection the driver found dead (and, like SQLAlchemy, the pool's older ones)."""
-        try:
-            pool_invalidate = getattr(self._engine.pool, "_invalidate", None)
-            if pool_invalidate is not None:
-                pool_invalidate(pooled, exc)
-            else:
-                pooled.invalidate(exc)
-        except Exception:  # noqa: BLE001 - the connection is gone either way
-            log.debug("invalidating a broken connection failed", exc_info=True)
+        held = self._held
+        if held is not None and pooled is held.fairy:
+            threadconn.for_engine(self._engine).broken(held, exc)
+        else:
+            try:
+                pool_invalidate = getattr(self._engine.pool, "_invalidate", None)
+                if pool_invalidate is not None:
+                    pool_invalidate(pooled, exc)
+                else:
+                    pooled.invalidate(exc)
+            except Exception:  # noqa: BLE001 - the connection is gone either way
+                log.debug("invalidating a broken connection failed", exc_info=True)
         if pooled is self._pooled:
-            self._pooled = self._driver = None
+            self._pooled = self._driver = self._held = None
             self._session = None
 
     def run(self, prepared: Prepared, params: Mapping[str, Any] | None) -> FastResult:
@@ -416,8 +433,8 @@ class FastUnitOfWork:
                     raise ServiceUnavailable() from exc
 
     def _release(self) -> None:
-        pooled, driver, session = self._pooled, self._driver, self._session
-        self._pooled = self._driver = self._session = None
+        pooled, driver, session, held = self._pooled, self._driver, self._session, self._held
+        self._pooled = self._driver = self._session = self._held = None
         if pooled is None:
             return
         try:
@@ -426,13 +443,19 @@ class FastUnitOfWork:
             if driver is not None and not driver.closed \
                     and driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 driver.rollback()
+            if held is not None:
+                return  # stays with this thread, in autocommit, for its next unit of work
             if driver is not None and not driver.closed:
                 driver.autocommit = False
         except psycopg.Error as exc:
-            self._broken(pooled, exc)
+            if held is not None:
+                threadconn.for_engine(self._engine).broken(held, exc)
+            else:
+                self._broken(pooled, exc)
             return
         except DBAPIError:
-            pass
+            if held is not None:
+                return
         pooled.close()
 
     def commit(self) -> None:

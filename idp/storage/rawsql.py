@@ -1,9 +1,9 @@
 """Hot statements run on the PostgreSQL driver itself, in autocommit: one round trip, no SQLAlchemy execution.
 
 A statement is compiled once by SQLAlchemy (so it stays written with the models' tables and columns) and then
-sent by psycopg on a pooled connection switched to autocommit for that one statement. Per execution this
-skips SQLAlchemy's cache-key computation, bind and result processing (about a quarter of a millisecond of
-CPU); what the type decorators did is done here: aware UTC datetimes in, aware UTC datetimes out
+sent by psycopg on the calling thread's held pooled connection, in autocommit (``idp.storage.threadconn``).
+Per execution this skips SQLAlchemy's cache-key computation, bind and result processing (about a quarter of a
+millisecond of CPU) and the pool's checkout and checkin; what the type decorators did is done here: aware UTC datetimes in, aware UTC datetimes out
 (``UtcDateTime`` stores naive UTC). Driver-level connection failures become ``ServiceUnavailable`` (503).
 """
 
@@ -17,6 +17,7 @@ import psycopg
 from sqlalchemy import Engine
 
 from idp.errors import ServiceUnavailable
+from idp.storage import threadconn
 from idp.storage.uow import OUTAGE_ERRORS, is_outage
 
 
@@ -48,34 +49,30 @@ class RawStatement:
     def first(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """Run in autocommit and return the first row (a dict, datetimes aware UTC) or None."""
         values = {**self.literals, **{k: _bind(v) for k, v in params.items()}}
+        connections = threadconn.for_engine(self.engine)
         try:
-            pooled = self.engine.raw_connection()
+            held = connections.checkout()
         except psycopg.OperationalError as exc:  # the pool hands the driver's connection error through as is
             raise ServiceUnavailable() from exc
         except OUTAGE_ERRORS as exc:
             if is_outage(exc):
                 raise ServiceUnavailable() from exc
             raise
+        conn = held.driver
         try:
-            conn: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
-            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                conn.rollback()  # never expected (the pool resets connections), but autocommit needs IDLE
-            conn.autocommit = True
-            try:
-                with conn.cursor() as cursor:
-                    cursor.execute(self.sql, values)
-                    RawStatement.executed += 1
-                    found = cursor.fetchone()  # every statement sent this way returns rows (SELECT / RETURNING)
-                    # Column names read once: the cursor's description builds one object per column each time.
-                    if found is not None and len(self.names) != len(found):
-                        self.names = tuple(column.name for column in cursor.description or ())
-                    row = dict(zip(self.names, found, strict=True)) if found is not None else None
-            finally:
-                if not conn.closed:
-                    conn.autocommit = False
-        except psycopg.OperationalError as exc:
-            pooled.invalidate(exc)
+            with conn.cursor() as cursor:
+                cursor.execute(self.sql, values)
+                RawStatement.executed += 1
+                found = cursor.fetchone()  # every statement sent this way returns rows (SELECT / RETURNING)
+                # Column names read once: the cursor's description builds one object per column each time.
+                if found is not None and len(self.names) != len(found):
+                    self.names = tuple(column.name for column in cursor.description or ())
+                row = dict(zip(self.names, found, strict=True)) if found is not None else None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            connections.broken(held, exc)
             raise ServiceUnavailable() from exc
-        finally:
-            pooled.close()
+        except psycopg.Error:
+            if conn.closed or conn.broken:
+                connections.broken(held, None)
+            raise
         return _result(row) if row is not None else None
