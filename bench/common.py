@@ -154,11 +154,14 @@ class Instance:
         services.db.dispose()
         return made
 
-    def start_server(self, core: int, workers: int = 1, worker_class: str = "sync", threads: int = 1) -> None:
-        """Start gunicorn pinned to ``core`` and wait until /healthz answers."""
-        env = {**os.environ, "IDP_CONFIG": str(self.config)}
+    def start_server(self, core: int, workers: int = 1, worker_class: str = "sync", threads: int = 1,
+                     config: Path | None = None, env: dict[str, str] | None = None) -> None:
+        """Start gunicorn pinned to ``core`` (with a gunicorn ``config`` file and ``env`` added, if given) and
+        wait until /healthz answers."""
+        env = {**os.environ, "IDP_CONFIG": str(self.config), **(env or {})}
         self.log = (self.dir / "server.log").open("wb")
         kind = ["-k", worker_class] + (["--threads", str(threads)] if worker_class == "gthread" else [])
+        kind += ["-c", str(config)] if config is not None else []
         self.server = subprocess.Popen(
             ["taskset", "-c", str(core), sys.executable, "-m", "gunicorn", "-w", str(workers), *kind, "-b",
              f"127.0.0.1:{self.port}", "idp.wsgi:app"],

@@ -109,3 +109,39 @@ def test_a_password_session_logs_out_of_cas_without_any_upstream_hop(
     out = FcBrowser(client, upstream).post("/cas/logout", {}, page="/cas/logout")
     assert out.status_code == 200 and "déconnecté" in text_of(out)
     assert not upstream.provider.ended
+
+
+def test_oidc_logout_with_id_token_hint_hops_upstream_then_reaches_the_registered_target(
+        client: FlaskClient, services: Services, upstream: Upstream, account_factory: object) -> None:
+    """RP-initiated logout with ``id_token_hint`` and a registered ``post_logout_redirect_uri`` (no confirmation
+    page): our session ends, the FranceConnect session ends through ``session/end``, and the browser arrives
+    at the RP's registered address with its ``state``, and nowhere else."""
+    import base64
+    import secrets
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from idp.oidc.registration import ClientSpec, register
+
+    bye, callback = "https://teleservices.example.fr/bye", "https://teleservices.example.fr/callback"
+    with services.uow() as uow:
+        record, secret = register(uow, ClientSpec(name="Téléservices", redirect_uris=(callback,), first_party=True,
+                                                  scopes=("openid", "profile"), post_logout_redirect_uris=(bye,)),
+                                  services.clock.now())
+        uow.commit()
+    browser = link_karim(client, services, upstream, account_factory)
+    answer = client.get("/oidc/authorize?" + urlencode({
+        "response_type": "code", "client_id": record.client_id, "redirect_uri": callback, "scope": "openid",
+        "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8)}))
+    assert answer.status_code in (302, 303) and answer.headers["Location"].startswith(callback + "?")
+    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    basic = base64.b64encode(f"{record.client_id}:{secret}".encode()).decode()
+    tokens = client.post("/oidc/token", data={"grant_type": "authorization_code", "code": code,
+                                              "redirect_uri": callback}, headers={"Authorization": "Basic " + basic})
+    assert tokens.status_code == 200, tokens.get_data(as_text=True)
+    out = client.get("/oidc/logout", query_string={"id_token_hint": tokens.get_json()["id_token"],
+                                                   "post_logout_redirect_uri": bye, "state": "au-revoir"})
+    assert out.status_code == 303
+    _nothing_open(services)
+    back = _upstream_round(browser, upstream, out.headers["Location"])
+    final = client.get(local(back))
+    assert final.status_code in (302, 303) and final.headers["Location"] == bye + "?state=au-revoir"
