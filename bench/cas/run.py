@@ -31,6 +31,7 @@ from urllib.parse import quote
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import reference  # noqa: E402
 from common import Http, children, cpu_seconds, header_values  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,7 +200,7 @@ def bench_validations(port: int, services: object, context: tuple, seconds: floa
         busy += time.monotonic() - started
         cpu_used += cpu.seconds() - cpu_start
     per = cpu_used / max(done + failures, 1) * 1000
-    print(f"validations:  {done / busy:8.0f} /s  over {busy:.1f} s ({done} ok, {failures} failed), "
+    print(f"validations:  {done / busy:8.0f} /s{reference.scaled(done / busy)}  over {busy:.1f} s ({done} ok, {failures} failed), "
           f"p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms; "
           f"worker CPU {per:.2f} ms each = {1000 / per:.0f} /s per busy core")
 
@@ -249,7 +250,7 @@ def bench_round_trips(port: int, token: str, seconds: float, concurrency: int, c
     if quiet:
         return
     per = cpu_used / max(done + failures, 1) * 1000
-    print(f"round trips:  {done / elapsed:8.0f} /s  over {elapsed:.1f} s ({done} ok, {failures} failed), "
+    print(f"round trips:  {done / elapsed:8.0f} /s{reference.scaled(done / elapsed)}  over {elapsed:.1f} s ({done} ok, {failures} failed), "
           f"login p95 {percentile(login_lat, 95):.1f} ms, validate p95 {percentile(validate_lat, 95):.1f} ms; "
           f"worker CPU {per:.2f} ms each = {1000 / per:.0f} /s per busy core")
 
@@ -275,6 +276,7 @@ def main() -> None:
         print(f"CAS benchmark: gunicorn 1 worker ({args.worker_class}) on core 0, generator on core 1, "
               f"{args.concurrency} connections, PostgreSQL, tickets in {'Redis' if args.redis else 'PostgreSQL'}; "
               f"load average before: {load:.2f}")
+        reference.calibrate()
         bench_round_trips(args.port, token, 2.0, args.concurrency, cpu, quiet=True)  # warm-up
         bench_validations(args.port, services, context, seconds, args.concurrency, cpu)
         bench_round_trips(args.port, token, seconds, args.concurrency, cpu)

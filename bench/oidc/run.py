@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import reference  # noqa: E402
 from common import Http, children, cpu_seconds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,7 +246,7 @@ def bench_flows(rps: list[Rp], seconds: float) -> None:
 
     done, elapsed, errors = run_threads(len(rps), work, seconds)
     medians = ", ".join(f"{k} {statistics.median(v) * 1000:.2f} ms" for k, v in steps.items() if v)
-    print(f"complete code flows (authorize → token → userinfo, SSO session): {done / elapsed:7.1f} /s per core "
+    print(f"complete code flows (authorize → token → userinfo, SSO session): {done / elapsed:7.1f} /s per core{reference.scaled(done / elapsed)} "
           f"(target ≥ 250) — {done} in {elapsed:.1f} s, {len(rps)} clients; median {medians}; errors {len(errors)}"
           f"{cpu_note(done)}")
     for error in errors[:3]:
@@ -281,7 +282,7 @@ def bench_exchanges(rps: list[Rp], seconds: float) -> None:
         return count
 
     done, elapsed, errors = run_threads(len(rps), work, seconds)
-    print(f"code exchanges (POST /oidc/token, RS256 ID token):               {done / elapsed:7.1f} /s per core "
+    print(f"code exchanges (POST /oidc/token, RS256 ID token):               {done / elapsed:7.1f} /s per core{reference.scaled(done / elapsed)} "
           f"— {done} in {elapsed:.1f} s; median {statistics.median(latencies) * 1000:.2f} ms; errors {len(errors)}"
           f"{cpu_note(done)}")
     for error in errors[:3]:
@@ -305,7 +306,7 @@ def bench_refresh(rps: list[Rp], seconds: float) -> None:
         return count
 
     done, elapsed, errors = run_threads(len(rps), work, seconds)
-    print(f"refresh grants (rotated RT + new AT + new RS256 ID token):       {done / elapsed:7.1f} /s per core "
+    print(f"refresh grants (rotated RT + new AT + new RS256 ID token):       {done / elapsed:7.1f} /s per core{reference.scaled(done / elapsed)} "
           f"(target ≥ 720) — {done} in {elapsed:.1f} s; median {statistics.median(latencies) * 1000:.2f} ms; "
           f"errors {len(errors)}{cpu_note(done)}")
     for error in errors[:3]:
@@ -351,6 +352,7 @@ def main() -> None:
         os.sched_setaffinity(0, {1})
         print(f"OIDC benchmark: 1 gunicorn gthread worker ({args.threads} threads) on core 0, load generator on "
               f"core 1, PostgreSQL; {seconds:.0f} s per figure")
+        reference.calibrate()
         signing_floor(config)
         rps = [Rp(port, client_id, secret, cookie) for _ in range(args.clients)]
         for rp in rps:  # warm up connections, key caches and SQLAlchemy's statement cache

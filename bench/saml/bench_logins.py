@@ -40,6 +40,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from idp.keystore import RSA_CERT_FILE, RSA_KEY_FILE, self_signed_certificate  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+import reference  # noqa: E402
+
 PASSWORD = "Velo-Rouge-Garonne-42"
 INPUT_RE = re.compile(r'name="SAMLResponse" value="([^"]+)"')
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -249,7 +252,9 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         ceiling = hash_ceiling()
         print(f"IdP signing key RSA-{args.bits}; 1 gunicorn worker ({args.server_threads} threads) on core 0, "
-              f"PostgreSQL, load on core 1 ({args.threads} client threads), {args.seconds:.0f} s per run\n")
+              f"PostgreSQL, load on core 1 ({args.threads} client threads), {args.seconds:.0f} s per run")
+        reference.calibrate()
+        print()
         for signer in args.signers.split(","):
             server = start_server(instance, port, signer, args.server_threads)
             try:
@@ -266,7 +271,8 @@ def main() -> None:
                                             identifier if password else None, cookies)
                     cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / max(result.done, 1)
                     valid = sum(validate(sp, body, request_id) for body, request_id in result.samples)
-                    print(f"  {signer:<9} {label:<22} {rate:7.1f} logins/s measured; worker CPU {cpu_ms:6.2f} ms/login "
+                    print(f"  {signer:<9} {label:<22} {rate:7.1f} logins/s measured{reference.scaled(rate)}; "
+                          f"worker CPU {cpu_ms:6.2f} ms/login "
                           f"= {1000 / cpu_ms:6.1f} logins/s per core   ({result.done} ok, {result.failed} failed, "
                           f"{valid}/{len(result.samples)} sampled responses valid for python3-saml)")
             finally:
