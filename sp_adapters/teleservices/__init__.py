@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,10 @@ CREATE TABLE IF NOT EXISTS submissions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, sub TEXT NOT NULL, child_id TEXT NOT NULL, service TEXT NOT NULL,
     data TEXT NOT NULL, submitted_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS logout_tokens (jti TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 """
+#: How long a logout token's ``jti`` is remembered: the tokens themselves are refused once older than this.
+LOGOUT_TOKEN_MEMORY = 600
 SCOPE = "openid profile email phone fr_edu fr_edu_children"
 
 
@@ -181,6 +185,17 @@ def create_app(config: AdapterConfig) -> Flask:
         local = signed_in()
         return render_template("livret.html", child=need_child(local))
 
+    def first_use(jti: str) -> bool:
+        """Remember a logout token's ``jti`` (OIDC Back-Channel Logout 2.6): False when it was seen before."""
+        now = time.time()
+        with store().connect() as conn:
+            conn.execute("DELETE FROM logout_tokens WHERE seen_at < ?", (now - LOGOUT_TOKEN_MEMORY,))
+            try:
+                conn.execute("INSERT INTO logout_tokens (jti, seen_at) VALUES (?, ?)", (jti, now))
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
     @app.post("/backchannel-logout")
     def backchannel_logout() -> Any:
         try:
@@ -188,6 +203,9 @@ def create_app(config: AdapterConfig) -> Flask:
         except (OidcFailure, OSError, ValueError) as exc:
             log.warning("logout token refused: %s", exc)
             return jsonify(error="invalid_request"), 400
+        if not first_use(claims["jti"]):
+            log.warning("logout token refused: replayed jti")
+            return jsonify(error="invalid_request", error_description="replayed logout token"), 400
         ended = store().end_by_ref(claims["sid"]) if claims.get("sid") else store().end_by_user(claims["sub"])
         log.info("back-channel logout: %s local session(s) ended", ended)
         response = app.make_response(("", 200))

@@ -109,6 +109,8 @@ class OidcClient:
             raise OidcFailure("événement de déconnexion absent")
         if "nonce" in claims or not (claims.get("sid") or claims.get("sub")):
             raise OidcFailure("jeton de déconnexion mal formé")
+        if not isinstance(claims.get("jti"), str) or not claims["jti"] or len(claims["jti"]) > 200:
+            raise OidcFailure("jeton de déconnexion sans jti")
         if claims["iat"] < time.time() - 600:
             raise OidcFailure("jeton de déconnexion trop ancien")
         return claims
