@@ -1,8 +1,10 @@
 """The upstream OpenID provider, as its client: authorization URL, code exchange, ID token and userinfo JWT
 verified, logout URL. Endpoints and issuer are pinned by configuration (SECURITY F04): no discovery.
 
-- Timeouts (5 s by default) on every call; a provider that fails ``breaker_failures`` times in a row is not
-  called again for ``breaker_open_seconds`` (per process), so no worker waits on a provider known down (F07).
+- Each call takes at most ``timeout_seconds`` (5 s by default) in all, connection, request and the whole answer:
+  a provider that trickles its answer is cut off like one that does not answer. A provider that fails
+  ``breaker_failures`` times in a row is not called again for ``breaker_open_seconds`` (per process), so no
+  worker waits on a provider known down (F07).
 - JWTs: compact JWS only, header hygiene and algorithm allow-list (``idp.oidc.jose``), keys from the pinned
   JWKS only; an unknown ``kid`` triggers one refetch of that JWKS, at most every ``jwks_refetch_seconds``,
   then rejection. ``iss``, ``aud`` (and ``azp``), ``exp``, ``iat``, ``nonce`` checked, with 30 s of skew (F02).
@@ -11,7 +13,10 @@ verified, logout URL. Endpoints and issuer are pinned by configuration (SECURITY
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -201,17 +206,28 @@ class UpstreamClient:
             self._keys, self._kids = keys, kids
 
     def _call(self, request: urllib.request.Request) -> tuple[int, bytes, str]:
-        """One HTTP call with the timeout; network failures and 5xx feed the circuit breaker."""
+        """One HTTP call within ``timeout_seconds`` in all (connecting, sending, the answer's headers and body:
+        a provider that trickles its answer byte by byte is cut off too); network failures, a call past its
+        time and 5xx answers feed the circuit breaker."""
         if not self.breaker.available():
             raise FederationUnavailable("circuit open")
+        deadline = _Deadline(self.config.timeout_seconds)
+        opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline))
+        deadline.start()
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout_seconds) as answer:  # noqa: S310 - pinned URL
-                status, body, content_type = answer.status, answer.read(MAX_BODY + 1), answer.headers.get("Content-Type", "")
-        except urllib.error.HTTPError as exc:
-            status, body, content_type = exc.code, exc.read(MAX_BODY + 1), exc.headers.get("Content-Type", "")
-        except (OSError, ValueError) as exc:  # refused, reset, timeout (socket.timeout is an OSError)
+            try:
+                with opener.open(request, timeout=self.config.timeout_seconds) as answer:
+                    status, body, content_type = answer.status, answer.read(MAX_BODY + 1), answer.headers.get("Content-Type", "")
+            except urllib.error.HTTPError as exc:
+                status, body, content_type = exc.code, exc.read(MAX_BODY + 1), exc.headers.get("Content-Type", "")
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, reset, timeout, cut off
             self.breaker.failed()
-            raise FederationUnavailable(type(exc).__name__) from None
+            raise FederationUnavailable("deadline" if deadline.expired else type(exc).__name__) from None
+        finally:
+            deadline.cancel()
+        if deadline.expired:  # the answer may have been cut short: never trusted
+            self.breaker.failed()
+            raise FederationUnavailable("deadline")
         if status >= 500:
             self.breaker.failed()
             raise FederationUnavailable(f"status {status}")
@@ -219,6 +235,77 @@ class UpstreamClient:
         if len(body) > MAX_BODY:
             raise FederationRejected("answer too large")
         return status, body, content_type or ""
+
+
+class _Deadline:
+    """The time one call may take in all: when it is over, the call's sockets are shut down, which ends any
+    read or write still waiting on them (the per-operation ``timeout`` alone lets a trickle go on forever)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watched(connection: type[http.client.HTTPConnection], deadline: _Deadline) -> Any:
+    """``connection`` whose socket, once connected, is watched by ``deadline``."""
+
+    class Watched(connection):  # type: ignore[misc,valid-type]
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    return Watched
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    """urllib's handler, its connections' sockets watched by the call's deadline."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    """The same over TLS, certificates verified as by ``urlopen`` (no context given: the default one)."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_watched(http.client.HTTPSConnection, self.deadline), req)
 
 
 def _request(url: str, *, data: bytes | None = None, method: str = "GET",

@@ -32,6 +32,7 @@ from fc_support import (  # noqa: E402,F401 - fixtures
 
 from idp.core.activation.model import RepresentativeRecord  # noqa: E402
 from idp.core.clock import FrozenClock  # noqa: E402
+from idp.core.federation.errors import FederationUnavailable  # noqa: E402
 from idp.core.federation.matching import PivotIdentity, candidates, given_keys, record_matches  # noqa: E402
 from idp.errors import ConfigurationError  # noqa: E402
 from idp.federation import install, upstream_config  # noqa: E402
@@ -258,6 +259,67 @@ def test_f07_slow_provider_times_out_quickly(client: FlaskClient, services: Serv
     elapsed = time.monotonic() - began
     upstream.provider.delay_seconds = 0
     assert answer.status_code == 503 and elapsed < 2.0
+
+
+class Trickle:
+    """A provider that answers, but one byte at a time: each byte well within the per-read timeout."""
+
+    def __init__(self, head_first: bool) -> None:
+        import threading
+
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen()
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.head_first = head_first
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                body = b'{"id_token": "' + b"x" * 200 + b'"}'
+                answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " \
+                    + str(len(body)).encode() + b"\r\n\r\n"
+                try:
+                    if self.head_first:
+                        conn.sendall(answer)
+                        answer = b""
+                    for byte in answer + body:
+                        if self.stop.is_set():
+                            return
+                        conn.sendall(bytes([byte]))
+                        time.sleep(0.1)
+                except OSError:
+                    continue
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+
+
+@pytest.mark.parametrize("head_first", [False, True], ids=["trickled-headers", "trickled-body"])
+def test_f07_a_trickling_provider_is_cut_off_at_the_timeout(services: Services, upstream: Upstream,
+                                                           head_first: bool) -> None:
+    """``timeout_seconds`` bounds the whole call: a provider sending a byte every 0.1 s (each read well within
+    the timeout) is cut off after 0.5 s instead of holding the worker for the minute its answer would take."""
+    trickle = Trickle(head_first)
+    try:
+        config = dataclasses.replace(upstream_config(services), timeout_seconds=0.5,
+                                     token_endpoint=trickle.url + "/token")
+        client = UpstreamClient(config, clock=lambda: services.clock.now().timestamp())
+        began = time.monotonic()
+        with pytest.raises(FederationUnavailable) as refused:
+            client.authenticate("code", "nonce-" + "n" * 40)
+        assert time.monotonic() - began < 1.5 and refused.value.reason == "deadline"
+        assert client.breaker._failures == 1  # noqa: SLF001 - it counts as a failure of the provider
+    finally:
+        trickle.close()
 
 
 # --- F08: logout ------------------------------------------------------------------------------------------------
