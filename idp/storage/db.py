@@ -114,6 +114,10 @@ class Database:
 
         self.fast_statements = (StatementCache(self.login_state_engine.dialect) if self.dialect == "postgresql"
                                 else None)
+        if self.dialect == "postgresql":
+            from idp.storage.threadconn import check_threads_are_threads
+
+            check_threads_are_threads()  # the hot statements hold one connection per thread
         self.catalogue = CatalogueCache()
 
     @property

@@ -142,6 +142,24 @@ class ThreadConnections:
             log.debug("invalidating a held connection failed", exc_info=True)
 
 
+def check_threads_are_threads() -> None:
+    """Refuse to start under a greenlet server (gevent, eventlet): there "thread-local" means one per
+    greenlet, one per client connection, and every idle keep-alive client would hold a database connection
+    until the pool ran dry. gunicorn's sync and gthread workers (threads that live as long as the worker) and
+    the development server (a thread per request, its connection given back when it ends) are fine."""
+    import sys
+
+    from idp.errors import ConfigurationError
+
+    for name in ("gevent.monkey", "eventlet.patcher"):
+        module = sys.modules.get(name)
+        check = getattr(module, "is_module_patched", None)
+        if check is not None and check("threading"):
+            raise ConfigurationError(
+                f"{name.split('.')[0]} a remplacé les threads par des greenlets : ce serveur n'est pas pris en "
+                "charge (une connexion PostgreSQL par client). Utilisez les workers gunicorn « gthread » ou « sync ».")
+
+
 _REGISTRY: weakref.WeakKeyDictionary[Any, ThreadConnections] = weakref.WeakKeyDictionary()
 _REGISTRY_LOCK = threading.Lock()
 

@@ -149,3 +149,20 @@ def test_raw_statements_use_the_held_connection_and_survive_an_outage(services: 
         statement.first({})
     again = statement.first({})
     assert again is not None and again["pid"] != first["pid"]
+
+
+@pytest.mark.parametrize("name", ["gevent.monkey", "eventlet.patcher"])
+def test_a_greenlet_server_is_refused_at_start_up(services: Services, monkeypatch: pytest.MonkeyPatch,
+                                                   name: str) -> None:
+    """Under gevent or eventlet, thread-locals are per greenlet (per client): holding would drain the pool."""
+    import sys
+    import types
+
+    from idp.errors import ConfigurationError
+
+    _postgresql(services)
+    patched = types.ModuleType(name)
+    patched.is_module_patched = lambda module: module == "threading"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, name, patched)
+    with pytest.raises(ConfigurationError, match="gthread"):
+        Database(services.settings)
