@@ -26,19 +26,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Http, children, cpu_seconds, pin_self  # noqa: E402
+from flask import Flask  # noqa: E402
 
 ISSUES_BARE_FLASK = 2700.0  # requests/s per core on the issues' reference machine
 
-try:
-    from flask import Flask
-except ImportError:  # pragma: no cover - flask is a dependency of the project
-    Flask = None  # type: ignore[assignment,misc]
+app = Flask(__name__)
 
-app = Flask(__name__) if Flask is not None else None
-if app is not None:
-    @app.get("/")
-    def index() -> str:
-        return "hello world"
+
+@app.get("/")
+def index() -> str:
+    return "hello world"
 
 
 @dataclass(frozen=True)

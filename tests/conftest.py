@@ -131,6 +131,16 @@ def instance_dir(tmp_path_factory: pytest.TempPathFactory, database_url: str) ->
 
 
 @pytest.fixture(scope="session")
+def oidc_keys_dir(instance_dir: Path) -> Path:
+    """The OIDC signing keys in the instance's ``keys/``, as ``idp init`` makes them."""
+    from idp.oidc.keyset import ensure_oidc_keys
+
+    directory = instance_dir / "keys"
+    ensure_oidc_keys(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def base_settings(instance_dir: Path) -> Settings:
     return load_settings(instance_dir / "config.toml", environ={})
 

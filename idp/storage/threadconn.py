@@ -30,6 +30,17 @@ log = logging.getLogger("idp.storage")
 
 IDLE = psycopg.pq.TransactionStatus.IDLE
 
+#: This process's id, kept current across forks (``os.getpid()`` is a system call on every checkout otherwise).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 #: Connections inherited through a fork: kept alive, untouched, so no finaliser closes the parent's socket.
 _ORPHANS: list[Held] = []
@@ -44,11 +55,11 @@ class Held:
         self.fairy: Any = fairy
         self.driver = driver
         self.generation = generation
-        self.pid = os.getpid()
+        self.pid = _pid
 
     def release(self) -> None:
         """Give the connection back to the pool (idempotent); never in a forked child (not its socket)."""
-        if self.pid != os.getpid():
+        if self.pid != _pid:
             _ORPHANS.append(self)  # never collected here: nothing of it may run on the parent's socket
             return
         fairy, self.fairy = self.fairy, None
@@ -68,7 +79,7 @@ class Held:
                 log.debug("invalidating a held connection failed", exc_info=True)
 
     def __del__(self) -> None:  # the thread that held it has ended
-        if self.pid == os.getpid():
+        if self.pid == _pid:
             self.release()
 
 
@@ -88,7 +99,7 @@ class ThreadConnections:
         Raises what the pool or psycopg raise when no connection can be had."""
         held: Held | None = getattr(self._local, "held", None)
         if held is not None:
-            if (held.fairy is not None and held.generation == self._generation and held.pid == os.getpid()
+            if (held.fairy is not None and held.generation == self._generation and held.pid == _pid
                     and not held.driver.closed):
                 return held
             self._local.held = None
@@ -130,7 +141,7 @@ class ThreadConnections:
 
     @staticmethod
     def _invalidate(held: Held, exc: BaseException | None) -> None:
-        if held.pid != os.getpid():
+        if held.pid != _pid:
             _ORPHANS.append(held)
             return
         fairy, held.fairy = held.fairy, None

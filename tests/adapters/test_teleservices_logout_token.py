@@ -16,10 +16,8 @@ from sp_adapters.teleservices.oidc import BACKCHANNEL_EVENT, OidcClient
 
 @pytest.fixture
 def rp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    seen: list[str] = []
-
-    def verify(self: OidcClient, token: str, *, logout: bool = False) -> dict[str, Any]:  # the signature checks
-        seen.append(token)  # are the provider's keys' business, tested with real tokens in test_demo_flows
+    def verify(self: OidcClient, token: str, *, logout: bool = False) -> dict[str, Any]:
+        # Signatures are checked with the provider's real tokens in test_demo_flows; here the claims are set.
         claims: dict[str, Any] = {"iss": "https://idp.test", "aud": "teleservices", "iat": int(time.time()),
                                   "events": {BACKCHANNEL_EVENT: {}}, "sid": "sid-1"}
         if token != "no-jti":

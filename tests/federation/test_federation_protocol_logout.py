@@ -28,7 +28,6 @@ from fc_support import (  # noqa: E402,F401 - fixtures
 )
 
 from idp.cas.registry import registration_for  # noqa: E402
-from idp.oidc.keyset import ensure_oidc_keys  # noqa: E402
 from idp.settings import DeliverySettings, ProtocolSettings, Settings  # noqa: E402
 from idp.storage.cas_store import CasServiceRecord, SqlCasStore  # noqa: E402
 from idp.storage.federation_store import FederationSessionRow  # noqa: E402
@@ -36,13 +35,6 @@ from idp.storage.models import SsoSessionRow  # noqa: E402
 from idp.wiring import Services  # noqa: E402
 
 SERVICE = "https://ent.example.fr/app/"
-
-
-@pytest.fixture(scope="session")
-def oidc_keys_dir(instance_dir: Path) -> Path:
-    directory = instance_dir / "keys"
-    ensure_oidc_keys(directory)
-    return directory
 
 
 @pytest.fixture

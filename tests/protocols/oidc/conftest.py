@@ -28,7 +28,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from idp.core.clock import FrozenClock
-from idp.oidc.keyset import ensure_oidc_keys
 from idp.oidc.registration import ClientSpec, register
 from idp.settings import ProtocolSettings, Settings
 from idp.storage.oidc_store import ClientRecord
@@ -36,13 +35,6 @@ from idp.wiring import Services
 
 RP = "https://rp.ecole.test"
 REDIRECT = f"{RP}/callback"
-
-
-@pytest.fixture(scope="session")
-def oidc_keys_dir(instance_dir: Path) -> Path:
-    directory = instance_dir / "keys"
-    ensure_oidc_keys(directory)
-    return directory
 
 
 @pytest.fixture
