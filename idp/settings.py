@@ -77,7 +77,7 @@ class PasswordSettings:
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
-    max_concurrent_hashes: int = 4
+    max_concurrent_hashes: int = 0  # 0: one per core the process may run on
     min_length: int = 8
     max_length: int = 256
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import os
 import re
 import statistics
@@ -30,6 +29,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import hash_probe  # noqa: E402  (beside this script)
 import reference  # noqa: E402
 from common import Instance, PinnedPostgres, cpu_seconds, pin_self  # noqa: E402
 
@@ -112,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     with Instance(args.database_url, name="login") as instance:
         identifiers = instance.create_accounts(args.accounts, PASSWORD)
-        stats = instance.dir / "hash_stats.json"
+        stats = instance.dir / "hash_stats.bin"
         instance.start_server(core=0, workers=1, worker_class=args.worker_class, threads=args.threads,
                               config=Path(__file__).with_name("hash_probe.py"),
                               env={"IDP_BENCH_HASH_STATS": str(stats)})
@@ -123,10 +123,10 @@ def main() -> None:
             load(instance.base, identifiers, 3, args.browsers)
             workers, backends = instance.worker_pids(), instance.backend_pids()
             before = argon2_ms_on_core(0)  # the machine's speed drifts: calibrate just before and after
-            cpu0, hashed0 = (cpu_seconds(workers), cpu_seconds(backends)), json.loads(stats.read_text())
+            cpu0, hashed0 = (cpu_seconds(workers), cpu_seconds(backends)), hash_probe.read(stats)
             latencies, errors = load(instance.base, identifiers, args.seconds, args.browsers)
             worker_s, pg_s = cpu_seconds(workers) - cpu0[0], cpu_seconds(backends) - cpu0[1]
-            hashed1 = json.loads(stats.read_text())
+            hashed1 = hash_probe.read(stats)
     verifications = hashed1["verifications"] - hashed0["verifications"]
     in_worker = (hashed1["cpu_seconds"] - hashed0["cpu_seconds"]) / verifications * 1000 if verifications else 0.0
     rate = len(latencies) / args.seconds
