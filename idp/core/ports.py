@@ -140,6 +140,10 @@ class UnitOfWorkFactory(Protocol):
         """A unit of work where each statement commits alone: reads, or a single atomic write."""
         ...
 
-    def login_state(self) -> UnitOfWork:
-        """A transaction for short-lived login state only: its commit need not wait for the disk."""
+    def login_state(self, *, one_write: bool = False) -> UnitOfWork:
+        """A transaction for short-lived login state only: its commit need not wait for the disk.
+
+        ``one_write``: the caller's only write is ONE ``SessionRepository.add_at_login`` call (reads aside);
+        a storage that makes that call one statement may run it without a transaction, atomic by itself.
+        """
         ...

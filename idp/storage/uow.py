@@ -140,15 +140,20 @@ class SqlUnitOfWorkFactory:
                                   redis_throttle=self.redis_throttle, catalogue=self.db.catalogue)
         return SqlUnitOfWork(self.db, self.redis_throttle, self.db.autocommit_sessionmaker)
 
-    def login_state(self) -> SqlUnitOfWork | FastUnitOfWork:
+    def login_state(self, *, one_write: bool = False) -> SqlUnitOfWork | FastUnitOfWork:
         """A transaction whose commit does not wait for the disk (PostgreSQL ``synchronous_commit=off``).
 
         Only for short-lived login state (opening or ending an SSO session, pending requests, throttle
         counters and the login's audit line): a database crash may lose the last fraction of a second of
         such commits (the person logs in again), never part of one. Account changes stay in ``__call__``.
         PostgreSQL: one psycopg transaction (``idp.storage.fastsql``), committed or rolled back as a whole.
+
+        ``one_write`` (the caller's only write is one ``add_at_login``, which is ONE statement on PostgreSQL:
+        session, last login, request and audit line together): that statement runs in autocommit on the
+        thread's held connection, as atomic as the transaction, without its BEGIN and COMMIT round trips and
+        the pool checkout. SQLite writes those four rows in four statements: it keeps the transaction.
         """
         if self.db.fast_statements is not None:
-            return FastUnitOfWork(self.db.login_state_engine, self.db.fast_statements, autocommit=False,
+            return FastUnitOfWork(self.db.login_state_engine, self.db.fast_statements, autocommit=one_write,
                                   redis_throttle=self.redis_throttle, catalogue=self.db.catalogue)
         return SqlUnitOfWork(self.db, self.redis_throttle, self.db.login_state_sessionmaker)

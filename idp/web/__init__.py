@@ -30,9 +30,6 @@ HTTP_MESSAGES = {
 def register_web(app: Flask, services: Services) -> None:
     """Plug the blueprints, headers and error pages into the application."""
     settings = services.settings
-    if settings.server.trusted_proxies:
-        hops = settings.server.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.jinja_env.globals.update(csrf_token=csrf_token, development=settings.server.development,
                                  product_name=settings.server.product_name, url_for=cached_url_for)
     install_headers(app, settings)
@@ -52,6 +49,9 @@ def register_web(app: Flask, services: Services) -> None:
             app.wsgi_app = lane(app.wsgi_app, services)  # type: ignore[method-assign]
     for blueprint in (login.bp, pages.bp, health.bp, activation.bp, recovery.bp, account.bp, federation.bp):
         app.register_blueprint(blueprint)
+    if settings.server.trusted_proxies:  # outermost: the lanes see the client's address and scheme too
+        hops = settings.server.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     _register_errors(app)
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from markupsafe import escape
 
 from idp.core.accounts.identifiers import normalise_login_input
+from idp.core.accounts.model import Account, Profile
 from idp.core.authn.flow import LoginOutcome
 from idp.core.authn.model import AuthnRequest
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
+from idp.core.ports import ServiceEntry
 from idp.errors import InvalidCredentials
 from idp.web.frontend import completing_protocols
 from idp.web.security import (
@@ -91,7 +96,17 @@ def login_screen(req: AuthnRequest) -> ResponseReturnValue:
         page = _render_screen(req, profile, csrf_token=lambda: _TOKEN_SLOT)
         if len(_PORTAL_SCREENS) < 16:
             _PORTAL_SCREENS[key] = page
-    return page.replace(_TOKEN_SLOT, csrf_token()) if profile else page
+    return fill_token(page, csrf_token()) if profile else page
+
+
+def cached_portal_screen(script_root: str, profile: str) -> str | None:
+    """The portal's screen for a profile ("" for the choice) if already rendered (``idp.web.portal_lane``)."""
+    return _PORTAL_SCREENS.get((script_root, profile))
+
+
+def fill_token(page: str, token: str) -> str:
+    """A cached form with this browser's anti-forgery token written in."""
+    return page.replace(_TOKEN_SLOT, token)
 
 
 @bp.post("/login/<request_id>")
@@ -119,7 +134,7 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
     services = _services()
     identifier = request.form.get("identifiant", "")
     password = request.form.get("mot_de_passe", "")
-    problem = _field_problem(identifier, password)
+    problem = field_problem(identifier, password)
     if problem:
         req = form_request()
         return _render_form(req, _profile(req) or "parent", error=problem, identifier=identifier[:MAX_IDENTIFIER],
@@ -144,7 +159,8 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
     return response
 
 
-def _field_problem(identifier: str, password: str) -> str:
+def field_problem(identifier: str, password: str) -> str:
+    """Why the form cannot be checked as sent (empty or oversized fields), or "" when it can."""
     if not identifier.strip() or not password:
         return "Saisissez votre identifiant et votre mot de passe."
     if len(identifier) > MAX_IDENTIFIER:
@@ -169,7 +185,34 @@ def my_services() -> ResponseReturnValue:
     if session.auth_method not in FULL_METHODS:
         # Provisional credentials open nothing but the activation steps.
         return redirect(url_for("pages.activation_pending"), 303)
-    return render_template("services.html", account=account, entries=entries)
+    key = (request.script_root, account.profile, tuple(entries))
+    page = _SERVICES_PAGES.get(key)
+    if page is None:
+        stand_in = SimpleNamespace(display_name=_NAME_SLOT, identifier=_IDENTIFIER_SLOT, profile=account.profile)
+        page = render_template("services.html", account=stand_in, entries=entries)
+        if len(_SERVICES_PAGES) >= 64:  # a catalogue edited many times: start again
+            _SERVICES_PAGES.clear()
+        _SERVICES_PAGES[key] = page
+    return fill_services_page(page, account)
+
+
+#: "Mes services" is the same page for everyone with the same profile and catalogue but the person's name and
+#: identifier: rendered once per (script root, profile, catalogue), both written in (escaped) at each request.
+_NAME_SLOT = "name-slot-5d2a90c4"
+_IDENTIFIER_SLOT = "identifier-slot-93be17f0"
+_SLOTS = re.compile(f"{_NAME_SLOT}|{_IDENTIFIER_SLOT}")
+_SERVICES_PAGES: dict[tuple[str, Profile, tuple[ServiceEntry, ...]], str] = {}
+
+
+def cached_services_page(script_root: str, profile: Profile, entries: Sequence[ServiceEntry]) -> str | None:
+    """The "Mes services" page of a profile and catalogue if already rendered (``idp.web.portal_lane``)."""
+    return _SERVICES_PAGES.get((script_root, profile, tuple(entries)))
+
+
+def fill_services_page(page: str, account: Account) -> str:
+    """A cached "Mes services" page with this person's name and identifier, escaped as Jinja would."""
+    values = {_NAME_SLOT: str(escape(account.display_name)), _IDENTIFIER_SLOT: str(escape(account.identifier))}
+    return _SLOTS.sub(lambda match: values[match.group(0)], page)
 
 
 @bp.get("/")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from idp.core.authn.flow import Client
+from idp.core.authn.flow import Client, LoginOutcome
 from idp.core.authn.model import Assertion, AuthnRequest
 from idp.web.login import login_screen, submit_form
 from idp.web.security import browser_id, sso_token
 from idp.wiring import Services
 
 PORTAL = Client(protocol="portal", client_id="", name="Mes services")
+#: Set by ``idp.web.portal_lane`` when it ran the login and hands its outcome or exception to ``submit``.
+LANE_OUTCOME = "idp.portal.login_outcome"
 
 
 class PortalFrontend:
@@ -29,6 +33,12 @@ class PortalFrontend:
     def resume_url(self, request_id: str) -> str:
         """After login, the portal shows "Mes services"."""
         return url_for("portal.resume", request_id=request_id)
+
+    def wsgi_lane(self, app: Any, services: Services) -> Any:
+        """The login route's common case answered in front of Flask (``idp.web.portal_lane``)."""
+        from idp.web.portal_lane import PortalLane
+
+        return PortalLane(app, services)
 
     def completed_url(self) -> str:
         """Where a login completed at the password step goes."""
@@ -64,8 +74,16 @@ def submit() -> ResponseReturnValue:
     services: Services = current_app.extensions["idp"]
     req = services.flow.begin(PORTAL, {}, "", None, profile_hint=_hint(), store=False)  # nothing to bind
     assert isinstance(req, AuthnRequest)  # no session token: never answered from a session
-    return submit_form(lambda: req, lambda identifier, password, **context: services.flow.login_unstored(
-        req, identifier, password, **context))
+    handed = request.environ.get(LANE_OUTCOME)  # the login already ran in the lane: answer what it gave
+
+    def run(identifier: str, password: str, **context: Any) -> LoginOutcome:
+        if isinstance(handed, LoginOutcome):
+            return handed
+        if isinstance(handed, Exception):
+            raise handed
+        return services.flow.login_unstored(req, identifier, password, **context)
+
+    return submit_form(lambda: req, run)
 
 
 @bp.get("/portal/resume/<request_id>")

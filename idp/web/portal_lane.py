@@ -1,0 +1,205 @@
+"""The portal's login route served by a small WSGI dispatch in front of Flask (the hot path of a direct login).
+
+Three requests make a person's login at the portal: ``GET /login`` (the form), ``POST /login`` (identifier
+and password) and ``GET /services`` ("Mes services"). Flask's request context, routing, session interface and
+response objects cost about a quarter of a millisecond per request here; this lane answers the common case of
+each one itself, with the same code and checks as the Flask views and the same bytes and headers:
+
+- ``GET /login`` with no query or ``?profil=parent|eleve`` and no SSO cookie: the cached screen
+  (``login.cached_portal_screen``) with this browser's anti-forgery token, and a new browser cookie when the
+  browser has none;
+- ``POST /login`` (urlencoded, same query): the anti-forgery token and the fields checked as ``submit_form``
+  does, then ``AuthnFlow.login_unstored`` — throttle, dummy verify, account state, session rotation, rehash,
+  audit line — and, on success, the 303 to "Mes services" with the SSO cookie;
+- ``GET /services`` with an SSO cookie: the session and the catalogue read as ``my_services`` does, and the
+  cached page (``login.cached_services_page``) with the person's name and identifier.
+
+Everything else goes to Flask: other paths, methods and queries, a page not rendered yet, an SSO cookie on the
+form (Flask looks the session up), a body that is not small valid urlencoded UTF-8 (kept and handed over),
+a failed anti-forgery or field check (nothing has been done: Flask checks again and answers). Once the login
+has run, it never runs twice: its outcome (a provisional account's activation detour) or its exception (wrong
+password, throttled, database down…) is handed to the Flask view in the WSGI environ (``LANE_OUTCOME``), which
+renders it. Sits inside ``ProxyFix``: ``REMOTE_ADDR`` is the client's address for the throttle and the audit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.utils import redirect
+
+from idp.core.authn.policy import FULL_METHODS
+from idp.core.authn.sessions import find_session_with_account
+from idp.observability import correlation_id
+from idp.web import login
+from idp.web.portal import LANE_OUTCOME, PORTAL
+from idp.web.security import (
+    CSRF_FIELD,
+    browser_cookie_name,
+    is_browser_id,
+    security_headers,
+    sso_cookie_name,
+    token_for,
+)
+from idp.wiring import Services
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+#: The queries the portal's screens are served with; any other goes to Flask (``login_hint``, unknown profile…).
+_PROFILES = {"": "", "profil=parent": "parent", "profil=eleve": "eleve"}
+#: A login form is a few hundred bytes; anything larger goes to Flask (and its ``MAX_CONTENT_LENGTH``).
+MAX_FORM_BYTES = 4096
+
+Answer = tuple[str, list[tuple[str, str]], bytes]
+
+
+class PortalLane:
+    """WSGI middleware: the common case of the portal's three login requests directly, the rest to ``app``."""
+
+    def __init__(self, app: WsgiApp, services: Services) -> None:
+        self._app = app
+        self._services = services
+        settings = services.settings
+        self._https = settings.https
+        self._key = settings.secret_key.encode()
+        self._browser_cookie = browser_cookie_name(settings)
+        self._sso_cookie = sso_cookie_name(settings)
+        self._headers = [*security_headers(settings), ("Cache-Control", "no-store")]
+        self._redirects: dict[str, bytes] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        handler: Callable[[dict[str, Any], str], Answer | None]
+        if path == "/login" and method == "GET":
+            handler = self._form
+        elif path == "/login" and method == "POST":
+            handler = self._submit
+        elif path == "/services" and method == "GET":
+            handler = self._services_page
+        else:
+            return self._app(environ, start_response)
+        cid = secrets.token_hex(8)
+        context = correlation_id.set(cid)
+        try:
+            answer = handler(environ, environ.get("SCRIPT_NAME", "").rstrip("/"))
+        finally:
+            correlation_id.reset(context)
+        if answer is None:
+            environ["idp.correlation_id"] = cid  # Flask's log lines and header keep the lane's id
+            return self._app(environ, start_response)
+        status, headers, body = answer
+        start_response(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
+                                *headers, *self._headers, ("X-Correlation-Id", cid)])
+        return [body]
+
+    # --- the three requests ----------------------------------------------------------------------
+
+    def _form(self, environ: dict[str, Any], root: str) -> Answer | None:
+        """``portal.start`` for a browser without an SSO cookie: the screen, nothing stored."""
+        profile = _PROFILES.get(environ.get("QUERY_STRING", ""))
+        if profile is None:
+            return None
+        cookies = parse_cookie(environ)
+        if cookies.get(self._sso_cookie):
+            return None
+        page = login.cached_portal_screen(root, profile)
+        if page is None:
+            return None
+        headers: list[tuple[str, str]] = []
+        bid = cookies.get(self._browser_cookie)
+        if not is_browser_id(bid):
+            bid = secrets.token_urlsafe(32)
+            headers.append(("Set-Cookie", dump_cookie(self._browser_cookie, bid, secure=self._https, httponly=True,
+                                                      samesite="Lax", path="/")))
+        body = login.fill_token(page, token_for(self._key, bid)) if profile else page
+        return "200 OK", headers, body.encode("utf-8")
+
+    def _submit(self, environ: dict[str, Any], root: str) -> Answer | None:
+        """``portal.submit``: the checks of ``submit_form``, then the login itself, run once."""
+        hint = _PROFILES.get(environ.get("QUERY_STRING", ""))
+        form = self._small_form(environ) if hint is not None else None
+        if form is None:
+            return None
+        cookies = parse_cookie(environ)
+        bid, sent = cookies.get(self._browser_cookie), form.get(CSRF_FIELD, "")
+        if not is_browser_id(bid) or not sent \
+                or not hmac.compare_digest(sent.encode(), token_for(self._key, bid).encode()):
+            return None  # Flask refuses it (SECURITY W03) with its error page
+        identifier, password = form.get("identifiant", ""), form.get("mot_de_passe", "")
+        if login.field_problem(identifier, password):
+            return None  # Flask shows the form again with the reason
+        flow = self._services.flow
+        request = flow.begin(PORTAL, {}, "", None, profile_hint=hint or "", store=False)
+        try:
+            outcome = flow.login_unstored(request, identifier, password,  # type: ignore[arg-type]
+                                          ip=(environ.get("REMOTE_ADDR") or "")[:45],
+                                          user_agent=environ.get("HTTP_USER_AGENT", ""),
+                                          old_token=cookies.get(self._sso_cookie))
+        except Exception as exc:  # noqa: BLE001 - wrong password, throttled, outage…: Flask renders it
+            environ[LANE_OUTCOME] = exc
+            return None
+        if outcome.needs_activation or outcome.request.completed_at is None:
+            environ[LANE_OUTCOME] = outcome  # the activation detour: Flask builds its address
+            return None
+        location = root + "/services"
+        body = self._redirects.get(location)
+        if body is None:
+            body = self._redirects[location] = redirect(location, 303).get_data()
+        cookie = dump_cookie(self._sso_cookie, outcome.token, secure=self._https, httponly=True, samesite="Lax",
+                             path="/")
+        return "303 SEE OTHER", [("Location", location), ("Set-Cookie", cookie)], body
+
+    def _services_page(self, environ: dict[str, Any], root: str) -> Answer | None:
+        """``login.my_services`` for a live session with full credentials."""
+        if environ.get("QUERY_STRING"):
+            return None
+        token = parse_cookie(environ).get(self._sso_cookie)
+        if not token:
+            return None
+        services = self._services
+        try:
+            with services.uow.autocommit() as uow:
+                found = find_session_with_account(uow, token, services.flow.session_policy, services.clock)
+                entries = uow.services.list_enabled() if found else []
+                uow.commit()
+        except Exception:  # noqa: BLE001 - reads only: Flask runs them again and renders the error
+            return None
+        if found is None or found[0].auth_method not in FULL_METHODS:
+            return None  # Flask sends the person to the login or to the activation steps
+        account = found[1]
+        page = login.cached_services_page(root, account.profile, entries)
+        if page is None:
+            return None
+        return "200 OK", [], login.fill_services_page(page, account).encode("utf-8")
+
+    @staticmethod
+    def _small_form(environ: dict[str, Any]) -> dict[str, str] | None:
+        """The urlencoded body's fields (first value of each, as ``request.form.get``), or None for Flask.
+
+        The body read here is put back in the environ, so Flask reads the same bytes when it answers."""
+        if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            return None
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return None
+        if not 0 < length <= MAX_FORM_BYTES:
+            return None
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        if len(body) != length:
+            return None
+        try:
+            items = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            return None  # Flask's parser decides what such a body means
+        form: dict[str, str] = {}
+        for name, value in items:
+            form.setdefault(name, value)
+        return form
