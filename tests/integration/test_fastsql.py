@@ -7,6 +7,7 @@ import json
 
 import psycopg
 import pytest
+from conftest import DEFAULT_PASSWORD
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -239,3 +240,35 @@ def test_text_statements_literal_nulls_and_missing_parameters(services: Services
         assert ended == 1
         with pytest.raises(InvalidRequestError, match="sid"):
             uow.executor.execute(select(_S).where(_S.c.id == bindparam("sid")), {})
+
+
+def test_a_usual_login_writes_its_one_statement_without_a_transaction(services: Services, account_factory,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``login_state(one_write=True)``: the usual success (``add_at_login`` only) in autocommit on PostgreSQL;
+    a login that also ends an earlier session keeps its transaction. SQLite always keeps it."""
+    from idp.storage.models import AuditEventRow
+    from idp.web.portal import PORTAL
+
+    account = account_factory()
+    opened: list[tuple[bool, bool]] = []
+    real = services.uow.login_state
+
+    def spy(*, one_write: bool = False) -> object:
+        uow = real(one_write=one_write)
+        opened.append((one_write, isinstance(uow, FastUnitOfWork) and uow._autocommit))
+        return uow
+
+    monkeypatch.setattr(services.uow, "login_state", spy)
+    flow = services.flow
+    request = flow.begin(PORTAL, {}, "", None, store=False)
+    first = flow.login_unstored(request, account.identifier, DEFAULT_PASSWORD, ip="192.0.2.1")
+    again = flow.login_unstored(request, account.identifier, DEFAULT_PASSWORD, ip="192.0.2.1",
+                                old_token=first.token)
+    fast = services.db.dialect == "postgresql"
+    assert opened == [(True, fast), (False, False)]
+    with services.uow() as uow:
+        sessions = {row.id: row.ended_at for row in uow.session.scalars(select(SsoSessionRow))}
+        events = uow.session.scalars(select(AuditEventRow.event).order_by(AuditEventRow.id)).all()
+        last_login = uow.accounts.get(account.id).last_login_at
+    assert sessions[first.session.id] is not None and sessions[again.session.id] is None  # rotated (W01)
+    assert events == ["login.success", "login.success"] and last_login is not None
