@@ -198,11 +198,12 @@ class AuthnFlow:
         self._check_usable(account)
         # Usually the success writes one thing, ``add_at_login`` (no counters to clear, no earlier session to
         # end, no rehash): the storage may then send it without a transaction (one statement on PostgreSQL).
-        one_write = keys.identifier not in counters and not old_token and not self._needs_rehash(account)
+        rehash = self._needs_rehash(account)
+        one_write = keys.identifier not in counters and not old_token and not rehash
         with self._uow.login_state(one_write=one_write) as uow:
             if keys.identifier in counters:
                 throttle.record_success(keys, uow.throttle)
-            outcome = self._succeed(uow, account, password, request, ip, user_agent, old_token,
+            outcome = self._succeed(uow, account, password, request, ip, user_agent, old_token, rehash=rehash,
                                     complete=request.protocol in complete_protocols)
             uow.commit()
         return outcome
@@ -238,9 +239,9 @@ class AuthnFlow:
         return bool(account.password_hash) and self._hasher.needs_rehash(account.password_hash or "")
 
     def _succeed(self, uow: UnitOfWork, account: Account, password: str, request: AuthnRequest, ip: str,
-                 user_agent: str, old_token: str | None, *, complete: bool) -> LoginOutcome:
+                 user_agent: str, old_token: str | None, *, rehash: bool, complete: bool) -> LoginOutcome:
         now = self._clock.now()
-        if self._needs_rehash(account):
+        if rehash:
             uow.accounts.set_password_hash(account.id, self._hasher.hash(password), now, changed=False)
             self._audit(uow, audit.PASSWORD_REHASHED, account.id, account.identifier, ip, {})
         provisional = account.state is AccountState.PROVISIONAL

@@ -10,6 +10,7 @@ address until the window ends; successes are never counted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ def keys_for(identifier: str, ip: str) -> ThrottleKeys:
     return ThrottleKeys(identifier=f"id:{ident}", ip=f"ip:{ip}", network=f"net:{_network_of(ip)}")
 
 
+@functools.lru_cache(maxsize=4096)  # the same few addresses log in again and again (a school's NAT)
 def _network_of(ip: str) -> str:
     try:
         addr = ipaddress.ip_address(ip)
