@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import collections
+import cProfile
+import pstats
 import re
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +43,8 @@ def main() -> None:
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/idp_bench_saml_inprocess")
     parser.add_argument("--logins", type=int, default=300)
     parser.add_argument("--bits", type=int, default=2048)
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the password logins (cProfile, thread CPU time), top functions by own time")
     args = parser.parse_args()
     from idp import create_app
     from idp.core.passwords import hashing
@@ -84,19 +89,31 @@ def main() -> None:
 
         hashing.PasswordHasher.verify = timed_verify  # type: ignore[method-assign]
 
+        steps: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
+
+        def step(name: str, call: Callable[[], Any]) -> Any:
+            """One request, its thread CPU kept under ``name`` (the argon2 verify inside it subtracted)."""
+            started, hashed_before = time.thread_time(), hashed[0]
+            response = call()
+            steps[name].append(time.thread_time() - started - (hashed[0] - hashed_before))
+            return response
+
         def password_login(client: Any) -> int:
             """As ``bench_logins.login_with_password``: SSO request → login screen → password → answer."""
             url, _ = sp.login_url()  # type: ignore[attr-defined]
-            first = client.get(_path(url))
+            first = step("GET /saml/sso/redirect (no session)", lambda: client.get(_path(url)))
             assert first.status_code == 303, first.status_code
             form_url = first.headers["Location"] + "?profil=parent"
-            csrf = bench_logins.CSRF_RE.search(client.get(form_url).get_data(as_text=True))
+            page = step("GET /login/<id> (the form)", lambda: client.get(form_url))
+            csrf = bench_logins.CSRF_RE.search(page.get_data(as_text=True))
             assert csrf, "no login form"
-            response = client.post(form_url, data={"identifiant": identifier, "mot_de_passe": bench_logins.PASSWORD,
-                                                   "csrf_token": csrf.group(1)})
+            response = step("POST /login/<id> besides the hash", lambda: client.post(form_url, data={
+                "identifiant": identifier, "mot_de_passe": bench_logins.PASSWORD, "csrf_token": csrf.group(1)}))
             requests = 3
             while response.status_code in (302, 303):
-                response, requests = client.get(response.headers["Location"]), requests + 1
+                response = step("GET /saml/resume/<id> (the answer)",
+                                lambda location=response.headers["Location"]: client.get(location))
+                requests += 1
             assert b"SAMLResponse" in response.data, response.status_code
             return requests
 
@@ -130,14 +147,23 @@ def main() -> None:
         statements.clear()
         hashed[0] = 0.0
         cpu = []
+        profiler = cProfile.Profile(time.thread_time) if args.profile else None
         for _ in range(count):
             started = time.thread_time()
+            if profiler is not None:
+                profiler.enable()
             requests = password_login(app.test_client())
+            if profiler is not None:
+                profiler.disable()
             cpu.append(time.thread_time() - started)
         print(f"\npassword login (new browser): {requests} HTTP requests, "
               f"{sum(statements.values()) / count:.0f} SQL statements")
         print(f"  CPU per login: median {statistics.median(cpu) * 1000:.1f} ms; argon2id verify "
               f"{hashed[0] / count * 1000:.1f} ms = {hashed[0] / sum(cpu) * 100:.0f} % of it (n={count})")
+        for name, spent in steps.items():  # the test client's own work included (a few tenths of a ms each)
+            print(f"    {name:<38} median {statistics.median(spent[-count:]) * 1000:5.2f} ms")
+        if profiler is not None:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
         services.db.dispose()
 
 

@@ -41,6 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from idp.keystore import RSA_CERT_FILE, RSA_KEY_FILE, self_signed_certificate  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "bench" / "login"))
+import hash_probe  # noqa: E402
 import reference  # noqa: E402
 
 PASSWORD = "Velo-Rouge-Garonne-42"
@@ -125,9 +127,11 @@ def hash_ceiling() -> float:
 
 
 def start_server(instance: Path, port: int, signer: str, threads: int) -> subprocess.Popen[bytes]:
+    """gunicorn pinned to core 0, with the login bench's probe counting the argon2 CPU inside the worker."""
     env = {**os.environ, "IDP_CONFIG": str(instance / "config.toml"), "BENCH_SAML_SIGNER": signer,
-           "PYTHONPATH": f"{ROOT}:{ROOT / 'bench' / 'saml'}"}
+           "PYTHONPATH": f"{ROOT}:{ROOT / 'bench' / 'saml'}", "IDP_BENCH_HASH_STATS": str(hash_stats(instance))}
     command = ["taskset", "-c", "0", sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread",
+               "-c", str(ROOT / "bench" / "login" / "hash_probe.py"),
                "--threads", str(threads), "-b", f"127.0.0.1:{port}",
                "--access-logfile", "/dev/null", "--error-logfile", str(instance / f"gunicorn-{signer}.log"),
                "wsgi_app:app"]
@@ -142,6 +146,11 @@ def start_server(instance: Path, port: int, signer: str, threads: int) -> subpro
             time.sleep(0.2)
     process.kill()
     raise SystemExit("gunicorn did not start")
+
+
+def hash_stats(instance: Path) -> Path:
+    """Where the worker's argon2 counters are (``bench/login/hash_probe.py``)."""
+    return instance / "hash_stats.bin"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -266,15 +275,20 @@ def main() -> None:
                         url, request_id = sp.login_url()  # type: ignore[attr-defined]
                         parts = urlsplit(url)
                         urls.append((parts.path + "?" + parts.query, request_id))
-                    cpu_before = cpu_seconds(server.pid)
+                    cpu_before, hashed_before = cpu_seconds(server.pid), hash_probe.read(hash_stats(instance))
                     rate, result = run_load(base, urls, args.seconds, args.threads,
                                             identifier if password else None, cookies)
                     cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / max(result.done, 1)
+                    hashed = hash_probe.read(hash_stats(instance))
+                    hash_ms = (hashed["cpu_seconds"] - hashed_before["cpu_seconds"]) * 1000 / max(result.done, 1)
                     valid = sum(validate(sp, body, request_id) for body, request_id in result.samples)
                     print(f"  {signer:<9} {label:<22} {rate:7.1f} logins/s measured{reference.scaled(rate)}; "
                           f"worker CPU {cpu_ms:6.2f} ms/login "
                           f"= {1000 / cpu_ms:6.1f} logins/s per core   ({result.done} ok, {result.failed} failed, "
                           f"{valid}/{len(result.samples)} sampled responses valid for python3-saml)")
+                    if password:
+                        print(f"  {'':<9} {'':<22} in the worker: argon2 {hash_ms:.1f} ms/login, the rest "
+                              f"{cpu_ms - hash_ms:.1f} ms (4 requests: gunicorn, Flask, SAML, statements)")
             finally:
                 stop_server(server)
         print(f"\n  argon2id m=19 MiB t=2 p=1 ceiling on one core: {ceiling:.1f} verifications/s; "

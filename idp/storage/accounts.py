@@ -39,6 +39,10 @@ _LINKED_RECORDS = (
 
 
 _AC = AccountRow.__table__
+# Core, compiled once (an ORM-annotated ``select(RepresentativeRow.postal_code)`` built per call went through a
+# whole ORM Session at each SAML, OIDC or CAS answer releasing a parent's postal code).
+_POSTAL_CODE = select(_RP.c.postal_code).where(_RP.c.account_id == bindparam("account_id"),
+                                               _RP.c.postal_code != "").limit(1)
 _BY_IDENTIFIER = select(_AC).where(_AC.c.identifier == bindparam("identifier"))
 _BY_ID = select(_AC).where(_AC.c.id == bindparam("account_id"))
 _RECORD_LOGIN = update(_AC).where(_AC.c.id == bindparam("account_id")).values(last_login_at=bindparam("at"))
@@ -144,8 +148,7 @@ class SqlAccountRepository:
 
     def postal_code(self, account_id: int) -> str:
         """A parent's postal code from their register record(s), or ``""``."""
-        code = self._s.scalars(select(RepresentativeRow.postal_code).where(
-            RepresentativeRow.account_id == account_id, RepresentativeRow.postal_code != "")).first()
+        code = self._s.scalars(_POSTAL_CODE, {"account_id": account_id}).first()
         return code or ""
 
     def claim_register(self, account_id: int, *, student_ines: Sequence[str] = (),
