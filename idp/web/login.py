@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
@@ -77,8 +78,13 @@ def login_page(request_id: str) -> ResponseReturnValue:
 
 #: The portal's screens (profile choice, empty form) are the same page for everyone but the form's anti-forgery
 #: token: rendered once per profile and script root, the token written in at each request (~0.2 ms of Jinja).
+#: A stored request's screens differ by its id too (``/login/<id>`` in its links and form): rendered once per
+#: script root, profile, protocol and service name, the id written in (a ``token_urlsafe`` value: the same
+#: once escaped or URL-quoted, so it is written verbatim where Jinja would have written it).
 _TOKEN_SLOT = "csrf-token-slot-7c1e5b"
+_ID_SLOT = "request-id-slot-4f0c2a"
 _PORTAL_SCREENS: dict[tuple[str, str], str] = {}
+_STORED_SCREENS: dict[tuple[str, str, str, str], str] = {}
 
 
 def login_screen(req: AuthnRequest) -> ResponseReturnValue:
@@ -88,8 +94,18 @@ def login_screen(req: AuthnRequest) -> ResponseReturnValue:
     ``/login/<id>``, and every link and the form on it name that address."""
     profile = _profile(req)
     identifier = request.args.get("login_hint", "")[:MAX_IDENTIFIER]
-    if req.id or identifier:
+    if identifier:
         return _render_screen(req, profile, identifier=identifier)
+    if req.id:
+        stored_key = (request.script_root, profile, req.protocol, req.client_name)
+        page = _STORED_SCREENS.get(stored_key)
+        if page is None:
+            page = _render_screen(dataclasses.replace(req, id=_ID_SLOT), profile, csrf_token=lambda: _TOKEN_SLOT)
+            if len(_STORED_SCREENS) >= 256:  # many services' names: start again
+                _STORED_SCREENS.clear()
+            _STORED_SCREENS[stored_key] = page
+        page = page.replace(_ID_SLOT, req.id)
+        return fill_token(page, csrf_token()) if profile else page
     key = (request.script_root, profile)
     page = _PORTAL_SCREENS.get(key)
     if page is None:

@@ -409,3 +409,30 @@ def outbox(services: Services, to: str = "") -> list[dict[str, Any]]:
     """Deliver what is queued, then read the development outbox."""
     services.delivery.run_pending()
     return SqlOutbox(services.db.sessionmaker).messages(to=to)
+
+
+def test_stored_request_screens_are_rendered_once_with_each_requests_id_and_service(
+        client: FlaskClient, services: Services) -> None:
+    from idp.core.authn.flow import Client
+    from idp.web.security import browser_cookie_name
+
+    client.get("/login")  # the browser cookie
+    bid = client.get_cookie(browser_cookie_name(services.settings)).value
+    ent = Client(protocol="saml", client_id="https://ent.example/sp", name="ENT <Occitanie> & Co")
+    first = services.flow.begin(ent, {}, bid, None)
+    second = services.flow.begin(ent, {}, bid, None)
+    other = services.flow.begin(Client(protocol="cas", client_id="pronote", name="Pronote"), {}, bid, None)
+    pages = {req.id: client.get(f"/login/{req.id}?profil=parent").get_data(as_text=True)
+             for req in (first, second, other)}
+    for req in (first, second, other):
+        page = pages[req.id]
+        assert f'action="/login/{req.id}?profil=parent"' in page and f"?depuis=/login/{req.id}" in page
+        assert "slot" not in page
+        assert all(o.id not in page for o in (first, second, other) if o.id != req.id)
+    assert "ENT &lt;Occitanie&gt; &amp; Co" in pages[first.id] and "Pronote" in pages[other.id]
+    assert "Pronote" not in pages[first.id]
+    assert csrf_from(pages[first.id]) == csrf_from(pages[other.id])  # this browser's token
+    stranger = client.application.test_client()
+    assert stranger.get(f"/login/{first.id}?profil=parent").status_code != 200  # bound to its browser
+    choice = client.get(f"/login/{second.id}").get_data(as_text=True)
+    assert f'href="/login/{second.id}?profil=parent"' in choice and "ENT &lt;Occitanie&gt; &amp; Co" in choice
