@@ -107,6 +107,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="threads of the gthread worker")
     parser.add_argument("--pg-core", type=int, default=None,
                         help="pin the local PostgreSQL server to this core during the run (default: not pinned)")
+    parser.add_argument("--stub-hash", action="store_true",
+                        help="diagnosis only: the worker compares the password instead of running argon2, so the "
+                             "figures are the rest of a login without the hash's effect on the cache")
     parser.add_argument("--database-url", default=os.environ.get(
         "IDP_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
@@ -115,7 +118,8 @@ def main() -> None:
         stats = instance.dir / "hash_stats.bin"
         instance.start_server(core=0, workers=1, worker_class=args.worker_class, threads=args.threads,
                               config=Path(__file__).with_name("hash_probe.py"),
-                              env={"IDP_BENCH_HASH_STATS": str(stats)})
+                              env={"IDP_BENCH_HASH_STATS": str(stats),
+                                   **({"IDP_BENCH_STUB_PASSWORD": PASSWORD} if args.stub_hash else {})})
         pin_self(1)
         with PinnedPostgres(args.pg_core) as pinned:
             machine = reference.measure()
@@ -133,6 +137,8 @@ def main() -> None:
     after = argon2_ms_on_core(0)
     hash_ms, hash_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     share = rate * hash_ms / 1000
+    if args.stub_hash:
+        print("STUB HASH: argon2 replaced by a comparison in the worker (diagnosis; not a login figure)")
     print(f"database              {instance.dialect}")
     print(f"logins                {len(latencies)} in {args.seconds:.0f} s, errors {errors}")
     print(f"server                1 gunicorn {args.worker_class} worker"
@@ -151,7 +157,7 @@ def main() -> None:
         print(f"worker CPU per login  {per_login:.1f} ms -> {1000 / per_login:.1f} logins/s per fully used core; "
               f"PostgreSQL {pg_s / len(latencies) * 1000:.2f} ms")
         print(f"  in the hash         {in_worker:.1f} ms = {in_worker / per_login * 100:.0f} % (the worker's own verify CPU, "
-              f"{verifications} verifies; {hash_cpu:.1f} ms on an idle machine = {hash_cpu / per_login * 100:.0f} %)")
+              f"{verifications:.0f} verifies; {hash_cpu:.1f} ms on an idle machine = {hash_cpu / per_login * 100:.0f} %)")
         print(f"  outside the hash    {per_login - in_worker:.1f} ms (3 requests: gunicorn, Flask, the login's statements)")
 
 
