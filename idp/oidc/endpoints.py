@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
 
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -72,6 +73,18 @@ class Issuer(IssuerParameter):  # type: ignore[misc]
 
     def __init__(self, issuer: str) -> None:
         self.issuer = issuer
+        self._parameter = "iss=" + quote_plus(issuer)
 
     def get_issuer(self) -> str:
         return self.issuer
+
+    def add_issuer_parameter(self, authorization_server: Any, response: Any) -> None:
+        """authlib's hook appends ``iss`` by parsing and re-encoding the whole query (``add_params_to_uri``),
+        ~0.1 ms per authorization; the query authlib has just built is already in that encoding, so appending
+        the encoded pair gives the same bytes."""
+        location = response.location
+        if not location:
+            return
+        address, hash_, fragment = location.partition("#")
+        separator = "&" if "?" in address else "?"
+        response.location = f"{address}{separator}{self._parameter}{hash_}{fragment}"
