@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl
 from werkzeug.http import dump_cookie, parse_cookie
 from werkzeug.utils import redirect
 
+from idp.core.authn.model import AuthnRequest
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
 from idp.observability import correlation_id
@@ -136,8 +137,9 @@ class PortalLane:
             return None  # Flask shows the form again with the reason
         flow = self._services.flow
         request = flow.begin(PORTAL, {}, "", None, profile_hint=hint or "", store=False)
+        assert isinstance(request, AuthnRequest)  # no session token: never answered from a session
         try:
-            outcome = flow.login_unstored(request, identifier, password,  # type: ignore[arg-type]
+            outcome = flow.login_unstored(request, identifier, password,
                                           ip=(environ.get("REMOTE_ADDR") or "")[:45],
                                           user_agent=environ.get("HTTP_USER_AGENT", ""),
                                           old_token=cookies.get(self._sso_cookie))
