@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import logging
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -49,6 +50,8 @@ from idp.web.security import (
     token_for,
 )
 from idp.wiring import Services
+
+log = logging.getLogger("idp.web")
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -89,6 +92,9 @@ class PortalLane:
         context = correlation_id.set(cid)
         try:
             answer = handler(environ, environ.get("SCRIPT_NAME", "").rstrip("/"))
+        except Exception:  # a bug here: Flask answers (with the login's outcome if it already ran)
+            log.exception("portal lane failed on %s %s; handed to Flask", method, path)
+            answer = None
         finally:
             correlation_id.reset(context)
         if answer is None:
@@ -146,9 +152,9 @@ class PortalLane:
         except Exception as exc:  # noqa: BLE001 - wrong password, throttled, outage…: Flask renders it
             environ[LANE_OUTCOME] = exc
             return None
+        environ[LANE_OUTCOME] = outcome  # whatever happens next, Flask never runs this login again
         if outcome.needs_activation or outcome.request.completed_at is None:
-            environ[LANE_OUTCOME] = outcome  # the activation detour: Flask builds its address
-            return None
+            return None  # the activation detour: Flask builds its address
         location = root + "/services"
         body = self._redirects.get(location)
         if body is None:

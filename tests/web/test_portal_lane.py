@@ -192,3 +192,25 @@ def test_behind_a_trusted_proxy_the_lane_sees_the_clients_address(settings: Sett
     with services.uow() as uow:
         ips = uow.session.scalars(select(AuditEventRow.ip).where(AuditEventRow.event == "login.success")).all()
     assert ips == ["203.0.113.7"]
+
+
+def test_a_failure_in_the_lane_after_the_login_is_answered_by_flask_without_a_second_login(
+        app: Flask, lane: Lane, services: Services, account_factory: AccountFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from idp.web import portal_lane
+
+    account = account_factory()
+    client = app.test_client()
+    token = csrf_from(client.get(FORM).get_data(as_text=True))
+
+    def broken_cookie(*args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("a bug while writing the answer")
+
+    monkeypatch.setattr(portal_lane, "dump_cookie", broken_cookie)
+    lane.to_flask = 0
+    posted = client.post(FORM, data={"identifiant": account.identifier, "mot_de_passe": DEFAULT_PASSWORD,
+                                     "csrf_token": token})
+    assert lane.to_flask == 1 and posted.status_code == 303 and posted.headers["Location"] == "/services"
+    assert _count(services, SsoSessionRow) == 1 and _count(services, AuditEventRow, event="login.success") == 1
+    monkeypatch.undo()
+    assert client.get("/services").status_code == 200  # Flask's cookie names the one session
