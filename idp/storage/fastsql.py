@@ -399,12 +399,27 @@ class FastUnitOfWork:
                     rows = []
                 return FastResult(rows, cursor.rowcount)
         except psycopg.Error as exc:
-            invalidated = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or driver.closed \
-                or driver.broken
-            if invalidated:
-                self._broken(self._pooled, exc)
-            raise DBAPIError.instance(prepared.sql, values, exc, psycopg.Error,
-                                      connection_invalidated=invalidated) from exc
+            raise self._failed(driver, exc, prepared.sql, values) from exc
+
+    def execute_raw(self, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """One statement written for psycopg (values already as the columns store them) on this unit of
+        work's connection, in its transaction or autocommit; its first row, or None."""
+        driver = self._connection()
+        try:
+            with driver.cursor() as cursor:
+                cursor.execute(sql, params)
+                result = cursor.pgresult
+                return cursor.fetchone() if result is not None and result.status == TUPLES_OK else None
+        except psycopg.Error as exc:
+            raise self._failed(driver, exc, sql, params) from exc
+
+    def _failed(self, driver: psycopg.Connection[Any], exc: psycopg.Error, sql: str, values: Any) -> DBAPIError:
+        """The driver's error as SQLAlchemy's, the connection invalidated when it is gone."""
+        invalidated = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or driver.closed \
+            or driver.broken
+        if invalidated:
+            self._broken(self._pooled, exc)
+        return DBAPIError.instance(sql, values, exc, psycopg.Error, connection_invalidated=invalidated)
 
     @property
     def session(self) -> Session:

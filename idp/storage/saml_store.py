@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 from sqlalchemy import Boolean, String, Text, bindparam, delete, false, select, text, update
@@ -165,7 +165,25 @@ class SqlSamlStore:
     """The SAML front-end's repository on one SQLAlchemy session (commit through the unit of work)."""
 
     def __init__(self, session: Session) -> None:
-        self._s = session
+        self._session: Session | None = session
+        self._factory: Callable[[], Session] | None = None
+        self._raw: Callable[[str, Mapping[str, Any]], Any] | None = None
+
+    @classmethod
+    def lazy(cls, factory: Callable[[], Session], raw: Callable[[str, Mapping[str, Any]], Any] | None) -> Self:
+        """A store whose session is built on first use; ``raw`` (PostgreSQL's fast unit of work,
+        ``FastUnitOfWork.execute_raw``) sends the replay record on the unit of work's connection. An SSO answer
+        from a live session then builds no ORM session at all (~0.1 ms of CPU)."""
+        store = cls.__new__(cls)
+        store._session, store._factory, store._raw = None, factory, raw
+        return store
+
+    @property
+    def _s(self) -> Session:
+        if self._session is None:
+            assert self._factory is not None
+            self._session = self._factory()
+        return self._session
 
     # --- service providers -----------------------------------------------------------------------
 
@@ -248,6 +266,9 @@ class SqlSamlStore:
         a live one is left alone; with concurrent callers exactly one sees a row written (SECURITY R04). Written as
         text once (the same SQL on both databases): building and caching the Core construct cost twice as much.
         """
+        if self._raw is not None:  # the unit of work's own psycopg connection (PostgreSQL), same atomicity
+            params = {"key": key, "expires_at": _naive_utc(expires_at), "now": _naive_utc(now)}
+            return self._raw(CONSUME_ONCE_PG, params) is not None
         if self._s.bind is not None and self._s.bind.dialect.name == "postgresql":
             return self._consume_once_pg(key, expires_at, now)
         params = {"key": key, "expires_at": expires_at, "now": now}
