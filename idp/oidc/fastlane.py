@@ -24,15 +24,12 @@ compares them. One deliberate difference: a bug answers a JSON ``server_error`` 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl
 
-import werkzeug.urls  # noqa: F401  (registers the "werkzeug.url_quote" codec error handler used below)
 from flask.json.provider import _default as flask_json_default
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -42,6 +39,7 @@ from idp.oidc.fasttoken import FastTokens
 from idp.oidc.server import OidcServer
 from idp.oidc.userinfo import BearerRejected, claims_for
 from idp.web.security import security_headers
+from idp.web.wsgiform import form_values, read_form
 from idp.wiring import Services
 
 log = logging.getLogger("idp.oidc")
@@ -52,7 +50,6 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 DECLINED = "idp.oidc.fast_declined"
 #: Bodies above this size go to Flask (its ``MAX_CONTENT_LENGTH`` answer); a token request is a few hundred bytes.
 MAX_LANE_BODY = 16 * 1024
-FORM = "application/x-www-form-urlencoded"
 
 _STATUS = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 400, 401, 403, 500, 503)}
 _UNAVAILABLE = {"error": "temporarily_unavailable", "error_description": "Service temporarily unavailable."}
@@ -62,21 +59,6 @@ def flask_json(value: Any) -> bytes:
     """``flask.jsonify``'s bytes outside debug mode: sorted keys, ASCII, compact, a final newline."""
     return (json.dumps(value, default=flask_json_default, ensure_ascii=True, sort_keys=True,
                        separators=(",", ":")) + "\n").encode()
-
-
-def form_values(body: bytes) -> dict[str, str] | None:
-    """The parameters as werkzeug's ``request.form`` reads them; None if one is repeated (the general path
-    judges those) or the body is not UTF-8 (werkzeug would see an empty form)."""
-    try:
-        text = body.decode()
-    except UnicodeDecodeError:
-        return None
-    values: dict[str, str] = {}
-    for name, value in parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"):
-        if name in values:
-            return None
-        values[name] = value
-    return values
 
 
 class OidcLane:
@@ -108,7 +90,7 @@ class OidcLane:
     # --- token endpoint --------------------------------------------------------------------------
 
     def _token(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        body = self._read_form(environ)
+        body = read_form(environ, self._max_body)
         form = form_values(body) if body is not None else None
         if form is None:
             return self._app(environ, start_response)
@@ -129,22 +111,6 @@ class OidcLane:
             return self._app(environ, start_response)
         # FastTokens.answer's Response(json.dumps(...), headers=TOKEN_HEADERS): Content-Type first.
         return self._json(200, json.dumps(answer).encode(), (), cid, start_response, length_last=True)
-
-    def _read_form(self, environ: dict[str, Any]) -> bytes | None:
-        """The urlencoded body (and ``wsgi.input`` rewound for Flask), or None: not a body the lane reads."""
-        mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-        if mimetype != FORM or "HTTP_TRANSFER_ENCODING" in environ:
-            return None
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            return None
-        if not 0 < length <= self._max_body:
-            return None
-        body: bytes = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        return body if len(body) == length else None
 
     # --- userinfo --------------------------------------------------------------------------------
 

@@ -210,7 +210,7 @@ class SamlIdp:
         NameID, the session participant; ``finish`` signs after the commit (no lock held while signing)."""
         services, now = self.services, self.services.clock.now()
         # The ORM session only if something below needs it (not the usual answer from a live session).
-        store = SqlSamlStore.lazy(lambda: uow.session, getattr(uow, "execute_raw", None))
+        store = SqlSamlStore(lambda: uow.session, getattr(uow, "execute_raw", None))
         if consume:
             self.consume(store, checked, now)
         found = self.service_provider(store, checked.sp, now)

@@ -413,7 +413,7 @@ class FastUnitOfWork:
         except psycopg.Error as exc:
             raise self._failed(driver, exc, sql, params) from exc
 
-    def _failed(self, driver: psycopg.Connection[Any], exc: psycopg.Error, sql: str, values: Any) -> DBAPIError:
+    def _failed(self, driver: psycopg.Connection[Any], exc: psycopg.Error, sql: str, values: Any) -> Exception:
         """The driver's error as SQLAlchemy's, the connection invalidated when it is gone."""
         invalidated = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or driver.closed \
             or driver.broken

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 import psycopg
 from sqlalchemy import Boolean, String, Text, bindparam, delete, false, select, text, update
@@ -164,19 +164,14 @@ def _to_sp(row: SamlServiceProviderRow) -> SpRow:
 class SqlSamlStore:
     """The SAML front-end's repository on one SQLAlchemy session (commit through the unit of work)."""
 
-    def __init__(self, session: Session) -> None:
-        self._session: Session | None = session
-        self._factory: Callable[[], Session] | None = None
-        self._raw: Callable[[str, Mapping[str, Any]], Any] | None = None
-
-    @classmethod
-    def lazy(cls, factory: Callable[[], Session], raw: Callable[[str, Mapping[str, Any]], Any] | None) -> Self:
-        """A store whose session is built on first use; ``raw`` (PostgreSQL's fast unit of work,
-        ``FastUnitOfWork.execute_raw``) sends the replay record on the unit of work's connection. An SSO answer
+    def __init__(self, session: Session | Callable[[], Session],
+                 raw: Callable[[str, Mapping[str, Any]], Any] | None = None) -> None:
+        """``session``, or a function building it on first use; ``raw`` (PostgreSQL's fast unit of work,
+        ``FastUnitOfWork.execute_raw``) sends the replay record on the unit of work's connection: an SSO answer
         from a live session then builds no ORM session at all (~0.1 ms of CPU)."""
-        store = cls.__new__(cls)
-        store._session, store._factory, store._raw = None, factory, raw
-        return store
+        self._session = session if isinstance(session, Session) else None
+        self._factory = None if isinstance(session, Session) else session
+        self._raw = raw
 
     @property
     def _s(self) -> Session:

@@ -108,7 +108,7 @@ class ThreadConnections:
         if pool is None:
             raise RuntimeError("the connection pool was disposed")
         fairy = pool.connect()
-        driver: psycopg.Connection[Any] = fairy.driver_connection  # type: ignore[assignment]
+        driver: psycopg.Connection[Any] = fairy.driver_connection
         held = Held(fairy, driver, self._generation)
         try:
             if driver.info.transaction_status != IDLE:

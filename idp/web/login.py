@@ -6,6 +6,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
+from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -14,7 +15,7 @@ from markupsafe import escape
 from idp.core.accounts.identifiers import normalise_login_input
 from idp.core.accounts.model import Account, Profile
 from idp.core.authn.flow import LoginOutcome
-from idp.core.authn.model import AuthnRequest
+from idp.core.authn.model import AuthnRequest, SsoSession
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
 from idp.core.ports import ServiceEntry
@@ -83,6 +84,7 @@ def login_page(request_id: str) -> ResponseReturnValue:
 #: once escaped or URL-quoted, so it is written verbatim where Jinja would have written it).
 _TOKEN_SLOT = "csrf-token-slot-7c1e5b"
 _ID_SLOT = "request-id-slot-4f0c2a"
+_Key = TypeVar("_Key", bound=tuple[Any, ...])
 _PORTAL_SCREENS: dict[tuple[str, str], str] = {}
 _STORED_SCREENS: dict[tuple[str, str, str, str], str] = {}
 
@@ -97,22 +99,24 @@ def login_screen(req: AuthnRequest) -> ResponseReturnValue:
     if identifier:
         return _render_screen(req, profile, identifier=identifier)
     if req.id:
-        stored_key = (request.script_root, profile, req.protocol, req.client_name)
-        page = _STORED_SCREENS.get(stored_key)
-        if page is None:
-            page = _render_screen(dataclasses.replace(req, id=_ID_SLOT), profile, csrf_token=lambda: _TOKEN_SLOT)
-            if len(_STORED_SCREENS) >= 256:  # many services' names: start again
-                _STORED_SCREENS.clear()
-            _STORED_SCREENS[stored_key] = page
-        page = page.replace(_ID_SLOT, req.id)
-        return fill_token(page, csrf_token()) if profile else page
-    key = (request.script_root, profile)
-    page = _PORTAL_SCREENS.get(key)
-    if page is None:
-        page = _render_screen(req, profile, csrf_token=lambda: _TOKEN_SLOT)
-        if len(_PORTAL_SCREENS) < 16:
-            _PORTAL_SCREENS[key] = page
+        page = _cached(_STORED_SCREENS, (request.script_root, profile, req.protocol, req.client_name), 256,
+                       lambda: _render_screen(dataclasses.replace(req, id=_ID_SLOT), profile,
+                                              csrf_token=lambda: _TOKEN_SLOT)).replace(_ID_SLOT, req.id)
+    else:
+        page = _cached(_PORTAL_SCREENS, (request.script_root, profile), 16,
+                       lambda: _render_screen(req, profile, csrf_token=lambda: _TOKEN_SLOT))
     return fill_token(page, csrf_token()) if profile else page
+
+
+def _cached(cache: dict[_Key, str], key: _Key, limit: int, render: Callable[[], str]) -> str:
+    """A page rendered once per key; past ``limit`` keys (a catalogue edited many times…) the cache restarts."""
+    page = cache.get(key)
+    if page is None:
+        page = render()
+        if len(cache) >= limit:
+            cache.clear()
+        cache[key] = page
+    return page
 
 
 def cached_portal_screen(script_root: str, profile: str) -> str | None:
@@ -186,29 +190,29 @@ def field_problem(identifier: str, password: str) -> str:
     return ""
 
 
+def session_and_services(services: Services, token: str | None) -> tuple[tuple[SsoSession, Account] | None,
+                                                                         Sequence[ServiceEntry]]:
+    """The live session behind an SSO cookie with its account, and the catalogue ("Mes services" and its lane)."""
+    with services.uow.autocommit() as uow:
+        found = find_session_with_account(uow, token, services.flow.session_policy, services.clock)
+        entries = uow.services.list_enabled() if found else []
+        uow.commit()
+    return found, entries
+
+
 @bp.get("/services")
 def my_services() -> ResponseReturnValue:
     """"Mes services": the registered service providers, for a logged-in person."""
-    services = _services()
-    with services.uow.autocommit() as uow:
-        found = find_session_with_account(uow, sso_token(services.settings), services.flow.session_policy,
-                                          services.clock)
-        entries = uow.services.list_enabled() if found else []
-        uow.commit()
+    found, entries = session_and_services(_services(), sso_token(_services().settings))
     if found is None:
         return redirect(url_for("portal.start"), 303)
     session, account = found
     if session.auth_method not in FULL_METHODS:
         # Provisional credentials open nothing but the activation steps.
         return redirect(url_for("pages.activation_pending"), 303)
-    key = (request.script_root, account.profile, tuple(entries))
-    page = _SERVICES_PAGES.get(key)
-    if page is None:
-        stand_in = SimpleNamespace(display_name=_NAME_SLOT, identifier=_IDENTIFIER_SLOT, profile=account.profile)
-        page = render_template("services.html", account=stand_in, entries=entries)
-        if len(_SERVICES_PAGES) >= 64:  # a catalogue edited many times: start again
-            _SERVICES_PAGES.clear()
-        _SERVICES_PAGES[key] = page
+    stand_in = SimpleNamespace(display_name=_NAME_SLOT, identifier=_IDENTIFIER_SLOT, profile=account.profile)
+    page = _cached(_SERVICES_PAGES, (request.script_root, account.profile, tuple(entries)), 64,
+                   lambda: render_template("services.html", account=stand_in, entries=entries))
     return fill_services_page(page, account)
 
 

@@ -8,15 +8,16 @@ each one itself, with the same code and checks as the Flask views and the same b
 - ``GET /login`` with no query or ``?profil=parent|eleve`` and no SSO cookie: the cached screen
   (``login.cached_portal_screen``) with this browser's anti-forgery token, and a new browser cookie when the
   browser has none;
-- ``POST /login`` (urlencoded, same query): the anti-forgery token and the fields checked as ``submit_form``
-  does, then ``AuthnFlow.login_unstored`` — throttle, dummy verify, account state, session rotation, rehash,
-  audit line — and, on success, the 303 to "Mes services" with the SSO cookie;
+- ``POST /login`` (urlencoded, read by ``idp.web.wsgiform`` as werkzeug would, same query): the anti-forgery
+  token (``csrf_matches``) and the fields checked as ``submit_form`` does, then ``AuthnFlow.login_unstored``
+  — throttle, dummy verify, account state, session rotation, rehash, audit line — and, on success, the 303
+  to "Mes services" with the SSO cookie;
 - ``GET /services`` with an SSO cookie: the session and the catalogue read as ``my_services`` does, and the
   cached page (``login.cached_services_page``) with the person's name and identifier.
 
 Everything else goes to Flask: other paths, methods and queries, a page not rendered yet, an SSO cookie on the
-form (Flask looks the session up), a body that is not small valid urlencoded UTF-8 (kept and handed over),
-a failed anti-forgery or field check (nothing has been done: Flask checks again and answers). Once the login
+form (Flask looks the session up), a body that is not small valid urlencoded UTF-8 or repeats a field (kept
+and handed over), a failed anti-forgery or field check (nothing has been done: Flask checks again and answers). Once the login
 has run, it never runs twice: its outcome (a provisional account's activation detour) or its exception (wrong
 password, throttled, database down…) is handed to the Flask view in the WSGI environ (``LANE_OUTCOME``), which
 renders it. Sits inside ``ProxyFix``: ``REMOTE_ADDR`` is the client's address for the throttle and the audit.
@@ -24,31 +25,29 @@ renders it. Sits inside ``ProxyFix``: ``REMOTE_ADDR`` is the client's address fo
 
 from __future__ import annotations
 
-import hmac
-import io
 import logging
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl
 
 from werkzeug.http import dump_cookie, parse_cookie
 from werkzeug.utils import redirect
 
 from idp.core.authn.model import AuthnRequest
 from idp.core.authn.policy import FULL_METHODS
-from idp.core.authn.sessions import find_session_with_account
 from idp.observability import correlation_id
 from idp.web import login
 from idp.web.portal import LANE_OUTCOME, PORTAL
 from idp.web.security import (
     CSRF_FIELD,
     browser_cookie_name,
+    csrf_matches,
     is_browser_id,
     security_headers,
     sso_cookie_name,
     token_for,
 )
+from idp.web.wsgiform import form_values, read_form
 from idp.wiring import Services
 
 log = logging.getLogger("idp.web")
@@ -130,13 +129,12 @@ class PortalLane:
     def _submit(self, environ: dict[str, Any], root: str) -> Answer | None:
         """``portal.submit``: the checks of ``submit_form``, then the login itself, run once."""
         hint = _PROFILES.get(environ.get("QUERY_STRING", ""))
-        form = self._small_form(environ) if hint is not None else None
+        body = read_form(environ, MAX_FORM_BYTES) if hint is not None else None
+        form = form_values(body) if body is not None else None
         if form is None:
             return None
         cookies = parse_cookie(environ)
-        bid, sent = cookies.get(self._browser_cookie), form.get(CSRF_FIELD, "")
-        if not is_browser_id(bid) or not sent \
-                or not hmac.compare_digest(sent.encode(), token_for(self._key, bid).encode()):
+        if not csrf_matches(self._key, cookies.get(self._browser_cookie), form.get(CSRF_FIELD, "")):
             return None  # Flask refuses it (SECURITY W03) with its error page
         identifier, password = form.get("identifiant", ""), form.get("mot_de_passe", "")
         if login.field_problem(identifier, password):
@@ -156,12 +154,12 @@ class PortalLane:
         if outcome.needs_activation or outcome.request.completed_at is None:
             return None  # the activation detour: Flask builds its address
         location = root + "/services"
-        body = self._redirects.get(location)
-        if body is None:
-            body = self._redirects[location] = redirect(location, 303).get_data()
+        page = self._redirects.get(location)
+        if page is None:
+            page = self._redirects[location] = redirect(location, 303).get_data()
         cookie = dump_cookie(self._sso_cookie, outcome.token, secure=self._https, httponly=True, samesite="Lax",
                              path="/")
-        return "303 SEE OTHER", [("Location", location), ("Set-Cookie", cookie)], body
+        return "303 SEE OTHER", [("Location", location), ("Set-Cookie", cookie)], page
 
     def _services_page(self, environ: dict[str, Any], root: str) -> Answer | None:
         """``login.my_services`` for a live session with full credentials."""
@@ -170,12 +168,8 @@ class PortalLane:
         token = parse_cookie(environ).get(self._sso_cookie)
         if not token:
             return None
-        services = self._services
         try:
-            with services.uow.autocommit() as uow:
-                found = find_session_with_account(uow, token, services.flow.session_policy, services.clock)
-                entries = uow.services.list_enabled() if found else []
-                uow.commit()
+            found, entries = login.session_and_services(self._services, token)
         except Exception:  # noqa: BLE001 - reads only: Flask runs them again and renders the error
             return None
         if found is None or found[0].auth_method not in FULL_METHODS:
@@ -185,29 +179,3 @@ class PortalLane:
         if page is None:
             return None
         return "200 OK", [], login.fill_services_page(page, account).encode("utf-8")
-
-    @staticmethod
-    def _small_form(environ: dict[str, Any]) -> dict[str, str] | None:
-        """The urlencoded body's fields (first value of each, as ``request.form.get``), or None for Flask.
-
-        The body read here is put back in the environ, so Flask reads the same bytes when it answers."""
-        if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-            return None
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            return None
-        if not 0 < length <= MAX_FORM_BYTES:
-            return None
-        body = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(body)
-        if len(body) != length:
-            return None
-        try:
-            items = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
-        except (UnicodeDecodeError, ValueError):
-            return None  # Flask's parser decides what such a body means
-        form: dict[str, str] = {}
-        for name, value in items:
-            form.setdefault(name, value)
-        return form

@@ -72,11 +72,15 @@ def csrf_token() -> str:
     return _token_for(browser_id())
 
 
+def csrf_matches(key: bytes, bid: str | None, sent: str) -> bool:
+    """Whether ``sent`` is the anti-forgery token of this browser id (a valid one) under the secret key."""
+    return is_browser_id(bid) and bool(sent) and hmac.compare_digest(sent.encode(), token_for(key, bid).encode())
+
+
 def check_csrf() -> None:
     """Refuse a form whose token is missing or wrong (SECURITY W03); SameSite alone is not relied upon."""
-    sent = request.form.get(CSRF_FIELD, "")
-    bid = _cookie_bid()
-    if bid is None or not sent or not hmac.compare_digest(sent.encode(), _token_for(bid).encode()):
+    key = current_app.extensions["idp"].settings.secret_key.encode()
+    if not csrf_matches(key, _cookie_bid(), request.form.get(CSRF_FIELD, "")):
         raise CsrfError()
 
 

@@ -275,20 +275,20 @@ def test_a_usual_login_writes_its_one_statement_without_a_transaction(services: 
 
 
 def test_the_saml_replay_record_goes_through_the_unit_of_works_own_connection(services: Services) -> None:
-    """``SqlSamlStore.lazy`` with ``FastUnitOfWork.execute_raw``: the replay record without an ORM session,
+    """``SqlSamlStore`` built lazily with ``FastUnitOfWork.execute_raw``: the replay record without an ORM session,
     refused the second time, from another unit of work too (SECURITY S14)."""
     _postgresql(services)
     from idp.storage.saml_store import SqlSamlStore
 
     later = NOW + dt.timedelta(minutes=5)
     with services.uow.autocommit() as uow:
-        store = SqlSamlStore.lazy(lambda: uow.session, uow.execute_raw)
+        store = SqlSamlStore(lambda: uow.session, uow.execute_raw)
         assert store.consume_once("_id-42", later, NOW) is True
         assert store.consume_once("_id-42", later, NOW) is False
         assert uow._session is None  # no ORM session was built
     with services.uow.login_state() as uow:
-        assert SqlSamlStore.lazy(lambda: uow.session, uow.execute_raw).consume_once("_id-42", later, NOW) is False
+        assert SqlSamlStore(lambda: uow.session, uow.execute_raw).consume_once("_id-42", later, NOW) is False
         assert SqlSamlStore(uow.session).consume_once("_id-42", later, NOW) is False
-        expired = SqlSamlStore.lazy(lambda: uow.session, uow.execute_raw)  # at ``later`` the record has expired
+        expired = SqlSamlStore(lambda: uow.session, uow.execute_raw)  # at ``later`` the record has expired
         assert expired.consume_once("_id-42", later + dt.timedelta(minutes=5), later) is True
         uow.commit()

@@ -51,10 +51,7 @@ class PasswordHasher:
             type=Type.ID,
         )
         self.max_concurrent = max_concurrent if max_concurrent > 0 else usable_cores()
-        # One slot: a plain lock, whose waiters sleep in C until it is free (a semaphore's waiters go through a
-        # Python condition: more GIL hand-offs around every hash).
-        self._slots: threading.BoundedSemaphore | threading.Lock = (
-            threading.Lock() if self.max_concurrent == 1 else threading.BoundedSemaphore(self.max_concurrent))
+        self._slots = threading.BoundedSemaphore(self.max_concurrent)
         self._dummy_hash = self._argon2.hash(_DUMMY_PASSWORD)
 
     def hash(self, password: str) -> str:
