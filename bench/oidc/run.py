@@ -14,36 +14,36 @@ Figures printed:
 - code exchanges/s: ``POST /oidc/token`` for codes issued through ``/oidc/authorize`` just before the timed
   window (codes live 60 s);
 - refresh grants/s: ``POST /oidc/token grant_type=refresh_token``, each answer a rotated refresh token, a new
-  access token and a new RS256 ID token (target ≥ 720/s).
+  access token and a new RS256 ID token (target ≥ 720/s); a sample of answers is checked (the ID token's
+  signature verified with ``/oidc/jwks``, the refresh token new each time) and, after the timing, a used
+  refresh token sent again must be refused.
+
+The relying party and the three loops are ``loops.py``, shared with ``node_reference/run.py``, which measures
+node-oidc-provider the same way on the same machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
 import secrets
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import reference  # noqa: E402
 from common import Http, children, cpu_seconds  # noqa: E402
+from loops import REDIRECT, RefreshCheck, Rp, bench_exchanges, bench_flows, bench_refresh, check_reuse  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-REDIRECT = "https://ent.bench.example.fr/oidc/callback"
 
 
 class CpuMeter:
@@ -68,16 +68,6 @@ class CpuMeter:
             return ""
         return (f"; CPU per op: worker {worker / done * 1000:.2f} ms (= {done / worker:.0f}/s per fully used core), "
                 f"PostgreSQL {pg / done * 1000:.2f} ms")
-
-
-METER: CpuMeter | None = None
-
-
-def location(headers: str) -> str:
-    for line in headers.split("\r\n"):
-        if line.lower().startswith("location:"):
-            return line.split(":", 1)[1].strip()
-    return ""
 
 
 # --- set-up -----------------------------------------------------------------------------------------
@@ -154,165 +144,6 @@ def start_server(config: Path, port: int, threads: int) -> subprocess.Popen[byte
     raise RuntimeError("the server did not start")
 
 
-# --- the three figures --------------------------------------------------------------------------------
-
-
-class Rp:
-    """What each load-generating thread does, on its own connection."""
-
-    def __init__(self, port: int, client_id: str, secret: str, cookie: str) -> None:
-        self.http = Http(port)
-        self.client_id = client_id
-        self.basic = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-        self.cookie = cookie
-
-    def authorize(self) -> str:
-        query = urlencode({"response_type": "code", "client_id": self.client_id, "redirect_uri": REDIRECT,
-                           "scope": "openid profile fr_edu", "state": secrets.token_urlsafe(8),
-                           "nonce": secrets.token_urlsafe(8)})
-        status, headers, _ = self.http.request("GET", "/oidc/authorize?" + query, {"Cookie": self.cookie})
-        code = parse_qs(urlsplit(location(headers)).query).get("code", [""])[0]
-        if status != 302 or not code:
-            raise RuntimeError(f"authorize answered {status}: {location(headers)}")
-        return code
-
-    def token(self, form: dict[str, str]) -> dict[str, str]:
-        status, _, body = self.http.request("POST", "/oidc/token", {"Authorization": self.basic},
-                                            urlencode(form).encode())
-        answer = json.loads(body)
-        if status != 200 or "id_token" not in answer:
-            raise RuntimeError(f"token answered {status}: {answer}")
-        return answer  # type: ignore[no-any-return]
-
-    def exchange(self, code: str) -> dict[str, str]:
-        return self.token({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
-
-    def userinfo(self, access_token: str) -> None:
-        status, _, body = self.http.request("GET", "/oidc/userinfo", {"Authorization": f"Bearer {access_token}"})
-        if status != 200 or b'"sub"' not in body:
-            raise RuntimeError(f"userinfo answered {status}")
-
-
-def run_threads(count: int, work: object, seconds: float) -> tuple[int, float, list[str]]:
-    """Run ``work(index, deadline)`` in ``count`` threads; return (operations done, elapsed, errors)."""
-    done = [0] * count
-    errors: list[str] = []
-    start = time.perf_counter()
-    deadline = start + seconds
-
-    def target(i: int) -> None:
-        try:
-            done[i] = work(i, deadline)  # type: ignore[operator]
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(repr(exc)[:200])
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    if METER is not None:
-        METER.start()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(done), time.perf_counter() - start, errors
-
-
-def cpu_note(done: int) -> str:
-    return METER.report(done) if METER is not None else ""
-
-
-def bench_flows(rps: list[Rp], seconds: float) -> None:
-    steps: dict[str, list[float]] = {"authorize": [], "token": [], "userinfo": []}
-    lock = threading.Lock()
-
-    def work(i: int, deadline: float) -> int:
-        rp, count = rps[i], 0
-        local: dict[str, list[float]] = {k: [] for k in steps}
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            code = rp.authorize()
-            t1 = time.perf_counter()
-            tokens = rp.exchange(code)
-            t2 = time.perf_counter()
-            rp.userinfo(tokens["access_token"])
-            t3 = time.perf_counter()
-            local["authorize"].append(t1 - t0)
-            local["token"].append(t2 - t1)
-            local["userinfo"].append(t3 - t2)
-            count += 1
-        with lock:
-            for key, values in local.items():
-                steps[key].extend(values)
-        return count
-
-    done, elapsed, errors = run_threads(len(rps), work, seconds)
-    medians = ", ".join(f"{k} {statistics.median(v) * 1000:.2f} ms" for k, v in steps.items() if v)
-    print(f"complete code flows (authorize → token → userinfo, SSO session): {done / elapsed:7.1f} /s per core{reference.scaled(done / elapsed)} "
-          f"(target ≥ 250) — {done} in {elapsed:.1f} s, {len(rps)} clients; median {medians}; errors {len(errors)}"
-          f"{cpu_note(done)}")
-    for error in errors[:3]:
-        print("   ", error)
-
-
-def bench_exchanges(rps: list[Rp], seconds: float) -> None:
-    per_thread = 150  # issued just before the timed window; codes live 60 s
-    codes: list[list[str]] = [[] for _ in rps]
-
-    def issue(i: int) -> None:
-        codes[i] = [rps[i].authorize() for _ in range(per_thread)]
-
-    issuers = [threading.Thread(target=issue, args=(i,)) for i in range(len(rps))]  # not timed
-    for thread in issuers:
-        thread.start()
-    for thread in issuers:
-        thread.join()
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def work(i: int, deadline: float) -> int:
-        count, local = 0, []
-        for code in codes[i]:
-            if time.perf_counter() >= deadline:
-                break
-            t0 = time.perf_counter()
-            rps[i].exchange(code)
-            local.append(time.perf_counter() - t0)
-            count += 1
-        with lock:
-            latencies.extend(local)
-        return count
-
-    done, elapsed, errors = run_threads(len(rps), work, seconds)
-    print(f"code exchanges (POST /oidc/token, RS256 ID token):               {done / elapsed:7.1f} /s per core{reference.scaled(done / elapsed)} "
-          f"— {done} in {elapsed:.1f} s; median {statistics.median(latencies) * 1000:.2f} ms; errors {len(errors)}"
-          f"{cpu_note(done)}")
-    for error in errors[:3]:
-        print("   ", error)
-
-
-def bench_refresh(rps: list[Rp], seconds: float) -> None:
-    chains = [rp.exchange(rp.authorize())["refresh_token"] for rp in rps]  # not timed
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def work(i: int, deadline: float) -> int:
-        count, local, token = 0, [], chains[i]
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            token = rps[i].token({"grant_type": "refresh_token", "refresh_token": token})["refresh_token"]
-            local.append(time.perf_counter() - t0)
-            count += 1
-        with lock:
-            latencies.extend(local)
-        return count
-
-    done, elapsed, errors = run_threads(len(rps), work, seconds)
-    print(f"refresh grants (rotated RT + new AT + new RS256 ID token):       {done / elapsed:7.1f} /s per core{reference.scaled(done / elapsed)} "
-          f"(target ≥ 720) — {done} in {elapsed:.1f} s; median {statistics.median(latencies) * 1000:.2f} ms; "
-          f"errors {len(errors)}{cpu_note(done)}")
-    for error in errors[:3]:
-        print("   ", error)
-
-
 def signing_floor(config: Path) -> None:
     """What one RS256 ID token costs alone on this core (the floor of every token response)."""
     from joserfc import jwt
@@ -347,8 +178,7 @@ def main() -> None:
         config = make_instance(args.pg, folder, port)
         client_id, secret, cookie = seed(config)
         server = start_server(config, port, args.threads)
-        global METER
-        METER = CpuMeter(server.pid, args.pg)
+        meter = CpuMeter(server.pid, args.pg)
         os.sched_setaffinity(0, {1})
         print(f"OIDC benchmark: 1 gunicorn gthread worker ({args.threads} threads) on core 0, load generator on "
               f"core 1, PostgreSQL; {seconds:.0f} s per figure")
@@ -358,11 +188,14 @@ def main() -> None:
         for rp in rps:  # warm up connections, key caches and SQLAlchemy's statement cache
             rp.userinfo(rp.exchange(rp.authorize())["access_token"])
         if args.only in (None, "flows"):
-            bench_flows(rps, seconds)
+            bench_flows(rps, seconds, meter, " (target ≥ 250)")
         if args.only in (None, "exchanges"):
-            bench_exchanges(rps, seconds)
+            bench_exchanges(rps, seconds, meter)
         if args.only in (None, "refresh"):
-            bench_refresh(rps, seconds)
+            check = RefreshCheck(Http(port), "/oidc/jwks", client_id)
+            used = bench_refresh(rps, seconds, meter, " (target ≥ 720)", check)
+            if used:
+                check_reuse(rps[0], used)
     finally:
         if server is not None:
             server.terminate()
