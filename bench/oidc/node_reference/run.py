@@ -8,14 +8,19 @@ keep-alive ``Http`` client, 6 concurrent connections, each figure bounded by ``-
 most 30). CPU per operation is the node process's (all its threads) from /proc, as the gunicorn worker's in
 bench/oidc/run.py. ``bench/reference.py`` (bare Flask requests/s per core) is measured first, as there.
 
-    flock /tmp/bench.lock .venv/bin/python bench/oidc/node_reference/run.py [--seconds 15] [--adapter library]
+    flock /tmp/bench.lock .venv/bin/python bench/oidc/node_reference/run.py [--seconds 15] [--adapter redis]
 
 The bench logs in once (the minimal interaction in server.mjs) before any timing; every timed authorize
 carries the session cookie and answers a code with no interaction. Then ``--warmup`` seconds (default 5) of
 untimed load: V8 compiles the hot paths during the first seconds (a server in service is warm; our Python
 worker needs no such warm-up). The state lives in the node process (``--adapter``, default ``map``: a plain
 Map; ``library``: oidc-provider's development memory adapter, whose 1,000-entry LRU evicts the 900 codes the
-exchange figure issues beforehand, and whose per-grant index is rebuilt at every save). Figures printed:
+exchange figure issues beforehand, and whose per-grant index is rebuilt at every save) or, with ``--adapter
+redis``, in Redis (``--redis``, default database 14 on 127.0.0.1:6379, not pinned, as PostgreSQL for our
+bench): the library's example Redis adapter, its keys under a prefix unique to the run (``oidcbench:RANDOM:``),
+deleted at the end (SCAN + UNLINK of that prefix only). With redis, the CPU per operation also gives the
+redis-server process's (from /proc, pid from ``INFO server``) and the Redis commands per operation (``INFO
+stats``: both count the whole server, whoever else uses it). Figures printed:
 - complete flows/s with an existing SSO session: ``GET /auth`` (303 with a code) → ``POST /token``
   (client_secret_basic: access token + RS256 ID token + refresh token) → ``GET /me`` (userinfo), with the
   median latency of each step;
@@ -75,26 +80,72 @@ def cookies_from(headers: str) -> dict[str, str]:
 
 
 class CpuMeter:
-    """CPU used by the node process (all its threads: /proc/PID/stat counts the whole process)."""
+    """CPU used by the node process (all its threads: /proc/PID/stat counts the whole process) and, with the
+    redis adapter, by the redis-server process and the commands it processed (the whole server's)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, store: RedisStore | None = None) -> None:
         self.pid = pid
+        self.store = store
 
     def start(self) -> None:
         self.t0 = cpu_seconds([self.pid])
+        if self.store is not None:
+            self.r0 = (cpu_seconds([self.store.pid]), self.store.commands())
 
     def report(self, done: int) -> str:
         used = cpu_seconds([self.pid]) - self.t0
         if not done or not used:
             return ""
-        return f"; CPU per op: node {used / done * 1000:.2f} ms (= {done / used:.0f}/s per fully used core)"
+        text = f"; CPU per op: node {used / done * 1000:.2f} ms (= {done / used:.0f}/s per fully used core)"
+        if self.store is not None:
+            redis_used = cpu_seconds([self.store.pid]) - self.r0[0]
+            commands = self.store.commands() - self.r0[1]
+            text += f", Redis {redis_used / done * 1000:.2f} ms ({commands / done:.1f} commands per op)"
+        return text
+
+
+class RedisStore:
+    """The Redis database the redis adapter writes to, under a key prefix unique to this run."""
+
+    def __init__(self, url: str) -> None:
+        import redis  # the project's own dependency (pyproject.toml); only needed with --adapter redis
+
+        self.url = url
+        self.prefix = f"oidcbench:{secrets.token_hex(8)}:"
+        self.client = redis.Redis.from_url(url)
+        info = self.client.info("server")
+        self.version = info["redis_version"]
+        self.pid = int(info["process_id"])  # 127.0.0.1: the local redis-server process, read in /proc
+        if not Path(f"/proc/{self.pid}/stat").exists():
+            raise RuntimeError(f"redis-server's pid {self.pid} (INFO server) is not a local process")
+        persistence = self.client.config_get("save") | self.client.config_get("appendonly")
+        self.persistence = f"save {persistence.get('save')!r}, appendonly {persistence.get('appendonly')}"
+
+    def commands(self) -> int:
+        return int(self.client.info("stats")["total_commands_processed"])
+
+    def keys(self) -> int:
+        return sum(1 for _ in self.client.scan_iter(match=self.prefix + "*", count=1000))
+
+    def clean(self) -> int:
+        """UNLINK every key of this run's prefix (SCAN MATCH prefix*: nothing else is touched)."""
+        removed, batch = 0, []
+        for key in self.client.scan_iter(match=self.prefix + "*", count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                removed += self.client.unlink(*batch)
+                batch = []
+        if batch:
+            removed += self.client.unlink(*batch)
+        return removed
 
 
 # --- set-up -----------------------------------------------------------------------------------------
 
 
 def ensure_node_modules() -> None:
-    if not (HERE / "node_modules" / "oidc-provider").is_dir():
+    wanted = json.loads((HERE / "package.json").read_text())["dependencies"]
+    if not all((HERE / "node_modules" / name).is_dir() for name in wanted):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True)
 
 
@@ -102,8 +153,11 @@ def provider_version() -> str:
     return str(json.loads((HERE / "node_modules" / "oidc-provider" / "package.json").read_text())["version"])
 
 
-def start_server(port: int, secret: str, adapter: str, log: Path) -> subprocess.Popen[bytes]:
+def start_server(port: int, secret: str, adapter: str, log: Path,
+                 store: RedisStore | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NODE_ENV": "production", "BENCH_CLIENT_SECRET": secret}
+    if store is not None:
+        env.update(BENCH_REDIS_URL=store.url, BENCH_REDIS_PREFIX=store.prefix)
     env.pop("DEBUG", None)  # no debug logging (koa / the debug module)
     with log.open("wb") as out:
         process = subprocess.Popen(["taskset", "-c", "0", "node", "server.mjs", str(port), "--adapter", adapter],
@@ -188,9 +242,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--clients", type=int, default=6, help="concurrent load-generating connections")
-    parser.add_argument("--adapter", choices=["map", "library"], default="map",
+    parser.add_argument("--adapter", choices=["map", "library", "redis"], default="map",
                         help="map: a plain Map store (server.mjs); library: oidc-provider's default memory adapter, "
-                             "whose 1,000-entry LRU drops the 900 codes issued before the exchange window")
+                             "whose 1,000-entry LRU drops the 900 codes issued before the exchange window; redis: "
+                             "the library's example Redis adapter (ioredis), in --redis")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14",
+                        help="with --adapter redis: the database (its keys under a prefix unique to the run, "
+                             "deleted at the end)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of untimed load first (V8's JIT)")
     parser.add_argument("--only", choices=["flows", "exchanges", "refresh"], default=None)
     args = parser.parse_args()
@@ -202,13 +260,20 @@ def main() -> None:
         port = probe.getsockname()[1]
     secret = secrets.token_urlsafe(32)
     server = None
+    store = RedisStore(args.redis) if args.adapter == "redis" else None
     try:
-        server = start_server(port, secret, args.adapter, folder / "server.log")
-        meter = CpuMeter(server.pid)
+        server = start_server(port, secret, args.adapter, folder / "server.log", store)
+        meter = CpuMeter(server.pid, store)
         os.sched_setaffinity(0, {1})
         node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-        print(f"node-oidc-provider {provider_version()} on node {node}, pinned to core 0 ({args.adapter} memory "
-              f"adapter); load generator on core 1, {args.clients} clients; {seconds:.0f} s per figure")
+        if store is None:
+            adapter = f"{args.adapter} memory adapter"
+        else:
+            ioredis = json.loads((HERE / "node_modules" / "ioredis" / "package.json").read_text())["version"]
+            adapter = (f"redis adapter: ioredis {ioredis}, Redis {store.version} (pid {store.pid}, not pinned; "
+                       f"{store.persistence}) at {store.url}, keys {store.prefix}*")
+        print(f"node-oidc-provider {provider_version()} on node {node}, pinned to core 0 ({adapter}); "
+              f"load generator on core 1, {args.clients} clients; {seconds:.0f} s per figure")
         reference.calibrate()
         signing_floor()
         check = RefreshCheck(Http(port), "/jwks", CLIENT_ID)
@@ -232,6 +297,9 @@ def main() -> None:
                 server.wait(10)
             except subprocess.TimeoutExpired:
                 server.kill()
+        if store is not None:
+            removed = store.clean()
+            print(f"Redis: {removed} keys of {store.prefix}* deleted, {store.keys()} left")
         shutil.rmtree(folder, ignore_errors=True)
 
 

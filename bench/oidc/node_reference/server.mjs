@@ -1,6 +1,7 @@
 // node-oidc-provider as a side-by-side reference for bench/oidc/run.py (see README.md in this folder).
 //
-//   NODE_ENV=production BENCH_CLIENT_SECRET=... node server.mjs PORT [--adapter library|map]
+//   NODE_ENV=production BENCH_CLIENT_SECRET=... node server.mjs PORT [--adapter library|map|redis]
+//   (redis: also BENCH_REDIS_URL, e.g. redis://127.0.0.1:6379/14, and BENCH_REDIS_PREFIX, e.g. oidcbench:RANDOM:)
 //
 // Listens on 127.0.0.1:PORT only. One confidential client (client_secret_basic), an RS256 key generated at
 // start (never written anywhere), refresh tokens rotated at every use, an ID token in every token answer.
@@ -17,8 +18,12 @@ const port = Number(args.find((a) => /^\d+$/.test(a)) ?? process.env.PORT);
 const adapterIndex = args.indexOf('--adapter');
 const adapterName = adapterIndex >= 0 ? args[adapterIndex + 1] : (process.env.BENCH_ADAPTER ?? 'library');
 const clientSecret = process.env.BENCH_CLIENT_SECRET;
-if (!port || !clientSecret || !['library', 'map'].includes(adapterName)) {
-  console.error('usage: BENCH_CLIENT_SECRET=... node server.mjs PORT [--adapter library|map]');
+const redisUrl = process.env.BENCH_REDIS_URL;
+const redisPrefix = process.env.BENCH_REDIS_PREFIX;
+if (!port || !clientSecret || !['library', 'map', 'redis'].includes(adapterName)
+    || (adapterName === 'redis' && !(redisUrl && redisPrefix))) {
+  console.error('usage: BENCH_CLIENT_SECRET=... [BENCH_REDIS_URL=... BENCH_REDIS_PREFIX=...] '
+    + 'node server.mjs PORT [--adapter library|map|redis]');
   process.exit(2);
 }
 
@@ -102,8 +107,146 @@ class MapAdapter {
   }
 }
 
+// "redis": the library's example Redis adapter (oidc-provider repository, example/adapters/redis.js, the one
+// its documentation points to for production), ported as is: same keys (MODEL:id, grant:ID lists of the
+// grantable models' keys, userCode:CODE, uid:UID), same commands (one MULTI per upsert with SET, or HMSET
+// {payload} for the consumable models, EXPIRE, RPUSH to the grant list after a TTL read of it, SET + EXPIRE
+// of the userCode and uid indexes; GET or HGETALL to find; HSET consumed to consume; DEL to destroy; LRANGE +
+// MULTI DEL to revoke a grant). Only differences: ESM, the client built here (not at import), a key prefix
+// unique to the run instead of 'oidc:' (run.py deletes that prefix's keys at the end), and lodash's isEmpty
+// written out for the two shapes find() meets (GET's null or string, HGETALL's object).
+let redis;
+if (adapterName === 'redis') {
+  const { default: Redis } = await import('ioredis');
+  redis = new Redis(redisUrl, { keyPrefix: redisPrefix });
+  redis.on('error', (err) => console.error('redis:', err.message));
+}
+
+const grantable = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+]);
+
+const consumable = new Set([
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+]);
+
+const isEmpty = (data) => data == null || (typeof data === 'string' ? data.length === 0 : Object.keys(data).length === 0);
+
+function grantKeyFor(id) {
+  return `grant:${id}`;
+}
+
+function userCodeKeyFor(userCode) {
+  return `userCode:${userCode}`;
+}
+
+function uidKeyFor(uid) {
+  return `uid:${uid}`;
+}
+
+class RedisAdapter {
+  constructor(name) {
+    this.name = name;
+  }
+
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    const store = consumable.has(this.name)
+      ? { payload: JSON.stringify(payload) } : JSON.stringify(payload);
+
+    const multi = redis.multi();
+    multi[consumable.has(this.name) ? 'hmset' : 'set'](key, store);
+
+    if (expiresIn) {
+      multi.expire(key, expiresIn);
+    }
+
+    if (grantable.has(this.name) && payload.grantId) {
+      const grantKey = grantKeyFor(payload.grantId);
+      multi.rpush(grantKey, key);
+      // (the example's comment: consider LTRIM here if grant key lists grow out of acceptable proportions)
+      const ttl = await redis.ttl(grantKey);
+      if (expiresIn > ttl) {
+        multi.expire(grantKey, expiresIn);
+      }
+    }
+
+    if (payload.userCode) {
+      const userCodeKey = userCodeKeyFor(payload.userCode);
+      multi.set(userCodeKey, id);
+      multi.expire(userCodeKey, expiresIn);
+    }
+
+    if (payload.uid) {
+      const uidKey = uidKeyFor(payload.uid);
+      multi.set(uidKey, id);
+      multi.expire(uidKey, expiresIn);
+    }
+
+    await multi.exec();
+  }
+
+  async find(id) {
+    const data = consumable.has(this.name)
+      ? await redis.hgetall(this.key(id))
+      : await redis.get(this.key(id));
+
+    if (isEmpty(data)) {
+      return undefined;
+    }
+
+    if (typeof data === 'string') {
+      return JSON.parse(data);
+    }
+    const { payload, ...rest } = data;
+    return {
+      ...rest,
+      ...JSON.parse(payload),
+    };
+  }
+
+  async findByUid(uid) {
+    const id = await redis.get(uidKeyFor(uid));
+    return this.find(id);
+  }
+
+  async findByUserCode(userCode) {
+    const id = await redis.get(userCodeKeyFor(userCode));
+    return this.find(id);
+  }
+
+  async destroy(id) {
+    const key = this.key(id);
+    await redis.del(key);
+  }
+
+  async revokeByGrantId(grantId) { // eslint-disable-line class-methods-use-this
+    const multi = redis.multi();
+    const tokens = await redis.lrange(grantKeyFor(grantId), 0, -1);
+    tokens.forEach((token) => multi.del(token));
+    multi.del(grantKeyFor(grantId));
+    await multi.exec();
+  }
+
+  async consume(id) {
+    await redis.hset(this.key(id), 'consumed', Math.floor(Date.now() / 1000));
+  }
+
+  key(id) {
+    return `${this.name}:${id}`;
+  }
+}
+
+const adapters = { map: MapAdapter, redis: RedisAdapter }; // "library": the default memory adapter
 const configuration = {
-  ...(adapterName === 'map' ? { adapter: MapAdapter } : {}), // "library": the default memory adapter
+  ...(adapters[adapterName] ? { adapter: adapters[adapterName] } : {}),
   clients: [{
     client_id: CLIENT_ID,
     client_secret: clientSecret,
