@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from idp.core.accounts.service import AccountService
 from idp.core.activation.common import FlowKit, Limits
@@ -23,7 +23,7 @@ from idp.core.recovery.service import RecoveryService, notify_lockout
 from idp.delivery.worker import DeliveryWorker
 from idp.settings import Settings
 from idp.storage.db import Database
-from idp.storage.uow import SqlUnitOfWorkFactory
+from idp.storage.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 
 if TYPE_CHECKING:
     from idp.web.frontend import ProtocolFrontend
@@ -123,9 +123,10 @@ def build_activation_kit(settings: Settings, db: Database, uow: SqlUnitOfWorkFac
         email_link_ttl=dt.timedelta(hours=a.email_link_ttl_hours), allowed_regions=sms.allowed_regions,
         default_region=sms.default_region,
     )
-    kit = FlowKit(uow=uow, stores=lambda u: SqlActivationStore(u.session, cipher), clock=clock, limits=limits,
-                  secret=settings.secret_key or "development-only", product=settings.server.product_name,
-                  waker=worker)
+    # The factory's units of work are SqlUnitOfWork: the activation store works on their ORM session.
+    kit = FlowKit(uow=uow, stores=lambda u: SqlActivationStore(cast(SqlUnitOfWork, u).session, cipher),
+                  clock=clock, limits=limits, secret=settings.secret_key or "development-only",
+                  product=settings.server.product_name, waker=worker)
     return worker, kit
 
 

@@ -35,7 +35,7 @@ from lxml import etree  # noqa: E402
 
 from idp.core.identity import Attr  # noqa: E402
 from idp.keystore import RSA_CERT_FILE, RSA_KEY_FILE, self_signed_certificate  # noqa: E402
-from idp.saml import checks, registry  # noqa: E402
+from idp.saml import binding, checks, registry  # noqa: E402
 from idp.saml.attributes import saml_attributes  # noqa: E402
 from idp.saml.config import SamlConfig  # noqa: E402
 from idp.saml.crypto import XmlSecBackend  # noqa: E402
@@ -112,7 +112,7 @@ def ours(directory: Path, sp_key: bytes, sp_cert: bytes, iterations: int) -> Non
             query = forge.redirect_query(request(i, forge.SSO_REDIRECT), relay_state="https://sp.test/page",
                                          key=sp_key if signed else None).encode()
             started, cpu = time.perf_counter(), time.thread_time()
-            inbound = checks.decode_redirect(query, "SAMLRequest", config)
+            inbound = binding.decode_redirect(query, "SAMLRequest", config)
             checked, _ = checker(signed).check(inbound, f"{BASE}/saml/sso/redirect", now)
             answer(checked, encrypt)
             return time.perf_counter() - started, time.thread_time() - cpu
@@ -121,7 +121,7 @@ def ours(directory: Path, sp_key: bytes, sp_cert: bytes, iterations: int) -> Non
     def post_signed(i: int) -> tuple[float, float]:
         body = base64.b64encode(forge.sign(etree.fromstring(request(i, forge.SSO_POST)), sp_key, sp_cert)).decode()
         started, cpu = time.perf_counter(), time.thread_time()
-        inbound = checks.decode_post(body, None)
+        inbound = binding.decode_post(body, None)
         checked, _ = checker(True).check(inbound, f"{BASE}/saml/sso/post", now)
         answer(checked, False)
         return time.perf_counter() - started, time.thread_time() - cpu

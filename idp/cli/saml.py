@@ -6,7 +6,9 @@ adding a file, and from cron with URL registrations: it also re-fetches them and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -15,6 +17,8 @@ from idp.saml import admin
 from idp.saml.attributes import parse_attribute_list
 from idp.saml.registry import MetadataRejected
 from idp.storage.saml_store import SpRow, SqlSamlStore
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _policy(attributes: str | None, nameid: str | None, clear_ine: bool | None, compat_oid: bool | None,
@@ -34,7 +38,7 @@ def _policy(attributes: str | None, nameid: str | None, clear_ine: bool | None, 
     return policy
 
 
-def _policy_options(func):  # type: ignore[no-untyped-def]
+def _policy_options(func: F) -> F:
     options = [
         click.option("--attributes", help="Attributs transmis, séparés par des virgules (ex. sn,givenName,FrEduCtId)."),
         click.option("--nameid", type=click.Choice(["persistent", "transient"]), help="Format du NameID."),
@@ -51,9 +55,10 @@ def _policy_options(func):  # type: ignore[no-untyped-def]
         click.option("--name", help="Nom affiché dans « Mes services »."),
         click.option("--home-url", help="Adresse d'accueil du service dans « Mes services »."),
     ]
+    decorated: Any = func
     for option in reversed(options):
-        func = option(func)
-    return func
+        decorated = option(decorated)
+    return cast(F, decorated)
 
 
 @click.group("sp")

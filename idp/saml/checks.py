@@ -27,15 +27,7 @@ from saml2.samlp import STATUS_INVALID_NAMEID_POLICY, STATUS_REQUEST_DENIED, STA
 from saml2.sigver import SignatureError
 
 from idp.saml import authn_context, crypto
-from idp.saml.binding import (  # noqa: F401 - re-exported for the views
-    Inbound,
-    RedirectParts,
-    b64decode_strict,
-    decode_post,
-    decode_redirect,
-    inflate_capped,
-    split_redirect_query,
-)
+from idp.saml.binding import Inbound, RedirectParts, b64decode_strict
 from idp.saml.config import SamlConfig
 from idp.saml.errors import (
     SamlBadSignature,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.http import parse_cookie
 
 from idp.observability import correlation_id
-from idp.saml import checks, views
+from idp.saml import binding, views
 from idp.saml.idp import PostForm
 from idp.web.security import browser_cookie_name, is_browser_id, sso_cookie_name
 from idp.wiring import Services
@@ -86,7 +86,7 @@ class SsoLane:
         services, idp = self._services, self._idp
         try:
             query = environ.get("QUERY_STRING", "").encode("latin-1")
-            inbound = checks.decode_redirect(query, "SAMLRequest", idp.config)
+            inbound = binding.decode_redirect(query, "SAMLRequest", idp.config)
             result = views.check_request(services, idp, inbound, self._endpoint)
         except Exception:  # noqa: BLE001 - nothing written yet: Flask runs the request again and answers
             return None

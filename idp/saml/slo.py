@@ -32,7 +32,7 @@ from idp.core import audit
 from idp.core.authn.model import SsoSession
 from idp.core.ports import AuditEvent
 from idp.errors import AuthnRequestExpired
-from idp.saml import checks, crypto
+from idp.saml import binding, checks, crypto
 from idp.saml.errors import (
     SamlBadSignature,
     SamlInvalidRequest,
@@ -89,7 +89,7 @@ class SingleLogout:
             uow.commit()
         return url_for("saml.slo_next", chain_id=chain_id)
 
-    def receive(self, inbound: checks.Inbound, endpoint: str) -> Response:
+    def receive(self, inbound: binding.Inbound, endpoint: str) -> Response:
         """Dispatch a message arriving at one of our SLO endpoints."""
         kind = etree.QName(inbound.root).text
         if kind == f"{{{SAMLP}}}LogoutRequest":
@@ -98,7 +98,7 @@ class SingleLogout:
             return self._logout_response(inbound)
         raise SamlInvalidRequest()
 
-    def _logout_request(self, inbound: checks.Inbound, endpoint: str) -> Response:
+    def _logout_request(self, inbound: binding.Inbound, endpoint: str) -> Response:
         """An SP asks to end the session (signature required: SECURITY S04, S23)."""
         services, idp = self.idp.services, self.idp
         root, now = inbound.root, services.clock.now()
@@ -202,7 +202,7 @@ class SingleLogout:
         row = store.get_sp(entity_id)
         return row.name if row else entity_id
 
-    def _logout_response(self, inbound: checks.Inbound) -> Response:
+    def _logout_response(self, inbound: binding.Inbound) -> Response:
         """An SP answers our LogoutRequest: record whether it confirmed, then go on."""
         services, now = self.idp.services, self.idp.services.clock.now()
         chain_id = inbound.relay_state or ""
@@ -232,6 +232,7 @@ class SingleLogout:
                 status: tuple[str, str | None]) -> Response:
         """The end of the chain: a LogoutResponse to the SP that asked, or the logged-out page."""
         services = self.idp.services
+        response: Response
         if initiator is None:
             response = current_app.make_response(render_template("saml_logged_out.html", not_reached=not_reached))
         else:

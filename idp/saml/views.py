@@ -17,7 +17,7 @@ from saml2.samlp import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER
 from idp.core.authn.flow import Client
 from idp.core.authn.model import Assertion, AuthnRequest
 from idp.errors import AuthnFailed, AuthnRequestExpired
-from idp.saml import checks
+from idp.saml import binding, checks
 from idp.saml.errors import SamlInvalidRequest, SamlRequestDenied, SamlUnknownServiceProvider
 from idp.saml.idp import PostForm, Prepared, SamlIdp
 from idp.saml.mapping import saml_status
@@ -122,7 +122,7 @@ def metadata() -> ResponseReturnValue:
     return response
 
 
-def check_request(services: Services, idp: SamlIdp, inbound: checks.Inbound,
+def check_request(services: Services, idp: SamlIdp, inbound: binding.Inbound,
                   endpoint: str) -> tuple[checks.CheckedAuthnRequest, str] | PostForm:
     """Run the AuthnRequest checks (the SP's row from the worker's cache; the replay record is written with
     the answer or when the request is parked): the checked request and the SP's name, or the signed refusal
@@ -212,7 +212,7 @@ def sso_redirect() -> ResponseReturnValue:
             raise handed
         return _respond(handed)
     services, idp = _services(), _idp()
-    inbound = checks.decode_redirect(request.query_string, "SAMLRequest", idp.config)
+    inbound = binding.decode_redirect(request.query_string, "SAMLRequest", idp.config)
     result = check_request(services, idp, inbound, idp.config.url("/saml/sso/redirect"))
     if isinstance(result, PostForm):
         return render_post(result)
@@ -226,7 +226,7 @@ def sso_post() -> ResponseReturnValue:
     value = request.form.get("SAMLRequest")
     if not value:
         raise SamlInvalidRequest()
-    inbound = checks.decode_post(value, request.form.get("RelayState"))
+    inbound = binding.decode_post(value, request.form.get("RelayState"))
     result = check_request(services, idp, inbound, idp.config.url("/saml/sso/post"))
     if isinstance(result, PostForm):
         return render_post(result)
@@ -295,7 +295,7 @@ def slo_redirect() -> ResponseReturnValue:
     """Single logout, HTTP-Redirect binding: a LogoutRequest from an SP, or a LogoutResponse in our chain."""
     idp = _idp()
     param = "SAMLResponse" if b"SAMLResponse=" in request.query_string else "SAMLRequest"
-    inbound = checks.decode_redirect(request.query_string, param, idp.config)
+    inbound = binding.decode_redirect(request.query_string, param, idp.config)
     return idp.slo.receive(inbound, idp.config.url("/saml/slo/redirect"))
 
 
@@ -306,7 +306,7 @@ def slo_post() -> ResponseReturnValue:
     value = request.form.get("SAMLRequest") or request.form.get("SAMLResponse")
     if not value:
         raise SamlInvalidRequest()
-    inbound = checks.decode_post(value, request.form.get("RelayState"))
+    inbound = binding.decode_post(value, request.form.get("RelayState"))
     return idp.slo.receive(inbound, idp.config.url("/saml/slo/post"))
 
 

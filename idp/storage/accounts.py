@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from idp.core.accounts.identifiers import format_identifier
 from idp.core.accounts.model import Account, AccountState, NewAccount, Profile
-from idp.storage.models import AccountRow, RepresentativeRow, SchoolRow, StudentLinkRow, StudentRow
+from idp.storage.models import AccountRow, RepresentativeRow, SchoolRow, StudentLinkRow, StudentRow, table_of
 
 MAX_ATTEMPTS = 20
 
 
-_ST, _SC = StudentRow.__table__, SchoolRow.__table__
-_SL, _RP = StudentLinkRow.__table__, RepresentativeRow.__table__
+_ST, _SC = table_of(StudentRow), table_of(SchoolRow)
+_SL, _RP = table_of(StudentLinkRow), table_of(RepresentativeRow)
 _CHILDREN_OF = (
     select(_SL.c.student_id).select_from(_SL.join(_RP, _RP.c.id == _SL.c.representative_id))
     .where(_RP.c.account_id == bindparam("account_id"), _RP.c.status == "present", _SL.c.status == "present",
@@ -38,7 +38,7 @@ _LINKED_RECORDS = (
 )
 
 
-_AC = AccountRow.__table__
+_AC = table_of(AccountRow)
 # Core, compiled once (an ORM-annotated ``select(RepresentativeRow.postal_code)`` built per call went through a
 # whole ORM Session at each SAML, OIDC or CAS answer releasing a parent's postal code).
 _POSTAL_CODE = select(_RP.c.postal_code).where(_RP.c.account_id == bindparam("account_id"),

@@ -9,10 +9,10 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from idp.core.ports import AuditEvent
-from idp.storage.models import AuditEventRow
+from idp.storage.models import AuditEventRow, table_of
 
 log = logging.getLogger("idp.audit")
-_INSERT = insert(AuditEventRow.__table__)
+_INSERT = insert(table_of(AuditEventRow))
 
 
 class SqlAuditLog:

@@ -12,14 +12,13 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Index,
     Integer,
     String,
-    Table,
     Text,
     delete,
     select,
@@ -27,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from idp.storage import catalogue
-from idp.storage.models import Base, ServiceProviderRow, UtcDateTime
+from idp.storage.models import Base, ServiceProviderRow, UtcDateTime, table_of
 
 KIND_ST, KIND_PT, KIND_PGT = "ST", "PT", "PGT"
 #: ``application_name`` of the CAS hot-path pool's PostgreSQL connections (visible in ``pg_stat_activity``).
@@ -133,7 +132,7 @@ def _service(row: CasServiceRow) -> CasServiceRecord:
     )
 
 
-_T = cast(Table, CasTicketRow.__table__)
+_T = table_of(CasTicketRow)
 
 class SqlCasStore:
     """The CAS registry on one SQLAlchemy session (``uow.session``), and the removal and purge of tickets kept in

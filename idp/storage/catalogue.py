@@ -42,9 +42,9 @@ def changed_in(session: Any) -> None:
 
 
 def _statement() -> Any:
-    from idp.storage.models import ServiceProviderRow
+    from idp.storage.models import ServiceProviderRow, table_of
 
-    sp = ServiceProviderRow.__table__
+    sp = table_of(ServiceProviderRow)
     return (select(sp.c.protocol, sp.c.client_id, sp.c.name, sp.c.home_url, sp.c.description)
             .where(sp.c.enabled.is_(True)).order_by(sp.c.name))
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from idp.core.activation.matching import name_key
 from idp.core.activation.model import RepresentativeRecord
 from idp.core.federation.ports import PendingState
-from idp.storage.models import Base, RepresentativeRow, SchoolRow, UtcDateTime
+from idp.storage.models import Base, RepresentativeRow, SchoolRow, UtcDateTime, table_of
 
 Index("ix_representatives_updated_at", RepresentativeRow.updated_at)
 SYNC_BATCH = 5000
@@ -183,7 +183,7 @@ class SqlFederationStore:
         changed = select(RepresentativeRow.id)
         if since is not None:
             changed = changed.where(RepresentativeRow.updated_at > since)
-        keys = FederationNameKeyRow.__table__
+        keys = table_of(FederationNameKeyRow)
         self._s.execute(delete(keys).where(keys.c.representative_id.in_(changed)))
         query = select(RepresentativeRow.id, RepresentativeRow.family_name, RepresentativeRow.updated_at)
         if since is not None:

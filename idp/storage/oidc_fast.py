@@ -26,7 +26,6 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
-    Table,
     bindparam,
     exists,
     func,
@@ -44,7 +43,7 @@ from idp.core.accounts.model import Account
 from idp.errors import ServiceUnavailable
 from idp.storage.accounts import _LINKED_RECORDS, to_account
 from idp.storage.db import Database
-from idp.storage.models import SessionParticipantRow, UtcDateTime
+from idp.storage.models import SessionParticipantRow, UtcDateTime, table_of
 from idp.storage.oidc_store import (
     _A,
     _C,
@@ -109,7 +108,7 @@ def _code_statement(with_refresh: bool) -> Any:
     return _redeem(taken, _G.c.scope, with_refresh, taken.c.nonce)
 
 
-_P: Table = SessionParticipantRow.__table__  # type: ignore[assignment]
+_P = table_of(SessionParticipantRow)
 _INSERT_GRANT = insert(_G).values({c.name: bindparam(f"g_{c.name}", type_=c.type) for c in _G.c})
 _INSERT_CODE = insert(_C).values({c.name: bindparam(f"c_{c.name}", type_=c.type) for c in _C.c})
 # One participant row per session and client is enough for single logout (the same sid and sub every time).
@@ -165,7 +164,9 @@ def _bearer_statement() -> Any:
             return token.c.g_account_id
         return None
 
-    linked = replacement_traverse(_LINKED_RECORDS, {}, account_of_token).subquery("linked")
+    # SQLAlchemy's stubs declare replacement_traverse for column elements; a Select is traversed the same way.
+    query: Select[Any] = replacement_traverse(_LINKED_RECORDS, {}, account_of_token)  # type: ignore[call-overload]
+    linked = query.subquery("linked")
     fields = [part for column in linked.c for part in (literal_column(f"'{column.name}'"), column)]
     records = select(func.json_agg(func.json_build_object(*fields))).scalar_subquery()
     return (select(token, *[c.label(f"a_{c.name}") for c in _A.c], records.label("records"))

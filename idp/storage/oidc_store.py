@@ -21,7 +21,6 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
-    Table,
     Text,
     UniqueConstraint,
     bindparam,
@@ -37,7 +36,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from idp.core.accounts.model import Account
 from idp.storage import catalogue
 from idp.storage.accounts import to_account
-from idp.storage.models import AccountRow, Base, ServiceProviderRow, UtcDateTime
+from idp.storage.models import AccountRow, Base, ServiceProviderRow, UtcDateTime, table_of
 
 
 def digest(secret: str) -> str:
@@ -290,11 +289,11 @@ def _grant(row: OidcGrantRow) -> GrantRecord:
 
 # --- hot-path statements, built once (the token endpoint runs them on every request) -----------------
 
-_G: Table = OidcGrantRow.__table__  # type: ignore[assignment]
-_C: Table = OidcCodeRow.__table__  # type: ignore[assignment]
-_T: Table = OidcTokenRow.__table__  # type: ignore[assignment]
+_G = table_of(OidcGrantRow)
+_C = table_of(OidcCodeRow)
+_T = table_of(OidcTokenRow)
 _GRANT_COLUMNS = [c.label(f"g_{c.name}") for c in _G.c]
-_A: Table = AccountRow.__table__  # type: ignore[assignment]
+_A = table_of(AccountRow)
 _AT = bindparam("at", type_=UtcDateTime())
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from idp.storage import catalogue
-from idp.storage.models import Base, ServiceProviderRow, SsoSessionRow, UtcDateTime
+from idp.storage.models import Base, ServiceProviderRow, SsoSessionRow, UtcDateTime, table_of
 
 
 class SamlServiceProviderRow(Base):
@@ -302,7 +302,7 @@ class SqlSamlStore:
 
     def remember_persistent_id(self, entity_id: str, name_id: str, at: dt.datetime) -> None:
         """Record a persistent NameID as issued (idempotent, one statement)."""
-        statement = _insert(self._s)(SamlNameIdRow.__table__).values(entity_id=entity_id, name_id=name_id,
+        statement = _insert(self._s)(table_of(SamlNameIdRow)).values(entity_id=entity_id, name_id=name_id,
                                                                       created_at=at)
         self._s.execute(statement.on_conflict_do_nothing())
 

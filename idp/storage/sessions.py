@@ -23,10 +23,11 @@ from idp.storage.models import (
     AuthnRequestRow,
     SessionParticipantRow,
     SsoSessionRow,
+    table_of,
 )
 
 # Core statements on the tables, built once: no ORM identity map, no unit-of-work flush on the hot path.
-_S, _A, _R = SsoSessionRow.__table__, AccountRow.__table__, AuthnRequestRow.__table__
+_S, _A, _R = table_of(SsoSessionRow), table_of(AccountRow), table_of(AuthnRequestRow)
 _SESSION_WITH_ACCOUNT = (
     select(*[c.label(f"s_{c.name}") for c in _S.c], *[c.label(f"a_{c.name}") for c in _A.c])
     .select_from(_S.join(_A, _A.c.id == _S.c.account_id))
@@ -36,9 +37,9 @@ _SESSION = select(_S).where(_S.c.id == bindparam("sid"))
 _INSERT_SESSION = insert(_S)
 _TOUCH = update(_S).where(_S.c.id == bindparam("sid")).values(last_seen_at=bindparam("at"))
 _END = update(_S).where(_S.c.id == bindparam("sid"), _S.c.ended_at.is_(None)).values(ended_at=bindparam("at"))
-_INSERT_PARTICIPANT = insert(SessionParticipantRow.__table__)
+_INSERT_PARTICIPANT = insert(table_of(SessionParticipantRow))
 # A login's writes in one PostgreSQL statement (data-modifying CTEs run together, atomically).
-_E = AuditEventRow.__table__
+_E = table_of(AuditEventRow)
 _LOGIN_WRITES = (
     insert(_E).values({c.name: bindparam(f"e_{c.name}", type_=c.type) for c in _E.c if c.name != "id"})
     .add_cte(

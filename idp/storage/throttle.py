@@ -13,9 +13,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from idp.core.ports import ThrottleCounter
-from idp.storage.models import ThrottleRow
+from idp.storage.models import ThrottleRow, table_of
 
-_T = ThrottleRow.__table__
+_T = table_of(ThrottleRow)
 _GET_MANY = select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))
 _SET_LOCK = update(_T).where(_T.c.key == bindparam("k")).values(locked_until=bindparam("until"))
 _RESET = delete(_T).where(_T.c.key == bindparam("k"))

@@ -26,7 +26,7 @@ def _not_logged_in(_: NotLoggedIn) -> ResponseReturnValue:
     return redirect(url_for("portal.start"), 303)
 
 
-def _overview(errors: dict[str, list[str]] | None = None, status: int = 200) -> ResponseReturnValue:
+def _overview(errors: dict[str, list[str]] | None = None, status: int = 200) -> tuple[str, int]:
     overview = services().account_settings.overview(_token())
     provider = services().extras.get("consents")  # OIDC consents, when OpenID Connect is enabled
     consents = provider.list(overview.account.id) if provider is not None else None
@@ -70,7 +70,7 @@ def start_change(kind: str) -> ResponseReturnValue:
     except FormProblem as exc:
         return _overview({kind: exc.reasons}, 400)
     except SendLimited as exc:
-        body, status = _overview({kind: [exc.description]}, 429)  # type: ignore[misc]
+        body, status = _overview({kind: [exc.description]}, 429)
         return body, status, {"Retry-After": str(exc.retry_after_seconds)}
     session[TX] = {"token": token, "channel": channel.value}
     return redirect(url_for("account.confirm_page"), 303)

@@ -9,7 +9,7 @@ import pytest
 
 from idp.core.identity import Attr
 from idp.errors import AuthnFailure
-from idp.saml import checks, crypto
+from idp.saml import binding, checks, crypto
 from idp.saml.attributes import NAME_FORMAT_BASIC, NAME_FORMAT_URI, parse_attribute_list, saml_attributes
 from idp.saml.errors import SamlInvalidRequest
 from idp.saml.mapping import SAML_STATUS
@@ -25,11 +25,11 @@ def test_every_failure_has_a_saml_status() -> None:
 
 
 def test_inflate_is_capped() -> None:
-    assert checks.inflate_capped(_deflate(b"x" * 1000), 1000) == b"x" * 1000
+    assert binding.inflate_capped(_deflate(b"x" * 1000), 1000) == b"x" * 1000
     with pytest.raises(SamlInvalidRequest):
-        checks.inflate_capped(_deflate(b"x" * 1001), 1000)
+        binding.inflate_capped(_deflate(b"x" * 1001), 1000)
     with pytest.raises(SamlInvalidRequest):
-        checks.inflate_capped(b"not deflate at all", 1000)
+        binding.inflate_capped(b"not deflate at all", 1000)
 
 
 @pytest.mark.parametrize("document", [b"<!DOCTYPE a><a/>", b"<?xml version='1.0'?>\n<!doctype a []><a/>",
@@ -42,13 +42,13 @@ def test_dtd_and_non_utf8_refused_before_parsing(document: bytes) -> None:
 
 def test_redirect_query_keeps_the_signed_octets() -> None:
     raw = b"SAMLRequest=abc%2B&Signature=c2ln&RelayState=a+b%20c&SigAlg=alg&extra=1"
-    parts = checks.split_redirect_query(raw, "SAMLRequest", 1024)
+    parts = binding.split_redirect_query(raw, "SAMLRequest", 1024)
     assert parts.signed_octets == b"SAMLRequest=abc%2B&RelayState=a+b%20c&SigAlg=alg"
     assert parts.message == "abc+" and parts.relay_state == "a b c" and parts.signature == "c2ln"
     with pytest.raises(SamlInvalidRequest):
-        checks.split_redirect_query(b"SAMLRequest=a&SAMLRequest=b", "SAMLRequest", 1024)
+        binding.split_redirect_query(b"SAMLRequest=a&SAMLRequest=b", "SAMLRequest", 1024)
     with pytest.raises(SamlInvalidRequest):
-        checks.split_redirect_query(b"RelayState=a", "SAMLRequest", 1024)
+        binding.split_redirect_query(b"RelayState=a", "SAMLRequest", 1024)
 
 
 @pytest.mark.parametrize(("value", "expected"), [
