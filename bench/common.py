@@ -92,6 +92,17 @@ class PinnedPostgres:
                 continue
 
 
+def stop(process: subprocess.Popen[bytes] | None) -> None:
+    """Terminate a server started by a bench; kill it if it has not exited 10 s later."""
+    if process is None:
+        return
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -190,11 +201,7 @@ class Instance:
 
     def __exit__(self, *exc: object) -> None:
         if self.server is not None:
-            self.server.terminate()
-            try:
-                self.server.wait(10)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
+            stop(self.server)
             self.log.close()
         if self.dialect == "postgresql":
             with psycopg.connect(self.admin_url, autocommit=True) as conn:

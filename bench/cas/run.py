@@ -32,7 +32,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import reference  # noqa: E402
-from common import Http, children, cpu_seconds, header_values  # noqa: E402
+from common import Http, children, cpu_seconds, header_values, stop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "https://pronote.bench.example.fr/pronote/"
@@ -281,8 +281,7 @@ def main() -> None:
         bench_validations(args.port, services, context, seconds, args.concurrency, cpu)
         bench_round_trips(args.port, token, seconds, args.concurrency, cpu)
     finally:
-        server.terminate()
-        server.wait(10)
+        stop(server)
         drop_instance(services, args.pg, folder)
 
 

@@ -251,3 +251,17 @@ def check_reuse(rp: Rp, used: str) -> None:
     status, body = rp.post_token({"grant_type": "refresh_token", "refresh_token": used})
     verdict = "refused" if status == 400 and b"invalid_grant" in body else "ACCEPTED (rotation broken)"
     print(f"a used refresh token sent again: {status} {body.decode()[:80]} → {verdict}")
+
+
+def run_figures(rps: list[Rp], seconds: float, meter: Meter, only: str | None, check: RefreshCheck,
+                targets: dict[str, str] | None = None) -> None:
+    """The three figures in order (``only``: one of them), then the reuse check of a sampled refresh token."""
+    targets = targets or {}
+    if only in (None, "flows"):
+        bench_flows(rps, seconds, meter, targets.get("flows", ""))
+    if only in (None, "exchanges"):
+        bench_exchanges(rps, seconds, meter, targets.get("exchanges", ""))
+    if only in (None, "refresh"):
+        used = bench_refresh(rps, seconds, meter, targets.get("refresh", ""), check)
+        if used:
+            check_reuse(rps[0], used)

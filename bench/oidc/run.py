@@ -5,7 +5,7 @@ pins itself to core 1 and speaks HTTP/1.1 keep-alive over raw sockets (cheap, so
 bottleneck). PostgreSQL (a fresh ``idp_bench_oidc`` database) is not pinned. Each figure is bounded in time
 (``--seconds``, at most 30). No password is hashed: the SSO session is opened directly in the database.
 
-    /tmp/probe-venv/bin/python bench/oidc/run.py [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/oidc/run.py [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
 Figures printed:
 - complete flows/s with an existing SSO session: ``GET /oidc/authorize`` (302 with a code) → ``POST
@@ -28,7 +28,6 @@ import argparse
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import reference  # noqa: E402
-from common import Http, children, cpu_seconds  # noqa: E402
-from loops import REDIRECT, RefreshCheck, Rp, bench_exchanges, bench_flows, bench_refresh, check_reuse  # noqa: E402
+from common import Http, children, cpu_seconds, free_port, stop  # noqa: E402
+from loops import REDIRECT, RefreshCheck, Rp, run_figures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -170,9 +169,7 @@ def main() -> None:
     seconds = min(args.seconds, 30.0)
     sys.path.insert(0, str(ROOT))
     folder = Path(tempfile.mkdtemp(prefix="idp-bench-oidc-"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = None
     try:
         config = make_instance(args.pg, folder, port)
@@ -187,22 +184,10 @@ def main() -> None:
         rps = [Rp(port, client_id, secret, cookie) for _ in range(args.clients)]
         for rp in rps:  # warm up connections, key caches and SQLAlchemy's statement cache
             rp.userinfo(rp.exchange(rp.authorize())["access_token"])
-        if args.only in (None, "flows"):
-            bench_flows(rps, seconds, meter, " (target ≥ 250)")
-        if args.only in (None, "exchanges"):
-            bench_exchanges(rps, seconds, meter)
-        if args.only in (None, "refresh"):
-            check = RefreshCheck(Http(port), "/oidc/jwks", client_id)
-            used = bench_refresh(rps, seconds, meter, " (target ≥ 720)", check)
-            if used:
-                check_reuse(rps[0], used)
+        run_figures(rps, seconds, meter, args.only, RefreshCheck(Http(port), "/oidc/jwks", client_id),
+                    {"flows": " (target ≥ 250)", "refresh": " (target ≥ 720)"})
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop(server)
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute('DROP DATABASE IF EXISTS "idp_bench_oidc" WITH (FORCE)')
         shutil.rmtree(folder, ignore_errors=True)

@@ -39,7 +39,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,19 +50,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # bench/
 sys.path.insert(0, str(HERE.parent))  # bench/oidc/
 import reference  # noqa: E402
-from common import Http, cpu_seconds, header_values  # noqa: E402
-from loops import (  # noqa: E402
-    REDIRECT,
-    Endpoints,
-    RefreshCheck,
-    Rp,
-    bench_exchanges,
-    bench_flows,
-    bench_refresh,
-    check_reuse,
-    location,
-    run_threads,
-)
+from common import Http, cpu_seconds, free_port, header_values, stop  # noqa: E402
+from loops import REDIRECT, Endpoints, RefreshCheck, Rp, location, run_figures, run_threads  # noqa: E402
 
 CLIENT_ID = "ent"
 SCOPE = "openid profile"
@@ -255,9 +243,7 @@ def main() -> None:
     seconds = min(args.seconds, 30.0)
     ensure_node_modules()
     folder = Path(tempfile.mkdtemp(prefix="idp-bench-node-oidc-"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     secret = secrets.token_urlsafe(32)
     server = None
     store = RedisStore(args.redis) if args.adapter == "redis" else None
@@ -276,27 +262,14 @@ def main() -> None:
               f"load generator on core 1, {args.clients} clients; {seconds:.0f} s per figure")
         reference.calibrate()
         signing_floor()
-        check = RefreshCheck(Http(port), "/jwks", CLIENT_ID)
         cookie = login(port)
         rps = [Rp(port, CLIENT_ID, secret, cookie, scope=SCOPE, endpoints=NODE) for _ in range(args.clients)]
         warm_up(rps, args.warmup)
-        if args.only in (None, "flows"):
-            bench_flows(rps, seconds, meter)
-        if args.only in (None, "exchanges"):
-            bench_exchanges(rps, seconds, meter)
-        if args.only in (None, "refresh"):
-            used = bench_refresh(rps, seconds, meter, check=check)
-            if used:
-                check_reuse(rps[0], used)
+        run_figures(rps, seconds, meter, args.only, RefreshCheck(Http(port), "/jwks", CLIENT_ID))
         if server.poll() is not None:
             print("the node server died:\n" + (folder / "server.log").read_text()[-2000:])
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop(server)
         if store is not None:
             removed = store.clean()
             print(f"Redis: {removed} keys of {store.prefix}* deleted, {store.keys()} left")
