@@ -4,7 +4,8 @@ A statement is compiled once by SQLAlchemy (so it stays written with the models'
 sent by psycopg on the calling thread's held pooled connection, in autocommit (``idp.storage.threadconn``).
 Per execution this skips SQLAlchemy's cache-key computation, bind and result processing (about a quarter of a
 millisecond of CPU) and the pool's checkout and checkin; what the type decorators did is done here: aware UTC
-datetimes in, aware UTC datetimes out (``UtcDateTime`` stores naive UTC). Driver-level connection failures become ``ServiceUnavailable`` (503).
+datetimes in, aware UTC datetimes out (``UtcDateTime`` stores naive UTC). Driver-level connection failures
+become ``ServiceUnavailable`` (503).
 """
 
 from __future__ import annotations

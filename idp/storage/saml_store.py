@@ -143,6 +143,9 @@ POLICY_FIELDS = ("name", "attributes", "nameid_format", "clear_ine", "compat_oid
                  "sign_response", "encrypt_assertion", "require_encryption", "refresh_url", "refresh_cert")
 
 
+_NAME_IDS = table_of(SamlNameIdRow)
+
+
 def _insert(session: Session) -> Any:
     """The dialect's ``insert`` (with ``on_conflict_do_…``): PostgreSQL or SQLite."""
     if session.get_bind().dialect.name == "postgresql":
@@ -302,7 +305,7 @@ class SqlSamlStore:
 
     def remember_persistent_id(self, entity_id: str, name_id: str, at: dt.datetime) -> None:
         """Record a persistent NameID as issued (idempotent, one statement)."""
-        statement = _insert(self._s)(table_of(SamlNameIdRow)).values(entity_id=entity_id, name_id=name_id,
+        statement = _insert(self._s)(_NAME_IDS).values(entity_id=entity_id, name_id=name_id,
                                                                       created_at=at)
         self._s.execute(statement.on_conflict_do_nothing())
 

@@ -203,7 +203,8 @@ def session_and_services(services: Services, token: str | None) -> tuple[tuple[S
 @bp.get("/services")
 def my_services() -> ResponseReturnValue:
     """"Mes services": the registered service providers, for a logged-in person."""
-    found, entries = session_and_services(_services(), sso_token(_services().settings))
+    services = _services()
+    found, entries = session_and_services(services, sso_token(services.settings))
     if found is None:
         return redirect(url_for("portal.start"), 303)
     session, account = found

@@ -17,10 +17,10 @@ each one itself, with the same code and checks as the Flask views and the same b
 
 Everything else goes to Flask: other paths, methods and queries, a page not rendered yet, an SSO cookie on the
 form (Flask looks the session up), a body that is not small valid urlencoded UTF-8 or repeats a field (kept
-and handed over), a failed anti-forgery or field check (nothing has been done: Flask checks again and answers). Once the login
-has run, it never runs twice: its outcome (a provisional account's activation detour) or its exception (wrong
-password, throttled, database down…) is handed to the Flask view in the WSGI environ (``LANE_OUTCOME``), which
-renders it. Sits inside ``ProxyFix``: ``REMOTE_ADDR`` is the client's address for the throttle and the audit.
+and handed over), a failed anti-forgery or field check (nothing has been done: Flask checks again and
+answers). Once the login has run, it never runs twice: its outcome (a provisional account's activation
+detour) or its exception (wrong password, throttled, database down…) is handed to the Flask view in the WSGI
+environ (``LANE_OUTCOME``), which renders it. Sits inside ``ProxyFix``: ``REMOTE_ADDR`` is the client's address for the throttle and the audit.
 """
 
 from __future__ import annotations
