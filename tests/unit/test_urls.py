@@ -59,4 +59,4 @@ def test_transport_rule(raw: str, production: bool, development: bool) -> None:
 
 def test_loopback() -> None:
     assert is_loopback("[::1]") and is_loopback("127.0.0.1") and is_loopback("localhost")
-    assert not is_loopback("localhost.evil.tld") and not is_loopback("0.0.0.0")
+    assert not is_loopback("localhost.evil.tld") and not is_loopback("10.0.0.1")
