@@ -26,6 +26,7 @@ from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NAMEID
 from saml2.samlp import STATUS_INVALID_NAMEID_POLICY, STATUS_REQUEST_DENIED, STATUS_REQUESTER
 from saml2.sigver import SignatureError
 
+from idp.core import urls
 from idp.saml import authn_context, crypto
 from idp.saml.binding import Inbound, RedirectParts, b64decode_strict
 from idp.saml.config import SamlConfig
@@ -206,6 +207,8 @@ def _choose_acs(root: etree._Element, sp: SpMetadata) -> Endpoint:
     if binding is not None and binding != BINDING_HTTP_POST:
         raise SamlUntrustedEndpoint()
     if url is not None:
+        if not urls.is_safe(url):  # dot-segments, encoded slashes… (SECURITY C15), before any comparison
+            raise SamlUntrustedEndpoint()
         for endpoint in sp.acs:
             if endpoint.location == url and endpoint.binding == BINDING_HTTP_POST:
                 return endpoint

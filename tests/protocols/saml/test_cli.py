@@ -161,3 +161,96 @@ def test_registered_sp_shows_in_my_services(runner: Any, client: Any, login: Any
     login(account.identifier, DEFAULT_PASSWORD)
     page = client.get("/services").get_data(as_text=True)
     assert "ENT Occitanie" in page
+
+
+# --- issue 21 items 7 and 4: every URL an SP registers (S29, C15) --------------------------------------------
+
+
+@pytest.fixture
+def production(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``development = false`` with the instance's https base_url."""
+    monkeypatch.setenv("IDP_SERVER__DEVELOPMENT", "false")
+
+
+def _variant(sp: OneLoginSp, tmp_path: Path, old: str, new: str) -> Path:
+    path = tmp_path / "variant.xml"
+    text = sp.metadata()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize(("old", "new"), [("https://sp1.test/acs", "http://sp1.test/acs"),
+                                          ("https://sp1.test/sls", "http://sp1.test/sls"),
+                                          ("https://sp1.test/acs", "http://10.1.2.3:8080/acs")])
+def test_production_refuses_http_endpoints_naming_them(runner: Any, services: Any, production: None, tmp_path: Path,
+                                                       sp_file: tuple[OneLoginSp, Path], old: str, new: str) -> None:
+    sp, _ = sp_file
+    refused = runner("sp", "add", str(_variant(sp, tmp_path, old, new)))
+    assert refused.exit_code == 1 and refused.output.startswith("erreur :"), refused.output
+    assert new in refused.output and "https" in refused.output
+    with services.uow() as uow:
+        assert SqlSamlStore(uow.session).get_sp(sp.entity_id) is None
+
+
+def test_production_accepts_https_and_loopback_http(runner: Any, production: None, tmp_path: Path,
+                                                    sp_file: tuple[OneLoginSp, Path]) -> None:
+    sp, path = sp_file
+    assert runner("sp", "add", str(path)).exit_code == 0
+    loopback = _variant(sp, tmp_path, "https://sp1.test/acs", "http://127.0.0.1:5001/acs")
+    added = runner("sp", "add", str(loopback))
+    assert added.exit_code == 0, added.output
+
+
+def test_development_accepts_http(runner: Any, tmp_path: Path, sp_file: tuple[OneLoginSp, Path]) -> None:
+    sp, _ = sp_file
+    added = runner("sp", "add", str(_variant(sp, tmp_path, "https://sp1.test/acs", "http://sp1.test/acs")))
+    assert added.exit_code == 0, added.output
+
+
+@pytest.mark.parametrize("new", ["https://sp1.test/app/../acs", "https://sp1.test/app/%2e%2e/acs",
+                                 "https://sp1.test/app/..%2Facs", "https://user@sp1.test/acs"])
+def test_unsafe_endpoint_urls_refused_in_any_mode(runner: Any, tmp_path: Path, sp_file: tuple[OneLoginSp, Path],
+                                                  new: str) -> None:
+    sp, _ = sp_file
+    for old in ("https://sp1.test/acs", "https://sp1.test/sls"):
+        refused = runner("sp", "add", str(_variant(sp, tmp_path, old, new)))
+        assert refused.exit_code == 1 and new in refused.output, refused.output
+
+
+def test_refresh_refuses_an_http_endpoint_and_keeps_the_stored_metadata(
+        runner: Any, services: Any, instance_dir: Path, production: None, tmp_path: Path,
+        sp_file: tuple[OneLoginSp, Path]) -> None:
+    sp, path = sp_file
+    directory = instance_dir / "metadata"
+    directory.mkdir(exist_ok=True)
+    target = directory / "sp1.xml"
+    target.write_bytes(path.read_bytes())
+    try:
+        assert runner("sp", "refresh").exit_code == 0
+        with services.uow() as uow:
+            before = SqlSamlStore(uow.session).get_sp(sp.entity_id).metadata_hash
+        target.write_bytes(_variant(sp, tmp_path, "https://sp1.test/acs", "http://sp1.test/acs").read_bytes())
+        failed = runner("sp", "refresh")
+        assert failed.exit_code == 1 and "http://sp1.test/acs" in failed.output, failed.output
+        with services.uow() as uow:
+            assert SqlSamlStore(uow.session).get_sp(sp.entity_id).metadata_hash == before
+    finally:
+        target.unlink()
+
+
+def test_metadata_fetched_from_a_url_is_checked_too(runner: Any, services: Any, production: None, tmp_path: Path,
+                                                   sp_file: tuple[OneLoginSp, Path],
+                                                   metadata_server: tuple[str, dict[str, bytes]]) -> None:
+    sp, _ = sp_file
+    base, documents = metadata_server
+    key, cert = make_keypair("federation")
+    (tmp_path / "federation.crt").write_bytes(cert)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+    clear = OneLoginSp("sp1", (sp.key, sp.cert), sp.cert)
+    clear.data["sp"]["assertionConsumerService"]["url"] = "http://sp1.test/acs"
+    documents["/clear.xml"] = _signed_metadata(clear, key, cert, later)
+    refused = runner("sp", "add", base + "/clear.xml", "--cert", str(tmp_path / "federation.crt"))
+    assert refused.exit_code == 1 and "http://sp1.test/acs" in refused.output, refused.output
+    with services.uow() as uow:
+        assert SqlSamlStore(uow.session).get_sp(sp.entity_id) is None

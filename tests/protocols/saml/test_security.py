@@ -216,6 +216,14 @@ def test_s10_acs_not_in_metadata_refused(client: Any, clock: Any, sp2: OneLoginS
     _refused(forge.post(client, xml), 400)
 
 
+@pytest.mark.parametrize("acs", ["https://sp2.test/x/../acs", "https://sp2.test/x/%2e%2e/acs", "https://sp2.test/x/..%2Facs",
+                                 "https://sp2.test/x/..;/acs", "https://sp2.test/./acs"])
+def test_c15_acs_with_dot_segments_refused(client: Any, clock: Any, sp2: OneLoginSp, acs: str) -> None:
+    """What RFC 3986 §5.2.4 would resolve to the registered ACS is still refused (idp.core.urls)."""
+    xml = etree.tostring(forge.authn_request(sp2.entity_id, clock.now(), acs=acs))
+    _refused(forge.post(client, xml), 400)
+
+
 def test_s11_unknown_issuer_refused(client: Any, clock: Any) -> None:
     xml = etree.tostring(forge.authn_request("https://unknown.test/sp", clock.now()))
     _refused(forge.post(client, xml), 400)
