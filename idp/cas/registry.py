@@ -90,15 +90,25 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+@functools.lru_cache(maxsize=512)
+def _stored_pattern(pattern: str) -> str:
+    """An ``exact``/``prefix`` pattern in today's normalised form: a row stored before ``idp.core.urls`` (a
+    ``%7e``, a lower-case escape) still matches its equivalent candidates; an unsafe one ("") matches nothing."""
+    try:
+        return parse_service(pattern, allow_http=True).normalised  # the scheme was checked at registration
+    except InvalidServiceUrl:
+        return ""
+
+
 def matches(service: CasServiceRecord, url: ServiceUrl) -> bool:
     """Whether a normalised candidate belongs to this registration (scheme and host first, exactly)."""
     if not service.enabled or url.scheme != service.scheme or url.host != service.host:
         return False
     if service.match == "exact":
-        return url.normalised == service.pattern
+        return url.normalised == _stored_pattern(service.pattern)
     if service.match == "prefix":
-        prefix = service.pattern
-        if not url.normalised.startswith(prefix):
+        prefix = _stored_pattern(service.pattern)
+        if not prefix or not url.normalised.startswith(prefix):
             return False
         rest = url.normalised[len(prefix):]
         return not rest or prefix.endswith(("/", "?", "&")) or rest[0] in "/?&"

@@ -77,6 +77,19 @@ def test_unreserved_escapes_are_decoded_before_matching() -> None:
                                                                           allow_http=False))
 
 
+def test_rows_stored_before_the_rule_match_by_their_normalised_form() -> None:
+    """A pattern stored with the former normalisation (escapes kept as typed) matches its equivalents; one with
+    a dot-segment matches nothing, not even a prefix of everything."""
+    old = CasServiceRecord(service_id="s", name="S", match="exact", pattern="https://ent.example.fr/%7ex/",
+                           scheme="https", host="ent.example.fr")
+    assert matches(old, parse_service("https://ent.example.fr/~x/", allow_http=False))
+    for match in ("exact", "prefix"):
+        unsafe = CasServiceRecord(service_id="s", name="S", match=match, pattern="https://ent.example.fr/a/../",
+                                  scheme="https", host="ent.example.fr")
+        assert not matches(unsafe, parse_service("https://ent.example.fr/", allow_http=False))
+        assert not matches(unsafe, parse_service("https://ent.example.fr/a/x", allow_http=False))
+
+
 @pytest.mark.parametrize("pattern", ["https://ent.example.fr/app/../", "https://ent.example.fr/a%2Fb/"])
 def test_unsafe_patterns_are_refused_at_registration(pattern: str) -> None:
     for match in ("exact", "prefix"):
