@@ -70,19 +70,23 @@ def test_expired_metadata_refused(runner: Any, sp_file: tuple[OneLoginSp, Path])
     assert refused.exit_code == 1 and "expirées" in refused.output
 
 
-def test_metadata_directory_loaded_by_refresh(runner: Any, instance_dir: Path, sp_file: tuple[OneLoginSp, Path]) -> None:
-    sp, path = sp_file
+@pytest.fixture
+def dropped(instance_dir: Path, sp_file: tuple[OneLoginSp, Path]) -> Iterator[Path]:
+    """sp1's metadata dropped in the instance's metadata/ directory (removed afterwards)."""
     directory = instance_dir / "metadata"
     directory.mkdir(exist_ok=True)
     target = directory / "sp1.xml"
-    target.write_bytes(path.read_bytes())
-    try:
-        result = runner("sp", "refresh")
-        assert result.exit_code == 0, result.output
-        assert f"ajouté : {sp.entity_id}" in result.output
-        assert f"à jour : {sp.entity_id}" in runner("sp", "refresh").output
-    finally:
-        target.unlink()
+    target.write_bytes(sp_file[1].read_bytes())
+    yield target
+    target.unlink()
+
+
+def test_metadata_directory_loaded_by_refresh(runner: Any, dropped: Path, sp_file: tuple[OneLoginSp, Path]) -> None:
+    sp, _ = sp_file
+    result = runner("sp", "refresh")
+    assert result.exit_code == 0, result.output
+    assert f"ajouté : {sp.entity_id}" in result.output
+    assert f"à jour : {sp.entity_id}" in runner("sp", "refresh").output
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -118,20 +122,24 @@ def _signed_metadata(sp: OneLoginSp, key: bytes, cert: bytes, valid_until: dt.da
     return signed if isinstance(signed, bytes) else signed.encode()
 
 
+def _federation_signer(tmp_path: Path) -> tuple[bytes, bytes, tuple[str, str], dt.datetime]:
+    """The federation's metadata signer: key, certificate, the ``--cert`` option, a ``validUntil`` in 10 days."""
+    key, cert = make_keypair("federation")
+    (tmp_path / "federation.crt").write_bytes(cert)
+    return key, cert, ("--cert", str(tmp_path / "federation.crt")), dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+
+
 def test_url_registration_checks_signature_and_refreshes(runner: Any, services: Any, clock: Any, tmp_path: Path,
                                                          sp_file: tuple[OneLoginSp, Path],
                                                          metadata_server: tuple[str, dict[str, bytes]]) -> None:
     sp, _ = sp_file
     base, documents = metadata_server
-    key, cert = make_keypair("federation")
-    (tmp_path / "federation.crt").write_bytes(cert)
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+    key, cert, cert_arg, later = _federation_signer(tmp_path)
     documents["/md.xml"] = _signed_metadata(sp, key, cert, later)
     documents["/tampered.xml"] = documents["/md.xml"].replace(b"https://sp1.test/acs", b"https://evil.test/acs")
     documents["/unsigned.xml"] = sp.metadata().encode()
     other_key, _ = make_keypair("other")
     documents["/other.xml"] = _signed_metadata(sp, other_key, cert, later)
-    cert_arg = ("--cert", str(tmp_path / "federation.crt"))
     for bad in ("/tampered.xml", "/unsigned.xml", "/other.xml"):
         refused = runner("sp", "add", base + bad, *cert_arg)
         assert refused.exit_code == 1 and "signature" in refused.output, (bad, refused.output)
@@ -219,24 +227,17 @@ def test_unsafe_endpoint_urls_refused_in_any_mode(runner: Any, tmp_path: Path, s
 
 
 def test_refresh_refuses_an_http_endpoint_and_keeps_the_stored_metadata(
-        runner: Any, services: Any, instance_dir: Path, production: None, tmp_path: Path,
+        runner: Any, services: Any, dropped: Path, production: None, tmp_path: Path,
         sp_file: tuple[OneLoginSp, Path]) -> None:
-    sp, path = sp_file
-    directory = instance_dir / "metadata"
-    directory.mkdir(exist_ok=True)
-    target = directory / "sp1.xml"
-    target.write_bytes(path.read_bytes())
-    try:
-        assert runner("sp", "refresh").exit_code == 0
-        with services.uow() as uow:
-            before = SqlSamlStore(uow.session).get_sp(sp.entity_id).metadata_hash
-        target.write_bytes(_variant(sp, tmp_path, "https://sp1.test/acs", "http://sp1.test/acs").read_bytes())
-        failed = runner("sp", "refresh")
-        assert failed.exit_code == 1 and "http://sp1.test/acs" in failed.output, failed.output
-        with services.uow() as uow:
-            assert SqlSamlStore(uow.session).get_sp(sp.entity_id).metadata_hash == before
-    finally:
-        target.unlink()
+    sp, _ = sp_file
+    assert runner("sp", "refresh").exit_code == 0
+    with services.uow() as uow:
+        before = SqlSamlStore(uow.session).get_sp(sp.entity_id).metadata_hash
+    dropped.write_bytes(_variant(sp, tmp_path, "https://sp1.test/acs", "http://sp1.test/acs").read_bytes())
+    failed = runner("sp", "refresh")
+    assert failed.exit_code == 1 and "http://sp1.test/acs" in failed.output, failed.output
+    with services.uow() as uow:
+        assert SqlSamlStore(uow.session).get_sp(sp.entity_id).metadata_hash == before
 
 
 def test_metadata_fetched_from_a_url_is_checked_too(runner: Any, services: Any, production: None, tmp_path: Path,
@@ -244,13 +245,11 @@ def test_metadata_fetched_from_a_url_is_checked_too(runner: Any, services: Any, 
                                                    metadata_server: tuple[str, dict[str, bytes]]) -> None:
     sp, _ = sp_file
     base, documents = metadata_server
-    key, cert = make_keypair("federation")
-    (tmp_path / "federation.crt").write_bytes(cert)
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+    key, cert, cert_arg, later = _federation_signer(tmp_path)
     clear = OneLoginSp("sp1", (sp.key, sp.cert), sp.cert)
     clear.data["sp"]["assertionConsumerService"]["url"] = "http://sp1.test/acs"
     documents["/clear.xml"] = _signed_metadata(clear, key, cert, later)
-    refused = runner("sp", "add", base + "/clear.xml", "--cert", str(tmp_path / "federation.crt"))
+    refused = runner("sp", "add", base + "/clear.xml", *cert_arg)
     assert refused.exit_code == 1 and "http://sp1.test/acs" in refused.output, refused.output
     with services.uow() as uow:
         assert SqlSamlStore(uow.session).get_sp(sp.entity_id) is None
