@@ -13,7 +13,8 @@ UTF-8), goes to the Flask application untouched — there, the same routes exist
 This skips Flask's request context, routing, session cookie and ``after_request`` hooks: about two thirds of
 a validation's CPU time.
 
-A plain ``GET /cas/login?service=…`` (no ``renew``, ``gateway`` or ``method``) that carries the SSO cookie and a
+A plain ``GET /cas/login?service=…`` (``idp.cas.parameters``: neither ``renew`` nor ``gateway`` set, no ``method``
+but ``GET``) that carries the SSO cookie and a
 well-formed browser cookie is answered here too when ``CasServer.sso_ticket`` can answer it (a registered
 service without single logout, a live session of an active account, a session that already has this
 service's attributes): the same 302 as the Flask view, byte for byte — werkzeug's redirect page, the
@@ -38,6 +39,7 @@ from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 from werkzeug.urls import iri_to_uri
 
 from idp.cas import validation
+from idp.cas.parameters import login_parameters
 from idp.cas.server import CasServer
 from idp.cas.tickets import TicketProblem
 from idp.errors import ServiceUnavailable
@@ -70,8 +72,6 @@ ROUTES: dict[str, Route] = {
 _STATUS = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 302, 500, 503)}
 
 LOGIN = "/cas/login"
-#: ``/cas/login`` parameters that need the Flask view (a password, a passive answer, the POST form).
-_FLASK_PARAMETERS = ("renew", "gateway", "method")
 #: Characters ``werkzeug.urls.iri_to_uri`` leaves as they are in a service URL (then it need not be called).
 _URI_AS_IS = re.compile(r"[A-Za-z0-9_.~%!$&'()*+,/:;=?@#-]*")
 
@@ -159,9 +159,10 @@ class CasLane:
             values = query_values(environ)
         except UnicodeDecodeError:
             return self._app(environ, start_response)
-        raw = values.get("service", "")
-        if not raw or any(name in values for name in _FLASK_PARAMETERS):
+        asked = login_parameters(values)  # the view's own parser: renew/gateway set means Flask answers
+        if not asked.from_session:
             return self._app(environ, start_response)
+        raw = asked.service
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))  # what ``request.cookies`` parses
         token, bid = cookies.get(self._sso_cookie), cookies.get(self._browser_cookie)
         # Without a well-formed browser cookie the view would set a new one (``idp.web.security.browser_id``).

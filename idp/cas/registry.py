@@ -1,21 +1,18 @@
-"""The CAS service registry: which ``service`` URLs may receive tickets (CAS 3.0 §2.2.1, SECURITY C01/C02).
+"""The CAS service registry: which ``service`` URLs may receive tickets (CAS 3.0 §2.2.1, SECURITY C01/C02/C15).
 
-A candidate ``service`` is first parsed, then normalised, and only the normalised form is matched:
-
-1. refused outright: longer than 2048 characters, any character at or below U+0020 (spaces, CR, LF, TAB and
-   other controls), DEL, a backslash, or a non-ASCII character outside the host; a scheme other than ``https`` (``http`` only when
-   ``[server] development`` is true); userinfo (``user@``) in the authority; a host that is empty, contains
-   ``%`` or anything but ``[a-z0-9.-]`` after lower-casing and IDNA encoding; an invalid port;
-2. normalised: scheme and host lower-cased, host IDNA-encoded (``écoles.fr`` → ``xn--coles-bsa.fr``), the
-   default port (443/80) dropped, an empty path becomes ``/``, every ``ticket`` query parameter removed (a
-   service URL that already carries a ticket gets exactly one new one, CAS 3.0 Appendix B), the fragment
-   removed (browsers never send it; it is kept only for the redirect); the rest of the path and query is
-   kept byte for byte.
+A candidate ``service`` is first checked and normalised by the one URL-safety parse of ``idp.core.urls``
+(controls, backslashes, userinfo, bad hosts, encoded slashes and dot-segments refused; scheme and host
+lower-cased, IDNA host, default port dropped, unreserved percent-escapes decoded, the others upper-cased), then
+``idp.core.urls.transport_allowed`` decides the scheme (``https``; ``http`` on a loopback host, or on any host
+when ``[server] development`` is true). Here every ``ticket`` query parameter is removed (a service URL that
+already carries a ticket gets exactly one new one, CAS 3.0 Appendix B) and the fragment kept apart (browsers
+never send it; it is kept only for the redirect). Only the normalised form is matched.
 
 A registration is on one scheme and one host (compared exactly, never by pattern), with a pattern that is
 ``exact`` (the normalised URL must be equal), ``prefix`` (the normalised URL starts with the normalised
 pattern, at a ``/``, ``?`` or end boundary) or ``regex`` (``re.fullmatch``: anchored ``^…$`` whatever the
-operator wrote, applied to the normalised URL, after the host check).
+operator wrote, applied to the normalised URL, after the host check). As no normalised URL has a dot-segment,
+``https://host/app/../admin/`` can never match a prefix ``https://host/app/``.
 """
 
 from __future__ import annotations
@@ -25,17 +22,14 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
+from idp.core import urls
 from idp.errors import UntrustedRequest
 from idp.storage.cas_store import CasServiceRecord, SqlCasStore
 from idp.storage.cas_tickets import FastCasStore
 
-MAX_SERVICE_LENGTH = 2048
+MAX_SERVICE_LENGTH = urls.MAX_URL_LENGTH
 MATCH_KINDS = ("exact", "prefix", "regex")
-_HOST_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
-_DEFAULT_PORTS = {"https": 443, "http": 80}
-_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
 
 
 class UnknownService(UntrustedRequest):
@@ -77,41 +71,18 @@ def _strip_ticket(query: str) -> str:
 
 
 def parse_service(raw: str, *, allow_http: bool) -> ServiceUrl:
-    """Parse and normalise a candidate service URL, or raise ``InvalidServiceUrl``."""
-    if not raw or len(raw) > MAX_SERVICE_LENGTH:
-        raise InvalidServiceUrl("empty or too long")
-    if _FORBIDDEN.search(raw):
-        raise InvalidServiceUrl("control character, space or backslash")
-    try:
-        parts = urlsplit(raw)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidServiceUrl(f"unparsable: {exc}") from None
-    if not (parts.path + parts.query + parts.fragment).isascii():
-        raise InvalidServiceUrl("non-ASCII path, query or fragment (must be percent-encoded)")
-    scheme = parts.scheme.lower()
-    if scheme != "https" and not (scheme == "http" and allow_http):
-        raise InvalidServiceUrl(f"scheme {scheme!r} refused")
-    if "@" in parts.netloc:
-        raise InvalidServiceUrl("userinfo in authority")
-    host = _normalise_host(parts.hostname or "")
-    authority = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    path = parts.path or "/"
-    query = _strip_ticket(parts.query)
-    normalised = f"{scheme}://{authority}{path}" + (f"?{query}" if query else "")
-    return ServiceUrl(scheme=scheme, host=authority, normalised=normalised, fragment=parts.fragment)
+    """Parse and normalise a candidate service URL, or raise ``InvalidServiceUrl``.
 
-
-def _normalise_host(hostname: str) -> str:
-    if not hostname or "%" in hostname:
-        raise InvalidServiceUrl("bad host")
+    ``allow_http`` is the development mode of ``idp.core.urls.transport_allowed``."""
     try:
-        host = hostname.lower().encode("idna").decode("ascii")
-    except UnicodeError:
-        raise InvalidServiceUrl("host is not a valid IDNA name") from None
-    if not _HOST_RE.match(host) or ".." in host:
-        raise InvalidServiceUrl("bad host")
-    return host
+        url = urls.parse_url(raw)
+    except urls.UnsafeUrl as exc:
+        raise InvalidServiceUrl(str(exc)) from None
+    if not urls.transport_allowed(url, development=allow_http):
+        raise InvalidServiceUrl(f"schéma {url.scheme!r} refusé hors de la boucle locale (https attendu)")
+    query = _strip_ticket(url.query)
+    normalised = f"{url.origin}{url.path}" + (f"?{query}" if query else "")
+    return ServiceUrl(scheme=url.scheme, host=url.authority, normalised=normalised, fragment=url.fragment)
 
 
 @functools.lru_cache(maxsize=512)
@@ -119,15 +90,25 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+@functools.lru_cache(maxsize=512)
+def _stored_pattern(pattern: str) -> str:
+    """An ``exact``/``prefix`` pattern in today's normalised form: a row stored before ``idp.core.urls`` (a
+    ``%7e``, a lower-case escape) still matches its equivalent candidates; an unsafe one ("") matches nothing."""
+    try:
+        return parse_service(pattern, allow_http=True).normalised  # the scheme was checked at registration
+    except InvalidServiceUrl:
+        return ""
+
+
 def matches(service: CasServiceRecord, url: ServiceUrl) -> bool:
     """Whether a normalised candidate belongs to this registration (scheme and host first, exactly)."""
     if not service.enabled or url.scheme != service.scheme or url.host != service.host:
         return False
     if service.match == "exact":
-        return url.normalised == service.pattern
+        return url.normalised == _stored_pattern(service.pattern)
     if service.match == "prefix":
-        prefix = service.pattern
-        if not url.normalised.startswith(prefix):
+        prefix = _stored_pattern(service.pattern)
+        if not prefix or not url.normalised.startswith(prefix):
             return False
         rest = url.normalised[len(prefix):]
         return not rest or prefix.endswith(("/", "?", "&")) or rest[0] in "/?&"

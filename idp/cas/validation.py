@@ -7,16 +7,12 @@ from collections.abc import Mapping
 
 from idp.cas import responses
 from idp.cas.mapping import CAS_CODE
+from idp.cas.parameters import flag
 from idp.cas.server import CasServer
 from idp.cas.tickets import TicketProblem, TicketRejected
 from idp.errors import ServiceUnavailable
 
 Answer = tuple[int, bytes, str]
-
-
-def flag(value: str | None) -> bool:
-    """A CAS boolean parameter is set when present with any value but empty, ``false`` or ``0``."""
-    return value is not None and value.strip().lower() not in ("", "false", "0")
 
 
 def requested_format(values: Mapping[str, str]) -> str | None:

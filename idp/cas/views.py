@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from idp.cas import responses, validation
 from idp.cas.mapping import LOGIN_FAILURE, LoginFailureAction
+from idp.cas.parameters import login_parameters
 from idp.cas.registry import ServiceUrl, UnknownService
 from idp.cas.server import CasServer
 from idp.cas.tickets import TicketProblem, TicketRejected
@@ -35,11 +36,6 @@ def _cas() -> CasServer:
     return _services().extras["cas"]  # type: ignore[no-any-return]
 
 
-def flag(name: str) -> bool:
-    """A CAS boolean parameter is set when present with any value but empty, ``false`` or ``0``."""
-    return validation.flag(request.values.get(name))
-
-
 @bp.errorhandler(UnknownService)
 def _unknown_service(exc: UnknownService) -> ResponseReturnValue:
     current_app.logger.warning("cas: unregistered service refused on %s", request.path)
@@ -53,16 +49,16 @@ def _unknown_service(exc: UnknownService) -> ResponseReturnValue:
 def login() -> ResponseReturnValue:
     """Answer a registered service from the SSO session, or send the person to the common login."""
     services, cas = _services(), _cas()
-    raw = request.args.get("service", "")
-    if not raw:
+    asked = login_parameters(request.args)
+    if not asked.service:
         return redirect(url_for("portal.start"), 303)
-    url, service = cas.resolve(raw)
-    renew, method = flag("renew"), request.args.get("method", "GET").upper()
+    url, service = cas.resolve(asked.service)
+    method = asked.method
     try:
         outcome = services.flow.begin(Client("cas", service.service_id, service.name),
-                                      {"service": raw, "method": method}, browser_id(),
-                                      sso_token(services.settings), force_authn=renew,
-                                      passive=flag("gateway") and not renew)
+                                      {"service": asked.service, "method": method}, browser_id(),
+                                      sso_token(services.settings), force_authn=asked.renew,
+                                      passive=asked.passive)
     except AuthnFailed as exc:
         if LOGIN_FAILURE[exc.failure] is LoginFailureAction.RETURN_WITHOUT_TICKET:
             return redirect(url.with_ticket(""), 302)

@@ -61,7 +61,7 @@ def add(ctx: CliContext, name: str, client_id: str, redirect_uris: tuple[str, ..
     )
     services = ctx.services
     with services.uow() as uow:
-        record, secret = register(uow, spec, services.clock.now())
+        record, secret = register(uow, spec, services.clock.now(), development=ctx.settings.server.development)
         uow.commit()
     click.echo(f"client enregistré : {record.client_id} ({record.name})")
     click.echo(f"client_id     : {record.client_id}")

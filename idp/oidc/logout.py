@@ -20,6 +20,7 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import current_app, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from idp.core import urls
 from idp.core.authn.model import SsoSession
 from idp.oidc.server import OidcServer
 from idp.web.security import check_csrf, clear_sso_cookie, client_ip, sso_token
@@ -132,6 +133,11 @@ class OidcLogout:
     def _finish(self, validated: Any, *, logged_out: bool) -> Response:
         services = self.services
         target = validated.redirect_uri if validated is not None and validated.id_token_claims else None
+        if target and not urls.is_safe(request.values.get("post_logout_redirect_uri", "")):
+            # authlib compared it with the registered URIs byte for byte; one registered before the URL-safety
+            # rule (a dot-segment, an encoded slash) is still never followed (SECURITY C15, O24).
+            log.warning("unsafe post_logout_redirect_uri not followed")
+            target = None
         if logged_out:
             ended = services.flow.logout(sso_token(services.settings), client_ip())
             if ended is not None:

@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oidc.core import AuthorizationCodeMixin
 
+from idp.core import urls
 from idp.core.identity import pairwise_id
 from idp.oidc.claims import allowed_scopes
 from idp.storage.oidc_store import ClientRecord, CodeRecord, GrantRecord, TokenRecord, digest
@@ -47,8 +48,9 @@ class OidcClient(ClientMixin):  # type: ignore[misc]
         return " ".join(allowed_scopes(scope_to_list(scope) or [], self.record.scopes))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        """Byte-for-byte comparison with a registered URI (OIDC Core 3.1.2.1, SECURITY O01)."""
-        return redirect_uri in self.record.redirect_uris
+        """Byte-for-byte comparison with a registered URI (OIDC Core 3.1.2.1, SECURITY O01), after the one
+        URL-safety check every candidate goes through (``idp.core.urls``: no dot-segment, no encoded slash)."""
+        return redirect_uri in self.record.redirect_uris and urls.is_safe(redirect_uri)
 
     def check_client_secret(self, client_secret: str) -> bool:
         """Compare hashes in constant time; the secret itself is never stored (SECURITY O08)."""

@@ -1,8 +1,10 @@
 """Registering OIDC clients (what ``idp oidc add`` and friends call): checks, hashed secrets, "Mes services".
 
 A client secret is 256 random bits, shown once and stored as its SHA-256 (SECURITY O08, Defaults "Secret
-storage"). Redirect URIs must be absolute ``https`` URLs without fragment (``http`` only on a loopback host,
-RFC 8252 §7.3), and are later compared byte for byte.
+storage"). Redirect URIs (and logout, back-channel and JWKS URIs) go through the one URL-safety parse and
+transport rule of ``idp.core.urls`` (no dot-segment, no encoded slash; ``https``, ``http`` only on a loopback
+host, RFC 8252 §7.3, or in development: SECURITY C15, S29, the rule of CAS services and SAML endpoints too),
+have no fragment, and are later compared byte for byte.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from idp.core import urls
 from idp.errors import IdpError
 from idp.oidc.claims import RESTRICTED_SCOPES, SCOPES
 from idp.oidc.jose import JwtRejected, import_client_keys
@@ -22,7 +25,6 @@ from idp.storage.uow import SqlUnitOfWork
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 DEFAULT_SCOPES = ("openid", "profile", "email", "fr_edu")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class ClientRejected(IdpError):
@@ -53,19 +55,24 @@ class ClientSpec:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def check_uri(uri: str, what: str) -> str:
-    """An absolute https URI without fragment (http only on loopback); returned unchanged."""
-    parts = urlsplit(uri)
-    if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment or "#" in uri:
+def check_uri(uri: str, what: str, *, development: bool = False) -> str:
+    """An absolute https URI without fragment (http only on loopback, or in development); returned unchanged."""
+    try:
+        url = urls.parse_url(uri)
+    except urls.UnsafeUrl as exc:
+        raise ClientRejected(f"{what} invalide : {uri!r} ({exc} ; adresse https absolue sans fragment attendue)") \
+            from None
+    if url.fragment or "#" in uri:
         raise ClientRejected(f"{what} invalide : {uri!r} (adresse https absolue sans fragment attendue)")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
-        raise ClientRejected(f"{what} invalide : {uri!r} (http n'est accepté que pour 127.0.0.1 ou localhost)")
+    if not urls.transport_allowed(url, development=development):
+        raise ClientRejected(f"{what} invalide : {uri!r} (http n'est accepté que pour 127.0.0.1 ou localhost "
+                             "hors mode développement)")
     if "*" in uri or any(c.isspace() for c in uri) or len(uri) > 400:
         raise ClientRejected(f"{what} invalide : {uri!r}")
     return uri
 
 
-def _check(spec: ClientSpec) -> tuple[str, ...]:
+def _check(spec: ClientSpec, development: bool) -> tuple[str, ...]:
     if not spec.name.strip():
         raise ClientRejected("le nom du client est obligatoire")
     if spec.client_id and not CLIENT_ID_RE.match(spec.client_id):
@@ -73,11 +80,11 @@ def _check(spec: ClientSpec) -> tuple[str, ...]:
     if not spec.redirect_uris:
         raise ClientRejected("au moins une redirect_uri est obligatoire")
     for uri in spec.redirect_uris:
-        check_uri(uri, "redirect_uri")
+        check_uri(uri, "redirect_uri", development=development)
     for uri in spec.post_logout_redirect_uris:
-        check_uri(uri, "post_logout_redirect_uri")
+        check_uri(uri, "post_logout_redirect_uri", development=development)
     if spec.backchannel_logout_uri:
-        check_uri(spec.backchannel_logout_uri, "backchannel_logout_uri")
+        check_uri(spec.backchannel_logout_uri, "backchannel_logout_uri", development=development)
     if spec.auth_method not in AUTH_METHODS:
         raise ClientRejected(f"méthode d'authentification inconnue : {spec.auth_method}")
     if spec.auth_method == "private_key_jwt":
@@ -89,7 +96,7 @@ def _check(spec: ClientSpec) -> tuple[str, ...]:
             except JwtRejected as exc:
                 raise ClientRejected(str(exc)) from exc
         if spec.jwks_uri:
-            check_uri(spec.jwks_uri, "jwks_uri")
+            check_uri(spec.jwks_uri, "jwks_uri", development=development)
     if spec.id_token_alg not in ("RS256", "ES256"):
         raise ClientRejected("algorithme des jetons d'identité : RS256 ou ES256")
     if spec.subject_type not in ("public", "pairwise"):
@@ -103,9 +110,12 @@ def _check(spec: ClientSpec) -> tuple[str, ...]:
     return tuple(dict.fromkeys(("openid", *spec.scopes)))
 
 
-def register(uow: SqlUnitOfWork, spec: ClientSpec, now: dt.datetime) -> tuple[ClientRecord, str]:
-    """Register a client; return it with its secret in clear (shown once; empty for public/JWT clients)."""
-    scopes = _check(spec)
+def register(uow: SqlUnitOfWork, spec: ClientSpec, now: dt.datetime, *,
+             development: bool = False) -> tuple[ClientRecord, str]:
+    """Register a client; return it with its secret in clear (shown once; empty for public/JWT clients).
+
+    ``development`` is ``[server] development`` (http then allowed on any host, ``idp.core.urls``)."""
+    scopes = _check(spec, development)
     store = SqlOidcStore(uow.session)
     client_id = spec.client_id or secrets.token_urlsafe(18)
     if store.client(client_id) is not None:

@@ -57,10 +57,15 @@ def _effective(policy: dict[str, Any], existing: SpRow | None) -> tuple[bool, bo
 
 def register(services: Services, source: str, *, cert: bytes | None = None, home_url: str | None = None,
              **policy: Any) -> list[Registered]:
-    """Register (or update) every SP in the metadata at ``source``; the signature is checked when ``cert``."""
+    """Register (or update) every SP in the metadata at ``source``; the signature is checked when ``cert``.
+
+    The one path of ``idp sp add`` (file or URL) and ``idp sp refresh``: every ACS and SLO URL is checked here
+    (``registry.check_endpoint_urls``), so nothing unsafe is stored whichever way the metadata came."""
     now = services.clock.now()
     data, stored_source, refresh_url = _read_source(source, cert)
     entities = registry.parse_metadata(data, now=now, trusted_cert=cert)
+    for entity in entities:
+        registry.check_endpoint_urls(entity, development=services.settings.server.development)
     if len(entities) > 1 and policy.get("name"):
         raise registry.MetadataRejected("--name ne s'applique qu'à des métadonnées d'un seul service")
     out = []

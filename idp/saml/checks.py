@@ -21,11 +21,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from lxml import etree
-from saml2 import BINDING_HTTP_POST
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NAMEID_FORMAT_UNSPECIFIED
 from saml2.samlp import STATUS_INVALID_NAMEID_POLICY, STATUS_REQUEST_DENIED, STATUS_REQUESTER
 from saml2.sigver import SignatureError
 
+from idp.core import urls
 from idp.saml import authn_context, crypto
 from idp.saml.binding import Inbound, RedirectParts, b64decode_strict
 from idp.saml.config import SamlConfig
@@ -172,13 +173,20 @@ def _verify_enveloped(root: etree._Element, sp: SpMetadata) -> None:
 def verify_signature(inbound: Inbound, sp: SpMetadata, required: bool) -> bool:
     """Check the message signature with the SP's metadata keys; True when signed, raise when bad or missing.
 
-    Only a signature over the root element counts; a signed element anywhere else (XSW) does not make the
-    message signed, and the fields are read from the root only.
+    Which form counts depends on the binding the message came by (SECURITY S30): on HTTP-Redirect only the
+    query signature (``SigAlg`` and ``Signature`` over the raw octets, Bindings 3.4.4.1, which also requires
+    any ``<ds:Signature>`` to be removed before encoding), so a Redirect message carrying only an enveloped
+    XML signature is unsigned; on HTTP-POST only the enveloped signature over the root element (Bindings
+    3.5.4; a signed element anywhere else, XSW, does not make the message signed, and the fields are read
+    from the root only). Whether a signature is *required* is the caller's decision (``required``); this is the
+    one place that decides which form satisfies it, for AuthnRequest, LogoutRequest and LogoutResponse alike.
     """
-    if inbound.redirect is not None and (inbound.redirect.signature or inbound.redirect.sig_alg):
-        _verify_query(inbound.redirect, sp)
-        return True
-    if inbound.root.find("ds:Signature", NS) is not None:
+    if inbound.binding == BINDING_HTTP_REDIRECT:
+        parts = inbound.redirect
+        if parts is not None and (parts.signature or parts.sig_alg):
+            _verify_query(parts, sp)
+            return True
+    elif inbound.root.find("ds:Signature", NS) is not None:
         _verify_enveloped(inbound.root, sp)
         return True
     if required:
@@ -199,6 +207,8 @@ def _choose_acs(root: etree._Element, sp: SpMetadata) -> Endpoint:
     if binding is not None and binding != BINDING_HTTP_POST:
         raise SamlUntrustedEndpoint()
     if url is not None:
+        if not urls.is_safe(url):  # dot-segments, encoded slashes… (SECURITY C15), before any comparison
+            raise SamlUntrustedEndpoint()
         for endpoint in sp.acs:
             if endpoint.location == url and endpoint.binding == BINDING_HTTP_POST:
                 return endpoint

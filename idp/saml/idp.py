@@ -43,7 +43,7 @@ from idp.saml.crypto import XmlSecBackend
 from idp.saml.errors import SamlReplay
 from idp.saml.keys import SigningKeys
 from idp.saml.metadata import MetadataPublisher
-from idp.saml.registry import MetadataCache, SpMetadata
+from idp.saml.registry import MetadataCache, MetadataRejected, SpMetadata, check_endpoint_urls
 from idp.saml.responses import AnswerSpec, build_response, build_status_response, encode_post
 from idp.storage.saml_store import SpRow, SqlSamlStore
 from idp.wiring import Services
@@ -97,6 +97,7 @@ class SamlIdp:
             raise ConfigurationError(f"SAML : {exc}") from None
         self.metadata_cache = MetadataCache(self.backend.keys)
         self._sp_rows: dict[str, tuple[float, SpRow | None]] = {}
+        self._endpoints_ok: dict[str, bool] = {}  # per metadata hash: its ACS/SLO URLs pass the URL rule
         self._issued_ids: set[tuple[str, str]] = set()
         #: Attributes released per (session, SP, policy version): the register is read once per session and SP.
         self._released: TtlCache[tuple[str, str, object], dict[Attr, list[str]]] = TtlCache(
@@ -155,7 +156,25 @@ class SamlIdp:
         metadata = self.metadata_cache.get(row)
         if metadata.valid_until is not None and metadata.valid_until <= now:
             return None
+        if not self._endpoints_allowed(row, metadata):
+            return None
         return row, metadata
+
+    def _endpoints_allowed(self, row: SpRow, metadata: SpMetadata) -> bool:
+        """Metadata stored before the URL rule (an http ACS in production, a dot-segment) is not used: the rule of
+        ``idp sp add`` is enforced at use too, like ``validUntil`` (SECURITY S29, C15); checked once per version."""
+        allowed = self._endpoints_ok.get(row.metadata_hash)
+        if allowed is None:
+            try:
+                check_endpoint_urls(metadata, development=self.services.settings.server.development)
+                allowed = True
+            except MetadataRejected as exc:
+                log.warning("saml: stored metadata not used: %s", exc.description)
+                allowed = False
+            if len(self._endpoints_ok) > 10_000:
+                self._endpoints_ok.clear()
+            self._endpoints_ok[row.metadata_hash] = allowed
+        return allowed
 
     def checker(self, store: SqlSamlStore | None, now: dt.datetime) -> AuthnRequestChecker:
         """An AuthnRequest checker bound to this transaction's SP lookups (the replay key is consumed later)."""

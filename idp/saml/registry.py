@@ -19,6 +19,7 @@ from lxml import etree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.sigver import SignatureError
 
+from idp.core import urls
 from idp.errors import IdpError
 from idp.saml import crypto
 from idp.storage.saml_store import SpRow
@@ -141,6 +142,25 @@ def _entity(entity: etree._Element, inherited_valid_until: dt.datetime | None) -
         nameid_formats=tuple((n.text or "").strip() for n in descriptor.findall("md:NameIDFormat", NS)),
         valid_until=valid_until,
     )
+
+
+def check_endpoint_urls(sp: SpMetadata, *, development: bool) -> None:
+    """Every ACS and SLO URL of an SP passes the one URL-safety parse and transport rule (``idp.core.urls``:
+    SECURITY C15, S29) — the rule OIDC redirect URIs and CAS services follow: https, http only on a loopback
+    host or in development (signed assertions are never posted in clear, Bindings 3.5.5.2)."""
+    for tag, endpoints in (("AssertionConsumerService", sp.acs), ("SingleLogoutService", sp.slo)):
+        for endpoint in endpoints:
+            for location in filter(None, (endpoint.location, endpoint.response_location)):
+                try:
+                    url = urls.parse_url(location)
+                except urls.UnsafeUrl as exc:
+                    raise MetadataRejected(f"{sp.entity_id} : {tag} {location} refusé ({exc})") from None
+                if not urls.transport_allowed(url, development=development):
+                    raise MetadataRejected(
+                        f"{sp.entity_id} : {tag} {location} refusé (http n'est accepté que sur la boucle locale, "
+                        "127.0.0.1 ou localhost, hors mode développement : utilisez https)")
+            if not endpoint.location:
+                raise MetadataRejected(f"{sp.entity_id} : {tag} sans adresse (Location)")
 
 
 def parse_metadata(data: bytes, *, now: dt.datetime, trusted_cert: bytes | None = None) -> list[SpMetadata]:

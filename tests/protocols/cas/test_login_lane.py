@@ -105,20 +105,32 @@ def test_lane_ticket_expires_after_ten_seconds(browser: CasBrowser, people: Peop
     assert b"INVALID_TICKET" in answer.data
 
 
-@pytest.mark.parametrize("extra", ["&renew=true", "&renew=false", "&gateway=true", "&method=POST", "&method=GET"])
+@pytest.mark.parametrize("extra", ["&renew=true", "&renew", "&renew=", "&gateway=true", "&gateway", "&method=POST"])
 def test_renew_gateway_method_reach_flask(browser: CasBrowser, people: People, register, flask_calls: FlaskCalls,
                                           extra: str) -> None:
+    """The lane reads the parameters with the view's parser (``idp.cas.parameters``): set means Flask."""
     register()
     browser.first_login(people.parent.identifier)
     count = flask_calls.count
     response = browser.sso(extra=extra)
     assert flask_calls.count == count + 1
-    if extra == "&renew=true":
+    if extra.startswith("&renew"):
         assert response.status_code == 303 and response.headers["Location"].startswith("/login/")
     elif extra == "&method=POST":
         assert response.status_code == 200 and 'name="ticket"' in response.get_data(as_text=True)
     else:
         ticket_from(response)
+
+
+@pytest.mark.parametrize("extra", ["&renew=false", "&gateway=FALSE", "&method=GET"])
+def test_explicitly_unset_parameters_stay_on_the_lane(browser: CasBrowser, people: People, register,
+                                                      flask_calls: FlaskCalls, extra: str) -> None:
+    register()
+    browser.first_login(people.parent.identifier)
+    ticket_from(browser.sso())  # the first ticket for the service builds the session's attributes copy
+    count = flask_calls.count
+    assert ticket_from(browser.sso(extra=extra)).startswith("ST-")
+    assert flask_calls.count == count
 
 
 def test_no_session_reaches_flask(browser: CasBrowser, register, flask_calls: FlaskCalls) -> None:

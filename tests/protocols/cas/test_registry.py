@@ -25,6 +25,8 @@ def _record(pattern: str, match: str = "prefix") -> CasServiceRecord:
     ("https://ent.example.fr:8443/app/", "https://ent.example.fr:8443/app/"),
     ("https://écoles.example.fr/", "https://xn--coles-9ra.example.fr/"),
     ("https://ent.example.fr/a%20b?q=%C3%A9", "https://ent.example.fr/a%20b?q=%C3%A9"),
+    ("https://ent.example.fr/%7euser/%c3%a9?q=%2f%41", "https://ent.example.fr/~user/%C3%A9?q=%2FA"),
+    ("https://[0:0::1]:8443/", "https://[::1]:8443/"),
 ])
 def test_normalisation(raw: str, normalised: str) -> None:
     assert parse_service(raw, allow_http=False).normalised == normalised
@@ -36,15 +38,63 @@ def test_normalisation(raw: str, normalised: str) -> None:
     "https://ent.example.fr/\n", "https://ent.example.fr/%0d%0a\r", "https://ent.example.fr\\@evil.tld/",
     "https://ent.example.fr/ x", "https://ent.example.fr:99999/", "https://ent.example.fr:-1/", "https:///x",
     "https://ent..example.fr/", "https://ent.example.fr/é", "https://" + "a" * 2050, "//ent.example.fr/",
-    "https://[::1]/",
+    "https://[::1%25eth0]/", "https://ent.example.fr/app/../admin/", "https://ent.example.fr/app/%2e%2e/admin/",
+    "https://ent.example.fr/app/..%2Fadmin/", "https://ent.example.fr/app/%252e%252e/admin/",
+    "https://ent.example.fr/app/..;x=1/admin/", "https://ent.example.fr/app/./x", "https://ent.example.fr/a%zz",
 ])
 def test_refused_urls(raw: str) -> None:
     with pytest.raises(InvalidServiceUrl):
         parse_service(raw, allow_http=False)
 
 
-def test_http_only_in_development() -> None:
-    assert parse_service("http://127.0.0.1:8000/", allow_http=True).normalised == "http://127.0.0.1:8000/"
+def test_http_only_in_development_or_on_loopback() -> None:
+    """S29's one transport rule (idp.core.urls.transport_allowed), as for OIDC and SAML registrations."""
+    assert parse_service("http://ent.example.fr/", allow_http=True).normalised == "http://ent.example.fr/"
+    assert parse_service("http://127.0.0.1:8000/", allow_http=False).normalised == "http://127.0.0.1:8000/"
+    with pytest.raises(InvalidServiceUrl):
+        parse_service("http://ent.example.fr/", allow_http=False)
+
+
+@pytest.mark.parametrize("match", ["exact", "prefix", "regex"])
+@pytest.mark.parametrize("candidate", [
+    "https://ent.example.fr/app/../admin/", "https://ent.example.fr/app/%2e%2e/admin/",
+    "https://ent.example.fr/app/..%2Fadmin/", "https://ent.example.fr/app/%2E%2E%2fadmin/",
+    "https://ent.example.fr/app/..;/admin/", "https://ent.example.fr/app/.%2e/admin/",
+])
+def test_dot_segments_never_reach_any_match_kind(match: str, candidate: str) -> None:
+    """C15: each kind of registration sees only normalised candidates, and none has a dot-segment."""
+    pattern = {"exact": "https://ent.example.fr/admin/", "prefix": "https://ent.example.fr/app/",
+               "regex": r"https://ent\.example\.fr/app/.*"}[match]
+    _record(pattern, match)  # the registration itself is fine
+    with pytest.raises(InvalidServiceUrl):
+        parse_service(candidate, allow_http=False)
+
+
+def test_unreserved_escapes_are_decoded_before_matching() -> None:
+    record = _record("https://ent.example.fr/app/~x/", "exact")
+    assert matches(record, parse_service("https://ent.example.fr/app/%7ex/", allow_http=False))
+    assert matches(_record("https://ent.example.fr/app/"), parse_service("https://ent.example.fr/%61pp/y",
+                                                                          allow_http=False))
+
+
+def test_rows_stored_before_the_rule_match_by_their_normalised_form() -> None:
+    """A pattern stored with the former normalisation (escapes kept as typed) matches its equivalents; one with
+    a dot-segment matches nothing, not even a prefix of everything."""
+    old = CasServiceRecord(service_id="s", name="S", match="exact", pattern="https://ent.example.fr/%7ex/",
+                           scheme="https", host="ent.example.fr")
+    assert matches(old, parse_service("https://ent.example.fr/~x/", allow_http=False))
+    for match in ("exact", "prefix"):
+        unsafe = CasServiceRecord(service_id="s", name="S", match=match, pattern="https://ent.example.fr/a/../",
+                                  scheme="https", host="ent.example.fr")
+        assert not matches(unsafe, parse_service("https://ent.example.fr/", allow_http=False))
+        assert not matches(unsafe, parse_service("https://ent.example.fr/a/x", allow_http=False))
+
+
+@pytest.mark.parametrize("pattern", ["https://ent.example.fr/app/../", "https://ent.example.fr/a%2Fb/"])
+def test_unsafe_patterns_are_refused_at_registration(pattern: str) -> None:
+    for match in ("exact", "prefix"):
+        with pytest.raises(InvalidServiceUrl):
+            registration_for(pattern, match, allow_http=False)
 
 
 @pytest.mark.parametrize(("candidate", "ok"), [

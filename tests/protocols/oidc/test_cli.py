@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from idp.storage.models import ServiceProviderRow
@@ -70,7 +71,9 @@ def test_public_and_private_key_jwt_clients(runner: Any, tmp_path: Path) -> None
 
 
 def test_bad_registrations_are_refused_in_french(runner: Any) -> None:
-    for args in (["--redirect-uri", "http://rp.test/cb"], ["--redirect-uri", "https://rp.test/cb#f"],
+    for args in (["--redirect-uri", "https://rp.test/app/../cb"], ["--redirect-uri", "https://rp.test/cb#f"],
+                 ["--redirect-uri", "https://rp.test/a/%2e%2e/cb"], ["--redirect-uri", "https://rp.test/a..%2Fcb"],
+                 ["--redirect-uri", "https://rp.test/cb", "--post-logout-redirect-uri", "https://rp.test/x/../bye"],
                  ["--redirect-uri", "https://rp.test/*"], ["--redirect-uri", "https://rp.test/cb", "--scope", "admin"],
                  ["--redirect-uri", "https://a.test/cb", "--redirect-uri", "https://b.test/cb"]):
         result = runner("oidc", "add", "--name", "X", *args)
@@ -78,6 +81,19 @@ def test_bad_registrations_are_refused_in_french(runner: Any) -> None:
     runner("oidc", "add", "--name", "X", "--client-id", "x", "--redirect-uri", "https://x.test/cb")
     duplicate = runner("oidc", "add", "--name", "X", "--client-id", "x", "--redirect-uri", "https://x.test/cb")
     assert duplicate.exit_code == 1 and "existe déjà" in duplicate.output
+
+
+def test_production_refuses_http_outside_loopback(runner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """S29's one transport rule (idp.core.urls), as for CAS services and SAML endpoints: in development http is
+    accepted on any host; with ``development = false`` only on a loopback host."""
+    assert runner("oidc", "add", "--name", "Dev", "--redirect-uri", "http://rp.test/cb").exit_code == 0
+    monkeypatch.setenv("IDP_SERVER__DEVELOPMENT", "false")
+    for option in ("--redirect-uri", "--post-logout-redirect-uri", "--backchannel-logout-uri"):
+        args = ["--redirect-uri", "https://rp.test/cb"] if option != "--redirect-uri" else []
+        refused = runner("oidc", "add", "--name", "X", *args, option, "http://rp.test/cb")
+        assert refused.exit_code == 1 and "http://rp.test/cb" in refused.output, (option, refused.output)
+    loopback = runner("oidc", "add", "--name", "Native", "--redirect-uri", "http://127.0.0.1:8080/cb")
+    assert loopback.exit_code == 0, loopback.output
 
 
 def test_remove(runner: Any, services: Any) -> None:

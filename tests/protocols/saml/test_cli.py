@@ -70,19 +70,23 @@ def test_expired_metadata_refused(runner: Any, sp_file: tuple[OneLoginSp, Path])
     assert refused.exit_code == 1 and "expirées" in refused.output
 
 
-def test_metadata_directory_loaded_by_refresh(runner: Any, instance_dir: Path, sp_file: tuple[OneLoginSp, Path]) -> None:
-    sp, path = sp_file
+@pytest.fixture
+def dropped(instance_dir: Path, sp_file: tuple[OneLoginSp, Path]) -> Iterator[Path]:
+    """sp1's metadata dropped in the instance's metadata/ directory (removed afterwards)."""
     directory = instance_dir / "metadata"
     directory.mkdir(exist_ok=True)
     target = directory / "sp1.xml"
-    target.write_bytes(path.read_bytes())
-    try:
-        result = runner("sp", "refresh")
-        assert result.exit_code == 0, result.output
-        assert f"ajouté : {sp.entity_id}" in result.output
-        assert f"à jour : {sp.entity_id}" in runner("sp", "refresh").output
-    finally:
-        target.unlink()
+    target.write_bytes(sp_file[1].read_bytes())
+    yield target
+    target.unlink()
+
+
+def test_metadata_directory_loaded_by_refresh(runner: Any, dropped: Path, sp_file: tuple[OneLoginSp, Path]) -> None:
+    sp, _ = sp_file
+    result = runner("sp", "refresh")
+    assert result.exit_code == 0, result.output
+    assert f"ajouté : {sp.entity_id}" in result.output
+    assert f"à jour : {sp.entity_id}" in runner("sp", "refresh").output
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -118,20 +122,24 @@ def _signed_metadata(sp: OneLoginSp, key: bytes, cert: bytes, valid_until: dt.da
     return signed if isinstance(signed, bytes) else signed.encode()
 
 
+def _federation_signer(tmp_path: Path) -> tuple[bytes, bytes, tuple[str, str], dt.datetime]:
+    """The federation's metadata signer: key, certificate, the ``--cert`` option, a ``validUntil`` in 10 days."""
+    key, cert = make_keypair("federation")
+    (tmp_path / "federation.crt").write_bytes(cert)
+    return key, cert, ("--cert", str(tmp_path / "federation.crt")), dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+
+
 def test_url_registration_checks_signature_and_refreshes(runner: Any, services: Any, clock: Any, tmp_path: Path,
                                                          sp_file: tuple[OneLoginSp, Path],
                                                          metadata_server: tuple[str, dict[str, bytes]]) -> None:
     sp, _ = sp_file
     base, documents = metadata_server
-    key, cert = make_keypair("federation")
-    (tmp_path / "federation.crt").write_bytes(cert)
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+    key, cert, cert_arg, later = _federation_signer(tmp_path)
     documents["/md.xml"] = _signed_metadata(sp, key, cert, later)
     documents["/tampered.xml"] = documents["/md.xml"].replace(b"https://sp1.test/acs", b"https://evil.test/acs")
     documents["/unsigned.xml"] = sp.metadata().encode()
     other_key, _ = make_keypair("other")
     documents["/other.xml"] = _signed_metadata(sp, other_key, cert, later)
-    cert_arg = ("--cert", str(tmp_path / "federation.crt"))
     for bad in ("/tampered.xml", "/unsigned.xml", "/other.xml"):
         refused = runner("sp", "add", base + bad, *cert_arg)
         assert refused.exit_code == 1 and "signature" in refused.output, (bad, refused.output)
@@ -161,3 +169,87 @@ def test_registered_sp_shows_in_my_services(runner: Any, client: Any, login: Any
     login(account.identifier, DEFAULT_PASSWORD)
     page = client.get("/services").get_data(as_text=True)
     assert "ENT Occitanie" in page
+
+
+# --- issue 21 items 7 and 4: every URL an SP registers (S29, C15) --------------------------------------------
+
+
+@pytest.fixture
+def production(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``development = false`` with the instance's https base_url."""
+    monkeypatch.setenv("IDP_SERVER__DEVELOPMENT", "false")
+
+
+def _variant(sp: OneLoginSp, tmp_path: Path, old: str, new: str) -> Path:
+    path = tmp_path / "variant.xml"
+    text = sp.metadata()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize(("old", "new"), [("https://sp1.test/acs", "http://sp1.test/acs"),
+                                          ("https://sp1.test/sls", "http://sp1.test/sls"),
+                                          ("https://sp1.test/acs", "http://10.1.2.3:8080/acs")])
+def test_production_refuses_http_endpoints_naming_them(runner: Any, services: Any, production: None, tmp_path: Path,
+                                                       sp_file: tuple[OneLoginSp, Path], old: str, new: str) -> None:
+    sp, _ = sp_file
+    refused = runner("sp", "add", str(_variant(sp, tmp_path, old, new)))
+    assert refused.exit_code == 1 and refused.output.startswith("erreur :"), refused.output
+    assert new in refused.output and "https" in refused.output
+    with services.uow() as uow:
+        assert SqlSamlStore(uow.session).get_sp(sp.entity_id) is None
+
+
+def test_production_accepts_https_and_loopback_http(runner: Any, production: None, tmp_path: Path,
+                                                    sp_file: tuple[OneLoginSp, Path]) -> None:
+    sp, path = sp_file
+    assert runner("sp", "add", str(path)).exit_code == 0
+    loopback = _variant(sp, tmp_path, "https://sp1.test/acs", "http://127.0.0.1:5001/acs")
+    added = runner("sp", "add", str(loopback))
+    assert added.exit_code == 0, added.output
+
+
+def test_development_accepts_http(runner: Any, tmp_path: Path, sp_file: tuple[OneLoginSp, Path]) -> None:
+    sp, _ = sp_file
+    added = runner("sp", "add", str(_variant(sp, tmp_path, "https://sp1.test/acs", "http://sp1.test/acs")))
+    assert added.exit_code == 0, added.output
+
+
+@pytest.mark.parametrize("new", ["https://sp1.test/app/../acs", "https://sp1.test/app/%2e%2e/acs",
+                                 "https://sp1.test/app/..%2Facs", "https://user@sp1.test/acs"])
+def test_unsafe_endpoint_urls_refused_in_any_mode(runner: Any, tmp_path: Path, sp_file: tuple[OneLoginSp, Path],
+                                                  new: str) -> None:
+    sp, _ = sp_file
+    for old in ("https://sp1.test/acs", "https://sp1.test/sls"):
+        refused = runner("sp", "add", str(_variant(sp, tmp_path, old, new)))
+        assert refused.exit_code == 1 and new in refused.output, refused.output
+
+
+def test_refresh_refuses_an_http_endpoint_and_keeps_the_stored_metadata(
+        runner: Any, services: Any, dropped: Path, production: None, tmp_path: Path,
+        sp_file: tuple[OneLoginSp, Path]) -> None:
+    sp, _ = sp_file
+    assert runner("sp", "refresh").exit_code == 0
+    with services.uow() as uow:
+        before = SqlSamlStore(uow.session).get_sp(sp.entity_id).metadata_hash
+    dropped.write_bytes(_variant(sp, tmp_path, "https://sp1.test/acs", "http://sp1.test/acs").read_bytes())
+    failed = runner("sp", "refresh")
+    assert failed.exit_code == 1 and "http://sp1.test/acs" in failed.output, failed.output
+    with services.uow() as uow:
+        assert SqlSamlStore(uow.session).get_sp(sp.entity_id).metadata_hash == before
+
+
+def test_metadata_fetched_from_a_url_is_checked_too(runner: Any, services: Any, production: None, tmp_path: Path,
+                                                   sp_file: tuple[OneLoginSp, Path],
+                                                   metadata_server: tuple[str, dict[str, bytes]]) -> None:
+    sp, _ = sp_file
+    base, documents = metadata_server
+    key, cert, cert_arg, later = _federation_signer(tmp_path)
+    clear = OneLoginSp("sp1", (sp.key, sp.cert), sp.cert)
+    clear.data["sp"]["assertionConsumerService"]["url"] = "http://sp1.test/acs"
+    documents["/clear.xml"] = _signed_metadata(clear, key, cert, later)
+    refused = runner("sp", "add", base + "/clear.xml", *cert_arg)
+    assert refused.exit_code == 1 and "http://sp1.test/acs" in refused.output, refused.output
+    with services.uow() as uow:
+        assert SqlSamlStore(uow.session).get_sp(sp.entity_id) is None

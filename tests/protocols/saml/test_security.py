@@ -216,6 +216,14 @@ def test_s10_acs_not_in_metadata_refused(client: Any, clock: Any, sp2: OneLoginS
     _refused(forge.post(client, xml), 400)
 
 
+@pytest.mark.parametrize("acs", ["https://sp2.test/x/../acs", "https://sp2.test/x/%2e%2e/acs", "https://sp2.test/x/..%2Facs",
+                                 "https://sp2.test/x/..;/acs", "https://sp2.test/./acs"])
+def test_c15_acs_with_dot_segments_refused(client: Any, clock: Any, sp2: OneLoginSp, acs: str) -> None:
+    """What RFC 3986 §5.2.4 would resolve to the registered ACS is still refused (idp.core.urls)."""
+    xml = etree.tostring(forge.authn_request(sp2.entity_id, clock.now(), acs=acs))
+    _refused(forge.post(client, xml), 400)
+
+
 def test_s11_unknown_issuer_refused(client: Any, clock: Any) -> None:
     xml = etree.tostring(forge.authn_request("https://unknown.test/sp", clock.now()))
     _refused(forge.post(client, xml), 400)
@@ -483,3 +491,19 @@ def test_expired_sp_metadata_is_refused_at_use(client: Any, clock: Any, services
     assert forge.post(client, etree.tostring(forge.authn_request(sp2.entity_id, clock.now()))).status_code == 303
     clock.advance(hours=2)
     _refused(forge.post(client, etree.tostring(forge.authn_request(sp2.entity_id, clock.now()))), 400)
+
+
+def test_c15_s29_stored_metadata_with_an_unsafe_endpoint_is_not_used(client: Any, clock: Any, services: Any,
+                                                                     sp2: OneLoginSp, caplog: Any) -> None:
+    """Metadata stored before the URL rule (here an ACS with a dot-segment) is treated as absent at use."""
+    from idp.saml import registry
+    from idp.storage.saml_store import SqlSamlStore
+
+    with services.uow() as uow:
+        store = SqlSamlStore(uow.session)
+        row = store.get_sp(sp2.entity_id)
+        xml = row.metadata_xml.replace("https://sp2.test/acs", "https://sp2.test/x/../acs")
+        store.save_sp(row.entity_id, xml, registry.digest(xml), row.valid_until, row.source, clock.now())
+        uow.commit()
+    _refused(forge.post(client, etree.tostring(forge.authn_request(sp2.entity_id, clock.now()))), 400)
+    assert "https://sp2.test/x/../acs" in caplog.text
