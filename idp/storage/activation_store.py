@@ -327,6 +327,20 @@ class SqlActivationStore:
                                      given_names=r.given_names, mobile_phone=r.mobile_phone, email=r.email,
                                      account_id=r.account_id, school=name) for r, name in rows]
 
+    def representatives_by_name(self, family_name: str) -> Sequence[RepresentativeRecord]:
+        """Present representatives whose family name may be this one (case aside; the caller compares the
+        names exactly with ``names_match``): at most 200, looked up by the first two letters."""
+        head = family_name.strip()[:2].lower()
+        if len(head) < 2:
+            return []
+        rows = self._s.execute(select(RepresentativeRow, SchoolRow.name).join(
+            SchoolRow, SchoolRow.uai == RepresentativeRow.uai).where(
+            func.lower(RepresentativeRow.family_name).like(head.replace("%", "").replace("_", "") + "%"),
+            RepresentativeRow.status == "present").limit(200))
+        return [RepresentativeRecord(id=r.id, uai=r.uai, external_id=r.external_id, family_name=r.family_name,
+                                     given_names=r.given_names, mobile_phone=r.mobile_phone, email=r.email,
+                                     account_id=r.account_id, school=name) for r, name in rows]
+
     def children_of(self, representative_ids: Sequence[int]) -> Sequence[ChildRecord]:
         if not representative_ids:
             return []

@@ -170,6 +170,8 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
     frontend = services.frontends[outcome.request.protocol]
     if outcome.needs_activation:  # without a stored request, the activation ends on "Mes services"
         target = url_for("activation.first_login", request_id=request_id)
+    elif outcome.needs_password_change:  # a campaign: the new password before any answer
+        target = url_for("password_change.form", demande=request_id or None)
     elif outcome.request.completed_at is not None:
         target = frontend.completed_url()  # type: ignore[attr-defined]
     else:
