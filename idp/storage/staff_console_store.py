@@ -162,6 +162,7 @@ class SqlConsoleStore:
                        at: dt.datetime) -> None:
         self._s.add(ContactCorrectionRow(representative_id=representative_id, field=field, value=value,
                                          register_value=register_value, staff_id=staff_id, created_at=at))
+        self._s.flush()
 
     def corrections(self, representative_ids: Iterable[int]) -> list[Correction]:
         ids = list(representative_ids)

@@ -71,6 +71,7 @@ class SqlInboxStore:
         self._s.add(HelpRequestRow(reference=reference, uai=uai, family_name=family_name, given_names=given_names,
                                    children=children, contact=contact, message=message, context=context,
                                    ip_key=ip_key, created_at=at))
+        self._s.flush()
 
     def count_help_requests(self, ip_key: str, since: dt.datetime) -> int:
         return int(self._s.scalar(select(func.count()).select_from(HelpRequestRow).where(
@@ -153,6 +154,7 @@ class SqlInboxStore:
                                                            InboxHandledRow.item_id == item_id)) is not None:
             return False
         self._s.add(InboxHandledRow(kind=kind, item_id=item_id, staff_id=staff_id, handled_at=at))
+        self._s.flush()
         return True
 
     # --- the funnel ---------------------------------------------------------------------------------

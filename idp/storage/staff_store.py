@@ -118,6 +118,7 @@ class SqlStaffStore:
             self._s.add(StaffMembershipRow(staff_id=staff_id, uai=uai, role=role.value))
         else:
             found.role = role.value
+        self._s.flush()
 
     def _to_member(self, row: StaffMemberRow) -> StaffMember:
         memberships = self._s.execute(
@@ -190,6 +191,7 @@ class SqlStaffStore:
                     at: dt.datetime) -> None:
         self._s.add(StaffPasskeyRow(staff_id=staff_id, credential_id=credential_id, public_key=public_key,
                                     sign_count=sign_count, created_at=at))
+        self._s.flush()
 
     def passkeys(self, staff_id: int) -> Sequence[tuple[str, str, int]]:
         rows = self._s.execute(select(StaffPasskeyRow.credential_id, StaffPasskeyRow.public_key,
@@ -214,6 +216,7 @@ class SqlStaffStore:
         self._s.add(StaffSessionRow(id=session.id, staff_id=session.staff_id, second_factor=session.second_factor,
                                     second_factor_at=session.second_factor_at, challenge="", failures=0, ip=ip,
                                     created_at=session.created_at, last_seen_at=session.last_seen_at))
+        self._s.flush()
 
     def session(self, session_id: str) -> StaffSession | None:
         row = self._s.get(StaffSessionRow, session_id)
