@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pyotp
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from staff_support import (
     SCHOOL_A,
     STAFF_PASSWORD,
@@ -17,7 +18,6 @@ from staff_support import (
     options_of,
     password_step,
 )
-from sqlalchemy import select
 
 from idp.core.clock import FrozenClock
 from idp.storage.models import AuditEventRow
