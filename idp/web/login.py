@@ -15,7 +15,7 @@ from markupsafe import escape
 from idp.core.accounts.identifiers import normalise_login_input
 from idp.core.accounts.model import Account, Profile
 from idp.core.authn.flow import LoginOutcome
-from idp.core.authn.model import AuthnRequest, SsoSession
+from idp.core.authn.model import AuthMethod, AuthnRequest, SsoSession
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
 from idp.core.ports import ServiceEntry
@@ -210,6 +210,8 @@ def my_services() -> ResponseReturnValue:
     if found is None:
         return redirect(url_for("portal.start"), 303)
     session, account = found
+    if session.auth_method is AuthMethod.PASSWORD_CHANGE:  # a campaign: the new password first
+        return redirect(url_for("password_change.form"), 303)
     if session.auth_method not in FULL_METHODS:
         # Provisional credentials open nothing but the activation steps.
         return redirect(url_for("pages.activation_pending"), 303)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from flask.testing import FlaskClient
-from staff_support import SCHOOL_A, SCHOOL_B, Register, account_for, enrol
 from sqlalchemy import update
+from staff_support import SCHOOL_A, SCHOOL_B, Register, account_for, enrol
 
 from idp.core.accounts.model import AccountState
 from idp.core.ports import AuditEvent
