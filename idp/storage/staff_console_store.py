@@ -181,7 +181,7 @@ class SqlConsoleStore:
     def history(self, records: Sequence[str], account_ids: Sequence[int], limit: int = 200) -> list[HistoryLine]:
         """Audit events about these register records or accounts, newest first, with their links."""
         linked = select(AuditLinkRow.event_id).where(AuditLinkRow.record.in_(list(records)))
-        condition = AuditEventRow.id.in_(linked)
+        condition: ColumnElement[bool] = AuditEventRow.id.in_(linked)
         if account_ids:
             condition = or_(condition, AuditEventRow.account_id.in_(list(account_ids)))
         rows = self._s.scalars(select(AuditEventRow).where(condition)
@@ -217,6 +217,8 @@ class SqlConsoleStore:
                         AuditEventRow.event.in_(list(ROUTE_EVENTS)))
                  .group_by(AuditEventRow.account_id, AuditEventRow.event))
         for account_id, event, at in self._s.execute(query):
+            if account_id is None:
+                continue
             route = ROUTE_EVENTS[event]
             rank = (at, 0 if route == "franceconnect" else 1, route)
             if account_id not in found or rank < found[account_id]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from idp.core.activation.common import FlowKit
 from idp.core.activation.model import Channel
@@ -38,6 +36,7 @@ from idp.core.staff.model import (
     StaffSession,
     StaffState,
 )
+from idp.core.staff.ports import StaffStore, StaffStores
 from idp.errors import LoginThrottled, NotFound, PasswordRejected
 
 #: Wrong second factors tolerated in one session before it ends (the password must then be typed again).
@@ -63,7 +62,7 @@ class StaffPolicy:
 class StaffAuth:
     """Invite, enrol, log in and load staff members."""
 
-    def __init__(self, kit: FlowKit, stores: Callable[[UnitOfWork], Any], hasher: PasswordHasher,
+    def __init__(self, kit: FlowKit, stores: StaffStores, hasher: PasswordHasher,
                  policy: PasswordPolicy, throttle_policy: throttle.ThrottlePolicy, sealer: factors.Sealer,
                  settings: StaffPolicy) -> None:
         self.kit = kit
@@ -101,6 +100,7 @@ class StaffAuth:
             if uai:
                 store.add_membership(staff_id, uai, role)
             created = store.member(staff_id)
+            assert created is not None
             if created.state is StaffState.INVITED:
                 self._mail_link(uow, created, token)
             kit.audit(uow, "staff.invited", None, "", {"staff": staff_id, "email": mask_email(email), "uai": uai,
@@ -133,7 +133,9 @@ class StaffAuth:
             store.end_sessions_of(member.id, now)
             kit.audit(uow, "staff.disabled", None, "", {"staff": member.id, "actor": actor})
             uow.commit()
-            return store.member(member.id)
+            disabled = store.member(member.id)
+        assert disabled is not None
+        return disabled
 
     def members(self) -> list[StaffMember]:
         """Every staff member (``idp staff list``)."""
@@ -200,7 +202,7 @@ class StaffAuth:
             uow.commit()
         return cookie
 
-    def _open(self, store: Any, staff_id: int, ip: str, factor: SecondFactor | None) -> str:
+    def _open(self, store: StaffStore, staff_id: int, ip: str, factor: SecondFactor | None) -> str:
         now = self.kit.clock.now()
         cookie = secrets.token_urlsafe(32)
         store.add_session(StaffSession(id=token_hash(cookie), staff_id=staff_id, created_at=now, last_seen_at=now,

@@ -6,7 +6,6 @@ contact corrections). Every entry point takes the caller's ``StaffContext``; a r
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from idp.core.authn import throttle
 from idp.core.ports import UnitOfWork
 from idp.core.staff.errors import OutOfScope
 from idp.core.staff.model import Correction, Family, Person, StaffContext
+from idp.core.staff.ports import ConsoleStores, InboxStores
 
 SEARCH_LIMIT = 50
 CORRECTABLE = {"mobile_phone": "téléphone portable", "email": "adresse électronique"}
@@ -45,7 +45,7 @@ def correction_state(person: Person, correction: Correction) -> bool:
 class StaffConsole:
     """Family search and help actions, scoped to the caller's schools."""
 
-    def __init__(self, kit: FlowKit, console_store: Callable[[UnitOfWork], Any], inbox_store: Callable[[UnitOfWork], Any],
+    def __init__(self, kit: FlowKit, console_store: ConsoleStores, inbox_store: InboxStores,
                  accounts: AccountService, provisional: ProvisionalCredentials) -> None:
         self.kit = kit
         self.store = console_store

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from idp.core.activation.errors import FormProblem
 from idp.core.staff.model import StaffContext
@@ -46,7 +47,7 @@ def family(ctx: StaffContext, student_id: int) -> ResponseReturnValue:
                            labels=LABELS, routes=ROUTES, errors=[])
 
 
-def _back(student_id: int) -> Response:
+def _back(student_id: int) -> WerkzeugResponse:
     return redirect(url_for("staff.family", student_id=student_id), 303)
 
 
