@@ -21,7 +21,7 @@ NEW_PASSWORD = "Nouveau-Cartable-2026!"
 
 def _flags(services: Services) -> dict[str, bool]:
     with services.uow() as uow:
-        return dict(uow.session.execute(select(AccountRow.given_names, AccountRow.must_change_password)).tuples())
+        return dict(uow.session.execute(select(AccountRow.given_names, AccountRow.must_change_password)).all())
 
 
 def _session(services: Services, account_id: int) -> str:
