@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from idp.settings import DeliverySettings, Settings
+from idp.wiring import Services
 
-from staff_support import Authenticator, Register, build_register  # noqa: E402
-
-from idp.settings import DeliverySettings, Settings  # noqa: E402
-from idp.wiring import Services  # noqa: E402
+from .staff_support import Authenticator, Register, build_register
 
 
 @pytest.fixture

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pyotp
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from staff_support import (
+
+from idp.core.clock import FrozenClock
+from idp.storage.models import AuditEventRow
+from idp.storage.staff_store import StaffMemberRow, StaffPasskeyRow
+from idp.wiring import Services
+
+from .staff_support import (
     SCHOOL_A,
     STAFF_PASSWORD,
     Authenticator,
@@ -18,11 +24,6 @@ from staff_support import (
     options_of,
     password_step,
 )
-
-from idp.core.clock import FrozenClock
-from idp.storage.models import AuditEventRow
-from idp.storage.staff_store import StaffMemberRow, StaffPasskeyRow
-from idp.wiring import Services
 
 
 def test_totp_enrolment_then_login_needs_both_factors(client: FlaskClient, services: Services,

@@ -9,12 +9,13 @@ from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from staff_support import SCHOOL_A, Register, account_for, csrf, enrol
 
 from idp.core.authn.model import AuthMethod
 from idp.core.authn.sessions import new_session
 from idp.storage.models import AccountRow, AuditEventRow
 from idp.wiring import Services
+
+from .staff_support import SCHOOL_A, Register, account_for, csrf, enrol
 
 NEW_PASSWORD = "Nouveau-Cartable-2026!"
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
-from staff_support import Register, csrf, enrol
 from test_activation_support import Browser, outbox
 
 from idp.core.authn.model import AuthMethod
@@ -16,6 +15,8 @@ from idp.core.authn.sessions import new_session
 from idp.core.clock import FrozenClock
 from idp.storage.models import AccountRow, AuditEventRow, RepresentativeRow
 from idp.wiring import Services
+
+from .staff_support import Register, csrf, enrol
 
 
 def _text(answer) -> str:  # noqa: ANN001

@@ -9,12 +9,13 @@ import re
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from staff_support import SCHOOL_A, SCHOOL_B, Register, csrf, enrol
 from test_activation_support import Browser, add_parent, last_code
 
 from idp.storage.activation_store import WrongLinkReportRow
 from idp.storage.staff_inbox_store import HelpRequestRow
 from idp.wiring import Services
+
+from .staff_support import SCHOOL_A, SCHOOL_B, Register, csrf, enrol
 
 REF_RE = re.compile(r"AIDE-[A-Z2-9]{8}")
 

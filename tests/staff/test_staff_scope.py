@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from staff_support import SCHOOL_A, SCHOOL_B, Register, csrf, enrol, password_step
 
 from idp.storage.activation_store import WrongLinkReportRow
 from idp.wiring import Services
+
+from .staff_support import SCHOOL_A, SCHOOL_B, Register, csrf, enrol, password_step
 
 #: Console routes that need a staff session, and the routes of the login itself (which must not).
 LOGIN_ROUTES = {"staff.login_page", "staff.login_submit", "staff.second_factor", "staff.totp_submit",

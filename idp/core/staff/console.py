@@ -24,6 +24,7 @@ from idp.core.staff.model import Correction, Family, Person, StaffContext
 from idp.core.staff.ports import ConsoleStores, InboxStores
 
 SEARCH_LIMIT = 50
+QUIET_EVENTS = frozenset({"staff.family_viewed", "staff.search"})
 CORRECTABLE = {"mobile_phone": "téléphone portable", "email": "adresse électronique"}
 
 
@@ -82,7 +83,8 @@ class StaffConsole:
             student, reps = self._family(uow, ctx, student_id)
             people = [student, *reps]
             accounts = [p.account_id for p in people if p.account_id is not None]
-            history = store.history([p.key for p in people], accounts)
+            # Consultations stay in the audit trail (``idp audit``), not in what was done to the family.
+            history = [h for h in store.history([p.key for p in people], accounts) if h.event not in QUIET_EVENTS]
             routes = store.routes(accounts)
             counters = uow.throttle.get_many([throttle.keys_for(p.identifier, "").identifier
                                               for p in people if p.identifier])

@@ -71,6 +71,11 @@ class RelyingParty:
     origin: str
     name: str
 
+    @property
+    def usable(self) -> bool:
+        """WebAuthn §5.1.3 forbids an IP address as RP id: an instance served at 127.0.0.1 offers TOTP only."""
+        return not all(part.isdigit() for part in self.id.split(".")) and ":" not in self.id
+
     @classmethod
     def from_base_url(cls, base_url: str, name: str) -> RelyingParty:
         """WebAuthn §5.1.3: the RP id is a registrable suffix of the origin's host; we use the host itself."""

@@ -52,7 +52,8 @@ def _factor_page(*, enrolling: bool, errors: list[str], status: int = 200) -> Re
     cookie = staff_cookie()
     _, member = staff().auth.half_session(cookie)
     secret, uri = factors.totp_setup(cookie) if enrolling else ("", "")
-    options = factors.passkey_options(cookie, enrolling=enrolling) if enrolling or member.passkeys else ""
+    offered = staff().auth.rp.usable and (enrolling or member.passkeys > 0)
+    options = factors.passkey_options(cookie, enrolling=enrolling) if offered else ""
     return render_template("staff/second_factor.html", enrolling=enrolling, member=member, secret=secret, uri=uri,
                            options=options, errors=errors), status
 

@@ -36,6 +36,41 @@ def funnel_bars(row: FunnelRow) -> list[Bar]:
             for i, ((key, label), colour) in enumerate(zip(STAGES, COLOURS, strict=True))]
 
 
+@dataclass(frozen=True)
+class ClassBars:
+    """One class in the per-class chart: the share of pupils and of legal representatives activated."""
+
+    label: str
+    y: int
+    pupils: int
+    pupils_length: int
+    parents: int
+    parents_length: int
+
+
+CLASS_LEFT, CLASS_ROW = 70, 34
+
+
+def class_bars(rows: Sequence[FunnelRow]) -> list[ClassBars]:
+    """Per class, two bars: activated pupils and activated representatives, in percent of the register."""
+    by_class: dict[str, dict[str, FunnelRow]] = {}
+    for r in rows[2:] if len(rows) > 2 else []:  # the first two rows are the school's
+        by_class.setdefault(r.label, {})[r.profile] = r
+    room = WIDTH - CLASS_LEFT - 60
+    out = []
+    for i, (label, profiles) in enumerate(by_class.items()):
+        shares = [percent(profiles.get(p)) for p in ("student", "parent")]
+        out.append(ClassBars(label=label, y=10 + i * CLASS_ROW, pupils=shares[0],
+                             pupils_length=max(1, room * shares[0] // 100), parents=shares[1],
+                             parents_length=max(1, room * shares[1] // 100)))
+    return out
+
+
+def percent(row: FunnelRow | None) -> int:
+    """Activated over in the register, in whole percent (0 for an empty line)."""
+    return 0 if row is None or not row.in_register else round(100 * row.activated / row.in_register)
+
+
 def funnel_csv(rows: Sequence[FunnelRow]) -> str:
     """The funnel as CSV (semicolons, as French spreadsheets expect)."""
     header = ["niveau", "profil", "dans_le_registre", "avec_compte", "actives", "connectes_ce_mois",

@@ -11,7 +11,17 @@ from idp.core.staff.model import CampaignTarget, StaffContext
 from idp.core.staff.school import INBOX_KINDS
 from idp.web.security import check_csrf
 from idp.web.staff import bp, console_view, staff
-from idp.web.staff.charts import BAR_HEIGHT, BAR_LEFT, STAGES, WIDTH, funnel_bars, funnel_csv
+from idp.web.staff.charts import (
+    BAR_HEIGHT,
+    BAR_LEFT,
+    CLASS_LEFT,
+    CLASS_ROW,
+    STAGES,
+    WIDTH,
+    class_bars,
+    funnel_bars,
+    funnel_csv,
+)
 
 PROFILES = {"": "Élèves et représentants légaux", "student": "Élèves", "parent": "Représentants légaux"}
 
@@ -48,9 +58,11 @@ def handle(ctx: StaffContext, kind: str, item_id: int) -> ResponseReturnValue:
 def funnel(ctx: StaffContext, uai: str) -> ResponseReturnValue:
     """Per school and class: in the register, with an account, activated, logged in this month; by route."""
     rows = staff().desk.funnel(ctx, uai[:8])
-    charts = [funnel_bars(r) for r in rows]
-    return render_template("staff/funnel.html", ctx=ctx, uai=uai[:8], rows=rows, charts=charts, stages=STAGES,
-                           width=WIDTH, bar_left=BAR_LEFT, bar_height=BAR_HEIGHT)
+    school, classes = rows[:2], rows[2:]
+    return render_template("staff/funnel.html", ctx=ctx, uai=uai[:8], school=school, classes=classes,
+                           charts=[funnel_bars(r) for r in school], class_chart=class_bars(rows), stages=STAGES,
+                           width=WIDTH, bar_left=BAR_LEFT, bar_height=BAR_HEIGHT, class_left=CLASS_LEFT,
+                           class_row=CLASS_ROW)
 
 
 @bp.get("/entonnoir/<uai>.csv")
