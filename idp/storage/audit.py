@@ -23,11 +23,11 @@ class SqlAuditLog:
         self._s = session
 
     def record(self, event: AuditEvent) -> None:
-        records = (event.details or {}).get("records")
-        if records:  # the register records it is about (a family's history in the staff console)
+        about = (event.details or {}).get("about")
+        if about:  # the register records it is about (a family's history in the staff console)
             event_id = self._s.execute(_INSERT.returning(table_of(AuditEventRow).c.id), row_values(event)).scalar_one()
             self._s.execute(insert(table_of(AuditLinkRow)), [{"event_id": event_id, "record": str(r)[:24]}
-                                                             for r in records])
+                                                             for r in about])
         else:
             self._s.execute(_INSERT, row_values(event))
         log_event(event)

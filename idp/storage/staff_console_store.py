@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, and_, func, or_, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from idp.core.staff.model import Correction, HistoryLine, Person, Scope
@@ -56,6 +56,25 @@ class ContactCorrectionRow(Base):
     register_value: Mapped[str] = mapped_column(String(254), default="")
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+def live_phone_corrections(*, phone: str = "", representative_ids: Sequence[int] = ()) -> Any:
+    """(representative id, corrected number) of the school corrections that still apply — the latest mobile
+    correction of a representative, unless a register import since carries a number (the same rule as
+    ``idp.core.staff.console.correction_state``) —, carrying ``phone`` or of these representatives."""
+    newer = aliased(ContactCorrectionRow)
+    query = (select(ContactCorrectionRow.representative_id, ContactCorrectionRow.value)
+             .join(RepresentativeRow, RepresentativeRow.id == ContactCorrectionRow.representative_id)
+             .where(ContactCorrectionRow.field == "mobile_phone",
+                    ~select(newer.id).where(newer.representative_id == ContactCorrectionRow.representative_id,
+                                            newer.field == "mobile_phone",
+                                            newer.id > ContactCorrectionRow.id).exists(),
+                    or_(RepresentativeRow.mobile_phone == "",
+                        and_(RepresentativeRow.mobile_phone == ContactCorrectionRow.register_value,
+                             RepresentativeRow.updated_at <= ContactCorrectionRow.created_at))))
+    if phone:
+        return query.where(ContactCorrectionRow.value == phone)
+    return query.where(ContactCorrectionRow.representative_id.in_(list(representative_ids)))
 
 
 def _like(text: str) -> str:

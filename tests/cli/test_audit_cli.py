@@ -28,7 +28,7 @@ def _events(services: Services, account_factory: Any) -> str:
                 (T0, "login.failure", account.id, {}),
                 (T0 + dt.timedelta(days=1), "login.success", account.id, {"method": "password"}),
                 (T0 + dt.timedelta(days=2), "activation.birthdate_locked", None, {"uai": ["0690026D"]}),
-                (T0 + dt.timedelta(days=3), "staff.family_viewed", None, {"staff": 1, "records": [f"rep:{rep.id}"]}),
+                (T0 + dt.timedelta(days=3), "staff.family_viewed", None, {"staff": 1, "about": [f"rep:{rep.id}"]}),
         ):
             uow.audit.record(AuditEvent(event=event, at=at, account_id=account_id, details=details))
         uow.commit()

@@ -146,3 +146,26 @@ def test_staff_actions_are_audited_with_who_what_when(client: FlaskClient, servi
             AuditEventRow.event == "staff.family_viewed")).one()
     assert re.search(r'"staff": \d+', row.details) and row.at == services.clock.now()
     assert f"student:{register.students['lea']}" in row.details
+
+
+def test_a_live_correction_is_the_number_activation_uses(client: FlaskClient, services: Services,
+                                                         register: Register) -> None:
+    enrol(client, services, "ref@college.fr")
+    tom, paul = register.students["tom"], register.reps["paul"]
+    token = csrf(client.get("/etablissement"))
+    client.post(f"/etablissement/eleve/{tom}/rep/{paul}/correction",
+                data={"csrf_token": token, "champ": "mobile_phone", "valeur": "06 11 22 33 44"})
+    family = FlaskClient(client.application, use_cookies=True)
+    Browser(family).start_activation("Durand", "Paul", "06 11 22 33 44")  # absent from the register
+    assert len(outbox(services, "+33611223344")) == 1
+    # A correction replaces a wrong register number: the old number no longer receives codes.
+    lea, sophie = register.students["lea"], register.reps["sophie"]
+    with services.uow() as uow:  # Sophie's account aside, so that her activation would send a code
+        uow.session.execute(update(RepresentativeRow).where(RepresentativeRow.id == sophie).values(account_id=None))
+        uow.commit()
+    client.post(f"/etablissement/eleve/{lea}/rep/{sophie}/correction",
+                data={"csrf_token": token, "champ": "mobile_phone", "valeur": "06 99 88 77 66"})
+    Browser(FlaskClient(client.application, use_cookies=True)).start_activation("Martin", "Sophie", "06 12 34 56 78")
+    assert outbox(services, "+33612345678") == []
+    Browser(FlaskClient(client.application, use_cookies=True)).start_activation("Martin", "Sophie", "06 99 88 77 66")
+    assert len(outbox(services, "+33699887766")) == 1

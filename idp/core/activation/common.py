@@ -182,12 +182,12 @@ class FlowKit:
             raise TooManyAttempts()
         if now >= code.expires_at:
             self.audit(uow, events.ACTIVATION_CODE_EXPIRED, tx.account_id, "", {"kind": tx.kind,
-                                                                                 "records": records_of(tx)})
+                                                                                 "about": records_of(tx)})
             uow.commit()
             raise CodeExpired()
         if not codes.same_code(self.secret, code.purpose, tx.id, typed, code.code_hash):
             self.audit(uow, events.ACTIVATION_CODE_FAILED, tx.account_id, "", {"kind": tx.kind, "attempt": attempts,
-                                                                                "records": records_of(tx)})
+                                                                                "about": records_of(tx)})
             if attempts >= self.limits.code_attempts:
                 self.cancel(uow, store, tx, "attempts")
                 raise TooManyAttempts()
@@ -204,7 +204,7 @@ class FlowKit:
                    self.clock.now(), data={**tx.data, "cancel_reason": reason})
         store.cancel_messages(tx.id, self.clock.now())
         self.audit(uow, events.ACTIVATION_CANCELLED, tx.account_id, "", {"kind": tx.kind, "reason": reason,
-                                                                          "records": records_of(tx)})
+                                                                          "about": records_of(tx)})
         uow.commit()
 
     def delivery_problem(self, store: ActivationStore, tx: Transaction, channel: Channel) -> bool:

@@ -245,7 +245,7 @@ class StaffConsole:
     def audit(self, uow: UnitOfWork, ctx: StaffContext, event: str, account_id: int | None, records: list[str],
               details: dict[str, Any], ip: str = "") -> None:
         """A staff action in the audit trail: who (``staff``), what (event, records), when (the clock)."""
-        self.kit.audit(uow, event, account_id, "", {"staff": ctx.member.id, "records": records, **details}, ip)
+        self.kit.audit(uow, event, account_id, "", {"staff": ctx.member.id, "about": records, **details}, ip)
 
     def now(self) -> dt.datetime:
         """The console's clock (funnel months, campaigns)."""
