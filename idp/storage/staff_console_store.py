@@ -274,3 +274,22 @@ class SqlConsoleStore:
                                                           AccountRow.state.in_(["active", "locked"]))
                                  .values(must_change_password=True))
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_staff_state(session: Session, now: dt.datetime, cutoff: dt.datetime) -> int:
+    """``idp purge``: staff sessions ended or idle for two days, corrections of representatives whose data was
+    purged, requests for help older than the register's retention (``cutoff``) with their handled marks."""
+    from sqlalchemy import delete
+
+    from idp.storage.staff_inbox_store import HelpRequestRow, InboxHandledRow
+    from idp.storage.staff_store import SqlStaffStore
+
+    purged_reps = select(RepresentativeRow.id).where(RepresentativeRow.status == "purged")
+    old_helps = select(HelpRequestRow.id).where(HelpRequestRow.created_at < cutoff)
+    counts = [SqlStaffStore(session).purge_sessions(now - dt.timedelta(days=2)),
+              session.execute(delete(ContactCorrectionRow).where(
+                  ContactCorrectionRow.representative_id.in_(purged_reps))).rowcount,  # type: ignore[attr-defined]
+              session.execute(delete(InboxHandledRow).where(InboxHandledRow.kind == "help_request",
+                                                            InboxHandledRow.item_id.in_(old_helps))).rowcount,  # type: ignore[attr-defined]
+              session.execute(delete(HelpRequestRow).where(HelpRequestRow.created_at < cutoff)).rowcount]  # type: ignore[attr-defined]
+    return sum(int(c) for c in counts)
