@@ -3,14 +3,21 @@ sessions apart from the families', throttling, disabling; ``idp staff``."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import pyotp
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from idp import create_app
 from idp.core.clock import FrozenClock
+from idp.settings import RedisSettings, Settings
+from idp.storage.db import Database
 from idp.storage.models import AuditEventRow
 from idp.storage.staff_store import StaffMemberRow, StaffPasskeyRow
-from idp.wiring import Services
+from idp.wiring import Services, build_services
 
 from .staff_support import (
     SCHOOL_A,
@@ -162,3 +169,27 @@ def test_staff_cli_add_and_list(runner, services: Services, register: Register) 
     assert "secretariat@college.fr" in listed.output and "0340011C:secretariat" in listed.output
     unknown = runner("staff", "add", "--uai", "9999999Z", "--email", "x@y.fr")
     assert unknown.exit_code == 1 and "absent du registre" in unknown.output
+
+
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="set IDP_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15)")
+def test_staff_login_throttle_counters_live_in_redis(settings: Settings, clean_db: Database, clock: FrozenClock,
+                                                     register: Register) -> None:
+    import redis
+
+    for key in (r := redis.Redis.from_url(REDIS_URL)).scan_iter("idp:throttle:*"):
+        r.delete(key)
+    configured = dataclasses.replace(settings, redis=RedisSettings(url=REDIS_URL))
+    services = build_services(configured, clock=clock, db=clean_db)
+    app = create_app(configured, services)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    user = enrol(client, services, "ref@college.fr")
+    for _ in range(5):
+        assert password_step(client, user.email, "Faux-mot-de-passe-1!").status_code == 401
+    assert password_step(client, user.email).status_code == 429
+    assert any(True for _ in r.scan_iter("idp:throttle:id:*"))
+    clock.advance(seconds=61)
+    assert password_step(client, user.email).status_code == 303
