@@ -134,3 +134,16 @@ def test_a_live_session_does_not_answer_for_a_flagged_account(client: FlaskClien
     assert not hasattr(outcome, "fresh_login")  # a stored request for the login page, not an assertion
     client.set_cookie(sso_cookie_name(services.settings), token)
     assert client.get("/services").status_code == 200  # "Mes services" lists, answers nobody
+
+
+def test_campaigns_belong_to_the_referent(client: FlaskClient, services: Services, register: Register) -> None:
+    from idp.core.staff.model import Role
+
+    enrol(client, services, "sec@college.fr", SCHOOL_A, role=Role.SECRETARIAT)
+    assert "Campagnes" not in client.get("/etablissement").get_data(as_text=True)
+    page = client.get(f"/etablissement/campagnes/{SCHOOL_A}")
+    assert page.status_code == 403 and "référent numérique" in html.unescape(page.get_data(as_text=True))
+    answer = client.post(f"/etablissement/campagnes/{SCHOOL_A}", data={
+        "csrf_token": csrf(client.get("/etablissement")), "confirmer": "1", "attendu": "1", "mot_de_passe": "1"})
+    assert answer.status_code == 403 and not any(_flags(services).values())
+    assert client.get(f"/etablissement/eleve/{register.students['lea']}").status_code == 200  # families: yes

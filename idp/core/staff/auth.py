@@ -264,7 +264,8 @@ class StaffAuth:
             uow.commit()
         if session.second_factor_at is None or not member.has_second_factor:
             raise SecondFactorRequired()
-        scope = Scope(staff_id=member.id, uais=member.uais, everything=member.operator)
+        scope = Scope(staff_id=member.id, uais=member.uais, everything=member.operator,
+                      referent_uais=frozenset(m.uai for m in member.memberships if m.role is Role.REFERENT))
         return StaffContext(member=member, session=session, scope=scope)
 
     def logout(self, cookie: str | None, ip: str) -> None:

@@ -57,3 +57,13 @@ class OutOfScope(NotFound):
     code = "not_found"
     title = "Introuvable"
     description = "Cette page n'existe pas."
+
+
+class ReferentOnly(IdpError):
+    """A campaign asked by the secrétariat: population-wide actions belong to the school's référent."""
+
+    code = "staff_referent_only"
+    title = "Réservé au référent numérique"
+    description = ("Les campagnes (changement de mot de passe obligatoire, fin des sessions) sont réservées au "
+                   "référent numérique de l'établissement. Transmettez-lui la demande.")
+    http_status = 403

@@ -79,10 +79,16 @@ class Scope:
     staff_id: int
     uais: frozenset[str]
     everything: bool = False
+    #: Schools where the member is the référent numérique: campaigns (population-wide actions) need it.
+    referent_uais: frozenset[str] = frozenset()
 
     def allows(self, uai: str) -> bool:
         """Whether a record of this school is visible."""
         return self.everything or uai in self.uais
+
+    def leads(self, uai: str) -> bool:
+        """Whether the member may act on the whole school (campaigns): its référent, or an operator."""
+        return self.everything or uai in self.referent_uais
 
 
 @dataclass(frozen=True)

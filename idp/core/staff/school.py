@@ -13,7 +13,7 @@ from idp.core.activation.common import FlowKit
 from idp.core.activation.errors import FormProblem, SendLimited
 from idp.core.activation.matching import name_problem
 from idp.core.staff.console import StaffConsole
-from idp.core.staff.errors import OutOfScope
+from idp.core.staff.errors import OutOfScope, ReferentOnly
 from idp.core.staff.model import CampaignTarget, FunnelRow, InboxItem, StaffContext
 
 INBOX_KINDS = {"wrong_link": "Lien contesté", "birthdate": "Dates de naissance refusées",
@@ -134,9 +134,17 @@ class SchoolDesk:
 
     # --- campaigns ----------------------------------------------------------------------------------
 
+    def check_campaigns(self, ctx: StaffContext, uai: str) -> None:
+        """Campaigns of a school: 404 outside the caller's schools, 403 for its secrétariat."""
+        if not ctx.scope.allows(uai):
+            raise OutOfScope()
+        if not ctx.scope.leads(uai):
+            raise ReferentOnly()
+
     def campaign_population(self, ctx: StaffContext, target: CampaignTarget) -> list[int]:
         """The accounts a campaign would touch (shown as a count before it runs)."""
-        if not ctx.scope.allows(target.uai) or target.profile not in ("", "student", "parent"):
+        self.check_campaigns(ctx, target.uai)
+        if target.profile not in ("", "student", "parent"):
             raise OutOfScope()
         with self.kit.uow() as uow:
             return self.console.store(uow).campaign_accounts(ctx.scope, target.uai, target.class_code, target.profile)

@@ -81,6 +81,7 @@ def funnel_export(ctx: StaffContext, uai: str) -> ResponseReturnValue:
 @console_view
 def campaign_page(ctx: StaffContext, uai: str) -> ResponseReturnValue:
     """Choose the population (school, class, profile) and the actions."""
+    staff().desk.check_campaigns(ctx, uai[:8])
     classes = staff().console.classes(ctx, uai[:8])
     return render_template("staff/campaign.html", ctx=ctx, uai=uai[:8], classes=classes, profiles=PROFILES,
                            target=CampaignTarget(uai=uai[:8]), count=None, errors=[], force=True, end=False)
