@@ -193,3 +193,14 @@ def test_staff_login_throttle_counters_live_in_redis(settings: Settings, clean_d
     assert any(True for _ in r.scan_iter("idp:throttle:id:*"))
     clock.advance(seconds=61)
     assert password_step(client, user.email).status_code == 303
+
+
+def test_a_new_login_ends_the_session_the_browser_had(client: FlaskClient, services: Services,
+                                                      register: Register) -> None:
+    enrol(client, services, "ref@college.fr")
+    before = client.get_cookie("__Host-staff").value
+    assert password_step(client, "ref@college.fr").status_code == 303
+    assert client.get_cookie("__Host-staff").value != before
+    other = FlaskClient(client.application, use_cookies=True)
+    other.set_cookie("__Host-staff", before, secure=True)
+    assert other.get("/etablissement").status_code == 303  # the earlier full session is over

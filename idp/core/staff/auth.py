@@ -174,8 +174,9 @@ class StaffAuth:
 
     # --- login --------------------------------------------------------------------------------------
 
-    def login(self, email: str, password: str, ip: str) -> str:
-        """Check e-mail and password (throttled like family logins); returns a cookie awaiting the factor."""
+    def login(self, email: str, password: str, ip: str, old: str | None = None) -> str:
+        """Check e-mail and password (throttled like family logins); returns a cookie awaiting the factor.
+        A session behind ``old`` (this browser's earlier cookie) ends: a login never continues another one."""
         email = email.strip().lower()[:254]
         keys = throttle.keys_for("staff:" + email, ip)
         kit = self.kit
@@ -197,7 +198,10 @@ class StaffAuth:
         assert member is not None
         with kit.uow() as uow:
             throttle.record_success(keys, uow.throttle)
-            cookie = self._open(self.stores(uow), member.id, ip, None)
+            store = self.stores(uow)
+            if old and len(old) <= 100:
+                store.end_session(token_hash(old), kit.clock.now())
+            cookie = self._open(store, member.id, ip, None)
             kit.audit(uow, "staff.password_ok", None, "", {"staff": member.id}, ip)
             uow.commit()
         return cookie

@@ -29,7 +29,7 @@ def login_submit() -> ResponseReturnValue:
     check_csrf()
     email = request.form.get("email", "")[:254]
     try:
-        cookie = staff().auth.login(email, request.form.get("mot_de_passe", ""), client_ip())
+        cookie = staff().auth.login(email, request.form.get("mot_de_passe", ""), client_ip(), old=staff_cookie())
     except StaffCredentialsRejected as exc:
         return render_template("staff/login.html", errors=[exc.description], email=email), 401
     return with_cookie(redirect(url_for("staff.second_factor"), 303), cookie)
