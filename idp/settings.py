@@ -174,6 +174,16 @@ class ActivationSettings:
     email_link_ttl_hours: int = 24
 
 
+@dataclass(frozen=True)
+class StaffSettings:
+    """The school staff console (``/etablissement``)."""
+
+    idle_minutes: int = 15
+    absolute_hours: int = 10
+    enrolment_ttl_hours: int = 72
+    help_requests_per_ip_per_hour: int = 5
+
+
 FEDERATION_SCOPE = ("openid", "given_name", "family_name", "birthdate", "gender", "birthplace", "birthcountry",
                     "email", "preferred_username")
 
@@ -241,6 +251,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     activation: ActivationSettings = field(default_factory=ActivationSettings)
     federation: FederationSettings = field(default_factory=FederationSettings)
+    staff: StaffSettings = field(default_factory=StaffSettings)
     #: SMTP password (``IDP_SMTP_PASSWORD``) and SMS gateway token (``IDP_SMS_TOKEN``); never from config.toml.
     smtp_password: str = field(default="", repr=False)
     sms_token: str = field(default="", repr=False)

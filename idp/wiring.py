@@ -94,6 +94,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
                         recovery=RecoveryService(kit, accounts, hasher),
                         account_settings=AccountSettings(kit, accounts, hasher, flow),
                         extras={"logout_hooks": logout_hooks})
+    install_staff(services, kit, throttle_policy)
     install_protocols(services)
     if settings.federation.enabled:
         from idp.federation import install as install_federation
@@ -128,6 +129,17 @@ def build_activation_kit(settings: Settings, db: Database, uow: SqlUnitOfWorkFac
                   clock=clock, limits=limits, secret=settings.secret_key or "development-only",
                   product=settings.server.product_name, waker=worker)
     return worker, kit
+
+
+def install_staff(services: Services, kit: FlowKit, throttle_policy: ThrottlePolicy) -> None:
+    """The school staff console's services (``services.extras["staff"]``) and the forced password change."""
+    from idp.core.accounts.forced_change import ForcedPasswordChange
+    from idp.staff_wiring import build_staff
+
+    services.extras["staff"] = build_staff(services, kit, throttle_policy)
+    services.extras["forced_password_change"] = ForcedPasswordChange(
+        services.uow, services.accounts, services.hasher, services.flow, services.clock,
+        services.extras["logout_hooks"])
 
 
 def install_protocols(services: Services) -> None:

@@ -35,7 +35,7 @@ from idp.cas.tickets import (
 )
 from idp.core.accounts.model import Account, AccountState
 from idp.core.authn.model import AuthnRequest, SsoSession
-from idp.core.authn.policy import session_can_answer
+from idp.core.authn.policy import account_may_answer, session_can_answer
 from idp.core.authn.sessions import find_session_with_account, is_alive
 from idp.storage.cas_store import KIND_PGT, KIND_PT, KIND_ST, CasServiceRecord, SqlCasStore, TicketRecord
 from idp.storage.cas_tickets import CasTicketStore, ticket_store
@@ -100,7 +100,7 @@ class CasServer:
         if found is None:
             return None
         session, account = found
-        if not session_can_answer(_PLAIN_LOGIN, session) or account.state is not AccountState.ACTIVE:
+        if not session_can_answer(_PLAIN_LOGIN, session) or not account_may_answer(account):
             return None
         now = self._clock.now()
         ticket = new_ticket("ST")

@@ -95,6 +95,7 @@ def demo(ctx: CliContext, host: str, port: int, adapters_port: int, no_serve: bo
     et les téléservices (Ctrl-C arrête tout)."""
     from idp.cli.main import cli
     from idp.demo_register import write_demo_register
+    from idp.staff_demo import create_demo_staff
     from idp.storage.demo import create_demo_accounts, not_activated_parent
 
     _init(ctx)
@@ -106,6 +107,7 @@ def demo(ctx: CliContext, host: str, port: int, adapters_port: int, no_serve: bo
         cli.main(args=args, prog_name="idp", standalone_mode=False)
     accounts = create_demo_accounts(ctx.services, featured)
     family, given, phone = not_activated_parent(ctx.services)
+    referent = create_demo_staff(ctx.services)
     base = ctx.settings.server.base_url
 
     def print_accounts(services: list[Any]) -> None:
@@ -120,6 +122,11 @@ def demo(ctx: CliContext, host: str, port: int, adapters_port: int, no_serve: bo
         click.echo(f"\n  Représentant légal pas encore activé : {given} {family}, portable {phone}"
                    "\n    « Je n'ai pas de compte » sur la page de connexion ; le code SMS se lit avec "
                    "« idp outbox » ou sur /dev/outbox\n")
+        click.echo(f"  Console établissement ({referent.school}) : {base}/etablissement"
+                   f"\n    {referent.email}   mot de passe {referent.password}"
+                   f"\n    second facteur : application d'authentification, clé {referent.totp_secret}"
+                   "\n    (ou le code du moment : python -c \"import pyotp; print(pyotp.TOTP('"
+                   f"{referent.totp_secret}').now())\")\n")
         if any(spec.name == "franceconnect" for spec in services):
             click.echo("  FranceConnect (test) : « S'identifier avec FranceConnect », puis Karim Lefort (pas encore de"
                        "\n    compte : confirmation par SMS) ou Sandrine Dupuis (compte existant : liaison)\n")

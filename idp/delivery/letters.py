@@ -127,11 +127,16 @@ class _Letters(FPDF):
                   "demandera jamais.", 9)
 
 
-def write_letters(path: Path, issued: Sequence[IssuedCredential], *, product: str, login_url: str) -> None:
-    """One A4 page per person, in the order given (class, then name)."""
+def letters_pdf(issued: Sequence[IssuedCredential], *, product: str, login_url: str) -> bytes:
+    """The letters as PDF bytes: one A4 page per person, in the order given (class, then name)."""
     pdf = _Letters(product, login_url)
     for credential in issued:
         pdf.letter(credential)
-    data = bytes(pdf.output())
+    return bytes(pdf.output())
+
+
+def write_letters(path: Path, issued: Sequence[IssuedCredential], *, product: str, login_url: str) -> None:
+    """``letters_pdf`` written to a file readable by its owner only."""
+    data = letters_pdf(issued, product=product, login_url=login_url)
     with os.fdopen(_private_open(path), "wb") as out:
         out.write(data)

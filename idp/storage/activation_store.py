@@ -320,9 +320,31 @@ class SqlActivationStore:
     # --- the register, as activation needs it ------------------------------------------------------
 
     def representatives_by_phone(self, phone: str) -> Sequence[RepresentativeRecord]:
+        """Present representatives whose mobile number is this one: the register's, or a school correction that
+        still applies (the staff console's), which then replaces the register's number."""
+        from idp.storage.staff_console_store import live_phone_corrections
+
+        extra = [rep for rep, _ in self._s.execute(live_phone_corrections(phone=phone))]
         rows = self._s.execute(select(RepresentativeRow, SchoolRow.name).join(
             SchoolRow, SchoolRow.uai == RepresentativeRow.uai).where(
-            RepresentativeRow.mobile_phone == phone, RepresentativeRow.status == "present"))
+            or_(RepresentativeRow.mobile_phone == phone, RepresentativeRow.id.in_(extra)),
+            RepresentativeRow.status == "present")).all()
+        corrected = dict(self._s.execute(live_phone_corrections(representative_ids=[r.id for r, _ in rows])).all())
+        return [RepresentativeRecord(id=r.id, uai=r.uai, external_id=r.external_id, family_name=r.family_name,
+                                     given_names=r.given_names, mobile_phone=corrected.get(r.id, r.mobile_phone),
+                                     email=r.email, account_id=r.account_id, school=name)
+                for r, name in rows if corrected.get(r.id, r.mobile_phone) == phone]
+
+    def representatives_by_name(self, family_name: str) -> Sequence[RepresentativeRecord]:
+        """Present representatives whose family name may be this one (case aside; the caller compares the
+        names exactly with ``names_match``): at most 200, looked up by the first two letters."""
+        head = family_name.strip()[:2].lower()
+        if len(head) < 2:
+            return []
+        rows = self._s.execute(select(RepresentativeRow, SchoolRow.name).join(
+            SchoolRow, SchoolRow.uai == RepresentativeRow.uai).where(
+            func.lower(RepresentativeRow.family_name).like(head.replace("%", "").replace("_", "") + "%"),
+            RepresentativeRow.status == "present").limit(200))
         return [RepresentativeRecord(id=r.id, uai=r.uai, external_id=r.external_id, family_name=r.family_name,
                                      given_names=r.given_names, mobile_phone=r.mobile_phone, email=r.email,
                                      account_id=r.account_id, school=name) for r, name in rows]

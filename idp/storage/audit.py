@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from idp.core.ports import AuditEvent
 from idp.storage.models import AuditEventRow, table_of
+from idp.storage.staff_console_store import AuditLinkRow
 
 log = logging.getLogger("idp.audit")
 _INSERT = insert(table_of(AuditEventRow))
@@ -22,7 +23,13 @@ class SqlAuditLog:
         self._s = session
 
     def record(self, event: AuditEvent) -> None:
-        self._s.execute(_INSERT, row_values(event))
+        about = (event.details or {}).get("about")
+        if about:  # the register records it is about (a family's history in the staff console)
+            event_id = self._s.execute(_INSERT.returning(table_of(AuditEventRow).c.id), row_values(event)).scalar_one()
+            self._s.execute(insert(table_of(AuditLinkRow)), [{"event_id": event_id, "record": str(r)[:24]}
+                                                             for r in about])
+        else:
+            self._s.execute(_INSERT, row_values(event))
         log_event(event)
 
 

@@ -260,4 +260,7 @@ from idp.storage import (  # noqa: E402,F401
     federation_store,  # noqa: E402,F401
     oidc_store,
     saml_store,
+    staff_console_store,
+    staff_inbox_store,
+    staff_store,
 )

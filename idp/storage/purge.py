@@ -45,6 +45,7 @@ class PurgeReport:
     sso_sessions: int = 0
     protocol_state: int = 0
     activation_state: int = 0
+    staff_state: int = 0
 
 
 _STEPS: tuple[tuple[str, str], ...] = (
@@ -109,6 +110,9 @@ class SqlPurge:
                 report.protocol_state = self._protocol_state(session, now)
                 report.activation_state = sum(self._execute(session, statement, params)
                                               for statement in _ACTIVATION_STEPS)
+                from idp.storage.staff_console_store import purge_staff_state
+
+                report.staff_state = purge_staff_state(session, now, params["cutoff"])
                 SqlAuditLog(session).record(AuditEvent(REGISTER_PURGED, now, details=vars(report).copy()))
                 session.commit()
         except OUTAGE_ERRORS as exc:

@@ -11,8 +11,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
 from idp.observability import correlation_id
-from idp.web import account, activation, federation, health, login, pages, portal, recovery
+from idp.web import account, activation, federation, health, login, pages, password_change, portal, recovery
 from idp.web.security import SessionCookie, cached_url_for, csrf_token, install_headers
+from idp.web.staff import register_staff
 from idp.wiring import Services
 
 log = logging.getLogger("idp.web")
@@ -47,8 +48,10 @@ def register_web(app: Flask, services: Services) -> None:
         app.register_blueprint(frontend.blueprint())
         if (lane := getattr(frontend, "wsgi_lane", None)) is not None:  # hot routes served before Flask
             app.wsgi_app = lane(app.wsgi_app, services)  # type: ignore[method-assign]
-    for blueprint in (login.bp, pages.bp, health.bp, activation.bp, recovery.bp, account.bp, federation.bp):
+    for blueprint in (login.bp, pages.bp, health.bp, activation.bp, recovery.bp, account.bp, federation.bp,
+                      password_change.bp):
         app.register_blueprint(blueprint)
+    register_staff(app)
     if settings.server.trusted_proxies:  # outermost: the lanes see the client's address and scheme too
         hops = settings.server.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]

@@ -15,7 +15,7 @@ from markupsafe import escape
 from idp.core.accounts.identifiers import normalise_login_input
 from idp.core.accounts.model import Account, Profile
 from idp.core.authn.flow import LoginOutcome
-from idp.core.authn.model import AuthnRequest, SsoSession
+from idp.core.authn.model import AuthMethod, AuthnRequest, SsoSession
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
 from idp.core.ports import ServiceEntry
@@ -170,6 +170,8 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
     frontend = services.frontends[outcome.request.protocol]
     if outcome.needs_activation:  # without a stored request, the activation ends on "Mes services"
         target = url_for("activation.first_login", request_id=request_id)
+    elif outcome.needs_password_change:  # a campaign: the new password before any answer
+        target = url_for("password_change.form", demande=request_id or None)
     elif outcome.request.completed_at is not None:
         target = frontend.completed_url()  # type: ignore[attr-defined]
     else:
@@ -208,6 +210,8 @@ def my_services() -> ResponseReturnValue:
     if found is None:
         return redirect(url_for("portal.start"), 303)
     session, account = found
+    if session.auth_method is AuthMethod.PASSWORD_CHANGE:  # a campaign: the new password first
+        return redirect(url_for("password_change.form"), 303)
     if session.auth_method not in FULL_METHODS:
         # Provisional credentials open nothing but the activation steps.
         return redirect(url_for("pages.activation_pending"), 303)

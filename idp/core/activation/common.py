@@ -181,10 +181,13 @@ class FlowKit:
             self.cancel(uow, store, tx, "attempts")
             raise TooManyAttempts()
         if now >= code.expires_at:
+            self.audit(uow, events.ACTIVATION_CODE_EXPIRED, tx.account_id, "", {"kind": tx.kind,
+                                                                                 "about": records_of(tx)})
             uow.commit()
             raise CodeExpired()
         if not codes.same_code(self.secret, code.purpose, tx.id, typed, code.code_hash):
-            self.audit(uow, events.ACTIVATION_CODE_FAILED, tx.account_id, "", {"kind": tx.kind, "attempt": attempts})
+            self.audit(uow, events.ACTIVATION_CODE_FAILED, tx.account_id, "", {"kind": tx.kind, "attempt": attempts,
+                                                                                "about": records_of(tx)})
             if attempts >= self.limits.code_attempts:
                 self.cancel(uow, store, tx, "attempts")
                 raise TooManyAttempts()
@@ -200,7 +203,8 @@ class FlowKit:
         store.move(tx.id, [s for s in TxState if s not in (TxState.DONE, TxState.CANCELLED)], TxState.CANCELLED,
                    self.clock.now(), data={**tx.data, "cancel_reason": reason})
         store.cancel_messages(tx.id, self.clock.now())
-        self.audit(uow, events.ACTIVATION_CANCELLED, tx.account_id, "", {"kind": tx.kind, "reason": reason})
+        self.audit(uow, events.ACTIVATION_CANCELLED, tx.account_id, "", {"kind": tx.kind, "reason": reason,
+                                                                          "about": records_of(tx)})
         uow.commit()
 
     def delivery_problem(self, store: ActivationStore, tx: Transaction, channel: Channel) -> bool:
@@ -229,6 +233,11 @@ class FlowKit:
         """Ask the delivery worker to send what was just queued (after the answer)."""
         if self.waker is not None:
             self.waker.kick()
+
+
+def records_of(tx: Transaction) -> list[str]:
+    """The register records a transaction is about (``rep:<id>``), for the staff console's family history."""
+    return [f"rep:{r}" for r in tx.data.get("reps", [])]
 
 
 def fingerprint(*parts: str) -> str:

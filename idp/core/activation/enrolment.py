@@ -124,7 +124,15 @@ class ParentEnrolment:
             text = messages.activation_code
             sent = kit.send_code(uow, store, tx, purpose=self.kind, channel=Channel.SMS, destination=destination,
                                  limit_key_value=typed, text_for=lambda c, m: text(kit.product, c, m))
-            kit.audit(uow, events.ACTIVATION_STARTED, None, "", {"matched": len(matched), "sms": sent}, ip)
+            kit.audit(uow, events.ACTIVATION_STARTED, None, "", {"matched": len(matched), "sms": sent,
+                                                                 "about": [f"rep:{r.id}" for r in matched]}, ip)
+            # The staff console's "number typed does not match the register" (staff only); looked up whether
+            # or not the number matched, so the answer's timing tells nothing (A01).
+            named = [r for r in store.representatives_by_name(family_name) if
+                     names_match(family_name, given_name, r.family_name, r.given_names)]
+            if named and not matched:
+                kit.audit(uow, events.ACTIVATION_PHONE_MISMATCH, None, "",
+                          {"typed": mask_e164(typed), "about": [f"rep:{r.id}" for r in named]}, ip)
             uow.commit()
         kit.wake()
         return token, mask_e164(typed)
@@ -293,11 +301,13 @@ class ParentEnrolment:
         kit = self.kit
         failures = store.add_failure(tx.id, kit.clock.now())
         schools = sorted({c["school"] for c in tx.data.get("children", [])})
-        kit.audit(uow, events.ACTIVATION_BIRTHDATE_FAILED, None, "", {"failures": failures})
+        records = [f"rep:{r}" for r in tx.data.get("reps", [])]
+        kit.audit(uow, events.ACTIVATION_BIRTHDATE_FAILED, None, "", {"failures": failures, "about": records})
         if failures >= kit.limits.birthdate_failures:
             uais = sorted({r.uai for r in self._records(store, tx)})
             # Visible to the schools: the staff console lists events whose details name their UAI.
-            kit.audit(uow, events.ACTIVATION_BIRTHDATE_LOCKED, None, "", {"uai": uais, "schools": schools})
+            kit.audit(uow, events.ACTIVATION_BIRTHDATE_LOCKED, None, "", {"uai": uais, "schools": schools,
+                                                                          "about": records})
             kit.cancel(uow, store, tx, "birthdates")
             raise TooManyAttempts("Dates de naissance incorrectes à plusieurs reprises : pour votre sécurité, "
                                   "la démarche est annulée et l'établissement en est informé.")
@@ -308,7 +318,8 @@ class ParentEnrolment:
     def _report(self, uow: UnitOfWork, store: ActivationStore, tx: Transaction, refused: list[ChildRecord]) -> None:
         for child in refused:
             store.report_wrong_link(child, tx.id, self.kit.clock.now())
-            self.kit.audit(uow, events.ACTIVATION_WRONG_LINK, None, "", {"uai": child.uai})
+            self.kit.audit(uow, events.ACTIVATION_WRONG_LINK, None, "", {
+                "uai": child.uai, "about": [f"student:{child.student_id}", f"rep:{child.representative_id}"]})
 
     # --- step 4: the password ---------------------------------------------------------------------
 

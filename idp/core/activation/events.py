@@ -5,6 +5,8 @@ from __future__ import annotations
 ACTIVATION_STARTED = "activation.started"
 ACTIVATION_CODE_SENT = "activation.code_sent"
 ACTIVATION_CODE_FAILED = "activation.code_failed"
+ACTIVATION_CODE_EXPIRED = "activation.code_expired"
+ACTIVATION_PHONE_MISMATCH = "activation.phone_mismatch"
 ACTIVATION_CODE_VERIFIED = "activation.code_verified"
 ACTIVATION_CANCELLED = "activation.cancelled"
 ACTIVATION_BIRTHDATE_FAILED = "activation.birthdate_failed"

@@ -115,8 +115,12 @@ class ProvisionalCredentials:
     # --- issuing ----------------------------------------------------------------------------------
 
     def issue(self, uai: str, *, class_code: str = "", ine: str = "", parents: bool = False,
-              actor: str = "cli") -> IssueReport:
-        """Create or reissue provisional accounts for the selected pupils (and their representatives)."""
+              actor: str = "cli", only_representative: tuple[str, str] | None = None) -> IssueReport:
+        """Create or reissue provisional accounts for the selected pupils (and their representatives).
+
+        ``only_representative`` (UAI, register id): that legal representative of the selected pupils alone (the
+        staff console's letter for one parent)."""
+        parents = parents or only_representative is not None
         kit = self.kit
         with kit.uow() as uow:
             store = kit.stores(uow)
@@ -126,6 +130,8 @@ class ProvisionalCredentials:
             reps = list(store.representatives_of([s.id for s in students])) if parents else []
             kids = store.children_of([r.id for r, _ in reps]) if reps else []
         todo, skipped = self._select(students, reps, kids)
+        if only_representative is not None:
+            todo = [t for t in todo if t.representative == only_representative]
         passwords = [new_provisional_password() for _ in todo]
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
             hashes = list(pool.map(self._letter_hasher.hash, passwords))

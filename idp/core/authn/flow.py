@@ -26,7 +26,12 @@ from idp.core.accounts.identifiers import normalise_login_input
 from idp.core.accounts.model import Account, AccountState
 from idp.core.authn import throttle
 from idp.core.authn.model import Assertion, AuthMethod, AuthnRequest, SsoSession
-from idp.core.authn.policy import must_fail_passive, session_can_answer
+from idp.core.authn.policy import (
+    account_may_answer,
+    must_fail_passive,
+    session_can_answer,
+    session_may_resume,
+)
 from idp.core.authn.sessions import (
     SessionPolicy,
     find_session,
@@ -69,6 +74,8 @@ class LoginOutcome:
     account: Account
     needs_activation: bool
     request: AuthnRequest
+    #: The password was right but must be replaced first (a campaign): no service is answered before that.
+    needs_password_change: bool = False
 
 
 def browser_hash(browser_id: str) -> str:
@@ -116,8 +123,7 @@ class AuthnFlow:
             session = found[0] if found else None
             if must_fail_passive(request, session):
                 raise AuthnFailed(AuthnFailure.PASSIVE_LOGIN_REQUIRED)
-            if found is not None and session_can_answer(request, found[0]) \
-                    and found[1].state is AccountState.ACTIVE:
+            if found is not None and session_can_answer(request, found[0]) and account_may_answer(found[1]):
                 assertion = Assertion(account=found[1], session=found[0], request=request, fresh_login=False)
                 if on_answer is not None:
                     on_answer(uow, assertion)
@@ -245,14 +251,16 @@ class AuthnFlow:
             uow.accounts.set_password_hash(account.id, self._hasher.hash(password), now, changed=False)
             self._audit(uow, audit.PASSWORD_REHASHED, account.id, account.identifier, ip, {})
         provisional = account.state is AccountState.PROVISIONAL
+        change_due = account.must_change_password and not provisional
         if old_token:
             # A cookie from before the login never survives it (session fixation, SECURITY W01).
             old = find_session(uow, old_token, self.session_policy, self._clock)
             if old is not None:
                 uow.sessions.end(old.id, now)
-        method = AuthMethod.PROVISIONAL if provisional else AuthMethod.PASSWORD
+        method = AuthMethod.PROVISIONAL if provisional else \
+            AuthMethod.PASSWORD_CHANGE if change_due else AuthMethod.PASSWORD
         token, session = new_session(account.id, method, self.session_policy, now, ip, user_agent)
-        complete = complete and not provisional
+        complete = complete and not provisional and not change_due
         event = AuditEvent(event=audit.LOGIN_SUCCESS, at=now, account_id=account.id,
                            subject=audit.mask_identifier(account.identifier), ip=ip, details={"method": method.value})
         # The session, the account's last login, the request and the audit line: one statement on PostgreSQL.
@@ -261,7 +269,7 @@ class AuthnFlow:
         done = dataclasses.replace(request, session_id=session.id, authenticated_at=now,
                                    completed_at=now if complete else None)
         return LoginOutcome(token=token, session=session, account=account, needs_activation=provisional,
-                            request=done)
+                            request=done, needs_password_change=change_due)
 
     # --- after activation or recovery -------------------------------------------------------------
 
@@ -301,7 +309,7 @@ class AuthnFlow:
                 raise AuthnRequestExpired()
             session, account = found
             fresh = request.session_id == session.id
-            if not (fresh or session_can_answer(request, session)) or account.state is not AccountState.ACTIVE:
+            if not session_may_resume(request, session, fresh) or not account_may_answer(account):
                 raise AuthnRequestExpired()
             if not uow.authn_requests.complete(request_id, self._clock.now()):
                 raise AuthnRequestExpired()

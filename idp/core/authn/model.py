@@ -15,6 +15,9 @@ class AuthMethod(enum.StrEnum):
 
     PASSWORD = "password"
     PROVISIONAL = "provisional"
+    #: The right password of an account whose password must be replaced (``must_change_password``, set by a
+    #: campaign): the session only opens the change-password step, nothing is answered from it.
+    PASSWORD_CHANGE = "password_change"
     SMS = "sms"
     FEDERATION = "federation"
 

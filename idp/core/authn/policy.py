@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from idp.core.accounts.model import Account, AccountState
 from idp.core.authn.model import AuthMethod, AuthnRequest, SsoSession
 
 #: Methods that prove the person knows a durable secret; a provisional password is not one of them.
@@ -18,3 +19,15 @@ def session_can_answer(request: AuthnRequest, session: SsoSession | None) -> boo
 def must_fail_passive(request: AuthnRequest, session: SsoSession | None) -> bool:
     """A passive request that no session can answer fails instead of showing a login page (SAML IsPassive)."""
     return request.passive and not session_can_answer(request, session)
+
+
+def session_may_resume(request: AuthnRequest, session: SsoSession, fresh: bool) -> bool:
+    """A pending request is answered by the session that just logged in for it or by one that could answer it
+    anyway, and never by a session without full credentials (provisional, or a password that must change)."""
+    return session.auth_method in FULL_METHODS and (fresh or session_can_answer(request, session))
+
+
+def account_may_answer(account: Account) -> bool:
+    """Only an active account whose password need not change gets an answer from an existing session (a
+    campaign's forced change sends the person through the login and its change-password step first)."""
+    return account.state is AccountState.ACTIVE and not account.must_change_password
