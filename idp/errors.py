@@ -7,6 +7,10 @@ web pages, each protocol, the command line) maps these to its own wire form in o
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from idp.core.accounts.model import Profile
 
 
 class IdpError(Exception):
@@ -66,6 +70,19 @@ class LoginThrottled(IdpError):
 
     def __init__(self, retry_after_seconds: int, description: str | None = None) -> None:
         self.retry_after_seconds = retry_after_seconds
+        super().__init__(description)
+
+
+class WrongProfile(IdpError):
+    """The password is right but the account belongs to the other profile than the one chosen: nobody is
+    logged in. Only raised after the password was checked, so it tells nothing to who does not know it."""
+
+    code = "wrong_profile"
+    description = "Cet identifiant n'est pas celui d'un compte de ce profil."
+
+    def __init__(self, profile: Profile, description: str | None = None) -> None:
+        #: The account's own profile, which the screen names with a link to its form.
+        self.profile = profile
         super().__init__(description)
 
 

@@ -289,6 +289,16 @@ def stored_login_url(client: FlaskClient, services: Services, profile: str = "pa
     return f"/login/{request.id}"
 
 
+def profile_of(services: Services, identifier: str) -> str:
+    """The login screen's word for the profile of the account behind ``identifier`` (``parent`` when unknown):
+    the profile a person picks before typing their own identifier, as a browser test would pick it."""
+    from idp.core.accounts.identifiers import normalise_login_input
+
+    with services.uow() as uow:
+        account = uow.accounts.by_identifier(normalise_login_input(identifier))
+    return account.profile.choice if account is not None else "parent"
+
+
 class LoginHelper:
     """Drive the login screens like a browser: start, pick a profile, post the form."""
 

@@ -91,7 +91,8 @@ def ours(directory: Path, sp_key: bytes, sp_cert: bytes, iterations: int) -> Non
                 return False
             seen.add(key)
             return True
-        return checks.AuthnRequestChecker(config, lambda e: metadata[signed] if e == SP else None, consume)
+        return checks.AuthnRequestChecker(config, lambda e: metadata[signed] if e == SP else None, consume,
+                                          allows_unsigned=lambda e: not signed)  # unsigned: an exempted SP
 
     def request(i: int, destination: str) -> bytes:
         return etree.tostring(forge.authn_request(SP, now, request_id=f"_r{i}-{time.monotonic_ns()}",

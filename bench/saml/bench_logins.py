@@ -104,7 +104,8 @@ def prepare(instance: Path, database: str, port: int, bits: int) -> tuple[object
     from idp.core.accounts.model import AccountState, NewAccount, Profile
     from idp.saml import admin as saml_admin
 
-    saml_admin.register(services, str(instance / "sp.xml"), name="Bench SP")
+    # The bench's SP sends unsigned requests (the cheaper case it measures): exempted as an operator would.
+    saml_admin.register(services, str(instance / "sp.xml"), name="Bench SP", allow_unsigned_requests=True)
     with services.uow() as uow:
         account = uow.accounts.add(NewAccount(profile=Profile.PARENT, family_name="Dupont", given_names="Marie",
                                               state=AccountState.ACTIVE, password_hash=services.hasher.hash(PASSWORD)),

@@ -23,7 +23,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _policy(attributes: str | None, nameid: str | None, clear_ine: bool | None, compat_oid: bool | None,
             idp_initiated: bool | None, name: str | None, sign_response: bool | None,
-            encrypt: bool | None, require_encryption: bool | None) -> dict[str, object]:
+            encrypt: bool | None, require_encryption: bool | None,
+            allow_unsigned_requests: bool | None) -> dict[str, object]:
     policy: dict[str, object] = {}
     if attributes is not None:
         try:
@@ -32,7 +33,8 @@ def _policy(attributes: str | None, nameid: str | None, clear_ine: bool | None, 
             raise CommandFailed(str(exc)) from None
     for key, value in (("nameid_format", nameid), ("clear_ine", clear_ine), ("compat_oid", compat_oid),
                        ("allow_idp_initiated", idp_initiated), ("name", name), ("sign_response", sign_response),
-                       ("encrypt_assertion", encrypt), ("require_encryption", require_encryption)):
+                       ("encrypt_assertion", encrypt), ("require_encryption", require_encryption),
+                       ("allow_unsigned_requests", allow_unsigned_requests)):
         if value is not None:
             policy[key] = value
     return policy
@@ -52,6 +54,9 @@ def _policy_options(func: F) -> F:
         click.option("--require-encryption/--allow-clear", default=None,
                      help="Ne jamais envoyer d'assertion en clair : les métadonnées doivent publier une clé de "
                           "chiffrement (défaut : non)."),
+        click.option("--allow-unsigned-requests/--require-signed-requests", default=None,
+                     help="Accepter les requêtes d'authentification non signées de ce service, s'il ne sait pas "
+                          "signer (défaut : signature exigée, comme l'annoncent nos métadonnées)."),
         click.option("--name", help="Nom affiché dans « Mes services »."),
         click.option("--home-url", help="Adresse d'accueil du service dans « Mes services »."),
     ]
@@ -73,11 +78,11 @@ def sp() -> None:
 @pass_ctx
 def add(ctx: CliContext, source: str, cert: str | None, attributes: str | None, nameid: str | None,
         clear_ine: bool | None, compat_oid: bool | None, allow_idp_initiated: bool | None,
-        sign_response: bool | None, encrypt: bool | None, require_encryption: bool | None, name: str | None,
-        home_url: str | None) -> None:
+        sign_response: bool | None, encrypt: bool | None, require_encryption: bool | None,
+        allow_unsigned_requests: bool | None, name: str | None, home_url: str | None) -> None:
     """Enregistrer un service depuis un fichier de métadonnées ou une adresse (FILE|URL)."""
     policy = _policy(attributes, nameid, clear_ine, compat_oid, allow_idp_initiated, name, sign_response, encrypt,
-                     require_encryption)
+                     require_encryption, allow_unsigned_requests)
     cert_pem = Path(cert).read_bytes() if cert else None
     try:
         done = admin.register(ctx.services, source, cert=cert_pem, home_url=home_url, **policy)
@@ -85,6 +90,8 @@ def add(ctx: CliContext, source: str, cert: str | None, attributes: str | None, 
         raise CommandFailed(exc.description) from None
     for item in done:
         click.echo(f"{'ajouté' if item.created else 'mis à jour'} : {item.entity_id}")
+        for warning in item.warnings:
+            click.echo(f"attention : {warning}", err=True)
 
 
 @sp.command("list")
@@ -101,6 +108,7 @@ def list_(ctx: CliContext) -> None:
                    f"attributs={','.join(row.attributes) or 'défaut'}\tine={'clair' if row.clear_ine else 'haché'}\t"
                    f"noms={'oid' if row.compat_oid else 'basic'}\tportail={'oui' if row.allow_idp_initiated else 'non'}\t"
                    f"chiffrement={_encryption_label(row)}\t"
+                   f"requêtes={'non-signées-acceptées' if row.allow_unsigned_requests else 'signées'}\t"
                    f"validUntil={until}\tsource={row.refresh_url or row.source or 'cli'}")
 
 
@@ -116,10 +124,11 @@ def _encryption_label(row: SpRow) -> str:
 @pass_ctx
 def set_(ctx: CliContext, entity_id: str, attributes: str | None, nameid: str | None, clear_ine: bool | None,
          compat_oid: bool | None, allow_idp_initiated: bool | None, sign_response: bool | None,
-         encrypt: bool | None, require_encryption: bool | None, name: str | None, home_url: str | None) -> None:
+         encrypt: bool | None, require_encryption: bool | None, allow_unsigned_requests: bool | None,
+         name: str | None, home_url: str | None) -> None:
     """Modifier la politique d'un service enregistré."""
     policy = _policy(attributes, nameid, clear_ine, compat_oid, allow_idp_initiated, name, sign_response, encrypt,
-                     require_encryption)
+                     require_encryption, allow_unsigned_requests)
     try:
         found = admin.set_policy(ctx.services, entity_id, home_url=home_url, **policy)
     except MetadataRejected as exc:

@@ -11,6 +11,8 @@ LOGIN_SUCCESS = "login.success"
 LOGIN_FAILURE = "login.failure"
 LOGIN_LOCKED = "login.locked"
 LOGIN_THROTTLED = "login.throttled"
+#: The right password typed on the other profile's form: nobody logged in, no failure counted.
+LOGIN_WRONG_PROFILE = "login.wrong_profile"
 LOGOUT = "logout"
 ACCOUNT_CREATED = "account.created"
 ACCOUNT_LOCKED = "account.locked"

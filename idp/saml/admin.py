@@ -21,6 +21,8 @@ class Registered:
 
     entity_id: str
     created: bool
+    #: What the operator should know (e.g. requests that will be refused), in French.
+    warnings: tuple[str, ...] = ()
 
 
 def _read_source(source: str, cert: bytes | None) -> tuple[bytes, str, str]:
@@ -43,6 +45,25 @@ def check_encryption_policy(entity: registry.SpMetadata, require: bool, encrypt:
         raise registry.MetadataRejected(
             f"{entity.entity_id} : le chiffrement des assertions est exigé mais les métadonnées ne publient aucune "
             "clé de chiffrement (KeyDescriptor use=\"encryption\")")
+
+
+def check_signing_policy(entity: registry.SpMetadata, policy: dict[str, Any],
+                         existing: SpRow | None) -> tuple[str, ...]:
+    """Refuse an exemption from signed requests that the SP's own metadata contradicts; otherwise return the
+    warnings the operator should read (an exemption that no longer applies, requests that will be refused)."""
+    requested = policy.get("allow_unsigned_requests")
+    allow = bool(existing.allow_unsigned_requests if requested is None and existing else requested)
+    if allow and entity.authn_requests_signed:
+        message = (f"{entity.entity_id} : ses métadonnées annoncent des requêtes signées "
+                   "(AuthnRequestsSigned=\"true\") ; une requête non signée en son nom reste refusée")
+        if requested:
+            raise registry.MetadataRejected(message + ", --allow-unsigned-requests ne s'applique pas")
+        return (message + " malgré l'exception enregistrée",)
+    if not allow and not entity.signing_certs:
+        return (f"{entity.entity_id} : aucune clé de signature dans ses métadonnées ; ses requêtes seront refusées "
+                "(signature exigée). Pour un service qui ne sait pas signer : idp sp set "
+                f"{entity.entity_id} --allow-unsigned-requests",)
+    return ()
 
 
 def _effective(policy: dict[str, Any], existing: SpRow | None) -> tuple[bool, bool]:
@@ -72,19 +93,21 @@ def register(services: Services, source: str, *, cert: bytes | None = None, home
     with services.uow() as uow:
         store = SqlSamlStore(uow.session)
         for entity in entities:
-            check_encryption_policy(entity, *_effective(policy, store.get_sp(entity.entity_id)))
+            existing = store.get_sp(entity.entity_id)
+            check_encryption_policy(entity, *_effective(policy, existing))
+            warnings = check_signing_policy(entity, policy, existing)
             xml = registry.entity_xml(data, entity.entity_id)
             extra = {"refresh_url": refresh_url, "refresh_cert": cert.decode("ascii")} if refresh_url and cert else {}
             created = store.save_sp(entity.entity_id, xml, registry.digest(xml), entity.valid_until, stored_source,
                                     now, home_url=home_url, **policy, **extra)
-            out.append(Registered(entity.entity_id, created))
+            out.append(Registered(entity.entity_id, created, warnings))
         uow.commit()
     return out
 
 
 def set_policy(services: Services, entity_id: str, *, home_url: str | None = None, **policy: Any) -> bool:
-    """Change the release policy of a registered SP (False if unknown); an encryption requirement is checked
-    against its stored metadata first."""
+    """Change the release policy of a registered SP (False if unknown); an encryption requirement and an
+    exemption from signed requests are checked against its stored metadata first."""
     with services.uow() as uow:
         store = SqlSamlStore(uow.session)
         row = store.get_sp(entity_id)
@@ -93,6 +116,7 @@ def set_policy(services: Services, entity_id: str, *, home_url: str | None = Non
         entities = registry.parse_metadata(row.metadata_xml.encode("utf-8"), now=dt.datetime.min.replace(tzinfo=dt.UTC))
         entity = next((e for e in entities if e.entity_id == entity_id), entities[0])
         check_encryption_policy(entity, *_effective(policy, row))
+        check_signing_policy(entity, policy, row)
         store.set_policy(entity_id, services.clock.now(), home_url=home_url, **policy)
         uow.commit()
     return True

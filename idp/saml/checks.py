@@ -2,8 +2,8 @@
 
 Order matters (SECURITY S01–S14): size caps and a capped inflate on the raw bytes, then a DOCTYPE refusal,
 then one hardened parse (lxml; the same tree is checked and read, so no parser differential), then the
-issuer's metadata, the signature (per SP ``AuthnRequestsSigned``; raw query bytes for HTTP-Redirect; only the
-metadata keys; only the root element counts), ``Destination``, the ACS from metadata, freshness with clock
+issuer's metadata, the signature (required unless the operator exempted that SP, see ``signature_required``;
+raw query bytes for HTTP-Redirect; only the metadata keys; only the root element counts), ``Destination``, the ACS from metadata, freshness with clock
 skew, and the replay cache shared by every worker in the database.
 """
 
@@ -194,6 +194,18 @@ def verify_signature(inbound: Inbound, sp: SpMetadata, required: bool) -> bool:
     return False
 
 
+def signature_required(sp: SpMetadata, allow_unsigned: bool) -> bool:
+    """Whether an AuthnRequest from ``sp`` must be signed: always, unless the operator exempted this SP
+    (``idp sp set --allow-unsigned-requests``) and its own metadata does not promise signed requests.
+
+    Our metadata says ``WantAuthnRequestsSigned="true"`` (SAML Metadata 2.4.3), which SP libraries read to
+    decide whether to sign (python3-saml's ``merge_settings``); an SP whose metadata says
+    ``AuthnRequestsSigned="true"`` (Metadata 2.4.4) is held to it even when exempted, since an unsigned
+    request in its name is then a forgery.
+    """
+    return sp.authn_requests_signed or not allow_unsigned
+
+
 # --- AuthnRequest --------------------------------------------------------------------------------------
 
 
@@ -284,6 +296,8 @@ class AuthnRequestChecker:
     config: SamlConfig
     lookup: Callable[[str], SpMetadata | None]
     consume: Callable[[str, dt.datetime], bool] | None = None
+    #: Whether the operator exempted an SP (by entity id) from signing its requests; none is by default.
+    allows_unsigned: Callable[[str], bool] = lambda entity_id: False
 
     def check(self, inbound: Inbound, endpoint_url: str, now: dt.datetime) -> tuple[CheckedAuthnRequest, SpMetadata]:
         """Run every check in order; raises a page error (untrusted) or ``SamlRequestDenied`` (to the ACS).
@@ -298,8 +312,7 @@ class AuthnRequestChecker:
         sp = self.lookup(issuer) if issuer else None
         if sp is None:
             raise SamlUnknownServiceProvider()
-        required = sp.authn_requests_signed or self.config.want_authn_requests_signed
-        signed = verify_signature(inbound, sp, required)
+        signed = verify_signature(inbound, sp, signature_required(sp, self.allows_unsigned(sp.entity_id)))
         check_destination(root, endpoint_url, signed)
         acs = _choose_acs(root, sp)
         relay_state = inbound.relay_state

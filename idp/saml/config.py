@@ -13,8 +13,6 @@ class SamlConfig:
     """Everything the SAML front-end needs from configuration (tests build their own)."""
 
     base_url: str
-    #: IdP-wide "requests must be signed"; per SP, its own ``AuthnRequestsSigned`` is honoured anyway.
-    want_authn_requests_signed: bool = False
     assertion_lifetime: dt.timedelta = dt.timedelta(minutes=5)
     message_lifetime: dt.timedelta = dt.timedelta(minutes=3)
     clock_skew: dt.timedelta = dt.timedelta(minutes=3)

@@ -183,7 +183,11 @@ class SamlIdp:
             found = self.service_provider(store, entity_id, now)
             return found[1] if found else None
 
-        return AuthnRequestChecker(self.config, lookup)
+        def allows_unsigned(entity_id: str) -> bool:
+            found = self.service_provider(store, entity_id, now)  # the row just read (per-worker cache)
+            return found is not None and found[0].allow_unsigned_requests
+
+        return AuthnRequestChecker(self.config, lookup, allows_unsigned=allows_unsigned)
 
     def consume(self, store: SqlSamlStore, checked: CheckedAuthnRequest, now: dt.datetime) -> None:
         """Record the request ID in the shared replay cache, or raise ``SamlReplay`` (SECURITY S14)."""

@@ -1,5 +1,6 @@
 """Our IdP metadata (SAML Metadata 2.4.3): signed, with ``validUntil``/``cacheDuration``, current and next
-signing certificates during a rollover (SECURITY S25, R11); ``WantAuthnRequestsSigned`` tells the truth.
+signing certificates during a rollover (SECURITY S25, R11); ``WantAuthnRequestsSigned="true"`` tells the truth:
+every SP must sign its AuthnRequests unless the operator exempted it (``idp sp set --allow-unsigned-requests``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def build_metadata(config: SamlConfig, material: KeyMaterial, backend: XmlSecBac
                          entityID=config.entity_id, ID=doc_id, validUntil=instant(now + config.metadata_valid_for),
                          cacheDuration=config.metadata_cache_duration)
     idp = sub(root, MD, "IDPSSODescriptor", protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol",
-              WantAuthnRequestsSigned="true" if config.want_authn_requests_signed else "false")
+              WantAuthnRequestsSigned="true")  # the default for every SP (``checks.signature_required``)
     for pem in material.announced:
         key_descriptor = sub(idp, MD, "KeyDescriptor", use="signing")
         x509 = sub(sub(sub(key_descriptor, DS, "KeyInfo"), DS, "X509Data"), DS, "X509Certificate")

@@ -45,6 +45,9 @@ class SamlServiceProviderRow(Base):
     encrypt_assertion: Mapped[bool] = mapped_column(Boolean, default=True)
     #: Never send this SP a clear assertion (SECURITY S24): registration needs an encryption key in its metadata.
     require_encryption: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The operator's exception for a legacy SP that cannot sign its AuthnRequests (signed ones are required
+    #: by default; ``idp.saml.checks.signature_required``).
+    allow_unsigned_requests: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     refreshed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -111,6 +114,7 @@ class SpRow:
     updated_at: dt.datetime
     refreshed_at: dt.datetime | None = None
     require_encryption: bool = False
+    allow_unsigned_requests: bool = False
 
 
 #: ``SqlSamlStore.consume_once``: the insert that wins only when the key is new or its entry has expired.
@@ -140,7 +144,8 @@ TAKE_PENDING = text("DELETE FROM saml_pending_requests WHERE id = :id RETURNING 
     payload=Text(), expires_at=UtcDateTime())
 
 POLICY_FIELDS = ("name", "attributes", "nameid_format", "clear_ine", "compat_oid", "allow_idp_initiated",
-                 "sign_response", "encrypt_assertion", "require_encryption", "refresh_url", "refresh_cert")
+                 "sign_response", "encrypt_assertion", "require_encryption", "refresh_url", "refresh_cert",
+                 "allow_unsigned_requests")
 
 
 _NAME_IDS = table_of(SamlNameIdRow)
@@ -161,6 +166,7 @@ def _to_sp(row: SamlServiceProviderRow) -> SpRow:
         clear_ine=row.clear_ine, compat_oid=row.compat_oid, allow_idp_initiated=row.allow_idp_initiated,
         sign_response=row.sign_response, encrypt_assertion=row.encrypt_assertion, updated_at=row.updated_at,
         refreshed_at=row.refreshed_at, require_encryption=bool(row.require_encryption),
+        allow_unsigned_requests=bool(row.allow_unsigned_requests),
     )
 
 

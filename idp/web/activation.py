@@ -20,7 +20,7 @@ from idp.core.activation.enrolment import ChildAnswer
 from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
 from idp.core.activation.model import TxState
 from idp.core.passwords.policy import describe_rules
-from idp.errors import InvalidCredentials
+from idp.errors import InvalidCredentials, WrongProfile
 from idp.web.security import browser_id, check_csrf, client_ip, set_sso_cookie, sso_token
 from idp.wiring import Services
 
@@ -312,7 +312,7 @@ def attach_submit(request_id: str) -> ResponseReturnValue:
                                       identifier=request.form.get("identifiant", "")[:64],
                                       password=request.form.get("mot_de_passe_existant", "")[:1024],
                                       ip=client_ip(), user_agent=request.headers.get("User-Agent", ""))
-    except InvalidCredentials as exc:
+    except (InvalidCredentials, WrongProfile) as exc:  # a pupil's account takes no children (no failure counted)
         _, account = svc.provisional.current(sso_token(svc.settings))
         return render_template("activation_first_login.html", account=account, request_id=request_id[:64],
                                rules=password_rules(), errors=[], attach_errors=[exc.description],

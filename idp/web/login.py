@@ -19,7 +19,7 @@ from idp.core.authn.model import AuthMethod, AuthnRequest, SsoSession
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
 from idp.core.ports import ServiceEntry
-from idp.errors import InvalidCredentials
+from idp.errors import InvalidCredentials, WrongProfile
 from idp.web.frontend import completing_protocols
 from idp.web.security import (
     browser_id,
@@ -61,7 +61,7 @@ def _render_screen(req: AuthnRequest, profile: str, *, error: str = "", identifi
                    **context: object) -> str:
     here = _screen_path(req)
     if not profile:
-        return render_template("login_profile.html", req=req, here=here, profiles=PROFILES, **context)
+        return render_template("login_profile.html", req=req, here=here, profiles=PROFILES, error=error, **context)
     return render_template("login_form.html", req=req, here=here, profile=profile, profile_label=PROFILES[profile],
                            error=error, identifier=identifier, **context)
 
@@ -154,18 +154,23 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
     services = _services()
     identifier = request.form.get("identifiant", "")
     password = request.form.get("mot_de_passe", "")
+    chosen = request.values.get("profil", "")
+    profile = Profile.from_choice(chosen if chosen in PROFILES else _profile(form_request()))
+    if profile is None:  # no screen of ours posts without a profile: ask for it, check nothing
+        return _render_screen(form_request(), "", error="Choisissez d'abord votre profil."), 400
     problem = field_problem(identifier, password)
     if problem:
-        req = form_request()
-        return _render_form(req, _profile(req) or "parent", error=problem, identifier=identifier[:MAX_IDENTIFIER],
+        return _render_form(form_request(), profile.choice, error=problem, identifier=identifier[:MAX_IDENTIFIER],
                             status=400)
     try:
-        outcome = run(identifier, password, ip=client_ip(), user_agent=request.headers.get("User-Agent", ""),
-                      old_token=sso_token(services.settings))
+        outcome = run(identifier, password, profile=profile, ip=client_ip(),
+                      user_agent=request.headers.get("User-Agent", ""), old_token=sso_token(services.settings))
     except InvalidCredentials as exc:
-        req = form_request()
-        return _render_form(req, _profile(req) or "parent", error=exc.description,
+        return _render_form(form_request(), profile.choice, error=exc.description,
                             identifier=normalise_login_input(identifier))
+    except WrongProfile as exc:  # the right password: name the account's profile, link to its form
+        return _render_screen(form_request(), profile.choice, identifier=normalise_login_input(identifier),
+                              wrong_profile=exc.profile)
     request_id = outcome.request.id
     frontend = services.frontends[outcome.request.protocol]
     if outcome.needs_activation:  # without a stored request, the activation ends on "Mes services"

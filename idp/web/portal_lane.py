@@ -9,8 +9,9 @@ each one itself, with the same code and checks as the Flask views and the same b
   (``login.cached_portal_screen``) with this browser's anti-forgery token, and a new browser cookie when the
   browser has none;
 - ``POST /login`` (urlencoded, read by ``idp.web.wsgiform`` as werkzeug would, same query): the anti-forgery
-  token (``csrf_matches``) and the fields checked as ``submit_form`` does, then ``AuthnFlow.login_unstored``
-  — throttle, dummy verify, account state, session rotation, rehash, audit line — and, on success, the 303
+  token (``csrf_matches``), the profile and the fields checked as ``submit_form`` does, then
+  ``AuthnFlow.login_unstored`` — throttle, dummy verify, account state, the chosen profile (``WrongProfile``
+  handed to Flask like any refusal), session rotation, rehash, audit line — and, on success, the 303
   to "Mes services" with the SSO cookie;
 - ``GET /services`` with an SSO cookie: the session and the catalogue read as ``my_services`` does, and the
   cached page (``login.cached_services_page``) with the person's name and identifier.
@@ -33,6 +34,7 @@ from typing import Any
 from werkzeug.http import dump_cookie, parse_cookie
 from werkzeug.utils import redirect
 
+from idp.core.accounts.model import Profile
 from idp.core.authn.model import AuthnRequest
 from idp.core.authn.policy import FULL_METHODS
 from idp.observability import correlation_id
@@ -137,13 +139,14 @@ class PortalLane:
         if not csrf_matches(self._key, cookies.get(self._browser_cookie), form.get(CSRF_FIELD, "")):
             return None  # Flask refuses it (SECURITY W03) with its error page
         identifier, password = form.get("identifiant", ""), form.get("mot_de_passe", "")
-        if login.field_problem(identifier, password):
-            return None  # Flask shows the form again with the reason
+        profile = Profile.from_choice(hint or "")
+        if profile is None or login.field_problem(identifier, password):
+            return None  # Flask asks for the profile, or shows the form again with the reason
         flow = self._services.flow
-        request = flow.begin(PORTAL, {}, "", None, profile_hint=hint or "", store=False)
+        request = flow.begin(PORTAL, {}, "", None, profile_hint=profile.choice, store=False)
         assert isinstance(request, AuthnRequest)  # no session token: never answered from a session
         try:
-            outcome = flow.login_unstored(request, identifier, password,
+            outcome = flow.login_unstored(request, identifier, password, profile=profile,
                                           ip=(environ.get("REMOTE_ADDR") or "")[:45],
                                           user_agent=environ.get("HTTP_USER_AGENT", ""),
                                           old_token=cookies.get(self._sso_cookie))

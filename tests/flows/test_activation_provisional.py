@@ -205,6 +205,22 @@ def test_second_letter_attaches_the_child_to_the_existing_account(client: FlaskC
     assert closed.state is AccountState.CLOSED
 
 
+def test_a_pupils_account_takes_no_second_letter(client: FlaskClient, services: Services, login: LoginHelper,
+                                                account_factory) -> None:
+    """The right password of a pupil's account: named as such, nothing attached, no failure counted."""
+    make_family(services)
+    pupil = account_factory("Léo", "Martin", profile=Profile.STUDENT)
+    letter = {c.given_names: c for c in services.provisional.issue("0690026D", parents=True).issued}["Sophie Anne"]
+    url = login(letter.identifier, letter.password).headers["Location"]
+    for _ in range(6):  # beyond the free failures: a counted failure would lock the pupil's identifier
+        refused = Browser(client).post(url.replace("premiere-connexion", "rattacher"),
+                                       {"identifiant": pupil.identifier, "mot_de_passe_existant": "Velo-Rouge-Garonne-42"},
+                                       page=url)
+        assert refused.status_code == 401 and "celui d'un compte « Élève »" in text_of(refused)
+    client.delete_cookie("__Host-sso", path="/")
+    assert login(pupil.identifier, "Velo-Rouge-Garonne-42", path="/login?profil=eleve").status_code == 303
+
+
 def test_expired_provisional_credentials_are_refused(client: FlaskClient, services: Services, login: LoginHelper,
                                                      clock: FrozenClock) -> None:
     _class(services)

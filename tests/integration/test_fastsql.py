@@ -261,9 +261,10 @@ def test_a_usual_login_writes_its_one_statement_without_a_transaction(services: 
     monkeypatch.setattr(services.uow, "login_state", spy)
     flow = services.flow
     request = flow.begin(PORTAL, {}, "", None, store=False)
-    first = flow.login_unstored(request, account.identifier, DEFAULT_PASSWORD, ip="192.0.2.1")
-    again = flow.login_unstored(request, account.identifier, DEFAULT_PASSWORD, ip="192.0.2.1",
-                                old_token=first.token)
+    first = flow.login_unstored(request, account.identifier, DEFAULT_PASSWORD, profile=account.profile,
+                                ip="192.0.2.1")
+    again = flow.login_unstored(request, account.identifier, DEFAULT_PASSWORD, profile=account.profile,
+                                ip="192.0.2.1", old_token=first.token)
     fast = services.db.dialect == "postgresql"
     assert opened == [(True, fast), (False, False)]
     with services.uow() as uow:

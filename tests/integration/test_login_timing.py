@@ -24,7 +24,8 @@ def test_unknown_identifier_and_wrong_password_take_the_same_time(services: Serv
         request = services.flow.begin(Client("portal"), {}, "browser", None)
         start = time.perf_counter()
         with contextlib.suppress(InvalidCredentials):
-            services.flow.login(request.id, "browser", identifier, "Mauvais-Mot-2!", ip=f"10.9.{len(identifier)}.1")
+            services.flow.login(request.id, "browser", identifier, "Mauvais-Mot-2!", profile=account.profile,
+                                ip=f"10.9.{len(identifier)}.1")
         return time.perf_counter() - start
 
     known, unknown = [], []

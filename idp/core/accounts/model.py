@@ -18,6 +18,16 @@ class Profile(enum.StrEnum):
         """The French word the screens use."""
         return "Représentant légal" if self is Profile.PARENT else "Élève"
 
+    @property
+    def choice(self) -> str:
+        """The word the login screens name this profile by (``?profil=parent|eleve``)."""
+        return "parent" if self is Profile.PARENT else "eleve"
+
+    @classmethod
+    def from_choice(cls, choice: str) -> Profile | None:
+        """The profile a login screen's ``profil`` names, or None when it names none."""
+        return {"parent": cls.PARENT, "eleve": cls.STUDENT}.get(choice)
+
 
 class AccountState(enum.StrEnum):
     """Life cycle: provisional → active, or locked by the helpdesk, or closed when the person leaves."""

@@ -27,6 +27,7 @@ from idp.core.activation.model import Channel, ChildRecord, RepresentativeRecord
 from idp.core.authn import throttle
 from idp.core.authn.flow import AuthnFlow
 from idp.core.authn.model import AuthMethod, SsoSession
+from idp.core.authn.policy import check_profile
 from idp.core.authn.sessions import find_session
 from idp.core.passwords.hashing import HashParameters, PasswordHasher
 from idp.core.passwords.policy import PasswordContext
@@ -352,11 +353,13 @@ class ProvisionalCredentials:
         if wait:
             raise LoginThrottled(wait)
         ok = self._hasher.verify(account.password_hash if account else None, password[:1024])
-        if not ok or account is None or account.state is not AccountState.ACTIVE \
-                or account.profile is not Profile.PARENT:
+        if not ok or account is None or account.state is not AccountState.ACTIVE:
             with kit.uow() as uow:
                 throttle.record_failure(keys, uow.throttle, policy, kit.clock.now())
                 uow.commit()
             raise InvalidCredentials()
+        # Only a parent's account takes children; the login's rule, after the password (no failure counted).
+        check_profile(account, Profile.PARENT, "Cet identifiant est celui d'un compte « Élève » : saisissez "
+                      "l'identifiant et le mot de passe de votre compte « Représentant légal ».")
         return account
 

@@ -23,11 +23,12 @@ from typing import Any
 
 from idp.core import audit
 from idp.core.accounts.identifiers import normalise_login_input
-from idp.core.accounts.model import Account, AccountState
+from idp.core.accounts.model import Account, AccountState, Profile
 from idp.core.authn import throttle
 from idp.core.authn.model import Assertion, AuthMethod, AuthnRequest, SsoSession
 from idp.core.authn.policy import (
     account_may_answer,
+    check_profile,
     must_fail_passive,
     session_can_answer,
     session_may_resume,
@@ -49,6 +50,7 @@ from idp.errors import (
     AuthnRequestExpired,
     InvalidCredentials,
     LoginThrottled,
+    WrongProfile,
 )
 
 log = logging.getLogger("idp.authn")
@@ -150,10 +152,13 @@ class AuthnFlow:
 
     # --- login -----------------------------------------------------------------------------------
 
-    def login(self, request_id: str, browser_id: str, identifier: str, password: str, *, ip: str,
+    def login(self, request_id: str, browser_id: str, identifier: str, password: str, *, profile: Profile, ip: str,
               user_agent: str = "", old_token: str | None = None,
               complete_protocols: frozenset[str] = frozenset()) -> LoginOutcome:
         """Check identifier and password for a pending request; open a new session on success.
+
+        ``profile`` is the one chosen on the login screen: an account of the other profile logs nobody in
+        (``WrongProfile``, raised only after a right password, counted as no failure).
 
         The argon2 verification runs between two short transactions, so no database lock or pooled
         connection is held while hashing. A request of a protocol in ``complete_protocols`` (front-ends that
@@ -161,9 +166,10 @@ class AuthnFlow:
         still has to be activated; ``outcome.request.completed_at`` then tells the caller.
         """
         return self._login(lambda uow: self._pending_in(uow, request_id, browser_id), identifier, password,
-                           ip=ip, user_agent=user_agent, old_token=old_token, complete_protocols=complete_protocols)
+                           profile=profile, ip=ip, user_agent=user_agent, old_token=old_token,
+                           complete_protocols=complete_protocols)
 
-    def login_unstored(self, request: AuthnRequest, identifier: str, password: str, *, ip: str,
+    def login_unstored(self, request: AuthnRequest, identifier: str, password: str, *, profile: Profile, ip: str,
                        user_agent: str = "", old_token: str | None = None) -> LoginOutcome:
         """``login`` for a request ``begin(store=False)`` returned (the portal's): the same checks — throttle,
         dummy verify, account state, session rotation, rehash, audit line —, no request read or written.
@@ -173,11 +179,11 @@ class AuthnFlow:
         """
         if request.id:
             raise ValueError("a stored request logs in through login()")
-        return self._login(lambda uow: request, identifier, password, ip=ip, user_agent=user_agent,
+        return self._login(lambda uow: request, identifier, password, profile=profile, ip=ip, user_agent=user_agent,
                            old_token=old_token, complete_protocols=frozenset({request.protocol}))
 
     def _login(self, load_request: Callable[[UnitOfWork], AuthnRequest], identifier: str, password: str, *,
-               ip: str, user_agent: str, old_token: str | None,
+               profile: Profile, ip: str, user_agent: str, old_token: str | None,
                complete_protocols: frozenset[str]) -> LoginOutcome:
         ident = normalise_login_input(identifier)
         password = password[:MAX_PASSWORD_INPUT]
@@ -202,6 +208,7 @@ class AuthnFlow:
                 self._notify_lock(account)
             raise InvalidCredentials()
         self._check_usable(account)
+        self._check_profile(account, profile, ip)
         # Usually the success writes one thing, ``add_at_login`` (no counters to clear, no earlier session to
         # end, no rehash): the storage may then send it without a transaction (one statement on PostgreSQL).
         rehash = self._needs_rehash(account)
@@ -240,6 +247,17 @@ class AuthnFlow:
             raise AccountUnavailable(
                 "Vos identifiants provisoires ont expiré. Demandez-en de nouveaux à votre établissement."
             )
+
+    def _check_profile(self, account: Account, profile: Profile, ip: str) -> None:
+        """``check_profile``, audited when it refuses; the throttle counters are left as they were."""
+        try:
+            check_profile(account, profile)
+        except WrongProfile:
+            with self._uow.login_state() as uow:
+                self._audit(uow, audit.LOGIN_WRONG_PROFILE, account.id, account.identifier, ip,
+                            {"chosen": profile.value})
+                uow.commit()
+            raise
 
     def _needs_rehash(self, account: Account) -> bool:
         return bool(account.password_hash) and self._hasher.needs_rehash(account.password_hash or "")

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from conftest import profile_of
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -124,7 +125,8 @@ class CasBrowser:
                     password: str = PASSWORD) -> str:
         """``/cas/login`` without a session: the common login form, then the ticket redirect; returns it."""
         form_url = self.login.start(f"/cas/login?service={quote(service)}{extra}")
-        done = self.login.submit(form_url + "?profil=parent", identifier, password)
+        profile = profile_of(self.client.application.extensions["idp"], identifier)
+        done = self.login.submit(f"{form_url}?profil={profile}", identifier, password)
         assert done.status_code == 303, done.status_code
         assert done.headers["Location"].startswith("/cas/resume/")
         return ticket_from(self.client.get(done.headers["Location"]))

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt as pyjwt
 import pytest
-from conftest import DEFAULT_PASSWORD, AccountFactory, csrf_from
+from conftest import DEFAULT_PASSWORD, AccountFactory, csrf_from, profile_of
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -111,9 +111,10 @@ class Browser:
         return self.client.get("/oidc/authorize?" + urlencode(params))
 
     def login(self, login_url: str, identifier: str, password: str = DEFAULT_PASSWORD) -> Any:
-        page = self.client.get(login_url + ("&" if "?" in login_url else "?") + "profil=parent")
+        profile = profile_of(self.services, identifier)
+        page = self.client.get(login_url + ("&" if "?" in login_url else "?") + f"profil={profile}")
         assert page.status_code == 200, page.status_code
-        form_url = login_url.split("?")[0]
+        form_url = login_url.split("?")[0] + f"?profil={profile}"  # where the form posts
         return self.client.post(form_url, data={"identifiant": identifier, "mot_de_passe": password,
                                                 "csrf_token": csrf_from(page.get_data(as_text=True))})
 
@@ -311,9 +312,10 @@ class OicRp:
         if response.status_code == 303 and "/login/" in location:
             assert identifier, "the provider asked for a login"
             login = self.live.base_url + location
-            page = self.browser.get(login + ("&" if "?" in login else "?") + "profil=parent")
+            profile = profile_of(self.live.services, identifier)
+            page = self.browser.get(login + ("&" if "?" in login else "?") + f"profil={profile}")
             assert page.status_code == 200
-            form = login.split("?")[0]
+            form = login.split("?")[0] + f"?profil={profile}"  # where the form posts
             response = self.browser.post(form, data={"identifiant": identifier, "mot_de_passe": password,
                                                      "csrf_token": csrf_from(page.text)}, allow_redirects=False)
             assert response.status_code == 303, response.status_code

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import profile_of
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
@@ -185,7 +186,7 @@ def sp1(sp_keypairs: dict[str, tuple[bytes, bytes]], idp_cert: bytes, register_s
 @pytest.fixture
 def sp2(sp_keypairs: dict[str, tuple[bytes, bytes]], idp_cert: bytes, register_sp: Any) -> OneLoginSp:
     sp = OneLoginSp("sp2", sp_keypairs["sp2"], idp_cert, sign_requests=False)
-    register_sp(sp, name="Téléservices")
+    register_sp(sp, name="Téléservices", allow_unsigned_requests=True)  # a legacy SP the operator exempted
     return sp
 
 
@@ -195,7 +196,8 @@ def login_through(client: FlaskClient, login: Any, url: str, identifier: str, pa
     assert first.status_code == 303, first.get_data(as_text=True)[:1500]
     form_url = first.headers["Location"]
     if "profil=" not in form_url:
-        form_url += ("&" if "?" in form_url else "?") + "profil=parent"
+        profile = profile_of(client.application.extensions["idp"], identifier)
+        form_url += ("&" if "?" in form_url else "?") + f"profil={profile}"
     done = login.submit(form_url, identifier, password)
     assert done.status_code == 303, done.get_data(as_text=True)[:1500]
     page = client.get(done.headers["Location"])

@@ -50,6 +50,36 @@ def test_add_list_set_remove(runner: Any, services: Any, sp_file: tuple[OneLogin
         assert uow.services.list_enabled() == []
 
 
+def test_signed_requests_policy(runner: Any, services: Any, sp_file: tuple[OneLoginSp, Path], sp_keypairs: Any,
+                                idp_cert: bytes, tmp_path: Path) -> None:
+    """Signed AuthnRequests by default; ``--allow-unsigned-requests`` / back for an SP that cannot sign, refused
+    for an SP whose metadata promises signed requests; a warning when requests would all be refused."""
+    signer, signer_path = sp_file
+    assert runner("sp", "add", str(signer_path)).exit_code == 0
+    assert "requêtes=signées" in runner("sp", "list").output
+    refused = runner("sp", "set", signer.entity_id, "--allow-unsigned-requests")
+    assert refused.exit_code == 1 and "AuthnRequestsSigned" in refused.output
+    legacy = OneLoginSp("sp2", sp_keypairs["sp2"], idp_cert, sign_requests=False)
+    legacy.data["sp"].pop("x509cert")  # a legacy SP that publishes no key at all
+    legacy.data["sp"].pop("privateKey")
+    legacy.data["security"].update(logoutRequestSigned=False, logoutResponseSigned=False)
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    legacy_path = tmp_path / "legacy.xml"
+    metadata = OneLogin_Saml2_Settings(legacy.data, sp_validation_only=True).get_sp_metadata()
+    legacy_path.write_text(metadata if isinstance(metadata, str) else metadata.decode())
+    added = runner("sp", "add", str(legacy_path))
+    assert added.exit_code == 0 and "attention" in added.output and "--allow-unsigned-requests" in added.output
+    assert runner("sp", "set", legacy.entity_id, "--allow-unsigned-requests").exit_code == 0
+    assert runner("sp", "add", str(legacy_path)).output.count("attention") == 0  # the exemption is kept
+    with services.uow() as uow:
+        assert SqlSamlStore(uow.session).get_sp(legacy.entity_id).allow_unsigned_requests
+    assert "requêtes=non-signées-acceptées" in runner("sp", "list").output
+    assert runner("sp", "set", legacy.entity_id, "--require-signed-requests").exit_code == 0
+    with services.uow() as uow:
+        assert not SqlSamlStore(uow.session).get_sp(legacy.entity_id).allow_unsigned_requests
+
+
 def test_errors_are_one_french_line(runner: Any, sp_file: tuple[OneLoginSp, Path], tmp_path: Path) -> None:
     _, path = sp_file
     unknown = runner("sp", "add", str(path), "--attributes", "sn,motDePasse")

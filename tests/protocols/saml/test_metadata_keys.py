@@ -35,7 +35,7 @@ def test_s25_metadata_is_signed_and_tells_the_truth(client: Any, idp_cert: bytes
     assert root.get("validUntil") and root.get("cacheDuration") == "PT6H"
     verify_element(root, root, KeyCache().certificate(idp_cert))
     descriptor = root.find(f"{{{MD}}}IDPSSODescriptor")
-    assert descriptor.get("WantAuthnRequestsSigned") == "false"
+    assert descriptor.get("WantAuthnRequestsSigned") == "true"  # every SP signs unless the operator exempts it
     sso = {e.get("Binding").rsplit(":", 1)[1]: e.get("Location") for e in descriptor.findall(f"{{{MD}}}SingleSignOnService")}
     assert sso == {"HTTP-Redirect": "https://idp.test/saml/sso/redirect", "HTTP-POST": "https://idp.test/saml/sso/post"}
     assert len(descriptor.findall(f"{{{MD}}}SingleLogoutService")) == 2

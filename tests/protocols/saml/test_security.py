@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from idp.storage.saml_store import SqlSamlStore
 from tests.conftest import DEFAULT_PASSWORD
 from tests.protocols.saml import forge
 from tests.protocols.saml.conftest import ENTITY_ID, OneLoginSp, autopost, login_through, path_of
@@ -43,9 +44,35 @@ def test_s01_unsigned_redirect_request_refused(client: Any, clock: Any, sp1: One
     _refused(forge.redirect(client, xml), 403)
 
 
-def test_s01_signature_is_per_sp_not_idp_wide(client: Any, clock: Any, sp2: OneLoginSp) -> None:
+def test_s01_an_exempted_sp_may_send_unsigned_requests(client: Any, clock: Any, sp2: OneLoginSp) -> None:
     xml = etree.tostring(forge.authn_request(sp2.entity_id, clock.now()))
     assert forge.post(client, xml).status_code == 303
+
+
+@pytest.mark.parametrize("binding", ["post", "redirect"])
+def test_s01_an_sp_that_does_not_sign_is_refused_by_default(client: Any, clock: Any, register_sp: Any,
+                                                            sp_keypairs: Any, idp_cert: bytes, binding: str) -> None:
+    """Its metadata says ``AuthnRequestsSigned="false"``, ours ``WantAuthnRequestsSigned="true"``: no exemption,
+    no login."""
+    sp = OneLoginSp("sp2", sp_keypairs["sp2"], idp_cert, sign_requests=False)
+    register_sp(sp)
+    if binding == "post":
+        response = forge.post(client, etree.tostring(forge.authn_request(sp.entity_id, clock.now())))
+    else:
+        xml = etree.tostring(forge.authn_request(sp.entity_id, clock.now(), destination=forge.SSO_REDIRECT))
+        response = forge.redirect(client, xml)
+    _refused(response, 403)
+    assert "Requête SAML non signée" in response.get_data(as_text=True)
+
+
+def test_s01_an_exemption_never_covers_an_sp_whose_metadata_promises_signatures(
+        client: Any, clock: Any, services: Any, sp1: OneLoginSp) -> None:
+    """Defence in depth: the row changed behind the commands' back (which refuse it) still requires them."""
+    with services.uow() as uow:
+        SqlSamlStore(uow.session).set_policy(sp1.entity_id, services.clock.now(), allow_unsigned_requests=True)
+        uow.commit()
+    services.frontends["saml"]._sp_rows.clear()
+    _refused(forge.post(client, etree.tostring(forge.authn_request(sp1.entity_id, clock.now()))), 403)
 
 
 # --- S02 Redirect binding: the signature covers the raw query ----------------------------------------

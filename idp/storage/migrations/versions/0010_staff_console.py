@@ -13,7 +13,7 @@ from alembic import op
 import idp.storage.models  # noqa: F401 - custom column types
 
 revision = '0010'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
