@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 
 from idp.core.authn.model import SsoSession
 from idp.oidc.server import OidcServer
+from idp.web.form_targets import allow_logout_of
 from idp.web.security import check_csrf, clear_sso_cookie, client_ip, sso_token
 from idp.wiring import Services
 
@@ -118,6 +119,7 @@ class OidcLogout:
         claims = validated.id_token_claims if validated else None
         if confirmed or (claims is not None and claims.get("sid") == session.public_id):
             return self._finish(validated, logged_out=True)
+        allow_logout_of(session, *filter(None, [self._return_to(validated)]))
         return render_template("oidc_logout_confirm.html", account=account, params=params,
                                client_name=validated.client.record.name if validated and validated.client else "")
 
@@ -129,9 +131,15 @@ class OidcLogout:
         except OAuth2Error:
             return None  # forged or foreign hint, client mismatch: no redirect anywhere (SECURITY O24)
 
+    @staticmethod
+    def _return_to(validated: Any) -> str | None:
+        """The registered ``post_logout_redirect_uri`` to go back to: only with a valid ``id_token_hint``
+        (OIDC RP-Initiated Logout 1.0 §3)."""
+        return validated.redirect_uri if validated is not None and validated.id_token_claims else None
+
     def _finish(self, validated: Any, *, logged_out: bool) -> Response:
         services = self.services
-        target = validated.redirect_uri if validated is not None and validated.id_token_claims else None
+        target = self._return_to(validated)
         if logged_out:
             ended = services.flow.logout(sso_token(services.settings), client_ip())
             if ended is not None:
