@@ -350,6 +350,14 @@ def unlink() -> ResponseReturnValue:
     return redirect(url_for("account.overview"), 303)
 
 
+def link_targets(account_id: int) -> list[str]:
+    """Where the account page's « Lier » form leads (the provider's authorization endpoint, F04), if shown."""
+    service = _service()
+    if service is None or service.is_linked(account_id):
+        return []
+    return [service.upstream.authorization_url("", "")]
+
+
 def link_status(account_id: int) -> bool | None:
     """For the account page: linked or not (None when federation is not enabled)."""
     service = _service()
