@@ -26,6 +26,7 @@ from .browser import Visit
 from .matrix_people import NEW_PASSWORD, Person, Register
 from .servers import DemoStack
 from .test_e2e_activation import confirm_children, national
+from .test_e2e_services import _ent_first_visit
 
 SERVICES = ("ent", "ent-mes-services", "pronote", "teleservices")
 ROUTES = ("mot-de-passe", "sso", "activation-sms", "premiere-connexion", "franceconnect", "mot-de-passe-oublie")
@@ -102,15 +103,10 @@ def arrive(visit: Cell, demo: DemoStack, service: str, person: Person) -> None:
     if service == "ent-mes-services":
         assert visit.page.url.startswith(demo.base_url + "/services"), visit.page.url
         entry = visit.page.get_by_role("link", name="ENT", exact=True)
-        assert (entry.get_attribute("href") or "").startswith("/saml/init"), "not an IdP-initiated entry"
+        assert (entry.get_attribute("href") or "").startswith("/saml/init?sp="), "not an IdP-initiated entry"
         visit.click(entry, "ENT depuis Mes services")
     if service.startswith("ent"):
-        if visit.page.url.endswith("/charte"):
-            visit.page.get_by_label("J'ai lu la charte d'utilisation et je l'accepte").check()
-            visit.click("Continuer", "ENT contact et préférences")
-        if visit.page.url.endswith("/preferences"):
-            visit.click("Enregistrer", "ENT accueil")
-        assert visit.page.url == demo.url("ent") + "/", visit.page.url
+        _ent_first_visit(visit, demo)
         expect(visit.page.get_by_role("heading", level=1)).to_contain_text(f"Bonjour {person.name}")
         return
     assert visit.page.url.startswith(demo.url(service)), visit.page.url
@@ -142,6 +138,21 @@ def choose_password(visit: Cell, button: str) -> None:
     visit.click(button, "mot de passe choisi")
 
 
+def activated_then_back(visit: Cell) -> None:
+    """« Votre compte a été activé avec succès », then « Accéder à mes services » (back to the service)."""
+    expect(visit.page.get_by_text("Votre compte a été activé avec succès")).to_be_visible()
+    visit.click(visit.page.get_by_role("link", name="Accéder à mes services"), "retour au service")
+
+
+def children_then_password(visit: Cell, person: Person) -> None:
+    """A parent's last steps once the code is typed: each child's birth date, then the password."""
+    visit.click("Suivant", "mes enfants")
+    confirm_children(visit, person.children)
+    visit.click("Confirmer", "mot de passe")
+    choose_password(visit, "Suivant")
+    activated_then_back(visit)
+
+
 def by_password(visit: Cell, demo: DemoStack, person: Person) -> None:
     log_in(visit, person)
 
@@ -154,12 +165,7 @@ def by_sms_activation(visit: Cell, demo: DemoStack, person: Person) -> None:
     visit.fill("N° de téléphone portable", national(person.phone))
     visit.click("Suivant", "code envoyé")
     visit.fill("Code de sécurité", demo.last_code(person.phone))
-    visit.click("Suivant", "mes enfants")
-    confirm_children(visit, person.children)
-    visit.click("Confirmer", "mot de passe")
-    choose_password(visit, "Suivant")
-    expect(visit.page.get_by_text("Votre compte a été activé avec succès")).to_be_visible()
-    visit.click(visit.page.get_by_role("link", name="Accéder à mes services"), "retour au service")
+    children_then_password(visit, person)
 
 
 def by_provisional(visit: Cell, demo: DemoStack, person: Person) -> None:
@@ -172,8 +178,7 @@ def by_provisional(visit: Cell, demo: DemoStack, person: Person) -> None:
     visit.fill("MM", f"{person.birth_date.month:02d}")
     visit.fill("AAAA", str(person.birth_date.year))
     visit.click("Activer mon compte", "compte activé")
-    expect(visit.page.get_by_text("Votre compte a été activé avec succès")).to_be_visible()
-    visit.click(visit.page.get_by_role("link", name="Accéder à mes services"), "retour au service")
+    activated_then_back(visit)
 
 
 def by_franceconnect(visit: Cell, demo: DemoStack, person: Person) -> None:
@@ -183,12 +188,7 @@ def by_franceconnect(visit: Cell, demo: DemoStack, person: Person) -> None:
     visit.click(visit.page.get_by_role("button", name=re.compile(f"^{person.given}")), "retour de FranceConnect")
     assert visit.on_idp(), visit.page.url
     visit.page.get_by_label(re.compile("^Code")).fill(demo.last_code(person.phone))
-    visit.click("Suivant", "mes enfants")
-    confirm_children(visit, person.children)
-    visit.click("Confirmer", "mot de passe")
-    choose_password(visit, "Suivant")
-    expect(visit.page.get_by_text("Votre compte a été activé avec succès")).to_be_visible()
-    visit.click(visit.page.get_by_role("link", name="Accéder à mes services"), "retour au service")
+    children_then_password(visit, person)
 
 
 def by_recovery(visit: Cell, demo: DemoStack, person: Person) -> None:
