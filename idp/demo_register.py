@@ -68,6 +68,17 @@ FEATURED = {
     "provisional_pupil": ("Moulin", "Hélène", ("Noé", 4, "2NDE1"), None),
 }
 
+#: Parents without an account whose family names occur nowhere else in the register, each with one child: the
+#: FranceConnect-style provider of the demo has an identity for each (``sp_adapters/franceconnect``), so that
+#: every service can be reached through FranceConnect by a parent of its own (the browser matrix). Written
+#: after the random families, with a random generator of their own: the rest of the register is unchanged.
+FRANCECONNECT_FAMILIES = (
+    ("Vauclair", "Anouk", ("Maëlys", 0, "6A")),
+    ("Roquebrune", "Damien", ("Jules", 1, "3E1")),
+    ("Peyrolles", "Odile", ("Timéo", 2, "5C")),
+    ("Mirabel", "Bastien", ("Lise", 3, "4D")),
+)
+
 
 def _ine(rng: random.Random, used: set[str]) -> str:
     while True:
@@ -142,9 +153,17 @@ def write_demo_register(directory: Path, pupils_per_class: int = 14, seed: int =
                 writer.pupil(rng, ine, school, family, given, class_code)
                 writer.parent(school, person, family, parent_given, phone, "", ine, "mere")
         _random_families(rng, writer, used, pupils_per_class)
+        _franceconnect_families(random.Random(seed + 1), writer, used)
     finally:
         writer.close()
     return featured
+
+
+def _franceconnect_families(rng: random.Random, writer: _Writer, used: set[str]) -> None:
+    for family, parent_given, (given, school_index, class_code) in FRANCECONNECT_FAMILIES:
+        ine, school = _ine(rng, used), SCHOOLS[school_index]
+        writer.pupil(rng, ine, school, family, given, class_code)
+        writer.parent(school, f"franceconnect-{family}", family, parent_given, _phone(rng), "", ine, "mere")
 
 
 def _random_families(rng: random.Random, writer: _Writer, used: set[str], pupils_per_class: int) -> None:

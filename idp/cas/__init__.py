@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Blueprint, url_for
+from flask import Blueprint, current_app, url_for
 
+from idp.core.authn.model import AuthnRequest
 from idp.wiring import Services
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -39,6 +40,16 @@ class CasFrontend:
     def resume_url(self, request_id: str) -> str:
         """After the common login, ``/cas/resume/<id>`` issues the ticket."""
         return url_for("cas.resume", request_id=request_id)
+
+    def answer_targets(self, req: AuthnRequest) -> list[str]:
+        """The service the ticket is sent to (CAS 3.0 §2.2.4), as long as it is still registered."""
+        from idp.cas.registry import UnknownService
+
+        try:
+            url, _ = current_app.extensions["idp"].extras["cas"].resolve(str(req.payload.get("service", "")))
+        except UnknownService:
+            return []
+        return [url.normalised]
 
 
 def install(services: Services) -> None:

@@ -44,7 +44,7 @@ from idp.cas.server import CasServer
 from idp.cas.tickets import TicketProblem
 from idp.errors import ServiceUnavailable
 from idp.observability import correlation_id
-from idp.web.security import CSP, browser_cookie_name, is_browser_id, sso_cookie_name
+from idp.web.security import browser_cookie_name, content_security_policy, is_browser_id, sso_cookie_name
 from idp.wiring import Services
 
 log = logging.getLogger("idp.cas")
@@ -119,7 +119,7 @@ class CasLane:
             self._headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
         self._sso_cookie, self._browser_cookie = sso_cookie_name(settings), browser_cookie_name(settings)
         # What ``idp.web.security.install_headers`` adds to a redirect (a page answer), in its order.
-        self._page_headers = [("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY"),
+        self._page_headers = [("Content-Security-Policy", content_security_policy()), ("X-Frame-Options", "DENY"),
                               ("X-Content-Type-Options", "nosniff"),
                               ("Referrer-Policy", "strict-origin-when-cross-origin"),
                               ("Cross-Origin-Opener-Policy", "same-origin")]

@@ -18,6 +18,7 @@ from idp.core.authn.flow import Client
 from idp.core.authn.model import Assertion
 from idp.errors import AuthnFailed, ServiceUnavailable
 from idp.storage.cas_store import CasServiceRecord
+from idp.web.form_targets import allow_logout_of
 from idp.web.security import browser_id, check_csrf, clear_sso_cookie, client_ip, sso_token
 from idp.wiring import Services
 
@@ -104,6 +105,7 @@ def logout_page() -> ResponseReturnValue:
     current = services.flow.current_session(sso_token(services.settings))
     if current is None:
         return render_template("cas_logged_out.html", target=target)
+    allow_logout_of(current[0])
     return render_template("cas_logout_confirm.html", account=current[1],
                            service=request.args.get("service", "") if target else "")
 

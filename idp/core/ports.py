@@ -42,6 +42,8 @@ class ServiceEntry:
     name: str
     url: str
     description: str = ""
+    #: A SAML SP that accepts unsolicited responses: « Mes services » opens it through ``/saml/init`` (S22).
+    idp_initiated: bool = False
 
 
 class AccountRepository(Protocol):

@@ -21,11 +21,11 @@ from werkzeug.wrappers import Response
 
 from idp.core.accounts.model import Account
 from idp.core.authn.flow import Client, browser_hash
-from idp.core.authn.model import Assertion, AuthMethod, SsoSession
+from idp.core.authn.model import Assertion, AuthMethod, AuthnRequest, SsoSession
 from idp.errors import AuthnFailed, AuthnRequestExpired
 from idp.oidc.claims import allowed_scopes
 from idp.oidc.config import ACR, AMR
-from idp.oidc.mapping import CONSENT_REQUIRED, InvalidRedirectUri, UnknownClient, oauth_error
+from idp.oidc.mapping import CONSENT_REQUIRED, InvalidRedirectUri, OidcUntrusted, UnknownClient, oauth_error
 from idp.oidc.models import OidcClient, Subject
 from idp.oidc.prompt import LoginDemand, login_demand, max_age_exceeded, parse_max_age, parse_prompt
 from idp.oidc.server import OidcServer, StoredRequest
@@ -65,6 +65,13 @@ class OidcFrontend:
     def resume_url(self, request_id: str) -> str:
         """After the login page: ``/oidc/resume/<id>``."""
         return url_for("oidc.resume", request_id=request_id)
+
+    def answer_targets(self, req: AuthnRequest) -> list[str]:
+        """The registered ``redirect_uri`` the code (or the error) is sent to (OIDC Core 3.1.2.5, 3.1.2.6)."""
+        try:
+            return [self.trusted(MultiDict(req.payload.get("params", {})))[1]]
+        except OidcUntrusted:
+            return []
 
     # --- trust -----------------------------------------------------------------------------------
 
@@ -176,7 +183,7 @@ class OidcFrontend:
         scopes = allowed_scopes((params.get("scope") or "").split(), client.record.scopes)
         if not consented and self._needs_consent(client, account, scopes, ask_consent):
             if passive:
-                return self.error(CONSENT_REQUIRED(), self._redirect_uri(client, params), params.get("state"))
+                return self.error(CONSENT_REQUIRED(), self.redirect_uri_for(client, params), params.get("state"))
             pending = PendingRecord(id=secrets.token_urlsafe(24), params=params, account_id=account.id,
                                     session_id=session.id, fresh=False,
                                     expires_at=server.now() + server.policy.consent_ttl)
@@ -220,12 +227,13 @@ class OidcFrontend:
         return given is None or not set(scopes) <= set(given)
 
     @staticmethod
-    def _redirect_uri(client: OidcClient, params: dict[str, str]) -> str:
+    def redirect_uri_for(client: OidcClient, params: dict[str, str]) -> str:
+        """Where a stored request is answered: its ``redirect_uri``, checked when it arrived, or the default."""
         return params.get("redirect_uri") or client.get_default_redirect_uri() or ""
 
     def refuse(self, client: OidcClient, params: dict[str, str]) -> Response:
         """The person declined consent: ``access_denied`` at the registered redirect_uri."""
-        return self.error(AccessDeniedError(), self._redirect_uri(client, params), params.get("state"))
+        return self.error(AccessDeniedError(), self.redirect_uri_for(client, params), params.get("state"))
 
     def error(self, error: OAuth2Error, redirect_uri: str, state: str | None) -> Response:
         """An authorization error at the registered redirect_uri, with ``state`` and ``iss`` (RFC 9207)."""

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from idp.core import urls
 from idp.core.authn.model import SsoSession
 from idp.oidc.server import OidcServer
+from idp.web.form_targets import allow_logout_of
 from idp.web.security import check_csrf, clear_sso_cookie, client_ip, sso_token
 from idp.wiring import Services
 
@@ -119,6 +120,7 @@ class OidcLogout:
         claims = validated.id_token_claims if validated else None
         if confirmed or (claims is not None and claims.get("sid") == session.public_id):
             return self._finish(validated, logged_out=True)
+        allow_logout_of(session, *filter(None, [self._return_to(validated)]))
         return render_template("oidc_logout_confirm.html", account=account, params=params,
                                client_name=validated.client.record.name if validated and validated.client else "")
 
@@ -130,14 +132,21 @@ class OidcLogout:
         except OAuth2Error:
             return None  # forged or foreign hint, client mismatch: no redirect anywhere (SECURITY O24)
 
-    def _finish(self, validated: Any, *, logged_out: bool) -> Response:
-        services = self.services
+    @staticmethod
+    def _return_to(validated: Any) -> str | None:
+        """The registered ``post_logout_redirect_uri`` to go back to: only with a valid ``id_token_hint``
+        (OIDC RP-Initiated Logout 1.0 §3)."""
         target = validated.redirect_uri if validated is not None and validated.id_token_claims else None
         if target and not urls.is_safe(request.values.get("post_logout_redirect_uri", "")):
             # authlib compared it with the registered URIs byte for byte; one registered before the URL-safety
             # rule (a dot-segment, an encoded slash) is still never followed (SECURITY C15, O24).
             log.warning("unsafe post_logout_redirect_uri not followed")
-            target = None
+            return None
+        return target
+
+    def _finish(self, validated: Any, *, logged_out: bool) -> Response:
+        services = self.services
+        target = self._return_to(validated)
         if logged_out:
             ended = services.flow.logout(sso_token(services.settings), client_ip())
             if ended is not None:

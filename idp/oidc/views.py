@@ -17,6 +17,7 @@ from idp.oidc.logout import OidcLogout
 from idp.oidc.mapping import OidcUntrusted
 from idp.oidc.server import AUTH_METHODS, CONFIDENTIAL_METHODS
 from idp.oidc.userinfo import BearerRejected, claims_for
+from idp.web.form_targets import allow_urls
 from idp.web.security import browser_id, check_csrf, sso_token
 
 bp = Blueprint("oidc", __name__)
@@ -110,6 +111,7 @@ def consent(pending_id: str) -> ResponseReturnValue:
                                                                  sso_token(frontend.services.settings))
     if request.method == "GET":
         scopes = [s for s in (pending.params.get("scope") or "").split() if s in client.record.scopes]
+        allow_urls([frontend.redirect_uri_for(client, pending.params)])  # the decision goes there
         return render_template("oidc_consent.html", client=client.record, labels=SCOPE_LABELS,
                                scopes=list(dict.fromkeys(scopes)), pending_id=pending_id)
     check_csrf()

@@ -15,3 +15,4 @@ def install(services: Services) -> None:
     idp = SamlIdp(services)
     services.frontends[idp.name] = idp
     services.extras.setdefault("logout_redirects", []).append(idp.slo.start_from_logout)
+    services.extras.setdefault("logout_chain_targets", []).append(idp.slo.logout_targets)

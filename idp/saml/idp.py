@@ -23,7 +23,7 @@ from saml2.samlp import (
     STATUS_RESPONDER,
 )
 
-from idp.core.authn.model import Assertion
+from idp.core.authn.model import Assertion, AuthnRequest
 from idp.core.identity import (
     DEFAULT_RELEASE,
     Attr,
@@ -129,6 +129,12 @@ class SamlIdp:
     def resume_url(self, request_id: str) -> str:
         """Back from the login page to ``/saml/resume/<id>``."""
         return url_for("saml.resume", request_id=request_id)
+
+    def answer_targets(self, req: AuthnRequest) -> list[str]:
+        """The ACS the response goes to, checked against the SP's metadata when the request was parsed
+        (SAML Profiles 4.1.4.1)."""
+        acs = req.payload.get("acs")
+        return [acs] if isinstance(acs, str) and acs else []
 
     # --- service providers -------------------------------------------------------------------------
 

@@ -75,6 +75,21 @@ class SingleLogout:
                 latest[client_id] = {"sp": client_id, **{k: str(v) for k, v in data.items()}}
         return list(latest.values())
 
+    def logout_targets(self, session: SsoSession) -> list[str]:
+        """The logout endpoints (from metadata) of the SAML SPs of ``session``: where ``/logout`` leads (SAML
+        Profiles 4.4.3.1), for that page's CSP ``form-action``."""
+        services, now = self.idp.services, self.idp.services.clock.now()
+        with services.uow() as uow:
+            store = SqlSamlStore(uow.session)
+            targets = []
+            for participant in self._participants(uow, session.id, None):
+                found = self.idp.service_provider(store, participant["sp"], now)
+                endpoint = found[1].slo_endpoint() if found else None
+                if endpoint is not None:
+                    targets.append(endpoint.location)
+            uow.commit()
+        return targets
+
     def start_from_logout(self, session: SsoSession) -> str | None:
         """After ``/logout`` ended ``session``: the URL of the chain, or None when no SAML SP took part."""
         services = self.idp.services

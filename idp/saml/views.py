@@ -10,6 +10,7 @@ import secrets
 from typing import Any
 
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from markupsafe import escape
 from saml2.samlp import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER
@@ -26,6 +27,12 @@ from idp.web.security import browser_id, sso_token
 from idp.wiring import Services
 
 bp = Blueprint("saml", __name__, url_prefix="/saml")
+
+
+@bp.record_once
+def _portal_links(state: BlueprintSetupState) -> None:
+    """« Mes services » opens the SPs that allow it through IdP-initiated SSO (``/saml/init``)."""
+    state.app.jinja_env.globals["portal_sso_url"] = lambda entity_id: url_for("saml.idp_initiated", sp=entity_id)
 
 
 def _services() -> Services:

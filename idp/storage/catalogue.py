@@ -9,6 +9,7 @@ or the tests) the next read sees the change at once; the server's workers, other
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Sequence
@@ -41,15 +42,17 @@ def changed_in(session: Any) -> None:
         event.listen(session, "after_commit", lambda _s: changed(), once=True)
 
 
+@functools.cache
 def _statement() -> Any:
+    """Built at first use: the SAML table's model imports this module (``changed_in``) while it is defined."""
     from idp.storage.models import ServiceProviderRow, table_of
+    from idp.storage.saml_store import SamlServiceProviderRow
 
-    sp = table_of(ServiceProviderRow)
-    return (select(sp.c.protocol, sp.c.client_id, sp.c.name, sp.c.home_url, sp.c.description)
+    sp, saml = table_of(ServiceProviderRow), table_of(SamlServiceProviderRow)
+    return (select(sp.c.protocol, sp.c.client_id, sp.c.name, sp.c.home_url, sp.c.description,
+                   saml.c.allow_idp_initiated)
+            .outerjoin(saml, (sp.c.protocol == "saml") & (saml.c.entity_id == sp.c.client_id))
             .where(sp.c.enabled.is_(True)).order_by(sp.c.name))
-
-
-_ENABLED_SERVICES = _statement()
 
 
 class CatalogueCache:
@@ -83,9 +86,10 @@ class SqlServiceCatalogue:
             if cached is not None:
                 return list(cached)
         generation = _generation  # read before the table: a change during the read is not cached as new
-        rows = self._s.execute(_ENABLED_SERVICES)
+        rows = self._s.execute(_statement())
         entries = tuple(ServiceEntry(protocol=r.protocol, client_id=r.client_id, name=r.name, url=r.home_url,
-                                     description=r.description) for r in rows)
+                                     description=r.description, idp_initiated=bool(r.allow_idp_initiated))
+                        for r in rows)
         if self._cache is not None:
             self._cache.put(entries, generation)
         return list(entries)

@@ -9,6 +9,8 @@ from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, T
 from idp.core.activation.model import Channel
 from idp.core.recovery.account import NotLoggedIn
 from idp.web.activation import install_flow_headers, limited, password_rules, services
+from idp.web.federation import link_targets
+from idp.web.form_targets import allow_urls
 from idp.web.security import browser_id, check_csrf, client_ip, sso_token
 
 bp = Blueprint("account", __name__)
@@ -30,6 +32,7 @@ def _overview(errors: dict[str, list[str]] | None = None, status: int = 200) -> 
     overview = services().account_settings.overview(_token())
     provider = services().extras.get("consents")  # OIDC consents, when OpenID Connect is enabled
     consents = provider.list(overview.account.id) if provider is not None else None
+    allow_urls(link_targets(overview.account.id))  # « Lier FranceConnect » leads to the provider
     return render_template("account_overview.html", o=overview, rules=password_rules(), errors=errors or {},
                            consents=consents), status
 

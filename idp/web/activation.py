@@ -21,6 +21,7 @@ from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, T
 from idp.core.activation.model import TxState
 from idp.core.passwords.policy import describe_rules
 from idp.errors import InvalidCredentials, WrongProfile
+from idp.web.form_targets import allow_answer_to
 from idp.web.security import browser_id, check_csrf, client_ip, set_sso_cookie, sso_token
 from idp.wiring import Services
 
@@ -213,6 +214,7 @@ def password_page() -> ResponseReturnValue:
     view = _view(TxState.CHILDREN_OK)
     if isinstance(view, Response):
         return view
+    allow_answer_to(view.request_id)
     return render_template("activation_password.html", rules=password_rules(), errors=[])
 
 
@@ -227,6 +229,7 @@ def password_submit() -> ResponseReturnValue:
             request.form.get("confirmation", "")[:1024], ip=client_ip(),
             user_agent=request.headers.get("User-Agent", ""), old_token=sso_token(svc.settings))
     except FormProblem as exc:
+        allow_answer_to(svc.enrolment.view(session.get(TX), browser_id()).request_id)
         return render_template("activation_password.html", rules=password_rules(), errors=exc.reasons), 400
     return logged_in(done, url_for("activation.done_page"))
 
@@ -275,6 +278,7 @@ def cancelled_page() -> ResponseReturnValue:
 def first_login(request_id: str) -> ResponseReturnValue:
     """"Je crée mon compte": new password, birth date, e-mail."""
     _, account = services().provisional.current(sso_token(services().settings))
+    allow_answer_to(request_id[:64])
     return render_template("activation_first_login.html", account=account, request_id=request_id[:64],
                            rules=password_rules(), errors=[], form={})
 
@@ -294,6 +298,7 @@ def first_login_submit(request_id: str) -> ResponseReturnValue:
             email=form.get("courriel", "")[:254], ip=client_ip(), user_agent=request.headers.get("User-Agent", ""))
     except FormProblem as exc:
         _, account = svc.provisional.current(sso_token(svc.settings))
+        allow_answer_to(request_id[:64])
         return render_template("activation_first_login.html", account=account, request_id=request_id[:64],
                                rules=password_rules(), errors=exc.reasons, form=form), 400
     except TooManyAttempts as exc:
@@ -314,6 +319,7 @@ def attach_submit(request_id: str) -> ResponseReturnValue:
                                       ip=client_ip(), user_agent=request.headers.get("User-Agent", ""))
     except (InvalidCredentials, WrongProfile) as exc:  # a pupil's account takes no children (no failure counted)
         _, account = svc.provisional.current(sso_token(svc.settings))
+        allow_answer_to(request_id[:64])
         return render_template("activation_first_login.html", account=account, request_id=request_id[:64],
                                rules=password_rules(), errors=[], attach_errors=[exc.description],
                                form=request.form), 401

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
 from idp.core.activation.model import TxState
-from idp.core.authn.model import SsoSession
+from idp.core.authn.model import AuthMethod, SsoSession
 from idp.core.federation.errors import FederationRejected, FederationUnavailable
 from idp.core.federation.service import FederationService, Outcome
 from idp.errors import InvalidCredentials, LoginThrottled
@@ -31,6 +31,7 @@ from idp.web.activation import (
     resume_or_services,
     services,
 )
+from idp.web.form_targets import allow_answer_to
 from idp.web.security import browser_id, check_csrf, client_ip, safe_next, sso_token
 
 bp = Blueprint("federation", __name__)
@@ -50,6 +51,7 @@ def _setup(state: BlueprintSetupState) -> None:
     state.app.jinja_env.globals.update(federation_enabled=settings.federation.enabled,
                                        federation_name=settings.federation.name, federation_linked=link_status)
     state.app.extensions["idp"].extras.setdefault("logout_wrappers", []).append(_upstream_logout)
+    state.app.extensions["idp"].extras.setdefault("logout_targets", []).append(_upstream_logout_targets)
 
 
 def _service() -> FederationService | None:
@@ -151,6 +153,12 @@ def _view(expected: TxState) -> Any:
     return view if view.state is expected else _to_step(view.state)
 
 
+def _page(template: str, **context: Any) -> str:
+    """A confirmation step's page: its forms may end at the service of the login that led here (S31)."""
+    allow_answer_to(_steps().view(session.get(TX), browser_id()).request_id)
+    return render_template(template, **context)
+
+
 def _code_context(view: Any, errors: list[str], **extra: Any) -> dict[str, Any]:
     existing = _steps().existing_account(session.get(TX), browser_id()) is not None
     return {"view": view, "errors": errors, "existing": existing, "action": url_for("federation.code_submit"),
@@ -165,7 +173,7 @@ def code_page() -> ResponseReturnValue:
         return view
     if not view.masked_phone:
         return redirect(url_for("federation.existing_page"), 303)
-    return render_template("federation_code.html", **_code_context(view, []))
+    return _page("federation_code.html", **_code_context(view, []))
 
 
 @bp.post("/franceconnect/code")
@@ -179,7 +187,7 @@ def code_submit() -> ResponseReturnValue:
                                restart_url=url_for("portal.start")), 403
     except CodeRejected as exc:
         view = steps.view(session.get(TX), browser_id())
-        return render_template("federation_code.html", **_code_context(view, [exc.description])), 400
+        return _page("federation_code.html", **_code_context(view, [exc.description])), 400
     return _to_step(state)
 
 
@@ -192,7 +200,7 @@ def resend() -> ResponseReturnValue:
     except SendLimited as exc:
         return limited("federation_code.html", exc, **{k: v for k, v in _code_context(
             steps.view(session.get(TX), browser_id()), []).items() if k != "errors"})
-    return render_template("federation_code.html", **_code_context(steps.view(session.get(TX), browser_id()), [],
+    return _page("federation_code.html", **_code_context(steps.view(session.get(TX), browser_id()), [],
                                                                    notice="Un nouveau code vient d'être demandé."))
 
 
@@ -201,7 +209,7 @@ def children_page() -> ResponseReturnValue:
     view = _view(TxState.CODE_VERIFIED)
     if isinstance(view, Response):
         return view
-    return render_template("activation_children.html", view=view, errors=[], form={},
+    return _page("activation_children.html", view=view, errors=[], form={},
                            action=url_for("federation.children_submit"))
 
 
@@ -225,7 +233,7 @@ def children_submit() -> ResponseReturnValue:
                                restart_url=url_for("portal.start")), 403
     except FormProblem as exc:
         view = steps.view(session.get(TX), browser_id())
-        return render_template("activation_children.html", view=view, errors=exc.reasons, form=request.form,
+        return _page("activation_children.html", view=view, errors=exc.reasons, form=request.form,
                                action=url_for("federation.children_submit")), 400
     if state is TxState.CHILDREN_OK and steps.existing_account(session.get(TX), browser_id()) is not None:
         svc = services()
@@ -241,7 +249,7 @@ def password_page() -> ResponseReturnValue:
     view = _view(TxState.CHILDREN_OK)
     if isinstance(view, Response):
         return view
-    return render_template("activation_password.html", rules=password_rules(), errors=[],
+    return _page("activation_password.html", rules=password_rules(), errors=[],
                            action=url_for("federation.password_submit"))
 
 
@@ -256,7 +264,7 @@ def password_submit() -> ResponseReturnValue:
             request.form.get("confirmation", "")[:1024], ip=client_ip(),
             user_agent=request.headers.get("User-Agent", ""), old_token=sso_token(svc.settings))
     except FormProblem as exc:
-        return render_template("activation_password.html", rules=password_rules(), errors=exc.reasons,
+        return _page("activation_password.html", rules=password_rules(), errors=exc.reasons,
                                action=url_for("federation.password_submit")), 400
     return logged_in(done, url_for("federation.done_page"))
 
@@ -266,7 +274,7 @@ def existing_page() -> ResponseReturnValue:
     """The alternative proof for a parent who already has an account: its identifier and password."""
     if _steps().existing_account(session.get(TX), browser_id()) is None:
         return _to_step(_steps().view(session.get(TX), browser_id()).state)
-    return render_template("federation_existing.html", errors=[])
+    return _page("federation_existing.html", errors=[])
 
 
 @bp.post("/franceconnect/compte-existant")
@@ -279,7 +287,7 @@ def existing_submit() -> ResponseReturnValue:
             request.form.get("mot_de_passe", "")[:1024], ip=client_ip(),
             user_agent=request.headers.get("User-Agent", ""), old_token=sso_token(svc.settings))
     except (InvalidCredentials, LoginThrottled) as exc:
-        return render_template("federation_existing.html", errors=[exc.description]), 401
+        return _page("federation_existing.html", errors=[exc.description]), 401
     return logged_in(done, url_for("federation.done_page"))
 
 
@@ -342,6 +350,14 @@ def unlink() -> ResponseReturnValue:
     return redirect(url_for("account.overview"), 303)
 
 
+def link_targets(account_id: int) -> list[str]:
+    """Where the account page's « Lier » form leads (the provider's authorization endpoint, F04), if shown."""
+    service = _service()
+    if service is None or service.is_linked(account_id):
+        return []
+    return [service.upstream.authorization_url("", "")]
+
+
 def link_status(account_id: int) -> bool | None:
     """For the account page: linked or not (None when federation is not enabled)."""
     service = _service()
@@ -369,6 +385,14 @@ def _upstream_logout(sso_session: SsoSession, chain: str | None, *, registered: 
         current_app.logger.warning("upstream logout skipped", exc_info=True)
         return chain
     return target or chain
+
+
+def _upstream_logout_targets(sso_session: SsoSession) -> list[str]:
+    """Where the logout of a session opened through the provider goes first: its ``end_session`` (F08)."""
+    service = _service()
+    if service is None or sso_session.auth_method != AuthMethod.FEDERATION:
+        return []
+    return [service.upstream.logout_url("", "")]
 
 
 @bp.get("/franceconnect/deconnexion")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from flask import Blueprint
+
+from idp.core.authn.model import AuthnRequest
 
 
 class ProtocolFrontend(Protocol):
@@ -18,6 +21,11 @@ class ProtocolFrontend(Protocol):
 
     def resume_url(self, request_id: str) -> str:
         """Where the browser goes once the person has logged in for ``request_id``."""
+        ...
+
+    def answer_targets(self, req: AuthnRequest) -> Sequence[str]:
+        """The registered URLs the answer to ``req`` is sent to (its origins join the CSP ``form-action`` of
+        the pages of that request, ``idp.web.form_targets``); empty when the answer stays on our pages."""
         ...
 
 

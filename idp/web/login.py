@@ -20,6 +20,7 @@ from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
 from idp.core.ports import ServiceEntry
 from idp.errors import InvalidCredentials, WrongProfile
+from idp.web.form_targets import allow_answer_to, allow_logout_of
 from idp.web.frontend import completing_protocols
 from idp.web.security import (
     browser_id,
@@ -68,6 +69,7 @@ def _render_screen(req: AuthnRequest, profile: str, *, error: str = "", identifi
 
 def _render_form(req: AuthnRequest, profile: str, *, error: str, identifier: str,
                  status: int = 200) -> ResponseReturnValue:
+    allow_answer_to(req)
     return _render_screen(req, profile, error=error, identifier=identifier), status
 
 
@@ -95,6 +97,7 @@ def login_screen(req: AuthnRequest) -> ResponseReturnValue:
     The portal's ``GET /login`` answers with it at once (no redirect); a stored request's screen lives at
     ``/login/<id>``, and every link and the form on it name that address."""
     profile = _profile(req)
+    allow_answer_to(req)  # the form's answer goes on to the service (SECURITY S31)
     identifier = request.args.get("login_hint", "")[:MAX_IDENTIFIER]
     if identifier:
         return _render_screen(req, profile, identifier=identifier)
@@ -258,6 +261,7 @@ def logout_page() -> ResponseReturnValue:
     current = services.flow.current_session(sso_token(services.settings))
     if current is None:
         return render_template("logged_out.html")
+    allow_logout_of(current[0], front_channel=True)
     return render_template("logout_confirm.html", account=current[1])
 
 

@@ -34,6 +34,10 @@ class PortalFrontend:
         """After login, the portal shows "Mes services"."""
         return url_for("portal.resume", request_id=request_id)
 
+    def answer_targets(self, req: AuthnRequest) -> list[str]:
+        """"Mes services" is one of our own pages: no other origin."""
+        return []
+
     def wsgi_lane(self, app: Any, services: Services) -> Any:
         """The login route's common case answered in front of Flask (``idp.web.portal_lane``)."""
         from idp.web.portal_lane import PortalLane

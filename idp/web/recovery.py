@@ -11,6 +11,7 @@ from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, T
 from idp.core.activation.model import TxState
 from idp.core.recovery.service import ResetView, parse_channel
 from idp.web.activation import install_flow_headers, limited, password_rules, request_from_args, services
+from idp.web.form_targets import allow_answer_to
 from idp.web.security import browser_id, check_csrf, client_ip
 
 bp = Blueprint("recovery", __name__)
@@ -135,6 +136,7 @@ def new_password_page() -> ResponseReturnValue:
     view = _view(TxState.CODE_VERIFIED)
     if isinstance(view, Response):
         return view
+    allow_answer_to(view.request_id)
     return render_template("recovery_new_password.html", rules=password_rules(), errors=[])
 
 
@@ -146,6 +148,7 @@ def new_password_submit() -> ResponseReturnValue:
         services().recovery.set_password(session.get(TX), browser_id(), request.form.get("mot_de_passe", "")[:1024],
                                          request.form.get("confirmation", "")[:1024], ip=client_ip())
     except FormProblem as exc:
+        allow_answer_to(services().recovery.view(session.get(TX), browser_id()).request_id)
         return render_template("recovery_new_password.html", rules=password_rules(), errors=exc.reasons), 400
     return redirect(url_for("recovery.done_page"), 303)
 

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
@@ -26,7 +27,24 @@ from idp.settings import Settings
 
 CSRF_FIELD = "csrf_token"
 
-CSP = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
+_CSP_FIXED = "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
+
+
+def content_security_policy(form_targets: Iterable[str] = ()) -> str:
+    """The CSP of our pages; ``form_targets`` are the origins (``scheme://host[:port]``) that this page's forms
+    may end at besides our own: Chromium checks ``form-action`` on every redirect that follows a submission
+    (CSP Level 3 §6.4.3, SECURITY S31). ``idp.web.form_targets`` computes them; nothing else may add any."""
+    extra = sorted(set(form_targets))
+    return _CSP_FIXED + "".join(" " + origin for origin in extra)
+
+
+#: The CSP of a page with no pending request: forms post to this site only.
+CSP = content_security_policy()
+
+
+def allow_form_targets(origins: Iterable[str]) -> None:
+    """Let this response's forms end at these origins too (set by ``idp.web.form_targets`` only)."""
+    g.form_targets = (*g.get("form_targets", ()), *origins)
 
 
 BID_LENGTH = 43  # secrets.token_urlsafe(32)
@@ -191,6 +209,9 @@ def install_headers(app: Flask, settings: Settings) -> None:
         for name, value in fixed:
             if name.lower() not in present:
                 headers.add(name, value)
+        targets = g.get("form_targets")
+        if targets and "content-security-policy" not in present:  # a page with its own CSP keeps it
+            headers["Content-Security-Policy"] = content_security_policy(targets)
         if "cache-control" not in present and not request.path.startswith("/static/"):
             headers.add("Cache-Control", "no-store")
         if cid := getattr(g, "correlation_id", None):
