@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
 from idp.observability import correlation_id
 from idp.web import account, activation, federation, health, login, pages, portal, recovery
+from idp.web.i18n import install_i18n
 from idp.web.security import SessionCookie, cached_url_for, csrf_token, install_headers
 from idp.wiring import Services
 
@@ -31,7 +32,9 @@ def register_web(app: Flask, services: Services) -> None:
     """Plug the blueprints, headers and error pages into the application."""
     settings = services.settings
     app.jinja_env.globals.update(csrf_token=csrf_token, development=settings.server.development,
-                                 product_name=settings.server.product_name, url_for=cached_url_for)
+                                 product_name=settings.server.product_name, url_for=cached_url_for,
+                                 brand=settings.brand)
+    install_i18n(app, settings)
     install_headers(app, settings)
     app.session_interface = SessionCookie()
 

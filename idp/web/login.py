@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from markupsafe import escape
 
 from idp.core.accounts.identifiers import normalise_login_input
@@ -61,9 +62,10 @@ def _render_screen(req: AuthnRequest, profile: str, *, error: str = "", identifi
                    **context: object) -> str:
     here = _screen_path(req)
     if not profile:
-        return render_template("login_profile.html", req=req, here=here, profiles=PROFILES, **context)
+        return render_template("login_profile.html", req=req, here=here, profiles=PROFILES, switch_back=here,
+                               **context)
     return render_template("login_form.html", req=req, here=here, profile=profile, profile_label=PROFILES[profile],
-                           error=error, identifier=identifier, **context)
+                           error=error, identifier=identifier, switch_back=f"{here}?profil={profile}", **context)
 
 
 def _render_form(req: AuthnRequest, profile: str, *, error: str, identifier: str,
@@ -85,8 +87,13 @@ def login_page(request_id: str) -> ResponseReturnValue:
 _TOKEN_SLOT = "csrf-token-slot-7c1e5b"
 _ID_SLOT = "request-id-slot-4f0c2a"
 _Key = TypeVar("_Key", bound=tuple[Any, ...])
-_PORTAL_SCREENS: dict[tuple[str, str], str] = {}
-_STORED_SCREENS: dict[tuple[str, str, str, str], str] = {}
+_PORTAL_SCREENS: dict[tuple[str, str, str], str] = {}
+_STORED_SCREENS: dict[tuple[str, str, str, str, str], str] = {}
+
+
+def _lang() -> str:
+    """The page's language, part of every cached page's key (``idp.web.i18n``)."""
+    return str(get_locale())
 
 
 def login_screen(req: AuthnRequest) -> ResponseReturnValue:
@@ -99,11 +106,11 @@ def login_screen(req: AuthnRequest) -> ResponseReturnValue:
     if identifier:
         return _render_screen(req, profile, identifier=identifier)
     if req.id:
-        page = _cached(_STORED_SCREENS, (request.script_root, profile, req.protocol, req.client_name), 256,
+        page = _cached(_STORED_SCREENS, (request.script_root, profile, req.protocol, req.client_name, _lang()), 256,
                        lambda: _render_screen(dataclasses.replace(req, id=_ID_SLOT), profile,
                                               csrf_token=lambda: _TOKEN_SLOT)).replace(_ID_SLOT, req.id)
     else:
-        page = _cached(_PORTAL_SCREENS, (request.script_root, profile), 16,
+        page = _cached(_PORTAL_SCREENS, (request.script_root, profile, _lang()), 64,
                        lambda: _render_screen(req, profile, csrf_token=lambda: _TOKEN_SLOT))
     return fill_token(page, csrf_token()) if profile else page
 
@@ -119,9 +126,9 @@ def _cached(cache: dict[_Key, str], key: _Key, limit: int, render: Callable[[], 
     return page
 
 
-def cached_portal_screen(script_root: str, profile: str) -> str | None:
-    """The portal's screen for a profile ("" for the choice) if already rendered (``idp.web.portal_lane``)."""
-    return _PORTAL_SCREENS.get((script_root, profile))
+def cached_portal_screen(script_root: str, profile: str, lang: str) -> str | None:
+    """The portal's screen for a profile ("" for the choice) and language if already rendered (the lane)."""
+    return _PORTAL_SCREENS.get((script_root, profile, lang))
 
 
 def fill_token(page: str, token: str) -> str:
@@ -212,7 +219,7 @@ def my_services() -> ResponseReturnValue:
         # Provisional credentials open nothing but the activation steps.
         return redirect(url_for("pages.activation_pending"), 303)
     stand_in = SimpleNamespace(display_name=_NAME_SLOT, identifier=_IDENTIFIER_SLOT, profile=account.profile)
-    page = _cached(_SERVICES_PAGES, (request.script_root, account.profile, tuple(entries)), 64,
+    page = _cached(_SERVICES_PAGES, (request.script_root, account.profile, tuple(entries), _lang()), 64,
                    lambda: render_template("services.html", account=stand_in, entries=entries))
     return fill_services_page(page, account)
 
@@ -222,12 +229,13 @@ def my_services() -> ResponseReturnValue:
 _NAME_SLOT = "name-slot-5d2a90c4"
 _IDENTIFIER_SLOT = "identifier-slot-93be17f0"
 _SLOTS = re.compile(f"{_NAME_SLOT}|{_IDENTIFIER_SLOT}")
-_SERVICES_PAGES: dict[tuple[str, Profile, tuple[ServiceEntry, ...]], str] = {}
+_SERVICES_PAGES: dict[tuple[str, Profile, tuple[ServiceEntry, ...], str], str] = {}
 
 
-def cached_services_page(script_root: str, profile: Profile, entries: Sequence[ServiceEntry]) -> str | None:
-    """The "Mes services" page of a profile and catalogue if already rendered (``idp.web.portal_lane``)."""
-    return _SERVICES_PAGES.get((script_root, profile, tuple(entries)))
+def cached_services_page(script_root: str, profile: Profile, entries: Sequence[ServiceEntry],
+                         lang: str) -> str | None:
+    """The "Mes services" page of a profile, catalogue and language if already rendered (the lane)."""
+    return _SERVICES_PAGES.get((script_root, profile, tuple(entries), lang))
 
 
 def fill_services_page(page: str, account: Account) -> str:

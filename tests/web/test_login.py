@@ -31,12 +31,15 @@ def test_profile_choice_then_form_with_the_seeds_links(client: FlaskClient) -> N
     form = client.get(form_url_of(choice) + "?profil=parent")
     page_html = text_of(form)
     for link_text in ("Identifiant oublié ?", "Mot de passe oublié ?", "Je n'ai pas de compte",
-                      "S'identifier avec FranceConnect", "Aide", "Mentions légales", "Accessibilité"):
+                      "S'identifier avec", '<span class="fr-connect__brand">FranceConnect</span>', "Aide",
+                      "Mentions légales", "Accessibilité"):
         assert link_text in page_html, link_text
-    assert '<label for="identifiant">' in page_html and 'id="identifiant"' in page_html
-    assert '<label for="mot_de_passe">' in page_html and 'id="mot_de_passe"' in page_html
+    assert '<label class="fr-label" for="identifiant">' in page_html and 'id="identifiant"' in page_html
+    assert '<label class="fr-label" for="mot_de_passe">' in page_html and 'id="mot_de_passe"' in page_html
     assert "p.nomXX" in page_html
-    assert "<script" not in page_html
+    # The design system's script (a file from 'self') only improves the page; no inline script.
+    assert re.findall(r"<script[^>]*>", page_html) == [
+        '<script type="module" src="/static/dsfr/dsfr.module.min.js">']
 
 
 def test_every_login_link_leads_to_a_real_page(client: FlaskClient) -> None:
