@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
 from idp.observability import correlation_id
 from idp.web import account, activation, federation, health, login, pages, portal, recovery
+from idp.web.devices import install_filters
 from idp.web.i18n import install_i18n
 from idp.web.security import SessionCookie, cached_url_for, csrf_token, install_headers
 from idp.wiring import Services
@@ -35,6 +36,7 @@ def register_web(app: Flask, services: Services) -> None:
                                  product_name=settings.server.product_name, url_for=cached_url_for,
                                  brand=settings.brand)
     install_i18n(app, settings)
+    install_filters(app)
     install_headers(app, settings)
     app.session_interface = SessionCookie()
 

@@ -1,4 +1,5 @@
-""""Mon compte" (/compte): password, e-mail and phone changes, children and schools, active sessions."""
+""""Mon compte" (/compte): an overview (contacts, children and schools, devices, consents) and one page per
+change (password, phone, e-mail, FranceConnect), each with its own form and errors, phone-first."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ bp = Blueprint("account", __name__)
 install_flow_headers(bp)
 
 TX = "contact_tx"
+CHANNELS = {"courriel": Channel.MAIL, "telephone": Channel.SMS}
 
 
 def _token() -> str | None:
@@ -36,8 +38,34 @@ def _overview(errors: dict[str, list[str]] | None = None, status: int = 200) -> 
 
 @bp.get("/compte")
 def overview() -> ResponseReturnValue:
-    """The account page."""
+    """The account page: an overview with a link to each change."""
     return _overview()
+
+
+def _change_page(template: str, errors: list[str] | None = None, status: int = 200, **context: object) -> tuple[str, int]:
+    _, account = services().account_settings.current(_token())
+    return render_template(template, a=account, errors=errors or [], rules=password_rules(), form=request.form,
+                           **context), status
+
+
+@bp.get("/compte/mot-de-passe")
+def password_page() -> ResponseReturnValue:
+    """"Changer mon mot de passe": the current one, the new one twice with the rules."""
+    return _change_page("account_password.html")
+
+
+@bp.get("/compte/franceconnect")
+def federation_page() -> ResponseReturnValue:
+    """Link or unlink the upstream identity (FranceConnect), the current password typed again."""
+    return _change_page("account_federation.html")
+
+
+@bp.get("/compte/<kind>")
+def contact_page(kind: str) -> ResponseReturnValue:
+    """"Changer mon numéro de téléphone portable" or "… mon adresse mail": a code goes to the new one."""
+    if kind not in CHANNELS:
+        return _overview({}, 404)
+    return _change_page("account_contact.html", kind=kind)
 
 
 @bp.post("/compte/mot-de-passe")
@@ -50,7 +78,7 @@ def change_password() -> ResponseReturnValue:
             _token(), form.get("actuel", "")[:1024], form.get("mot_de_passe", "")[:1024],
             form.get("confirmation", "")[:1024], ip=client_ip())
     except FormProblem as exc:
-        return _overview({"password": exc.reasons}, 400)
+        return _change_page("account_password.html", exc.reasons, 400)
     flash("Votre mot de passe a été modifié." + (f" {ended} autre(s) session(s) fermée(s)." if ended else ""))
     return redirect(url_for("account.overview"), 303)
 
@@ -59,18 +87,17 @@ def change_password() -> ResponseReturnValue:
 def start_change(kind: str) -> ResponseReturnValue:
     """A new e-mail address (``courriel``) or phone number (``telephone``): a code is sent to it."""
     check_csrf()
-    channels = {"courriel": Channel.MAIL, "telephone": Channel.SMS}
-    if kind not in channels:
+    if kind not in CHANNELS:
         return _overview({}, 404)
-    channel = channels[kind]
+    channel = CHANNELS[kind]
     try:
         token = services().account_settings.start_contact_change(
             _token(), channel, request.form.get("valeur", "")[:254], request.form.get("actuel", "")[:1024],
             ip=client_ip(), browser_id=browser_id())
     except FormProblem as exc:
-        return _overview({kind: exc.reasons}, 400)
+        return _change_page("account_contact.html", exc.reasons, 400, kind=kind)
     except SendLimited as exc:
-        body, status = _overview({kind: [exc.description]}, 429)
+        body, status = _change_page("account_contact.html", [exc.description], 429, kind=kind)
         return body, status, {"Retry-After": str(exc.retry_after_seconds)}
     session[TX] = {"token": token, "channel": channel.value}
     return redirect(url_for("account.confirm_page"), 303)
@@ -109,7 +136,7 @@ def confirm_submit() -> ResponseReturnValue:
         return render_template("account_code.html", view=view, errors=[exc.description]), 400
     session.pop(TX, None)
     flash("Votre numéro de téléphone a été modifié." if channel is Channel.SMS
-          else "Votre adresse électronique a été modifiée.")
+          else "Votre adresse mail a été modifiée.")
     return redirect(url_for("account.overview"), 303)
 
 

@@ -321,8 +321,8 @@ def link() -> ResponseReturnValue:
         url = service.start(browser_id(), session_token=sso_token(services().settings), purpose="link",
                             password=request.form.get("actuel", "")[:1024], ip=client_ip())
     except (FormProblem, LoginThrottled) as exc:
-        flash(" ".join(exc.reasons) if isinstance(exc, FormProblem) else exc.description)
-        return redirect(url_for("account.overview"), 303)
+        flash(" ".join(exc.reasons) if isinstance(exc, FormProblem) else exc.description, "error")
+        return redirect(url_for("account.federation_page"), 303)
     return redirect(url, 303)
 
 
@@ -335,8 +335,8 @@ def unlink() -> ResponseReturnValue:
     try:
         removed = service.unlink(sso_token(services().settings), request.form.get("actuel", "")[:1024], ip=client_ip())
     except (FormProblem, LoginThrottled) as exc:
-        flash(" ".join(exc.reasons) if isinstance(exc, FormProblem) else exc.description)
-        return redirect(url_for("account.overview"), 303)
+        flash(" ".join(exc.reasons) if isinstance(exc, FormProblem) else exc.description, "error")
+        return redirect(url_for("account.federation_page"), 303)
     if removed:
         flash("FranceConnect n'est plus lié à votre compte.")
     return redirect(url_for("account.overview"), 303)
