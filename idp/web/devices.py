@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask import Flask
 from babel.dates import format_date, format_time
+from flask import Flask
 from flask_babel import get_locale, get_timezone, gettext
 
 #: (pattern, name) in the order a User-Agent must be tested.
