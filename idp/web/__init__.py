@@ -9,6 +9,7 @@ from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from idp.core.i18n import N_
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
 from idp.observability import correlation_id
 from idp.web import account, activation, federation, health, login, pages, portal, recovery
@@ -20,12 +21,12 @@ from idp.wiring import Services
 log = logging.getLogger("idp.web")
 
 HTTP_MESSAGES = {
-    400: "La demande est incorrecte.",
-    403: "Accès refusé.",
-    404: "Cette page n'existe pas.",
-    405: "Cette action n'est pas possible sur cette page.",
-    413: "Les informations envoyées sont trop volumineuses.",
-    429: "Trop de demandes. Réessayez dans quelques minutes.",
+    400: N_("La demande est incorrecte."),
+    403: N_("Accès refusé."),
+    404: N_("Cette page n'existe pas."),
+    405: N_("Cette action n'est pas possible sur cette page."),
+    413: N_("Les informations envoyées sont trop volumineuses."),
+    429: N_("Trop de demandes. Réessayez dans quelques minutes."),
 }
 
 
@@ -60,7 +61,7 @@ def register_web(app: Flask, services: Services) -> None:
     _register_errors(app)
 
 
-def _error_page(status: int, message: str, title: str = "Une erreur est survenue") -> tuple[str, int]:
+def _error_page(status: int, message: str, title: str = N_("Une erreur est survenue")) -> tuple[str, int]:
     return render_template("error.html", title=title, message=message,
                            correlation_id=getattr(g, "correlation_id", "")), status
 
@@ -85,10 +86,10 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:
         status = exc.code or 500
-        return _error_page(status, HTTP_MESSAGES.get(status, "La demande n'a pas pu être traitée."))
+        return _error_page(status, HTTP_MESSAGES.get(status, N_("La demande n'a pas pu être traitée.")))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[str, int]:
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return _error_page(500, "Une erreur inattendue est survenue. Si elle se reproduit, "
-                                "communiquez le code ci-dessous à votre établissement.")
+        return _error_page(500, N_("Une erreur inattendue est survenue. Si elle se reproduit, "
+                                   "communiquez le code ci-dessous à votre établissement."))

@@ -8,8 +8,9 @@ from flask.typing import ResponseReturnValue
 
 from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
 from idp.core.activation.model import Channel
+from idp.core.i18n import gettext
 from idp.core.recovery.account import NotLoggedIn
-from idp.web.activation import install_flow_headers, limited, password_rules, services
+from idp.web.activation import NEW_CODE, install_flow_headers, limited, password_rules, services
 from idp.web.security import browser_id, check_csrf, client_ip, sso_token
 
 bp = Blueprint("account", __name__)
@@ -79,7 +80,8 @@ def change_password() -> ResponseReturnValue:
             form.get("confirmation", "")[:1024], ip=client_ip())
     except FormProblem as exc:
         return _change_page("account_password.html", exc.reasons, 400)
-    flash("Votre mot de passe a été modifié." + (f" {ended} autre(s) session(s) fermée(s)." if ended else ""))
+    flash(gettext("Votre mot de passe a été modifié. Vos autres appareils (%(count)s) ont été déconnectés.", count=ended)
+          if ended else gettext("Votre mot de passe a été modifié."))
     return redirect(url_for("account.overview"), 303)
 
 
@@ -135,8 +137,8 @@ def confirm_submit() -> ResponseReturnValue:
         view = settings_service.contact_change_view(_token(), token, browser_id(), channel)
         return render_template("account_code.html", view=view, errors=[exc.description]), 400
     session.pop(TX, None)
-    flash("Votre numéro de téléphone a été modifié." if channel is Channel.SMS
-          else "Votre adresse mail a été modifiée.")
+    flash(gettext("Votre numéro de téléphone a été modifié.") if channel is Channel.SMS
+          else gettext("Votre adresse mail a été modifiée."))
     return redirect(url_for("account.overview"), 303)
 
 
@@ -152,7 +154,7 @@ def confirm_resend() -> ResponseReturnValue:
         view = settings_service.contact_change_view(_token(), token, browser_id(), channel)
         return limited("account_code.html", exc, view=view)
     view = settings_service.contact_change_view(_token(), token, browser_id(), channel)
-    return render_template("account_code.html", view=view, errors=[], notice="Un nouveau code vient d'être demandé.")
+    return render_template("account_code.html", view=view, errors=[], notice=NEW_CODE)
 
 
 @bp.post("/compte/sessions/<public_id>/terminer")
@@ -160,7 +162,7 @@ def end_session(public_id: str) -> ResponseReturnValue:
     """End one of the other sessions (another device)."""
     check_csrf()
     if services().account_settings.end_session(_token(), public_id[:64], ip=client_ip()):
-        flash("La session a été fermée.")
+        flash(gettext("L'appareil a été déconnecté."))
     return redirect(url_for("account.overview"), 303)
 
 
@@ -171,5 +173,5 @@ def withdraw_consent(client_id: str) -> ResponseReturnValue:
     provider = services().extras.get("consents")
     _, account = services().account_settings.current(_token())
     if provider is not None and provider.withdraw(account.id, client_id[:64], ip=client_ip()):
-        flash("Votre autorisation a été retirée : ce service n'a plus accès à votre compte.")
+        flash(gettext("Votre autorisation a été retirée : ce service n'a plus accès à votre compte."))
     return redirect(url_for("account.overview"), 303)

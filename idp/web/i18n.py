@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, redirect, request
+from flask import Blueprint, Flask, current_app, g, redirect, request
 from flask.typing import ResponseReturnValue
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, get_translations
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
+from idp.core import i18n as core_i18n
 from idp.settings import Settings
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -26,6 +27,8 @@ LANG_COOKIE = "idp_lang"
 NATIVE_NAMES = {"fr": "Français", "en": "English", "ar": "العربية", "tr": "Türkçe", "pt": "Português",
                 "es": "Español"}
 RIGHT_TO_LEFT = frozenset({"ar", "he", "fa", "ur"})
+#: Settings' default texts shown to families (translated where shown).
+DEFAULT_TEXTS = (core_i18n.N_("Le compte des parents et des élèves"),)
 
 bp = Blueprint("i18n", __name__)
 
@@ -81,3 +84,19 @@ def install_i18n(app: Flask, settings: Settings) -> None:
     app.jinja_env.globals.update(page_language=page_language, languages=[
         (code, NATIVE_NAMES.get(code, code)) for code in settings.i18n.languages])
     app.register_blueprint(bp)
+    app.jinja_env.filters["tr"] = translate
+
+    @app.before_request
+    def _core_language() -> None:
+        g.core_language = core_i18n.use(translate)
+
+    @app.teardown_request
+    def _core_language_done(_: BaseException | None) -> None:
+        token = g.pop("core_language", None)
+        if token is not None:
+            core_i18n.reset(token)
+
+
+def translate(text: str) -> str:
+    """``text`` (a French catalogue key) in the page's language, no placeholder filled (the ``tr`` filter)."""
+    return get_translations().gettext(text) if text else text

@@ -19,6 +19,7 @@ from idp.core.authn.flow import LoginOutcome
 from idp.core.authn.model import AuthnRequest, SsoSession
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
+from idp.core.i18n import N_
 from idp.core.ports import ServiceEntry
 from idp.errors import InvalidCredentials
 from idp.web.frontend import completing_protocols
@@ -36,7 +37,7 @@ from idp.wiring import Services
 
 bp = Blueprint("login", __name__)
 
-PROFILES = {"parent": "Représentant légal", "eleve": "Élève"}
+PROFILES = {"parent": N_("Représentant légal"), "eleve": N_("Élève")}
 MAX_IDENTIFIER = 64
 MAX_PASSWORD = 1024
 
@@ -189,11 +190,11 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
 def field_problem(identifier: str, password: str) -> str:
     """Why the form cannot be checked as sent (empty or oversized fields), or "" when it can."""
     if not identifier.strip() or not password:
-        return "Saisissez votre identifiant et votre mot de passe."
+        return N_("Saisissez votre identifiant et votre mot de passe.")
     if len(identifier) > MAX_IDENTIFIER:
-        return "L'identifiant saisi est trop long : il a la forme p.nom suivie d'un nombre."
+        return N_("L'identifiant saisi est trop long : il a la forme p.nom suivie d'un nombre.")
     if len(password) > MAX_PASSWORD:
-        return "Le mot de passe saisi est trop long."
+        return N_("Le mot de passe saisi est trop long.")
     return ""
 
 

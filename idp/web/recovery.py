@@ -10,7 +10,14 @@ from werkzeug.wrappers import Response
 from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
 from idp.core.activation.model import TxState
 from idp.core.recovery.service import ResetView, parse_channel
-from idp.web.activation import install_flow_headers, limited, password_rules, request_from_args, services
+from idp.web.activation import (
+    NEW_CODE,
+    install_flow_headers,
+    limited,
+    password_rules,
+    request_from_args,
+    services,
+)
 from idp.web.security import browser_id, check_csrf, client_ip
 
 bp = Blueprint("recovery", __name__)
@@ -126,7 +133,7 @@ def resend() -> ResponseReturnValue:
     except SendLimited as exc:
         return limited("recovery_code.html", exc, view=svc.recovery.view(session.get(TX), browser_id()))
     return render_template("recovery_code.html", view=svc.recovery.view(session.get(TX), browser_id()), errors=[],
-                           notice="Un nouveau code vient d'être demandé.")
+                           notice=NEW_CODE)
 
 
 @bp.get("/mot-de-passe-oublie/nouveau")

@@ -35,6 +35,7 @@ from idp.core.authn.sessions import (
     open_session,
 )
 from idp.core.clock import Clock
+from idp.core.i18n import _
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
 from idp.errors import (
@@ -232,7 +233,7 @@ class AuthnFlow:
         expiry = account.provisional_expires_at
         if account.state is AccountState.PROVISIONAL and expiry is not None and self._clock.now() >= expiry:
             raise AccountUnavailable(
-                "Vos identifiants provisoires ont expiré. Demandez-en de nouveaux à votre établissement."
+                _("Vos identifiants provisoires ont expiré. Demandez-en de nouveaux à votre établissement.")
             )
 
     def _needs_rehash(self, account: Account) -> bool:

@@ -16,13 +16,13 @@ from idp.core.accounts.model import Account, AccountState
 from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
 from idp.core.activation.common import FlowKit
-from idp.core.activation.enrolment import PHONE_PROBLEM
 from idp.core.activation.errors import FormProblem, StepNotAllowed
-from idp.core.activation.matching import parse_phone, sms_destination
+from idp.core.activation.matching import PHONE_PROBLEM, parse_phone, sms_destination
 from idp.core.activation.model import Channel, TxKind, TxState
 from idp.core.activation.provisional import email_problem
 from idp.core.authn import throttle
 from idp.core.authn.flow import browser_hash
+from idp.core.i18n import _
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.passwords.policy import PasswordContext
 from idp.core.ports import UnitOfWork
@@ -75,7 +75,7 @@ class RecoveryService:
             destination = self._deliverable(channel, contact) if found else None
             text = messages.identifiers(kit.product, [(a.identifier, a.profile.label) for a in found])
             sent = kit.queue(uow, store, channel, destination, text, purpose=IDENT, limit_key_value=contact,
-                             subject=f"{kit.product} : votre identifiant")
+                             subject=messages.identifiers_subject(kit.product))
             kit.audit(uow, events.RECOVERY_IDENTIFIER, found[0].id if found else None, "",
                       {"channel": channel.value, "sent": sent}, ip)
             uow.commit()
@@ -85,7 +85,7 @@ class RecoveryService:
         if channel is Channel.SMS:
             phone = parse_phone(value, self.kit.limits.default_region)
             if phone is None:
-                raise FormProblem([PHONE_PROBLEM])
+                raise FormProblem([_(PHONE_PROBLEM)])
             return phone
         email = value.strip()
         if email_problem(email):
@@ -249,7 +249,7 @@ def notify_password_change(kit: FlowKit, uow: UnitOfWork, account: Account, used
         targets = [(c, d) for c, d in ((Channel.SMS, phone), (Channel.MAIL, email)) if d]
     for channel, destination in targets[:1]:
         kit.queue(uow, store, channel, destination, text, purpose="notice", account_id=account.id,
-                  subject=f"{kit.product} : mot de passe modifié", counted=False)
+                  subject=messages.password_changed_subject(kit.product), counted=False)
 
 
 def notify_lockout(kit: FlowKit, account: Account) -> None:
@@ -265,6 +265,6 @@ def notify_lockout(kit: FlowKit, account: Account) -> None:
     text = messages.login_locked(kit.product, account.identifier, kit.clock.now())
     with kit.uow() as uow:
         if kit.queue(uow, kit.stores(uow), channel, destination, text, purpose="lock_notice", account_id=account.id,
-                     subject=f"{kit.product} : tentatives de connexion échouées"):
+                     subject=messages.login_locked_subject(kit.product)):
             uow.commit()
             kit.wake()
