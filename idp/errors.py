@@ -57,6 +57,11 @@ class InvalidCredentials(IdpError):
     description = N_("Identifiant ou mot de passe incorrect.")
     http_status = 401
 
+    def __init__(self, description: str | None = None, *, tries_left: int | None = None) -> None:
+        #: Failures still free before the identifier is locked (None when not counted, e.g. a provisional check).
+        self.tries_left = tries_left
+        super().__init__(description)
+
 
 class LoginThrottled(IdpError):
     """Too many failures for this identifier or from this network; a temporary wait applies."""

@@ -9,7 +9,7 @@ a string missing from a catalogue (README, "Languages").
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Flask, current_app, g, redirect, request
 from flask.typing import ResponseReturnValue
@@ -58,6 +58,22 @@ def page_language() -> dict[str, str]:
     return {"lang": lang, "dir": "rtl" if lang in RIGHT_TO_LEFT else "ltr"}
 
 
+#: The query parameters a page keeps when the language is switched (the rest, e.g. a CAS ``url`` or a
+#: service address, is never echoed into the switch's links).
+_KEPT_PARAMETERS = ("profil", "demande", "contexte")
+
+
+def switch_back() -> str:
+    """The address to come back to after switching language: this page (GET), with its harmless parameters."""
+    if request.method != "GET":
+        return request.path
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k in _KEPT_PARAMETERS and v.isascii()]
+    depuis = request.args.get("depuis", "")
+    if depuis.startswith("/login"):
+        kept.append(("depuis", _local_path(depuis)))
+    return request.path + ("?" + urlencode(kept) if kept else "")
+
+
 def _local_path(target: str) -> str:
     """A path on this site to go back to after switching language; anything else becomes the home page."""
     parts = urlsplit(target)
@@ -81,7 +97,7 @@ def install_i18n(app: Flask, settings: Settings) -> None:
     """Plug flask-babel (catalogues in ``idp/translations``) and the language switch into the application."""
     Babel(app, locale_selector=_select_locale, default_translation_directories=str(TRANSLATIONS),
           default_locale=settings.i18n.languages[0], default_timezone="Europe/Paris")
-    app.jinja_env.globals.update(page_language=page_language, languages=[
+    app.jinja_env.globals.update(page_language=page_language, switch_back_default=switch_back, languages=[
         (code, NATIVE_NAMES.get(code, code)) for code in settings.i18n.languages])
     app.register_blueprint(bp)
     app.jinja_env.filters["tr"] = translate

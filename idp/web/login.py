@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
@@ -21,7 +22,7 @@ from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
 from idp.core.i18n import N_
 from idp.core.ports import ServiceEntry
-from idp.errors import InvalidCredentials
+from idp.errors import InvalidCredentials, LoginThrottled
 from idp.web.frontend import completing_protocols
 from idp.web.security import (
     browser_id,
@@ -172,8 +173,14 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
                       old_token=sso_token(services.settings))
     except InvalidCredentials as exc:
         req = form_request()
-        return _render_form(req, _profile(req) or "parent", error=exc.description,
-                            identifier=normalise_login_input(identifier))
+        return _render_screen(req, _profile(req) or "parent", error=exc.description, tries_left=exc.tries_left,
+                              identifier=normalise_login_input(identifier)), 200
+    except LoginThrottled as exc:  # the lockout: the delay, the way out, the same service (SECURITY W07)
+        req = form_request()
+        minutes = max(1, math.ceil(exc.retry_after_seconds / 60))
+        page = _render_screen(req, _profile(req) or "parent", lockout_minutes=minutes,
+                              identifier=normalise_login_input(identifier))
+        return page, 429, {"Retry-After": str(exc.retry_after_seconds)}
     request_id = outcome.request.id
     frontend = services.frontends[outcome.request.protocol]
     if outcome.needs_activation:  # without a stored request, the activation ends on "Mes services"
