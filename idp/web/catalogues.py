@@ -72,6 +72,10 @@ def read(lang: str) -> Catalog:
 def write(lang: str, catalog: Catalog) -> None:
     """Write a language's catalogue, the draft note in its header."""
     catalog.header_comment = f"# {catalog.locale} – compte-scolaire\n# " + DRAFT_NOTE.replace("\n", "\n# ")
+    catalog.fuzzy = False
+    catalog.project, catalog.version = "compte-scolaire", "1"
+    catalog.last_translator = "Équipe compte-scolaire (brouillon / draft)"
+    catalog.language_team = "Équipe compte-scolaire"
     path = _po_path(lang)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:

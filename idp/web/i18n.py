@@ -71,7 +71,7 @@ def switch_back() -> str:
     depuis = request.args.get("depuis", "")
     if depuis.startswith("/login"):
         kept.append(("depuis", _local_path(depuis)))
-    return request.path + ("?" + urlencode(kept) if kept else "")
+    return request.path + ("?" + urlencode(kept, safe="/") if kept else "")
 
 
 def _local_path(target: str) -> str:

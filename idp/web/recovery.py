@@ -142,7 +142,8 @@ def new_password_page() -> ResponseReturnValue:
     view = _view(TxState.CODE_VERIFIED)
     if isinstance(view, Response):
         return view
-    return render_template("recovery_new_password.html", rules=password_rules(), errors=[])
+    return render_template("recovery_new_password.html", rules=password_rules(), errors=[],
+                           identifier=view.identifier)
 
 
 @bp.post("/mot-de-passe-oublie/nouveau")
@@ -153,7 +154,9 @@ def new_password_submit() -> ResponseReturnValue:
         services().recovery.set_password(session.get(TX), browser_id(), request.form.get("mot_de_passe", "")[:1024],
                                          request.form.get("confirmation", "")[:1024], ip=client_ip())
     except FormProblem as exc:
-        return render_template("recovery_new_password.html", rules=password_rules(), errors=exc.reasons), 400
+        view = services().recovery.view(session.get(TX), browser_id())
+        return render_template("recovery_new_password.html", rules=password_rules(), errors=exc.reasons,
+                               identifier=view.identifier), 400
     return redirect(url_for("recovery.done_page"), 303)
 
 

@@ -18,7 +18,8 @@ def local(at: dt.datetime) -> str:
     """A moment as families read it: « 04/12/2026 à 17:05 », Europe/Paris (stored moments are UTC)."""
     moment = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
     local_at = moment.astimezone(FAMILIES_TIME_ZONE)
-    return _("%(date)s à %(time)s", date=f"{local_at:%d/%m/%Y}", time=f"{local_at:%H:%M}")
+    date, time = local_at.strftime("%d/%m/%Y"), local_at.strftime("%H:%M")
+    return _("%(date)s à %(time)s", date=date, time=time)
 
 
 def code_subject(product: str) -> str:

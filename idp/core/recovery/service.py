@@ -153,7 +153,8 @@ class RecoveryService:
             problem = tx.state is TxState.CODE_SENT and kit.delivery_problem(store, tx, channel)
         return ResetView(state=tx.state, channel=tx.channel, resend_wait=kit.resend_wait(tx),
                          delivery_problem=problem, request_id=tx.request_id,
-                         identifier=tx.data.get("identifier", "") if tx.state is TxState.DONE else "")
+                         identifier=tx.data.get("identifier", "")
+                         if tx.state in (TxState.CODE_VERIFIED, TxState.DONE) else "")  # the code proved it
 
     def resend(self, token: str | None, browser_id: str) -> None:
         """A new code (the old one dies), within the limits."""
