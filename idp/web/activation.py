@@ -41,6 +41,8 @@ STEP_ENDPOINTS = {
 # --- helpers shared with the recovery and account blueprints ----------------------------------------------
 
 
+#: What the parent typed at step 1, shown again when they come back to it (« Précédent », « Corriger… »).
+TYPED = "activation_typed"
 #: The notice after « Renvoyer le SMS » (translated where shown).
 NEW_CODE = N_("Un nouveau code vient d'être demandé.")
 
@@ -137,7 +139,7 @@ def request_from_args() -> str:
 @bp.get("/creer-mon-compte")
 def start_page() -> ResponseReturnValue:
     """Step 1: "Je confirme mon identité" (nom, prénom, n° de téléphone portable)."""
-    return render_template("activation_start.html", request_id=request_from_args(), form={})
+    return render_template("activation_start.html", request_id=request_from_args(), form=session.get(TYPED, {}))
 
 
 @bp.post("/creer-mon-compte")
@@ -145,6 +147,7 @@ def start_submit() -> ResponseReturnValue:
     """Always the same answer: to the "code sent" page, whatever the register says (A01)."""
     check_csrf()
     form = {k: request.form.get(k, "")[:200] for k in ("nom", "prenom", "telephone", "demande")}
+    session[TYPED] = {k: form[k] for k in ("nom", "prenom", "telephone")}  # « Précédent » finds them again
     try:
         token, _ = services().enrolment.start(form["nom"], form["prenom"], form["telephone"], ip=client_ip(),
                                               browser_id=browser_id(), request_id=form["demande"][:64])
@@ -251,6 +254,7 @@ def done_page() -> ResponseReturnValue:
     view = _view(TxState.DONE)
     if isinstance(view, Response):
         return view
+    session.pop(TYPED, None)  # the account exists: what was typed at step 1 is not kept any longer
     return render_template("activation_done.html", identifier=view.identifier,
                            next_url=url_for("activation.go_on"))
 
