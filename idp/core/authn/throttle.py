@@ -95,7 +95,7 @@ def _lock_identifier(counter: ThrottleCounter, store: ThrottleStore, policy: Thr
     over = counter.failures - policy.free_failures
     if over < 0:
         return 0
-    delay = min(policy.base_delay_seconds * (2 ** min(over, 20)), policy.max_delay_seconds)
+    delay: int = min(policy.base_delay_seconds * 2 ** min(over, 20), policy.max_delay_seconds)
     store.set_lock(counter.key, now + dt.timedelta(seconds=delay))
     return delay
 
