@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
 from idp.core.activation.model import TxState
-from idp.core.recovery.service import ResetView, parse_channel
+from idp.core.recovery.service import ResetView, chosen_contact, parse_channel
 from idp.web.activation import (
     NEW_CODE,
     install_flow_headers,
@@ -49,8 +49,7 @@ def identifier_submit() -> ResponseReturnValue:
     check_csrf()
     form = {k: request.form.get(k, "")[:254] for k in ("canal", "telephone", "courriel")}
     try:
-        channel = parse_channel(form["canal"])
-        value = form["telephone"] if channel.value == "sms" else form["courriel"]
+        channel, value = chosen_contact(form["canal"], form["telephone"], form["courriel"])
         services().recovery.forgot_identifier(channel, value, ip=client_ip(), browser_id=browser_id())
     except FormProblem as exc:
         return render_template("recovery_identifier.html", request_id=_request_id(), errors=exc.reasons,

@@ -49,7 +49,18 @@ def parse_channel(value: str) -> Channel:
     try:
         return Channel(value)
     except ValueError:
-        raise FormProblem(["Choisissez de recevoir le code par SMS ou par courriel."]) from None
+        raise FormProblem([_("Choisissez de recevoir le code par SMS ou par mail.")]) from None
+
+
+def chosen_contact(choice: str, phone: str, email: str) -> tuple[Channel, str]:
+    """The channel and the contact typed on « Identifiant oublié » (both fields are on the page): the one chosen,
+    unless only the other field was filled in, which says what the person meant (a mail alone is a mail)."""
+    channel = parse_channel(choice)
+    typed = {Channel.SMS: phone.strip(), Channel.MAIL: email.strip()}
+    other = Channel.MAIL if channel is Channel.SMS else Channel.SMS
+    if not typed[channel] and typed[other]:
+        channel = other
+    return channel, typed[channel]
 
 
 class RecoveryService:
