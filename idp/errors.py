@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from idp.core.accounts.model import Profile
 
+from idp.core.i18n import N_
+
 
 class IdpError(Exception):
     """Base of every error the identity provider raises on purpose."""
@@ -31,15 +33,15 @@ class ConfigurationError(IdpError):
     """The configuration file or the environment is wrong; start-up stops."""
 
     code = "configuration"
-    description = "Configuration invalide."
+    description = N_("Configuration invalide.")
 
 
 class ServiceUnavailable(IdpError):
     """A dependency (database, Redis, SMS gateway) is down; try again later."""
 
     code = "temporarily_unavailable"
-    title = "Service momentanément indisponible"
-    description = "Service momentanément indisponible. Merci de réessayer dans quelques minutes."
+    title = N_("Service momentanément indisponible")
+    description = N_("Service momentanément indisponible. Merci de réessayer dans quelques minutes.")
     http_status = 503
 
 
@@ -47,8 +49,8 @@ class UntrustedRequest(IdpError):
     """The request cannot be trusted (unknown client, unregistered return address): never redirect."""
 
     code = "untrusted_request"
-    title = "Application non autorisée"
-    description = "Cette demande de connexion ne provient pas d'un service connu."
+    title = N_("Application non autorisée")
+    description = N_("Cette demande de connexion ne provient pas d'un service connu.")
     http_status = 400
 
 
@@ -56,16 +58,21 @@ class InvalidCredentials(IdpError):
     """Unknown identifier or wrong password: the same message for both."""
 
     code = "invalid_credentials"
-    description = "Identifiant ou mot de passe incorrect."
+    description = N_("Identifiant ou mot de passe incorrect.")
     http_status = 401
+
+    def __init__(self, description: str | None = None, *, tries_left: int | None = None) -> None:
+        #: Failures still free before the identifier is locked (None when not counted, e.g. a provisional check).
+        self.tries_left = tries_left
+        super().__init__(description)
 
 
 class LoginThrottled(IdpError):
     """Too many failures for this identifier or from this network; a temporary wait applies."""
 
     code = "throttled"
-    title = "Trop de tentatives"
-    description = "Trop de tentatives de connexion. Réessayez plus tard."
+    title = N_("Trop de tentatives")
+    description = N_("Trop de tentatives de connexion. Réessayez plus tard.")
     http_status = 429
 
     def __init__(self, retry_after_seconds: int, description: str | None = None) -> None:
@@ -90,8 +97,8 @@ class AccountUnavailable(IdpError):
     """The account exists and the password was right, but it is locked or closed."""
 
     code = "account_unavailable"
-    title = "Compte indisponible"
-    description = "Ce compte n'est pas utilisable. Contactez votre établissement."
+    title = N_("Compte indisponible")
+    description = N_("Ce compte n'est pas utilisable. Contactez votre établissement.")
     http_status = 403
 
 
@@ -99,7 +106,7 @@ class PasswordRejected(IdpError):
     """A new password breaks the policy; ``reasons`` holds one French sentence per broken rule."""
 
     code = "password_rejected"
-    description = "Le mot de passe ne respecte pas les règles."
+    description = N_("Le mot de passe ne respecte pas les règles.")
 
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = reasons
@@ -110,8 +117,8 @@ class NotFound(IdpError):
     """The thing asked for does not exist (or no longer does)."""
 
     code = "not_found"
-    title = "Page introuvable"
-    description = "Élément introuvable."
+    title = N_("Page introuvable")
+    description = N_("Élément introuvable.")
     http_status = 404
 
 
@@ -119,8 +126,8 @@ class AuthnRequestExpired(IdpError):
     """The authentication request behind this page has expired or was already used."""
 
     code = "authn_request_expired"
-    title = "Demande de connexion expirée"
-    description = "Cette demande de connexion a expiré. Retournez sur le service pour recommencer."
+    title = N_("Demande de connexion expirée")
+    description = N_("Cette demande de connexion a expiré. Retournez sur le service pour recommencer.")
     http_status = 400
 
 
@@ -128,8 +135,8 @@ class CsrfError(IdpError):
     """A form arrived without its anti-forgery token, or with a wrong one."""
 
     code = "csrf"
-    title = "Page expirée"
-    description = "La page a expiré ou a été ouverte dans un autre onglet. Rechargez-la et recommencez."
+    title = N_("Page expirée")
+    description = N_("La page a expiré ou a été ouverte dans un autre onglet. Rechargez-la et recommencez.")
     http_status = 400
 
 
@@ -137,7 +144,7 @@ class RegisterImportError(IdpError):
     """A register file cannot be imported; details are in the validation report."""
 
     code = "register_import"
-    description = "Le fichier du registre n'a pas pu être importé."
+    description = N_("Le fichier du registre n'a pas pu être importé.")
 
 
 class AuthnFailure(enum.Enum):
@@ -153,7 +160,7 @@ class AuthnFailed(IdpError):
     """An authentication request ends in a failure the service provider must be told about."""
 
     code = "authn_failed"
-    description = "La connexion n'a pas pu aboutir."
+    description = N_("La connexion n'a pas pu aboutir.")
 
     def __init__(self, failure: AuthnFailure, description: str | None = None) -> None:
         self.failure = failure

@@ -234,6 +234,31 @@ class FederationSettings:
 
 
 @dataclass(frozen=True)
+class BrandSettings:
+    """The header's brand block (DSFR): an operator who is not a State service sets ``state_logo = false``."""
+
+    #: Show the « République française » Marianne block (reserved to State services by the DSFR's terms of use).
+    state_logo: bool = True
+    #: The lines under the Marianne (the ministry line), one per list item.
+    logo_lines: tuple[str, ...] = ("Ministère", "de l'Éducation", "nationale")
+    #: The line under the service name in the header (empty: none).
+    tagline: str = "Le compte des parents et des élèves"
+
+
+@dataclass(frozen=True)
+class I18nSettings:
+    """The languages families can choose; the first is the default when the browser asks for none of them."""
+
+    languages: tuple[str, ...] = ("fr", "en", "ar", "tr", "pt", "es")
+    #: How long the chosen language is remembered in its cookie.
+    cookie_days: int = 365
+
+    def __post_init__(self) -> None:
+        if not self.languages:
+            raise ConfigurationError("[i18n] languages : au moins une langue")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -252,6 +277,8 @@ class Settings:
     activation: ActivationSettings = field(default_factory=ActivationSettings)
     federation: FederationSettings = field(default_factory=FederationSettings)
     staff: StaffSettings = field(default_factory=StaffSettings)
+    brand: BrandSettings = field(default_factory=BrandSettings)
+    i18n: I18nSettings = field(default_factory=I18nSettings)
     #: SMTP password (``IDP_SMTP_PASSWORD``) and SMS gateway token (``IDP_SMS_TOKEN``); never from config.toml.
     smtp_password: str = field(default="", repr=False)
     sms_token: str = field(default="", repr=False)

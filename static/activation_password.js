@@ -1,4 +1,5 @@
-/* Ticks the password rules as the person types (the server's check is what counts; the page works without). */
+/* Ticks the password rules as the person types (the server's check is what counts; the page works without).
+   "common" and "context" need the server's lists: they are checked when the form is sent. */
 (function () {
   "use strict";
   var input = document.getElementById("mot_de_passe");
@@ -15,12 +16,13 @@
     }
   };
   var items = list.querySelectorAll("li[data-rule]");
+  items.forEach(function (li) { li.setAttribute("data-text", li.textContent); });
   function update() {
     items.forEach(function (li) {
       var check = checks[li.getAttribute("data-rule")];
-      var ok = check ? check(input.value) : false;
-      li.classList.toggle("ok", ok);
-      li.setAttribute("aria-label", li.textContent + (ok ? " : respecté" : " : non respecté"));
+      var state = check ? (check(input.value) ? "ok" : "ko") : "later";
+      li.classList.toggle("ok", state === "ok");
+      li.setAttribute("aria-label", li.getAttribute("data-text") + " : " + list.getAttribute("data-" + state));
     });
   }
   input.addEventListener("input", update);

@@ -9,9 +9,12 @@ from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from idp.core.i18n import N_
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
 from idp.observability import correlation_id
 from idp.web import account, activation, federation, health, login, pages, password_change, portal, recovery
+from idp.web.devices import install_filters
+from idp.web.i18n import install_i18n
 from idp.web.security import SessionCookie, cached_url_for, csrf_token, install_headers
 from idp.web.staff import register_staff
 from idp.wiring import Services
@@ -19,12 +22,12 @@ from idp.wiring import Services
 log = logging.getLogger("idp.web")
 
 HTTP_MESSAGES = {
-    400: "La demande est incorrecte.",
-    403: "Accès refusé.",
-    404: "Cette page n'existe pas.",
-    405: "Cette action n'est pas possible sur cette page.",
-    413: "Les informations envoyées sont trop volumineuses.",
-    429: "Trop de demandes. Réessayez dans quelques minutes.",
+    400: N_("La demande est incorrecte."),
+    403: N_("Accès refusé."),
+    404: N_("Cette page n'existe pas."),
+    405: N_("Cette action n'est pas possible sur cette page."),
+    413: N_("Les informations envoyées sont trop volumineuses."),
+    429: N_("Trop de demandes. Réessayez dans quelques minutes."),
 }
 
 
@@ -32,7 +35,10 @@ def register_web(app: Flask, services: Services) -> None:
     """Plug the blueprints, headers and error pages into the application."""
     settings = services.settings
     app.jinja_env.globals.update(csrf_token=csrf_token, development=settings.server.development,
-                                 product_name=settings.server.product_name, url_for=cached_url_for)
+                                 product_name=settings.server.product_name, url_for=cached_url_for,
+                                 brand=settings.brand)
+    install_i18n(app, settings)
+    install_filters(app)
     install_headers(app, settings)
     app.session_interface = SessionCookie()
 
@@ -58,7 +64,7 @@ def register_web(app: Flask, services: Services) -> None:
     _register_errors(app)
 
 
-def _error_page(status: int, message: str, title: str = "Une erreur est survenue") -> tuple[str, int]:
+def _error_page(status: int, message: str, title: str = N_("Une erreur est survenue")) -> tuple[str, int]:
     return render_template("error.html", title=title, message=message,
                            correlation_id=getattr(g, "correlation_id", "")), status
 
@@ -83,10 +89,10 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:
         status = exc.code or 500
-        return _error_page(status, HTTP_MESSAGES.get(status, "La demande n'a pas pu être traitée."))
+        return _error_page(status, HTTP_MESSAGES.get(status, N_("La demande n'a pas pu être traitée.")))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[str, int]:
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return _error_page(500, "Une erreur inattendue est survenue. Si elle se reproduit, "
-                                "communiquez le code ci-dessous à votre établissement.")
+        return _error_page(500, N_("Une erreur inattendue est survenue. Si elle se reproduit, "
+                                   "communiquez le code ci-dessous à votre établissement."))

@@ -1,4 +1,5 @@
-""""Mon compte" (/compte): password, e-mail and phone changes, children and schools, active sessions."""
+""""Mon compte" (/compte): an overview (contacts, children and schools, devices, consents) and one page per
+change (password, phone, e-mail, FranceConnect), each with its own form and errors, phone-first."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from flask.typing import ResponseReturnValue
 
 from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
 from idp.core.activation.model import Channel
+from idp.core.i18n import gettext
 from idp.core.recovery.account import NotLoggedIn
-from idp.web.activation import install_flow_headers, limited, password_rules, services
+from idp.web.activation import NEW_CODE, install_flow_headers, limited, password_rules, services
 from idp.web.federation import link_targets
 from idp.web.form_targets import allow_urls
 from idp.web.security import browser_id, check_csrf, client_ip, sso_token
@@ -17,6 +19,7 @@ bp = Blueprint("account", __name__)
 install_flow_headers(bp)
 
 TX = "contact_tx"
+CHANNELS = {"courriel": Channel.MAIL, "telephone": Channel.SMS}
 
 
 def _token() -> str | None:
@@ -39,8 +42,34 @@ def _overview(errors: dict[str, list[str]] | None = None, status: int = 200) -> 
 
 @bp.get("/compte")
 def overview() -> ResponseReturnValue:
-    """The account page."""
+    """The account page: an overview with a link to each change."""
     return _overview()
+
+
+def _change_page(template: str, errors: list[str] | None = None, status: int = 200, **context: object) -> tuple[str, int]:
+    _, account = services().account_settings.current(_token())
+    return render_template(template, a=account, errors=errors or [], rules=password_rules(), form=request.form,
+                           **context), status
+
+
+@bp.get("/compte/mot-de-passe")
+def password_page() -> ResponseReturnValue:
+    """"Changer mon mot de passe": the current one, the new one twice with the rules."""
+    return _change_page("account_password.html")
+
+
+@bp.get("/compte/franceconnect")
+def federation_page() -> ResponseReturnValue:
+    """Link or unlink the upstream identity (FranceConnect), the current password typed again."""
+    return _change_page("account_federation.html")
+
+
+@bp.get("/compte/<kind>")
+def contact_page(kind: str) -> ResponseReturnValue:
+    """"Changer mon numéro de téléphone portable" or "… mon adresse mail": a code goes to the new one."""
+    if kind not in CHANNELS:
+        return _overview({}, 404)
+    return _change_page("account_contact.html", kind=kind)
 
 
 @bp.post("/compte/mot-de-passe")
@@ -53,8 +82,9 @@ def change_password() -> ResponseReturnValue:
             _token(), form.get("actuel", "")[:1024], form.get("mot_de_passe", "")[:1024],
             form.get("confirmation", "")[:1024], ip=client_ip())
     except FormProblem as exc:
-        return _overview({"password": exc.reasons}, 400)
-    flash("Votre mot de passe a été modifié." + (f" {ended} autre(s) session(s) fermée(s)." if ended else ""))
+        return _change_page("account_password.html", exc.reasons, 400)
+    flash(gettext("Votre mot de passe a été modifié. Vos autres appareils (%(count)s) ont été déconnectés.", count=ended)
+          if ended else gettext("Votre mot de passe a été modifié."))
     return redirect(url_for("account.overview"), 303)
 
 
@@ -62,18 +92,17 @@ def change_password() -> ResponseReturnValue:
 def start_change(kind: str) -> ResponseReturnValue:
     """A new e-mail address (``courriel``) or phone number (``telephone``): a code is sent to it."""
     check_csrf()
-    channels = {"courriel": Channel.MAIL, "telephone": Channel.SMS}
-    if kind not in channels:
+    if kind not in CHANNELS:
         return _overview({}, 404)
-    channel = channels[kind]
+    channel = CHANNELS[kind]
     try:
         token = services().account_settings.start_contact_change(
             _token(), channel, request.form.get("valeur", "")[:254], request.form.get("actuel", "")[:1024],
             ip=client_ip(), browser_id=browser_id())
     except FormProblem as exc:
-        return _overview({kind: exc.reasons}, 400)
+        return _change_page("account_contact.html", exc.reasons, 400, kind=kind)
     except SendLimited as exc:
-        body, status = _overview({kind: [exc.description]}, 429)
+        body, status = _change_page("account_contact.html", [exc.description], 429, kind=kind)
         return body, status, {"Retry-After": str(exc.retry_after_seconds)}
     session[TX] = {"token": token, "channel": channel.value}
     return redirect(url_for("account.confirm_page"), 303)
@@ -111,8 +140,8 @@ def confirm_submit() -> ResponseReturnValue:
         view = settings_service.contact_change_view(_token(), token, browser_id(), channel)
         return render_template("account_code.html", view=view, errors=[exc.description]), 400
     session.pop(TX, None)
-    flash("Votre numéro de téléphone a été modifié." if channel is Channel.SMS
-          else "Votre adresse électronique a été modifiée.")
+    flash(gettext("Votre numéro de téléphone a été modifié.") if channel is Channel.SMS
+          else gettext("Votre adresse mail a été modifiée."))
     return redirect(url_for("account.overview"), 303)
 
 
@@ -128,7 +157,7 @@ def confirm_resend() -> ResponseReturnValue:
         view = settings_service.contact_change_view(_token(), token, browser_id(), channel)
         return limited("account_code.html", exc, view=view)
     view = settings_service.contact_change_view(_token(), token, browser_id(), channel)
-    return render_template("account_code.html", view=view, errors=[], notice="Un nouveau code vient d'être demandé.")
+    return render_template("account_code.html", view=view, errors=[], notice=NEW_CODE)
 
 
 @bp.post("/compte/sessions/<public_id>/terminer")
@@ -136,7 +165,7 @@ def end_session(public_id: str) -> ResponseReturnValue:
     """End one of the other sessions (another device)."""
     check_csrf()
     if services().account_settings.end_session(_token(), public_id[:64], ip=client_ip()):
-        flash("La session a été fermée.")
+        flash(gettext("L'appareil a été déconnecté."))
     return redirect(url_for("account.overview"), 303)
 
 
@@ -147,5 +176,5 @@ def withdraw_consent(client_id: str) -> ResponseReturnValue:
     provider = services().extras.get("consents")
     _, account = services().account_settings.current(_token())
     if provider is not None and provider.withdraw(account.id, client_id[:64], ip=client_ip()):
-        flash("Votre autorisation a été retirée : ce service n'a plus accès à votre compte.")
+        flash(gettext("Votre autorisation a été retirée : ce service n'a plus accès à votre compte."))
     return redirect(url_for("account.overview"), 303)

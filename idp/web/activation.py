@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
@@ -16,9 +17,11 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from idp.core.activation.common import Completion
+from idp.core.activation.dates import read_date
 from idp.core.activation.enrolment import ChildAnswer
 from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
 from idp.core.activation.model import TxState
+from idp.core.i18n import N_
 from idp.core.passwords.policy import describe_rules
 from idp.errors import InvalidCredentials, WrongProfile
 from idp.web.form_targets import allow_answer_to
@@ -37,6 +40,12 @@ STEP_ENDPOINTS = {
 
 
 # --- helpers shared with the recovery and account blueprints ----------------------------------------------
+
+
+#: What the parent typed at step 1, shown again when they come back to it (« Précédent », « Corriger… »).
+TYPED = "activation_typed"
+#: The notice after « Renvoyer le SMS » (translated where shown).
+NEW_CODE = N_("Un nouveau code vient d'être demandé.")
 
 
 def services() -> Services:
@@ -72,6 +81,17 @@ def parse_date(day: str, month: str, year: str) -> dt.date | None:
         return dt.date(y, m, d) if 1900 <= y <= 2100 else None
     except (ValueError, OverflowError):
         return None
+
+
+def child_answers(children: Iterable[Any], today: dt.date) -> dict[int, ChildAnswer]:
+    """What the children step's form says about each child: the link, the birth date read from three fields."""
+    answers = {}
+    for child in children:
+        choice = request.form.get(f"lien_{child.index}", "")
+        typed = read_date(*(request.form.get(f"naissance_{child.index}_{p}", "")[:8] for p in ("jour", "mois", "annee")),
+                          name=child.name, today=today)
+        answers[child.index] = ChildAnswer({"oui": True, "non": False}.get(choice), typed.value, typed.problem)
+    return answers
 
 
 def resume_or_services(request_id: str) -> Response:
@@ -120,7 +140,7 @@ def request_from_args() -> str:
 @bp.get("/creer-mon-compte")
 def start_page() -> ResponseReturnValue:
     """Step 1: "Je confirme mon identité" (nom, prénom, n° de téléphone portable)."""
-    return render_template("activation_start.html", request_id=request_from_args(), form={})
+    return render_template("activation_start.html", request_id=request_from_args(), form=session.get(TYPED, {}))
 
 
 @bp.post("/creer-mon-compte")
@@ -128,12 +148,13 @@ def start_submit() -> ResponseReturnValue:
     """Always the same answer: to the "code sent" page, whatever the register says (A01)."""
     check_csrf()
     form = {k: request.form.get(k, "")[:200] for k in ("nom", "prenom", "telephone", "demande")}
+    session[TYPED] = {k: form[k] for k in ("nom", "prenom", "telephone")}  # « Précédent » finds them again
     try:
         token, _ = services().enrolment.start(form["nom"], form["prenom"], form["telephone"], ip=client_ip(),
                                               browser_id=browser_id(), request_id=form["demande"][:64])
     except FormProblem as exc:
-        return render_template("activation_start.html", errors=exc.reasons, form=form,
-                               request_id=form["demande"]), 400
+        return render_template("activation_start.html", errors=[] if exc.fields else exc.reasons,
+                               field_errors=exc.fields, form=form, request_id=form["demande"]), 400
     except SendLimited as exc:
         return limited("activation_start.html", exc, form=form, request_id=form["demande"])
     session[TX] = token
@@ -174,7 +195,7 @@ def resend() -> ResponseReturnValue:
     except SendLimited as exc:
         return limited("activation_code.html", exc, view=svc.enrolment.view(session.get(TX), browser_id()))
     return render_template("activation_code.html", view=svc.enrolment.view(session.get(TX), browser_id()),
-                           errors=[], notice="Un nouveau code vient d'être demandé.")
+                           errors=[], notice=NEW_CODE)
 
 
 @bp.get("/creer-mon-compte/eleves")
@@ -192,19 +213,15 @@ def children_submit() -> ResponseReturnValue:
     check_csrf()
     svc = services()
     view = svc.enrolment.view(session.get(TX), browser_id())
-    answers: dict[int, ChildAnswer] = {}
-    for child in view.children:
-        choice = request.form.get(f"lien_{child.index}", "")
-        born = parse_date(*(request.form.get(f"naissance_{child.index}_{p}", "") for p in ("jour", "mois", "annee")))
-        answers[child.index] = ChildAnswer({"oui": True, "non": False}.get(choice), born)
+    answers = child_answers(view.children, svc.clock.now().date())
     try:
         state = svc.enrolment.confirm_children(session.get(TX), browser_id(), answers)
     except TooManyAttempts as exc:
         return render_template("activation_cancelled.html", message=exc.description), 403
     except FormProblem as exc:
         view = svc.enrolment.view(session.get(TX), browser_id())
-        return render_template("activation_children.html", view=view, errors=exc.reasons,
-                               form=request.form), 400
+        return render_template("activation_children.html", view=view, errors=[] if exc.fields else exc.reasons,
+                               field_errors=exc.fields, form=request.form), 400
     return _to_step(state)
 
 
@@ -240,6 +257,7 @@ def done_page() -> ResponseReturnValue:
     view = _view(TxState.DONE)
     if isinstance(view, Response):
         return view
+    session.pop(TYPED, None)  # the account exists: what was typed at step 1 is not kept any longer
     return render_template("activation_done.html", identifier=view.identifier,
                            next_url=url_for("activation.go_on"))
 

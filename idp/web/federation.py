@@ -20,12 +20,14 @@ from idp.core.activation.model import TxState
 from idp.core.authn.model import AuthMethod, SsoSession
 from idp.core.federation.errors import FederationRejected, FederationUnavailable
 from idp.core.federation.service import FederationService, Outcome
+from idp.core.i18n import gettext
 from idp.errors import InvalidCredentials, LoginThrottled
 from idp.web.activation import (
+    NEW_CODE,
+    child_answers,
     install_flow_headers,
     limited,
     logged_in,
-    parse_date,
     password_rules,
     request_from_args,
     resume_or_services,
@@ -116,7 +118,7 @@ def _after_callback(outcome: Outcome) -> ResponseReturnValue:
         session[TX] = outcome.tx_token
         return redirect(url_for("federation.code_page"), 303)
     if outcome.kind == "linked":
-        flash("FranceConnect est maintenant lié à votre compte.")
+        flash(gettext("%(name)s est maintenant lié à votre compte.", name=services().settings.federation.name))
         return redirect(url_for("account.overview"), 303)
     status = 409 if outcome.kind in ("taken", "mismatch", "ambiguous") else 200
     return _result(outcome.kind, status, request_id=outcome.request_id)
@@ -201,7 +203,7 @@ def resend() -> ResponseReturnValue:
         return limited("federation_code.html", exc, **{k: v for k, v in _code_context(
             steps.view(session.get(TX), browser_id()), []).items() if k != "errors"})
     return _page("federation_code.html", **_code_context(steps.view(session.get(TX), browser_id()), [],
-                                                                   notice="Un nouveau code vient d'être demandé."))
+                                                       notice=NEW_CODE))
 
 
 @bp.get("/franceconnect/eleves")
@@ -217,15 +219,9 @@ def children_page() -> ResponseReturnValue:
 def children_submit() -> ResponseReturnValue:
     """Birth dates of every confirmed child; then the password, or the link to the existing account."""
     check_csrf()
-    from idp.core.activation.enrolment import ChildAnswer
-
     steps = _steps()
     view = steps.view(session.get(TX), browser_id())
-    answers = {}
-    for child in view.children:
-        choice = request.form.get(f"lien_{child.index}", "")
-        born = parse_date(*(request.form.get(f"naissance_{child.index}_{p}", "") for p in ("jour", "mois", "annee")))
-        answers[child.index] = ChildAnswer({"oui": True, "non": False}.get(choice), born)
+    answers = child_answers(view.children, services().clock.now().date())
     try:
         state = steps.confirm_children(session.get(TX), browser_id(), answers)
     except TooManyAttempts as exc:
@@ -233,8 +229,9 @@ def children_submit() -> ResponseReturnValue:
                                restart_url=url_for("portal.start")), 403
     except FormProblem as exc:
         view = steps.view(session.get(TX), browser_id())
-        return _page("activation_children.html", view=view, errors=exc.reasons, form=request.form,
-                               action=url_for("federation.children_submit")), 400
+        return _page("activation_children.html", view=view, errors=[] if exc.fields else exc.reasons,
+                     field_errors=exc.fields, form=request.form,
+                     action=url_for("federation.children_submit")), 400
     if state is TxState.CHILDREN_OK and steps.existing_account(session.get(TX), browser_id()) is not None:
         svc = services()
         done = steps.finish_existing(session.get(TX), browser_id(), ip=client_ip(),
@@ -329,8 +326,8 @@ def link() -> ResponseReturnValue:
         url = service.start(browser_id(), session_token=sso_token(services().settings), purpose="link",
                             password=request.form.get("actuel", "")[:1024], ip=client_ip())
     except (FormProblem, LoginThrottled) as exc:
-        flash(" ".join(exc.reasons) if isinstance(exc, FormProblem) else exc.description)
-        return redirect(url_for("account.overview"), 303)
+        flash(" ".join(exc.reasons) if isinstance(exc, FormProblem) else exc.description, "error")
+        return redirect(url_for("account.federation_page"), 303)
     return redirect(url, 303)
 
 
@@ -343,10 +340,10 @@ def unlink() -> ResponseReturnValue:
     try:
         removed = service.unlink(sso_token(services().settings), request.form.get("actuel", "")[:1024], ip=client_ip())
     except (FormProblem, LoginThrottled) as exc:
-        flash(" ".join(exc.reasons) if isinstance(exc, FormProblem) else exc.description)
-        return redirect(url_for("account.overview"), 303)
+        flash(" ".join(exc.reasons) if isinstance(exc, FormProblem) else exc.description, "error")
+        return redirect(url_for("account.federation_page"), 303)
     if removed:
-        flash("FranceConnect n'est plus lié à votre compte.")
+        flash(gettext("%(name)s n'est plus lié à votre compte.", name=services().settings.federation.name))
     return redirect(url_for("account.overview"), 303)
 
 

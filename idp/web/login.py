@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from markupsafe import escape
 
 from idp.core.accounts.identifiers import normalise_login_input
@@ -18,8 +20,9 @@ from idp.core.authn.flow import LoginOutcome
 from idp.core.authn.model import AuthMethod, AuthnRequest, SsoSession
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session_with_account
+from idp.core.i18n import N_
 from idp.core.ports import ServiceEntry
-from idp.errors import InvalidCredentials, WrongProfile
+from idp.errors import InvalidCredentials, LoginThrottled, WrongProfile
 from idp.web.form_targets import allow_answer_to, allow_logout_of
 from idp.web.frontend import completing_protocols
 from idp.web.security import (
@@ -36,7 +39,7 @@ from idp.wiring import Services
 
 bp = Blueprint("login", __name__)
 
-PROFILES = {"parent": "Représentant légal", "eleve": "Élève"}
+PROFILES = {"parent": N_("Représentant légal"), "eleve": N_("Élève")}
 MAX_IDENTIFIER = 64
 MAX_PASSWORD = 1024
 
@@ -62,15 +65,17 @@ def _render_screen(req: AuthnRequest, profile: str, *, error: str = "", identifi
                    **context: object) -> str:
     here = _screen_path(req)
     if not profile:
-        return render_template("login_profile.html", req=req, here=here, profiles=PROFILES, error=error, **context)
+        return render_template("login_profile.html", req=req, here=here, profiles=PROFILES, error=error,
+                               switch_back=here, **context)
     return render_template("login_form.html", req=req, here=here, profile=profile, profile_label=PROFILES[profile],
-                           error=error, identifier=identifier, **context)
+                           error=error, identifier=identifier, switch_back=f"{here}?profil={profile}", **context)
 
 
-def _render_form(req: AuthnRequest, profile: str, *, error: str, identifier: str,
-                 status: int = 200) -> ResponseReturnValue:
+def _render_form(req: AuthnRequest, profile: str, *, error: str, identifier: str, status: int = 200,
+                 **context: object) -> tuple[str, int]:
+    """The form again, for the same pending request (its CSP allows that request's service, S31)."""
     allow_answer_to(req)
-    return _render_screen(req, profile, error=error, identifier=identifier), status
+    return _render_screen(req, profile, error=error, identifier=identifier, **context), status
 
 
 @bp.get("/login/<request_id>")
@@ -87,8 +92,13 @@ def login_page(request_id: str) -> ResponseReturnValue:
 _TOKEN_SLOT = "csrf-token-slot-7c1e5b"
 _ID_SLOT = "request-id-slot-4f0c2a"
 _Key = TypeVar("_Key", bound=tuple[Any, ...])
-_PORTAL_SCREENS: dict[tuple[str, str], str] = {}
-_STORED_SCREENS: dict[tuple[str, str, str, str], str] = {}
+_PORTAL_SCREENS: dict[tuple[str, str, str], str] = {}
+_STORED_SCREENS: dict[tuple[str, str, str, str, str], str] = {}
+
+
+def _lang() -> str:
+    """The page's language, part of every cached page's key (``idp.web.i18n``)."""
+    return str(get_locale())
 
 
 def login_screen(req: AuthnRequest) -> ResponseReturnValue:
@@ -102,11 +112,11 @@ def login_screen(req: AuthnRequest) -> ResponseReturnValue:
     if identifier:
         return _render_screen(req, profile, identifier=identifier)
     if req.id:
-        page = _cached(_STORED_SCREENS, (request.script_root, profile, req.protocol, req.client_name), 256,
+        page = _cached(_STORED_SCREENS, (request.script_root, profile, req.protocol, req.client_name, _lang()), 256,
                        lambda: _render_screen(dataclasses.replace(req, id=_ID_SLOT), profile,
                                               csrf_token=lambda: _TOKEN_SLOT)).replace(_ID_SLOT, req.id)
     else:
-        page = _cached(_PORTAL_SCREENS, (request.script_root, profile), 16,
+        page = _cached(_PORTAL_SCREENS, (request.script_root, profile, _lang()), 64,
                        lambda: _render_screen(req, profile, csrf_token=lambda: _TOKEN_SLOT))
     return fill_token(page, csrf_token()) if profile else page
 
@@ -122,9 +132,9 @@ def _cached(cache: dict[_Key, str], key: _Key, limit: int, render: Callable[[], 
     return page
 
 
-def cached_portal_screen(script_root: str, profile: str) -> str | None:
-    """The portal's screen for a profile ("" for the choice) if already rendered (``idp.web.portal_lane``)."""
-    return _PORTAL_SCREENS.get((script_root, profile))
+def cached_portal_screen(script_root: str, profile: str, lang: str) -> str | None:
+    """The portal's screen for a profile ("" for the choice) and language if already rendered (the lane)."""
+    return _PORTAL_SCREENS.get((script_root, profile, lang))
 
 
 def fill_token(page: str, token: str) -> str:
@@ -169,11 +179,16 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
         outcome = run(identifier, password, profile=profile, ip=client_ip(),
                       user_agent=request.headers.get("User-Agent", ""), old_token=sso_token(services.settings))
     except InvalidCredentials as exc:
-        return _render_form(form_request(), profile.choice, error=exc.description,
+        return _render_form(form_request(), profile.choice, error=exc.description, tries_left=exc.tries_left,
                             identifier=normalise_login_input(identifier))
     except WrongProfile as exc:  # the right password: name the account's profile, link to its form
-        return _render_screen(form_request(), profile.choice, identifier=normalise_login_input(identifier),
-                              wrong_profile=exc.profile)
+        return _render_form(form_request(), profile.choice, error="", identifier=normalise_login_input(identifier),
+                            wrong_profile=exc.profile)
+    except LoginThrottled as exc:  # the lockout: the delay, the way out, the same service (SECURITY W07)
+        minutes = max(1, math.ceil(exc.retry_after_seconds / 60))
+        page, _ = _render_form(form_request(), profile.choice, error="", lockout_minutes=minutes,
+                               identifier=normalise_login_input(identifier))
+        return page, 429, {"Retry-After": str(exc.retry_after_seconds)}
     request_id = outcome.request.id
     frontend = services.frontends[outcome.request.protocol]
     if outcome.needs_activation:  # without a stored request, the activation ends on "Mes services"
@@ -192,11 +207,11 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
 def field_problem(identifier: str, password: str) -> str:
     """Why the form cannot be checked as sent (empty or oversized fields), or "" when it can."""
     if not identifier.strip() or not password:
-        return "Saisissez votre identifiant et votre mot de passe."
+        return N_("Saisissez votre identifiant et votre mot de passe.")
     if len(identifier) > MAX_IDENTIFIER:
-        return "L'identifiant saisi est trop long : il a la forme p.nom suivie d'un nombre."
+        return N_("L'identifiant saisi est trop long : il a la forme p.nom suivie d'un nombre.")
     if len(password) > MAX_PASSWORD:
-        return "Le mot de passe saisi est trop long."
+        return N_("Le mot de passe saisi est trop long.")
     return ""
 
 
@@ -224,7 +239,7 @@ def my_services() -> ResponseReturnValue:
         # Provisional credentials open nothing but the activation steps.
         return redirect(url_for("pages.activation_pending"), 303)
     stand_in = SimpleNamespace(display_name=_NAME_SLOT, identifier=_IDENTIFIER_SLOT, profile=account.profile)
-    page = _cached(_SERVICES_PAGES, (request.script_root, account.profile, tuple(entries)), 64,
+    page = _cached(_SERVICES_PAGES, (request.script_root, account.profile, tuple(entries), _lang()), 64,
                    lambda: render_template("services.html", account=stand_in, entries=entries))
     return fill_services_page(page, account)
 
@@ -234,12 +249,13 @@ def my_services() -> ResponseReturnValue:
 _NAME_SLOT = "name-slot-5d2a90c4"
 _IDENTIFIER_SLOT = "identifier-slot-93be17f0"
 _SLOTS = re.compile(f"{_NAME_SLOT}|{_IDENTIFIER_SLOT}")
-_SERVICES_PAGES: dict[tuple[str, Profile, tuple[ServiceEntry, ...]], str] = {}
+_SERVICES_PAGES: dict[tuple[str, Profile, tuple[ServiceEntry, ...], str], str] = {}
 
 
-def cached_services_page(script_root: str, profile: Profile, entries: Sequence[ServiceEntry]) -> str | None:
-    """The "Mes services" page of a profile and catalogue if already rendered (``idp.web.portal_lane``)."""
-    return _SERVICES_PAGES.get((script_root, profile, tuple(entries)))
+def cached_services_page(script_root: str, profile: Profile, entries: Sequence[ServiceEntry],
+                         lang: str) -> str | None:
+    """The "Mes services" page of a profile, catalogue and language if already rendered (the lane)."""
+    return _SERVICES_PAGES.get((script_root, profile, tuple(entries), lang))
 
 
 def fill_services_page(page: str, account: Account) -> str:

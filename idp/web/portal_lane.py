@@ -39,6 +39,7 @@ from idp.core.authn.model import AuthnRequest
 from idp.core.authn.policy import FULL_METHODS
 from idp.observability import correlation_id
 from idp.web import login
+from idp.web.i18n import LANG_COOKIE, choose_language
 from idp.web.portal import LANE_OUTCOME, PORTAL
 from idp.web.security import (
     CSRF_FIELD,
@@ -106,6 +107,11 @@ class PortalLane:
                                 *headers, *self._headers, ("X-Correlation-Id", cid)])
         return [body]
 
+    def _language(self, environ: dict[str, Any], cookies: Any) -> str:
+        """The page's language, chosen as Flask's locale selector does (``idp.web.i18n.choose_language``)."""
+        return choose_language(cookies.get(LANG_COOKIE), environ.get("HTTP_ACCEPT_LANGUAGE"),
+                               self._services.settings.i18n.languages)
+
     # --- the three requests ----------------------------------------------------------------------
 
     def _form(self, environ: dict[str, Any], root: str) -> Answer | None:
@@ -116,7 +122,7 @@ class PortalLane:
         cookies = parse_cookie(environ)
         if cookies.get(self._sso_cookie):
             return None
-        page = login.cached_portal_screen(root, profile)
+        page = login.cached_portal_screen(root, profile, self._language(environ, cookies))
         if page is None:
             return None
         headers: list[tuple[str, str]] = []
@@ -168,7 +174,8 @@ class PortalLane:
         """``login.my_services`` for a live session with full credentials."""
         if environ.get("QUERY_STRING"):
             return None
-        token = parse_cookie(environ).get(self._sso_cookie)
+        cookies = parse_cookie(environ)
+        token = cookies.get(self._sso_cookie)
         if not token:
             return None
         try:
@@ -178,7 +185,7 @@ class PortalLane:
         if found is None or found[0].auth_method not in FULL_METHODS:
             return None  # Flask sends the person to the login or to the activation steps
         account = found[1]
-        page = login.cached_services_page(root, account.profile, entries)
+        page = login.cached_services_page(root, account.profile, entries, self._language(environ, cookies))
         if page is None:
             return None
         return "200 OK", [], login.fill_services_page(page, account).encode("utf-8")

@@ -9,8 +9,15 @@ from werkzeug.wrappers import Response
 
 from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
 from idp.core.activation.model import TxState
-from idp.core.recovery.service import ResetView, parse_channel
-from idp.web.activation import install_flow_headers, limited, password_rules, request_from_args, services
+from idp.core.recovery.service import ResetView, chosen_contact, parse_channel
+from idp.web.activation import (
+    NEW_CODE,
+    install_flow_headers,
+    limited,
+    password_rules,
+    request_from_args,
+    services,
+)
 from idp.web.form_targets import allow_answer_to
 from idp.web.security import browser_id, check_csrf, client_ip
 
@@ -43,8 +50,7 @@ def identifier_submit() -> ResponseReturnValue:
     check_csrf()
     form = {k: request.form.get(k, "")[:254] for k in ("canal", "telephone", "courriel")}
     try:
-        channel = parse_channel(form["canal"])
-        value = form["telephone"] if channel.value == "sms" else form["courriel"]
+        channel, value = chosen_contact(form["canal"], form["telephone"], form["courriel"])
         services().recovery.forgot_identifier(channel, value, ip=client_ip(), browser_id=browser_id())
     except FormProblem as exc:
         return render_template("recovery_identifier.html", request_id=_request_id(), errors=exc.reasons,
@@ -127,7 +133,7 @@ def resend() -> ResponseReturnValue:
     except SendLimited as exc:
         return limited("recovery_code.html", exc, view=svc.recovery.view(session.get(TX), browser_id()))
     return render_template("recovery_code.html", view=svc.recovery.view(session.get(TX), browser_id()), errors=[],
-                           notice="Un nouveau code vient d'être demandé.")
+                           notice=NEW_CODE)
 
 
 @bp.get("/mot-de-passe-oublie/nouveau")
@@ -137,7 +143,8 @@ def new_password_page() -> ResponseReturnValue:
     if isinstance(view, Response):
         return view
     allow_answer_to(view.request_id)
-    return render_template("recovery_new_password.html", rules=password_rules(), errors=[])
+    return render_template("recovery_new_password.html", rules=password_rules(), errors=[],
+                           identifier=view.identifier)
 
 
 @bp.post("/mot-de-passe-oublie/nouveau")
@@ -148,8 +155,10 @@ def new_password_submit() -> ResponseReturnValue:
         services().recovery.set_password(session.get(TX), browser_id(), request.form.get("mot_de_passe", "")[:1024],
                                          request.form.get("confirmation", "")[:1024], ip=client_ip())
     except FormProblem as exc:
-        allow_answer_to(services().recovery.view(session.get(TX), browser_id()).request_id)
-        return render_template("recovery_new_password.html", rules=password_rules(), errors=exc.reasons), 400
+        view = services().recovery.view(session.get(TX), browser_id())
+        allow_answer_to(view.request_id)
+        return render_template("recovery_new_password.html", rules=password_rules(), errors=exc.reasons,
+                               identifier=view.identifier), 400
     return redirect(url_for("recovery.done_page"), 303)
 
 

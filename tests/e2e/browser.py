@@ -58,7 +58,11 @@ class Visit:
         return self.record(step)
 
     def fill(self, label: str, value: str) -> None:
-        self.page.get_by_label(label, exact=True).fill(value)
+        """Type into the field labelled ``label``; a DSFR label also holds its hint, so the label's start counts."""
+        field = self.page.get_by_label(label, exact=True)
+        if not field.count():
+            field = self.page.get_by_label(re.compile("^" + re.escape(label) + r"(\s|$)"))
+        field.fill(value)
 
     # --- what every page gets ---------------------------------------------------------------------------------
     def on_idp(self) -> bool:

@@ -65,9 +65,9 @@ def _tab_to(visit: Visit, selector: str, limit: int = 25) -> None:
 def test_keyboard_only_login(visit: Visit, demo: DemoStack) -> None:
     identifier, password = _parent(demo)
     visit.goto("/login", "choix du profil")
-    _tab_to(visit, "a.skip-link")
+    _tab_to(visit, ".fr-skiplinks a[href='#contenu']")
     assert visit.evaluate("() => getComputedStyle(document.activeElement).outlineStyle") != "none"
-    _tab_to(visit, "a.profile-card[href*='profil=parent']")
+    _tab_to(visit, ".fr-tile a[href*='profil=parent']")
     visit.press("Enter", "formulaire parent")
     _tab_to(visit, "#identifiant")
     style = visit.evaluate("() => { const s = getComputedStyle(document.activeElement);"

@@ -78,7 +78,7 @@ def test_parent_activation_by_sms_started_from_the_ent(visit: Visit, demo: DemoS
     visit.click(visit.page.get_by_role("link", name="Je n'ai pas de compte"), "activation identité")
     visit.fill("Nom", family)
     visit.fill("Prénom", given)
-    visit.fill("N° de téléphone portable", national(phone))
+    visit.page.get_by_label("N° de téléphone portable").fill(national(phone))
     visit.click("Suivant", "code envoyé")
     visit.fill("Code de sécurité", demo.last_code(phone))
     visit.click("Suivant", "mes enfants")

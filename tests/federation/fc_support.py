@@ -164,7 +164,7 @@ class FcBrowser:
 
     def children(self, dates: dict[str, dt.date]) -> Any:
         page = text_of(self.client.get("/franceconnect/eleves"))
-        names = re.findall(r"<legend><strong>([^<]+)</strong>", page)
+        names = re.findall(r'class="idp-child__name[^"]*"><strong>([^<]+)</strong>', page)
         data: dict[str, str] = {}
         for index, name in enumerate(names):
             born = next(d for n, d in dates.items() if name.startswith(n))

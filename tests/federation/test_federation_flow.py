@@ -59,7 +59,8 @@ def test_first_login_confirms_by_sms_then_the_next_one_goes_straight_through(
     make_register(services)
     request_id, form_url = _request_from_login(client, services)
     form = text_of(client.get(form_url))
-    assert "S'identifier avec FranceConnect" in form and "Qu'est-ce que FranceConnect ?" in form
+    assert '<span class="fr-connect__login">S\'identifier avec</span>' in form
+    assert '<span class="fr-connect__brand">FranceConnect</span>' in form and "Qu'est-ce que FranceConnect ?" in form
     assert f"/franceconnect?depuis=/login/{request_id}" in form
     browser = FcBrowser(client, upstream)
     authorize = browser.authorize(f"/franceconnect?demande={request_id}")
@@ -204,16 +205,16 @@ def test_account_page_links_and_unlinks_with_the_password(
     identifier = _karim_account(services, account_factory)
     login(identifier)
     page = text_of(client.get("/compte"))
-    assert "FranceConnect : <strong>non lié</strong>" in page
+    assert "<dt>FranceConnect</dt>\n    <dd><strong>non lié</strong>" in page
     browser = FcBrowser(client, upstream)
     refused = browser.post("/compte/franceconnect/lier", {"actuel": "mauvais"}, page="/compte")
-    assert refused.status_code == 303 and refused.headers["Location"] == "/compte"
-    assert "Mot de passe actuel incorrect" in text_of(client.get("/compte"))
+    assert refused.status_code == 303 and refused.headers["Location"] == "/compte/franceconnect"
+    assert "Mot de passe actuel incorrect" in text_of(client.get("/compte/franceconnect"))
     started = browser.post("/compte/franceconnect/lier", {"actuel": DEFAULT_PASSWORD}, page="/compte")
     assert started.status_code == 303 and started.headers["Location"].startswith(upstream.issuer)
     linked = client.get(local(browser.choose(started.headers["Location"], "karim")))
     assert linked.status_code == 303 and linked.headers["Location"] == "/compte"
-    assert "FranceConnect : <strong>lié</strong>" in text_of(client.get("/compte"))
+    assert "<dt>FranceConnect</dt>\n    <dd><strong>lié</strong>" in text_of(client.get("/compte"))
     assert len(_links(services)) == 1
     unlinked = browser.post("/compte/franceconnect/delier", {"actuel": DEFAULT_PASSWORD}, page="/compte")
     assert unlinked.status_code == 303

@@ -174,7 +174,7 @@ def test_parent_letter_requires_email_and_a_child_birth_date(client: FlaskClient
     browser = Browser(client)
     form = {"mot_de_passe": GOOD_PASSWORD, "confirmation": GOOD_PASSWORD, "jour": "06", "mois": "05", "annee": "2009"}
     no_mail = browser.post(url, form)
-    assert no_mail.status_code == 400 and "adresse électronique" in text_of(no_mail)
+    assert no_mail.status_code == 400 and "adresse mail" in text_of(no_mail)
     ok = browser.post(url, {**form, "courriel": "karim@example.fr"})
     assert ok.status_code == 303
 

@@ -142,4 +142,4 @@ class Browser:
 
     def child_order(self) -> list[str]:
         page = text_of(self.client.get("/creer-mon-compte/eleves"))
-        return re.findall(r"<legend><strong>([^<]+)</strong>", page)
+        return re.findall(r'class="idp-child__name[^"]*"><strong>([^<]+)</strong>', page)

@@ -71,9 +71,35 @@ def test_account_page_needs_a_full_session(client: FlaskClient, services: Servic
 def test_account_page_shows_children_schools_and_sessions(logged_in: Browser, sophie) -> None:
     page = text_of(logged_in.client.get("/compte"))
     for words in ("Mon compte", sophie.identifier, "Léa Marie Martin", "Collège Claude Chappe", "Hugo Martin",
-                  "Lycée du Parc", "Mes sessions ouvertes", "Cette session", "Changer mon mot de passe",
-                  'for="actuel"', "vérifiée"):
+                  "Lycée du Parc", "Mes appareils connectés", "cet appareil", "Changer mon mot de passe",
+                  'href="/compte/mot-de-passe"', 'href="/compte/telephone"', 'href="/compte/courriel"', "vérifiée"):
         assert words in page, words
+    assert "<form" not in page.split("Mes appareils connectés")[0]  # an overview: each change on its own page
+    password_page = text_of(logged_in.client.get("/compte/mot-de-passe"))
+    assert 'for="actuel"' in password_page and 'autocomplete="username"' in password_page
+    assert 'href="/compte"' in password_page  # the way back
+
+
+def test_devices_are_named_and_times_are_in_paris() -> None:
+    import datetime as dt
+
+    from flask import Flask as _Flask
+    from flask_babel import Babel
+
+    from idp.web.devices import device_name, local_time
+
+    app = _Flask(__name__)
+    Babel(app, default_timezone="Europe/Paris", locale_selector=lambda: "fr")
+    with app.test_request_context():
+        assert device_name("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+                           "Chrome/126.0 Mobile Safari/537.36") == "Chrome sur Android"
+        assert device_name("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+                           "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1") == "Safari sur iOS"
+        assert device_name("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                           "Chrome/126.0 Safari/537.36 Edg/126.0") == "Edge sur Windows"
+        assert device_name("") == "Navigateur inconnu"
+        assert local_time(dt.datetime(2026, 12, 4, 16, 5)) == "4 déc. 2026, 17:05"  # UTC+1 in winter
+        assert local_time(dt.datetime(2026, 7, 4, 16, 5, tzinfo=dt.UTC)) == "4 juil. 2026, 18:05"  # UTC+2
 
 
 def test_change_password_needs_the_current_one_and_ends_other_sessions(app: Flask, logged_in: Browser,
@@ -94,7 +120,7 @@ def test_change_password_needs_the_current_one_and_ends_other_sessions(app: Flas
                                                  "confirmation": GOOD_PASSWORD}, page="/compte")
     assert ok.status_code == 303
     page = text_of(logged_in.client.get("/compte"))
-    assert "Votre mot de passe a été modifié. 1 autre(s) session(s) fermée(s)." in page
+    assert "Votre mot de passe a été modifié. Vos autres appareils (1) ont été déconnectés." in page
     with services.uow() as uow:
         live = uow.session.scalars(select(SsoSessionRow.id).where(SsoSessionRow.ended_at.is_(None))).all()
     assert len(live) == 1

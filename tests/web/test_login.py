@@ -31,12 +31,15 @@ def test_profile_choice_then_form_with_the_seeds_links(client: FlaskClient) -> N
     form = client.get(form_url_of(choice) + "?profil=parent")
     page_html = text_of(form)
     for link_text in ("Identifiant oublié ?", "Mot de passe oublié ?", "Je n'ai pas de compte",
-                      "S'identifier avec FranceConnect", "Aide", "Mentions légales", "Accessibilité"):
+                      "S'identifier avec", '<span class="fr-connect__brand">FranceConnect</span>', "Aide",
+                      "Mentions légales", "Accessibilité"):
         assert link_text in page_html, link_text
-    assert '<label for="identifiant">' in page_html and 'id="identifiant"' in page_html
-    assert '<label for="mot_de_passe">' in page_html and 'id="mot_de_passe"' in page_html
+    assert '<label class="fr-label" for="identifiant">' in page_html and 'id="identifiant"' in page_html
+    assert '<label class="fr-label" for="mot_de_passe">' in page_html and 'id="mot_de_passe"' in page_html
     assert "p.nomXX" in page_html
-    assert "<script" not in page_html
+    # The design system's script (a file from 'self') only improves the page; no inline script.
+    assert re.findall(r"<script[^>]*>", page_html) == [
+        '<script type="module" src="/static/dsfr/dsfr.module.min.js">']
 
 
 def test_every_login_link_leads_to_a_real_page(client: FlaskClient) -> None:
@@ -132,14 +135,22 @@ def test_oversized_fields_and_bodies(client: FlaskClient, login: LoginHelper) ->
 def test_progressive_lock_then_success_after_the_wait(client: FlaskClient, login: LoginHelper,
                                                       account_factory: AccountFactory, clock: FrozenClock) -> None:
     account = account_factory()
-    for _ in range(5):
-        assert GENERIC in text_of(login(account.identifier, "Mauvais-Mot-2!"))
+    for left in (4, 3, 2):
+        page = text_of(login(account.identifier, "Mauvais-Mot-2!"))
+        assert GENERIC in page and f"Il vous reste {left} essais avant que la connexion soit suspendue" in page
+    assert "encore 1 essai incorrect" in text_of(login(account.identifier, "Mauvais-Mot-2!"))
+    fifth = login(account.identifier, "Mauvais-Mot-2!")  # the failure that starts the lock says so at once
+    assert fifth.status_code == 429 and 0 < int(fifth.headers["Retry-After"]) <= 61
+    page = text_of(fifth)
+    assert "Connexion suspendue quelques minutes" in page and "pendant 1 min" in page
+    assert "Mot de passe oublié ?" in page and 'action="/login?profil=parent"' in page  # a way out, same form
+    assert "Code de l" not in page  # an ordinary event, not an incident
     locked = login(account.identifier)  # right password, but locked for a minute
-    assert locked.status_code == 429
-    assert "Réessayez plus tard" in text_of(locked)
+    assert locked.status_code == 429 and "Connexion suspendue" in text_of(locked)
     assert 0 < int(locked.headers["Retry-After"]) <= 61
     clock.advance(seconds=61)
-    assert login(account.identifier, "Mauvais-Mot-2!").status_code == 200  # 6th failure: 2 minutes
+    sixth = login(account.identifier, "Mauvais-Mot-2!")  # 6th failure: 2 minutes
+    assert sixth.status_code == 429 and "pendant 2 min" in text_of(sixth)
     second = login(account.identifier)
     assert second.status_code == 429 and 60 < int(second.headers["Retry-After"]) <= 121
     clock.advance(seconds=121)
@@ -165,8 +176,9 @@ def test_lock_never_exceeds_fifteen_minutes(client: FlaskClient, login: LoginHel
 
 
 def test_unknown_identifier_is_throttled_like_a_known_one(client: FlaskClient, login: LoginHelper) -> None:
-    answers = [login("z.personne1", "Mauvais-Mot-2!").status_code for _ in range(6)]
-    assert answers == [200] * 5 + [429]
+    answers = [login("z.personne1", "Mauvais-Mot-2!") for _ in range(6)]
+    assert [a.status_code for a in answers] == [200] * 4 + [429] * 2
+    assert "Il vous reste 4 essais" in text_of(answers[0])  # the same counts as for a real account
 
 
 def test_many_failures_from_one_address_are_refused(client: FlaskClient, login: LoginHelper,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_PASSWORD, LoginHelper, stored_login_url
+from conftest import DEFAULT_PASSWORD, LoginHelper, csrf_from, stored_login_url
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -201,3 +201,11 @@ def test_recovery_forms_need_csrf_and_send_no_referrer(client: FlaskClient) -> N
     assert client.post("/mot-de-passe-oublie", data={"identifiant": "a.b1", "canal": "sms"}).status_code == 400
     assert client.post("/identifiant-oublie", data={"canal": "sms", "telephone": "0612345678"}).status_code == 400
     assert client.get("/mot-de-passe-oublie").headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_forgotten_identifier_with_only_a_mail_typed_goes_by_mail(client: FlaskClient) -> None:
+    """Both fields are on the page with SMS chosen first: a mail alone is what the person meant."""
+    page = text_of(client.get("/identifiant-oublie"))
+    answer = client.post("/identifiant-oublie", data={"csrf_token": csrf_from(page), "canal": "sms",
+                                                     "telephone": "", "courriel": "parent@example.fr"})
+    assert answer.status_code == 303 and "canal=mail" in answer.headers["Location"]

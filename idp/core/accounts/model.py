@@ -6,6 +6,8 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from idp.core.i18n import N_
+
 
 class Profile(enum.StrEnum):
     """Who the account belongs to: a legal representative or a pupil."""
@@ -16,7 +18,7 @@ class Profile(enum.StrEnum):
     @property
     def label(self) -> str:
         """The French word the screens use."""
-        return "Représentant légal" if self is Profile.PARENT else "Élève"
+        return N_("Représentant légal") if self is Profile.PARENT else N_("Élève")
 
     @property
     def choice(self) -> str:

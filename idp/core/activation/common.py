@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from idp.core.activation import codes, events
+from idp.core.activation import codes, events, messages
 from idp.core.activation.errors import CodeExpired, CodeRejected, FlowExpired, SendLimited, TooManyAttempts
 from idp.core.activation.model import Channel, QueuedMessage, Transaction, TxState
 from idp.core.activation.ports import ActivationStore, StoreFactory, Waker
@@ -23,6 +23,7 @@ from idp.core.authn.flow import browser_hash
 from idp.core.authn.model import AuthnRequest, SsoSession
 from idp.core.authn.sessions import LogoutHooks
 from idp.core.clock import Clock
+from idp.core.i18n import _
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("idp.activation")
@@ -113,7 +114,7 @@ class FlowKit:
         """At most N new transactions per IP and hour (A03, A18); the answer does not depend on the register."""
         since = self.clock.now() - HOUR
         if store.count_starts(self.ip_key(ip), kinds, since) >= self.limits.starts_per_ip_per_hour:
-            raise SendLimited(3600, "Trop de demandes depuis cette connexion. Réessayez dans une heure.")
+            raise SendLimited(3600, _("Trop de demandes depuis cette connexion. Réessayez dans une heure."))
 
     # --- codes ------------------------------------------------------------------------------------
 
@@ -131,8 +132,10 @@ class FlowKit:
         store.add_code(tx.id, purpose, codes.code_hash(self.secret, purpose, tx.id, code), now, now + ttl)
         store.cancel_messages(tx.id, now)
         minutes = int(ttl.total_seconds() // 60)
+        subject = messages.code_subject(self.product) if channel is Channel.MAIL else ""
         return self.queue(uow, store, channel, destination, text_for(code, minutes), purpose=purpose,
-                          transaction_id=tx.id, limit_key_value=limit_key_value, account_id=tx.account_id)
+                          transaction_id=tx.id, limit_key_value=limit_key_value, account_id=tx.account_id,
+                          subject=subject)
 
     def queue(self, uow: UnitOfWork, store: ActivationStore, channel: Channel, destination: str | None, text: str,
               *, purpose: str, transaction_id: str = "", limit_key_value: str = "", subject: str = "",
@@ -160,8 +163,8 @@ class FlowKit:
     def _send_refusal(self, store: ActivationStore, tx: Transaction) -> SendLimited:
         current = store.get_transaction(tx.id) or tx
         if current.sends >= self.limits.sends_per_transaction:
-            return SendLimited(3600, "Vous avez demandé trop de codes pour cette démarche. "
-                                     "Recommencez la démarche depuis le début plus tard.")
+            return SendLimited(3600, _("Vous avez demandé trop de codes pour cette démarche. "
+                                       "Recommencez la démarche depuis le début plus tard."))
         last = current.last_send_at or self.clock.now()
         wait = max(1, int((last + self.limits.resend_cooldown - self.clock.now()).total_seconds()))
         return SendLimited(wait, f"Vous pourrez demander un nouveau code dans {wait} secondes.")

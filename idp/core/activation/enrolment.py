@@ -19,6 +19,7 @@ from idp.core.accounts.model import AccountState, NewAccount, Profile
 from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
 from idp.core.activation.common import Completion, FlowKit
+from idp.core.activation.dates import date_of
 from idp.core.activation.errors import (
     AlreadyActivated,
     FormProblem,
@@ -27,6 +28,7 @@ from idp.core.activation.errors import (
 )
 from idp.core.activation.matching import (
     mask_e164,
+    mobile_problem,
     name_problem,
     names_match,
     parse_phone,
@@ -37,15 +39,14 @@ from idp.core.activation.model import Channel, ChildRecord, RepresentativeRecord
 from idp.core.activation.ports import ActivationStore
 from idp.core.authn.flow import AuthnFlow, browser_hash
 from idp.core.authn.model import AuthMethod
+from idp.core.i18n import N_, _
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.passwords.policy import PasswordContext
 from idp.core.ports import UnitOfWork
 from idp.errors import PasswordRejected
 
 KIND = TxKind.PARENT_SMS.value
-PHONE_PROBLEM = ("Numéro de téléphone portable invalide : indiquez par exemple 06 12 34 56 78, "
-                 "ou +590 690 12 34 56 hors de France métropolitaine.")
-DATES_PROBLEM = "Les dates de naissance saisies ne correspondent pas aux informations de l'établissement."
+DATES_PROBLEM = N_("Les dates de naissance saisies ne correspondent pas aux informations de l'établissement.")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class ChildAnswer:
 
     is_representative: bool | None
     birth_date: dt.date | None
+    #: Why the date typed cannot be read (``idp.core.activation.dates.read_date``), "" when it can.
+    date_problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,11 @@ class ParentEnrolment:
     def start(self, family_name: str, given_name: str, phone: str, *, ip: str, browser_id: str,
               request_id: str = "") -> tuple[str, str]:
         """Search the register and send a code to the number it holds; returns (token, typed number masked)."""
-        problems = [p for p in (name_problem(family_name, "nom"), name_problem(given_name, "prénom")) if p]
+        problems = {"nom": name_problem(family_name, "nom"), "prenom": name_problem(given_name, "prénom"),
+                    "telephone": mobile_problem(phone, self.kit.limits.default_region)}
         typed = parse_phone(phone, self.kit.limits.default_region)
-        if typed is None:
-            problems.append(PHONE_PROBLEM)
-        if problems or typed is None:
-            raise FormProblem(problems)
+        if any(problems.values()) or typed is None:
+            raise FormProblem([], {field: text for field, text in problems.items() if text})
         kit = self.kit
         with kit.uow() as uow:
             store = kit.stores(uow)
@@ -287,15 +289,17 @@ class ParentEnrolment:
 
     @staticmethod
     def _check_answers(listed: list[dict[str, object]], answers: dict[int, ChildAnswer]) -> None:
-        problems = []
+        problems: dict[str, str] = {}
         for i, child in enumerate(listed):
             answer = answers.get(i)
             if answer is None or answer.is_representative is None:
-                problems.append(f"Indiquez si vous êtes le représentant légal de {child['name']}.")
+                problems[f"lien_{i}"] = _("Indiquez si vous êtes le représentant légal de %(name)s.",
+                                          name=child["name"])
             elif answer.is_representative and answer.birth_date is None:
-                problems.append(f"Indiquez la date de naissance de {child['name']} (JJ/MM/AAAA).")
+                problems[f"naissance_{i}_jour"] = answer.date_problem or _(
+                    "Indiquez %(subject)s : jour, mois et année.", subject=date_of(str(child["name"])))
         if problems:
-            raise FormProblem(problems)
+            raise FormProblem([], problems)
 
     def _wrong_dates(self, uow: UnitOfWork, store: ActivationStore, tx: Transaction) -> None:
         kit = self.kit
@@ -309,11 +313,13 @@ class ParentEnrolment:
             kit.audit(uow, events.ACTIVATION_BIRTHDATE_LOCKED, None, "", {"uai": uais, "schools": schools,
                                                                           "about": records})
             kit.cancel(uow, store, tx, "birthdates")
-            raise TooManyAttempts("Dates de naissance incorrectes à plusieurs reprises : pour votre sécurité, "
-                                  "la démarche est annulée et l'établissement en est informé.")
+            raise TooManyAttempts(_("Dates de naissance incorrectes à plusieurs reprises : pour votre sécurité, "
+                                    "la démarche est annulée et l'établissement en est informé."))
         uow.commit()
         left = kit.limits.birthdate_failures - failures
-        raise FormProblem([f"{DATES_PROBLEM} Il vous reste {left} essai{'s' if left > 1 else ''}."])
+        tries = (_("Il vous reste %(left)s essai.", left=left) if left == 1
+                 else _("Il vous reste %(left)s essais.", left=left))
+        raise FormProblem([f"{_(DATES_PROBLEM)} {tries}"])
 
     def _report(self, uow: UnitOfWork, store: ActivationStore, tx: Transaction, refused: list[ChildRecord]) -> None:
         for child in refused:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from idp.core.i18n import N_
 from idp.errors import IdpError
 
 
@@ -9,8 +10,8 @@ class FlowExpired(IdpError):
     """The transaction is unknown, belongs to another browser, has expired or has ended."""
 
     code = "flow_expired"
-    title = "Démarche expirée"
-    description = "Cette démarche a expiré ou a été ouverte dans un autre navigateur. Recommencez depuis le début."
+    title = N_("Démarche expirée")
+    description = N_("Cette démarche a expiré ou a été ouverte dans un autre navigateur. Recommencez depuis le début.")
     http_status = 400
 
 
@@ -18,42 +19,46 @@ class StepNotAllowed(IdpError):
     """A step was posted out of order, replayed, or for something the transaction does not hold (A09)."""
 
     code = "step_not_allowed"
-    title = "Étape non autorisée"
-    description = "Cette étape n'est pas disponible : reprenez la démarche là où vous l'aviez laissée."
+    title = N_("Étape non autorisée")
+    description = N_("Cette étape n'est pas disponible : reprenez la démarche là où vous l'aviez laissée.")
     http_status = 403
 
 
 class FormProblem(IdpError):
-    """What was typed cannot be used; the page is shown again with the reasons."""
+    """What was typed cannot be used; the page is shown again with the reasons.
+
+    ``fields`` maps a form field's name to the reason written next to it (the page also lists them at the
+    top); ``reasons`` are about the form as a whole (and, for older callers, every reason)."""
 
     code = "form_problem"
-    description = "Vérifiez les informations saisies."
+    description = N_("Vérifiez les informations saisies.")
 
-    def __init__(self, reasons: list[str]) -> None:
-        self.reasons = reasons
-        super().__init__(" ".join(reasons))
+    def __init__(self, reasons: list[str], fields: dict[str, str] | None = None) -> None:
+        self.fields = dict(fields or {})
+        self.reasons = reasons or list(self.fields.values())
+        super().__init__(" ".join(self.reasons))
 
 
 class CodeRejected(IdpError):
     """The code is wrong (attempts remain) or expired."""
 
     code = "code_rejected"
-    description = "Code incorrect. Vérifiez le code reçu et réessayez."
+    description = N_("Code incorrect. Vérifiez le code reçu et réessayez.")
 
 
 class CodeExpired(CodeRejected):
     """The code's 30 minutes are over (or it was replaced by a newer one)."""
 
     code = "code_expired"
-    description = "Code expiré, demandez-en un nouveau."
+    description = N_("Code expiré, demandez-en un nouveau.")
 
 
 class TooManyAttempts(IdpError):
     """Five wrong codes, or three wrong birth dates: the transaction is cancelled (A04, A08)."""
 
     code = "too_many_attempts"
-    title = "Trop d'essais"
-    description = ("Trop d'essais incorrects : pour votre sécurité, cette démarche est annulée. "
+    title = N_("Trop d'essais")
+    description = N_("Trop d'essais incorrects : pour votre sécurité, cette démarche est annulée. "
                    "Recommencez depuis le début.")
     http_status = 403
 
@@ -62,8 +67,8 @@ class SendLimited(IdpError):
     """A resend asked too early or too often (A03): the person is told how long to wait."""
 
     code = "send_limited"
-    title = "Trop de demandes"
-    description = "Trop de demandes. Réessayez dans quelques minutes."
+    title = N_("Trop de demandes")
+    description = N_("Trop de demandes. Réessayez dans quelques minutes.")
     http_status = 429
 
     def __init__(self, retry_after_seconds: int, description: str | None = None) -> None:
@@ -75,6 +80,6 @@ class AlreadyActivated(IdpError):
     """The register records were claimed by another account meanwhile (A10)."""
 
     code = "already_activated"
-    title = "Compte déjà activé"
-    description = "Compte déjà activé, connectez-vous avec votre identifiant et votre mot de passe."
+    title = N_("Compte déjà activé")
+    description = N_("Compte déjà activé, connectez-vous avec votre identifiant et votre mot de passe.")
     http_status = 409

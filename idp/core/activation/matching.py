@@ -23,6 +23,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 from idp.core.accounts.identifiers import fold_text
+from idp.core.i18n import N_, _
 
 MAX_NAME = 100
 MAX_PHONE_INPUT = 40
@@ -32,17 +33,52 @@ _MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR
 OVERSEAS = ("GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF")
 
 
+#: Why a typed name cannot be used, per field: empty, too long, control characters, no letter.
+_NAME_PROBLEMS = {
+    "nom": (N_("Indiquez votre nom, tel que l'établissement le connaît."),
+            N_("Le nom ne doit pas dépasser %(max)s caractères."),
+            N_("Le nom contient des caractères non autorisés : écrivez-le avec des lettres."),
+            N_("Le nom doit contenir au moins une lettre.")),
+    "prénom": (N_("Indiquez votre prénom, tel que l'établissement le connaît."),
+               N_("Le prénom ne doit pas dépasser %(max)s caractères."),
+               N_("Le prénom contient des caractères non autorisés : écrivez-le avec des lettres."),
+               N_("Le prénom doit contenir au moins une lettre.")),
+}
+PHONE_MISSING = N_("Indiquez votre numéro de téléphone portable, celui que l'établissement connaît.")
+PHONE_PROBLEM = N_("Numéro de téléphone portable invalide : indiquez par exemple 06 12 34 56 78, "
+                   "ou +590 690 12 34 56 hors de France métropolitaine.")
+PHONE_LANDLINE = N_("Ce numéro est celui d'un téléphone fixe : le code est envoyé par SMS. Indiquez le numéro "
+                    "de votre téléphone portable, celui que l'établissement connaît.")
+
+
 def name_problem(value: str, label: str) -> str:
-    """A French reason why a typed name cannot be used, or ``""``."""
+    """A reason (in the page's language) why a typed name cannot be used, or ``""``; ``label``: nom | prénom."""
+    empty, too_long, control, no_letter = _NAME_PROBLEMS[label]
     stripped = value.strip()
     if not stripped:
-        return f"Indiquez votre {label}."
+        return _(empty)
     if len(stripped) > MAX_NAME:
-        return f"Le {label} ne doit pas dépasser {MAX_NAME} caractères."
+        return _(too_long, max=MAX_NAME)
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in stripped):
-        return f"Le {label} contient des caractères non autorisés."
+        return _(control)
     if not _NON_LETTERS.sub("", fold_text(unicodedata.normalize("NFKC", stripped))):
-        return f"Le {label} doit contenir au moins une lettre."
+        return _(no_letter)
+    return ""
+
+
+def mobile_problem(text: str, default_region: str = "FR") -> str:
+    """Why a typed number cannot receive the code by SMS (none, invalid, a landline), or ``""``.
+
+    Only the number's form is judged, never the register: the answer is the same for everybody (no
+    enumeration). A landline is refused as such, so nobody waits for an SMS that cannot come."""
+    if not text.strip():
+        return _(PHONE_MISSING)
+    e164 = parse_phone(text, default_region)
+    number = _parse(e164, "FR") if e164 else None
+    if number is None:
+        return _(PHONE_PROBLEM)
+    if phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) == PhoneNumberType.FIXED_LINE:
+        return _(PHONE_LANDLINE)
     return ""
 
 

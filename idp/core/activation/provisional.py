@@ -29,6 +29,7 @@ from idp.core.authn.flow import AuthnFlow
 from idp.core.authn.model import AuthMethod, SsoSession
 from idp.core.authn.policy import check_profile
 from idp.core.authn.sessions import find_session
+from idp.core.i18n import _
 from idp.core.passwords.hashing import HashParameters, PasswordHasher
 from idp.core.passwords.policy import PasswordContext
 from idp.core.ports import UnitOfWork
@@ -53,7 +54,7 @@ def new_provisional_password() -> str:
 def email_problem(email: str) -> str:
     """A French reason why an address cannot be used, or ``""``."""
     if len(email) > MAX_EMAIL or not EMAIL_RE.match(email):
-        return "Adresse électronique invalide : elle a la forme nom@exemple.fr."
+        return _("Adresse mail invalide : elle a la forme nom@exemple.fr.")
     return ""
 
 
@@ -228,7 +229,7 @@ class ProvisionalCredentials:
         except PasswordRejected as exc:
             raise FormProblem(exc.reasons) from None
         if self._hasher.verify(account.password_hash, password):
-            raise FormProblem(["Le nouveau mot de passe doit être différent du mot de passe provisoire."])
+            raise FormProblem([_("Le nouveau mot de passe doit être différent du mot de passe provisoire.")])
         return self._activate(account, self._hasher.hash(password), email, session_token=session_token,
                               request_id=request_id, browser_id=browser_id, ip=ip, user_agent=user_agent)
 
@@ -241,11 +242,11 @@ class ProvisionalCredentials:
         elif password != confirmation:
             problems.append("Les deux mots de passe saisis ne sont pas identiques.")
         if birth_date is None:
-            problems.append("Indiquez une date de naissance complète (JJ/MM/AAAA).")
+            problems.append(_("Indiquez une date de naissance complète : jour, mois et année (par exemple 7, 3 et 2015)."))
         if email and email_problem(email):
             problems.append(email_problem(email))
         if not email and account.profile is Profile.PARENT:
-            problems.append("Indiquez votre adresse électronique : elle vous permettra de récupérer votre compte.")
+            problems.append(_("Indiquez votre adresse mail : elle vous permettra de récupérer votre compte."))
         return problems
 
     def _check_birth_date(self, account: Account, records: Sequence[dict[str, object]], birth_date: dt.date | None,
@@ -264,10 +265,10 @@ class ProvisionalCredentials:
                           {"uai": sorted({str(r["uai"]) for r in records})}, ip)
                 uow.commit()
                 kit.logout_hooks.run(ended)
-                raise TooManyAttempts("Date de naissance incorrecte à plusieurs reprises : reconnectez-vous plus "
-                                      "tard avec vos identifiants provisoires, ou contactez votre établissement.")
+                raise TooManyAttempts(_("Date de naissance incorrecte à plusieurs reprises : reconnectez-vous plus "
+                                        "tard avec vos identifiants provisoires, ou contactez votre établissement."))
             uow.commit()
-        raise FormProblem(["La date de naissance ne correspond pas aux informations de l'établissement."])
+        raise FormProblem([_("La date de naissance ne correspond pas aux informations de l'établissement.")])
 
     def _activate(self, account: Account, password_hash: str, email: str, *, session_token: str | None,
                   request_id: str, browser_id: str, ip: str, user_agent: str) -> Completion:
@@ -310,8 +311,8 @@ class ProvisionalCredentials:
             account = uow.accounts.get(link.account_id) if link else None
             if link is None or account is None or link.used_at is not None or now >= link.expires_at \
                     or account.email.lower() != link.email.lower():
-                raise FlowExpired("Ce lien de confirmation a expiré ou a déjà servi. Vous pouvez indiquer à "
-                                  "nouveau votre adresse depuis la page « Mon compte ».")
+                raise FlowExpired(_("Ce lien de confirmation a expiré ou a déjà servi. Vous pouvez indiquer à "
+                                    "nouveau votre adresse depuis la page « Mon compte »."))
             if not store.use_email_token(token_hash, now):
                 raise FlowExpired()
             uow.accounts.set_email(account.id, link.email, now)

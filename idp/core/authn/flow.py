@@ -41,6 +41,7 @@ from idp.core.authn.sessions import (
     open_session,
 )
 from idp.core.clock import Clock
+from idp.core.i18n import _
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
 from idp.errors import (
@@ -202,11 +203,13 @@ class AuthnFlow:
         # Login state (counters, the new session, the audit line) commits without waiting for the disk.
         if account is None or not self._hasher.verify(account.password_hash, password):
             with self._uow.login_state() as uow:
-                locked = self._fail(uow, keys, account, ident, ip)
+                failure = self._fail(uow, keys, account, ident, ip)
                 uow.commit()
-            if locked and account is not None and self.on_lock is not None:
+            if failure.locked and account is not None and self.on_lock is not None:
                 self._notify_lock(account)
-            raise InvalidCredentials()
+            if failure.locked:  # this failure starts the wait: say so now, not at the next try
+                raise LoginThrottled(failure.lock_seconds)
+            raise InvalidCredentials(tries_left=failure.tries_left)
         self._check_usable(account)
         self._check_profile(account, profile, ip)
         # Usually the success writes one thing, ``add_at_login`` (no counters to clear, no earlier session to
@@ -222,14 +225,14 @@ class AuthnFlow:
         return outcome
 
     def _fail(self, uow: UnitOfWork, keys: throttle.ThrottleKeys, account: Account | None, ident: str,
-              ip: str) -> bool:
+              ip: str) -> throttle.Failure:
         now = self._clock.now()
-        locked = throttle.record_failure(keys, uow.throttle, self._throttle, now)
+        failure = throttle.record_failure(keys, uow.throttle, self._throttle, now)
         account_id = account.id if account else None
         self._audit(uow, audit.LOGIN_FAILURE, account_id, ident, ip, {"known": account is not None})
-        if locked:
+        if failure.locked:
             self._audit(uow, audit.LOGIN_LOCKED, account_id, ident, ip, {})
-        return locked
+        return failure
 
     def _notify_lock(self, account: Account) -> None:
         """The lockout notice; a delivery problem is logged and never changes the login's answer."""
@@ -245,7 +248,7 @@ class AuthnFlow:
         expiry = account.provisional_expires_at
         if account.state is AccountState.PROVISIONAL and expiry is not None and self._clock.now() >= expiry:
             raise AccountUnavailable(
-                "Vos identifiants provisoires ont expiré. Demandez-en de nouveaux à votre établissement."
+                _("Vos identifiants provisoires ont expiré. Demandez-en de nouveaux à votre établissement.")
             )
 
     def _check_profile(self, account: Account, profile: Profile, ip: str) -> None:

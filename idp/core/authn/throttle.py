@@ -65,25 +65,39 @@ def wait_seconds(counters: Mapping[str, ThrottleCounter], now: dt.datetime) -> i
     return max(waits)
 
 
-def record_failure(keys: ThrottleKeys, store: ThrottleStore, policy: ThrottlePolicy, now: dt.datetime) -> bool:
-    """Count a failure on every key; return True when this failure starts a lock of the identifier."""
+@dataclass(frozen=True)
+class Failure:
+    """What one failed login did to the identifier: the lock it started (seconds, 0 for none) and how many
+    more failures are free before one locks. The same for a known and an unknown identifier."""
+
+    lock_seconds: int
+    tries_left: int
+
+    @property
+    def locked(self) -> bool:
+        """True when this failure starts a lock of the identifier."""
+        return self.lock_seconds > 0
+
+
+def record_failure(keys: ThrottleKeys, store: ThrottleStore, policy: ThrottlePolicy, now: dt.datetime) -> Failure:
+    """Count a failure on every key; say whether it starts a lock of the identifier and what is left."""
     window = dt.timedelta(seconds=policy.ip_window_seconds)
     ident = store.record_failure(keys.identifier, now, dt.timedelta(days=1))
-    locked = _lock_identifier(ident, store, policy, now)
+    lock_seconds = _lock_identifier(ident, store, policy, now)
     for key, limit in ((keys.ip, policy.ip_max_failures), (keys.network, policy.network_max_failures)):
         counter = store.record_failure(key, now, window)
         if counter.failures >= limit:
             store.set_lock(key, counter.window_started_at + window)
-    return locked
+    return Failure(lock_seconds=lock_seconds, tries_left=max(policy.free_failures - ident.failures, 0))
 
 
-def _lock_identifier(counter: ThrottleCounter, store: ThrottleStore, policy: ThrottlePolicy, now: dt.datetime) -> bool:
+def _lock_identifier(counter: ThrottleCounter, store: ThrottleStore, policy: ThrottlePolicy, now: dt.datetime) -> int:
     over = counter.failures - policy.free_failures
     if over < 0:
-        return False
-    delay = min(policy.base_delay_seconds * (2 ** min(over, 20)), policy.max_delay_seconds)
+        return 0
+    delay: int = min(policy.base_delay_seconds * 2 ** min(over, 20), policy.max_delay_seconds)
     store.set_lock(counter.key, now + dt.timedelta(seconds=delay))
-    return True
+    return delay
 
 
 def record_success(keys: ThrottleKeys, store: ThrottleStore) -> None:

@@ -25,6 +25,7 @@ from idp.core.authn.model import AuthMethod
 from idp.core.federation import events
 from idp.core.federation.matching import PivotIdentity
 from idp.core.federation.ports import FederationStoreFactory
+from idp.core.i18n import _
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.ports import UnitOfWork
 from idp.errors import InvalidCredentials
@@ -137,7 +138,7 @@ class FederatedEnrolment(ParentEnrolment):
         now = self.kit.clock.now()
         if not links.link(str(identity.get("iss", "")), str(identity.get("sub", "")), account_id, now):
             uow.rollback()
-            raise AlreadyActivated("Cette identité FranceConnect est déjà liée à un compte : "
-                                   "connectez-vous avec FranceConnect.")
+            raise AlreadyActivated(_("Cette identité FranceConnect est déjà liée à un compte : "
+                                     "connectez-vous avec FranceConnect."))
         links.keep_id_token(session_id, str(identity.get("iss", "")), str(tx.data.get("id_token", "")), now)
         self.kit.audit(uow, events.FEDERATION_LINKED, account_id, "", {"route": "confirmation"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from idp.core.i18n import N_
 from idp.errors import IdpError
 
 
@@ -9,8 +10,8 @@ class FederationRejected(IdpError):
     """The provider's answer cannot be trusted: unknown or replayed state, mix-up, bad token (F01–F04)."""
 
     code = "federation_rejected"
-    title = "Connexion avec FranceConnect refusée"
-    description = ("La réponse de FranceConnect n'a pas pu être vérifiée : aucune connexion n'a été faite. "
+    title = N_("Connexion avec FranceConnect refusée")
+    description = N_("La réponse de FranceConnect n'a pas pu être vérifiée : aucune connexion n'a été faite. "
                    "Recommencez depuis la page de connexion.")
     http_status = 400
 
@@ -23,8 +24,8 @@ class FederationUnavailable(IdpError):
     """The provider does not answer, answers too slowly, or the circuit breaker is open (F07)."""
 
     code = "federation_unavailable"
-    title = "FranceConnect est momentanément indisponible"
-    description = ("FranceConnect ne répond pas pour le moment. Vous pouvez vous connecter avec votre identifiant "
+    title = N_("FranceConnect est momentanément indisponible")
+    description = N_("FranceConnect ne répond pas pour le moment. Vous pouvez vous connecter avec votre identifiant "
                    "et votre mot de passe, ou réessayer dans quelques minutes.")
     http_status = 503
 

@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from idp.core.accounts.identifiers import fold_text
+from idp.core.i18n import N_, _
 from idp.core.passwords.blocklist import deleet, is_common
 
 # NIST 800-63B-4 asks verifiers to accept at least 64 characters.
@@ -26,11 +27,9 @@ _PARTICLES = frozenset({"des", "les", "van", "von", "der", "den", "dem", "del", 
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cs"})
 _NON_LETTERS = re.compile(r"[^a-z]+")
 
-MSG_COMMON = "Ce mot de passe est trop courant : choisissez-en un autre, plus personnel."
-MSG_CONTEXT = "Le mot de passe ne doit pas contenir votre identifiant, votre nom ou celui de vos enfants."
-MSG_CONTROL = (
-    "Le mot de passe ne doit pas contenir de caractères de contrôle (tabulation, retour à la ligne…)."
-)
+MSG_COMMON = N_("Ce mot de passe est trop courant : choisissez-en un autre, plus personnel.")
+MSG_CONTEXT = N_("Le mot de passe ne doit pas contenir votre identifiant, votre nom ou celui de vos enfants.")
+MSG_CONTROL = N_("Le mot de passe ne doit pas contenir de caractères de contrôle (tabulation, retour à la ligne…).")
 SPECIAL_EXAMPLES = "! ? @ # $ …"
 # The seeds list "µ" as a special character, but Unicode calls it a letter (and NFKC turns the
 # micro sign into the Greek mu), so the seeds' list is honoured explicitly.
@@ -87,35 +86,20 @@ def _is_control(ch: str) -> bool:
 
 
 def _composition_violations(password: str, policy: PasswordPolicy) -> list[Violation]:
-    must = "Le mot de passe doit contenir au moins"
     checks = [
-        ("too_short", len(password) < policy.min_length, f"{must} {policy.min_length} caractères."),
-        (
-            "too_long",
-            len(password) > policy.max_length,
-            f"Le mot de passe ne doit pas dépasser {policy.max_length} caractères.",
-        ),
-        (
-            "no_upper",
-            policy.require_upper and not any(ch.isupper() for ch in password),
-            f"{must} une lettre majuscule.",
-        ),
-        (
-            "no_lower",
-            policy.require_lower and not any(ch.islower() for ch in password),
-            f"{must} une lettre minuscule.",
-        ),
-        (
-            "no_digit",
-            policy.require_digit and not any(ch.isdigit() for ch in password),
-            f"{must} un chiffre.",
-        ),
-        (
-            "no_special",
-            policy.require_special and not any(_is_special(ch) for ch in password),
-            f"{must} un caractère spécial ({SPECIAL_EXAMPLES}).",
-        ),
-        ("control_chars", any(_is_control(ch) for ch in password), MSG_CONTROL),
+        ("too_short", len(password) < policy.min_length,
+         _("Le mot de passe doit contenir au moins %(count)s caractères.", count=policy.min_length)),
+        ("too_long", len(password) > policy.max_length,
+         _("Le mot de passe ne doit pas dépasser %(count)s caractères.", count=policy.max_length)),
+        ("no_upper", policy.require_upper and not any(ch.isupper() for ch in password),
+         _("Le mot de passe doit contenir au moins une lettre majuscule.")),
+        ("no_lower", policy.require_lower and not any(ch.islower() for ch in password),
+         _("Le mot de passe doit contenir au moins une lettre minuscule.")),
+        ("no_digit", policy.require_digit and not any(ch.isdigit() for ch in password),
+         _("Le mot de passe doit contenir au moins un chiffre.")),
+        ("no_special", policy.require_special and not any(_is_special(ch) for ch in password),
+         _("Le mot de passe doit contenir au moins un caractère spécial (%(examples)s).", examples=SPECIAL_EXAMPLES)),
+        ("control_chars", any(_is_control(ch) for ch in password), _(MSG_CONTROL)),
     ]
     return [Violation(code, message) for code, broken, message in checks if broken]
 
@@ -150,21 +134,24 @@ def check_password(
     normalised = unicodedata.normalize("NFKC", password)
     violations = _composition_violations(normalised, policy)
     if is_common(normalised):
-        violations.append(Violation("common", MSG_COMMON))
+        violations.append(Violation("common", _(MSG_COMMON)))
     if contains_context(normalised, context):
-        violations.append(Violation("context", MSG_CONTEXT))
+        violations.append(Violation("context", _(MSG_CONTEXT)))
     return violations
 
 
 def describe_rules(policy: PasswordPolicy) -> list[tuple[str, str]]:
-    """The rules a password screen shows and ticks live, as (code, French text)."""
-    rules = [("too_short", f"Au moins {policy.min_length} caractères")]
+    """Every rule the server applies, as (code, text) for the password screens' checklist; the script ticks the
+    first ones live, "common" and "context" are checked when the form is sent."""
+    rules = [("too_short", _("Au moins %(count)s caractères", count=policy.min_length))]
     if policy.require_upper:
-        rules.append(("no_upper", "Une lettre majuscule"))
+        rules.append(("no_upper", _("Une lettre majuscule")))
     if policy.require_lower:
-        rules.append(("no_lower", "Une lettre minuscule"))
+        rules.append(("no_lower", _("Une lettre minuscule")))
     if policy.require_digit:
-        rules.append(("no_digit", "Un chiffre"))
+        rules.append(("no_digit", _("Un chiffre")))
     if policy.require_special:
-        rules.append(("no_special", f"Un caractère spécial ({SPECIAL_EXAMPLES})"))
+        rules.append(("no_special", _("Un caractère spécial (%(examples)s)", examples=SPECIAL_EXAMPLES)))
+    rules.append(("common", _("Pas un mot de passe courant (comme « Azerty123! »)")))
+    rules.append(("context", _("Ni votre identifiant, ni votre nom, ni le prénom de vos enfants")))
     return rules

@@ -15,9 +15,14 @@ from idp.core.accounts.model import Account, AccountState
 from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
 from idp.core.activation.common import FlowKit
-from idp.core.activation.enrolment import PHONE_PROBLEM
 from idp.core.activation.errors import FlowExpired, FormProblem, StepNotAllowed
-from idp.core.activation.matching import mask_e164, parse_phone, sms_destination
+from idp.core.activation.matching import (
+    PHONE_PROBLEM,
+    mask_e164,
+    mobile_problem,
+    parse_phone,
+    sms_destination,
+)
 from idp.core.activation.model import Channel, Transaction, TxKind, TxState
 from idp.core.activation.provisional import email_problem
 from idp.core.audit import mask_email
@@ -26,6 +31,7 @@ from idp.core.authn.flow import AuthnFlow
 from idp.core.authn.model import SsoSession
 from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session
+from idp.core.i18n import N_, _
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.passwords.policy import PasswordContext
 from idp.core.recovery.service import RESET, notify_password_change
@@ -39,7 +45,7 @@ class NotLoggedIn(FlowExpired):
     """The account page needs a live, full session."""
 
     code = "not_logged_in"
-    description = "Connectez-vous pour accéder à votre compte."
+    description = N_("Connectez-vous pour accéder à votre compte.")
 
 
 @dataclass(frozen=True)
@@ -173,7 +179,7 @@ class AccountSettings:
             phone = parse_phone(value, self.kit.limits.default_region)
             mobile = sms_destination(phone, self.kit.limits.allowed_regions) if phone else None
             if mobile is None:
-                raise FormProblem([PHONE_PROBLEM + " Le numéro doit être celui d'un téléphone portable."])
+                raise FormProblem([mobile_problem(value, self.kit.limits.default_region) or _(PHONE_PROBLEM)])
             return mobile
         email = value.strip()
         if email_problem(email):
@@ -233,15 +239,15 @@ class AccountSettings:
                 raise StepNotAllowed()
             if channel is Channel.SMS:
                 uow.accounts.set_phone(account.id, tx.destination, now)
-                old, what = (account.phone if account.phone_verified else ""), "le numéro de téléphone"
+                old = account.phone if account.phone_verified else ""
             else:
                 uow.accounts.set_email(account.id, tx.destination, now)
-                old, what = (account.email if account.email_verified else ""), "l'adresse électronique"
+                old = account.email if account.email_verified else ""
             if old and old.lower() != tx.destination.lower():
                 old_dest = sms_destination(old, kit.limits.allowed_regions) if channel is Channel.SMS else old
-                kit.queue(uow, store, channel, old_dest, messages.contact_changed(kit.product, account.identifier, what),
-                          purpose="notice", account_id=account.id, subject=f"{kit.product} : {what} modifié(e)",
-                          counted=False)
+                subject, text = messages.contact_changed(kit.product, account.identifier, channel is Channel.SMS)
+                kit.queue(uow, store, channel, old_dest, text, purpose="notice", account_id=account.id,
+                          subject=subject, counted=False)
             shown = mask_e164(tx.destination) if channel is Channel.SMS else mask_email(tx.destination)
             kit.audit(uow, events.CONTACT_CHANGED, account.id, account.identifier,
                       {"channel": channel.value, "new": shown}, ip)

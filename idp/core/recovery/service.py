@@ -16,13 +16,13 @@ from idp.core.accounts.model import Account, AccountState
 from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
 from idp.core.activation.common import FlowKit
-from idp.core.activation.enrolment import PHONE_PROBLEM
 from idp.core.activation.errors import FormProblem, StepNotAllowed
-from idp.core.activation.matching import parse_phone, sms_destination
+from idp.core.activation.matching import PHONE_PROBLEM, parse_phone, sms_destination
 from idp.core.activation.model import Channel, TxKind, TxState
 from idp.core.activation.provisional import email_problem
 from idp.core.authn import throttle
 from idp.core.authn.flow import browser_hash
+from idp.core.i18n import _
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.passwords.policy import PasswordContext
 from idp.core.ports import UnitOfWork
@@ -49,7 +49,18 @@ def parse_channel(value: str) -> Channel:
     try:
         return Channel(value)
     except ValueError:
-        raise FormProblem(["Choisissez de recevoir le code par SMS ou par courriel."]) from None
+        raise FormProblem([_("Choisissez de recevoir le code par SMS ou par mail.")]) from None
+
+
+def chosen_contact(choice: str, phone: str, email: str) -> tuple[Channel, str]:
+    """The channel and the contact typed on « Identifiant oublié » (both fields are on the page): the one chosen,
+    unless only the other field was filled in, which says what the person meant (a mail alone is a mail)."""
+    channel = parse_channel(choice)
+    typed = {Channel.SMS: phone.strip(), Channel.MAIL: email.strip()}
+    other = Channel.MAIL if channel is Channel.SMS else Channel.SMS
+    if not typed[channel] and typed[other]:
+        channel = other
+    return channel, typed[channel]
 
 
 class RecoveryService:
@@ -75,7 +86,7 @@ class RecoveryService:
             destination = self._deliverable(channel, contact) if found else None
             text = messages.identifiers(kit.product, [(a.identifier, a.profile.label) for a in found])
             sent = kit.queue(uow, store, channel, destination, text, purpose=IDENT, limit_key_value=contact,
-                             subject=f"{kit.product} : votre identifiant")
+                             subject=messages.identifiers_subject(kit.product))
             kit.audit(uow, events.RECOVERY_IDENTIFIER, found[0].id if found else None, "",
                       {"channel": channel.value, "sent": sent}, ip)
             uow.commit()
@@ -85,7 +96,7 @@ class RecoveryService:
         if channel is Channel.SMS:
             phone = parse_phone(value, self.kit.limits.default_region)
             if phone is None:
-                raise FormProblem([PHONE_PROBLEM])
+                raise FormProblem([_(PHONE_PROBLEM)])
             return phone
         email = value.strip()
         if email_problem(email):
@@ -153,7 +164,8 @@ class RecoveryService:
             problem = tx.state is TxState.CODE_SENT and kit.delivery_problem(store, tx, channel)
         return ResetView(state=tx.state, channel=tx.channel, resend_wait=kit.resend_wait(tx),
                          delivery_problem=problem, request_id=tx.request_id,
-                         identifier=tx.data.get("identifier", "") if tx.state is TxState.DONE else "")
+                         identifier=tx.data.get("identifier", "")
+                         if tx.state in (TxState.CODE_VERIFIED, TxState.DONE) else "")  # the code proved it
 
     def resend(self, token: str | None, browser_id: str) -> None:
         """A new code (the old one dies), within the limits."""
@@ -249,7 +261,7 @@ def notify_password_change(kit: FlowKit, uow: UnitOfWork, account: Account, used
         targets = [(c, d) for c, d in ((Channel.SMS, phone), (Channel.MAIL, email)) if d]
     for channel, destination in targets[:1]:
         kit.queue(uow, store, channel, destination, text, purpose="notice", account_id=account.id,
-                  subject=f"{kit.product} : mot de passe modifié", counted=False)
+                  subject=messages.password_changed_subject(kit.product), counted=False)
 
 
 def notify_lockout(kit: FlowKit, account: Account) -> None:
@@ -265,6 +277,6 @@ def notify_lockout(kit: FlowKit, account: Account) -> None:
     text = messages.login_locked(kit.product, account.identifier, kit.clock.now())
     with kit.uow() as uow:
         if kit.queue(uow, kit.stores(uow), channel, destination, text, purpose="lock_notice", account_id=account.id,
-                     subject=f"{kit.product} : tentatives de connexion échouées"):
+                     subject=messages.login_locked_subject(kit.product)):
             uow.commit()
             kit.wake()

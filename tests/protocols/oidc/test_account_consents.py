@@ -49,7 +49,7 @@ def test_account_page_lists_consents_in_french_with_a_withdraw_button(browser: B
     assert "Services autorisés" in text and PARTNER in text and "ENT du collège" not in text
     assert "Vos nom et prénom" in text and "Votre identifiant pour ce service" in text
     assert "adresse électronique vérifiée" not in text  # not granted
-    assert re.search(r"Autorisé le \d\d/\d\d/\d{4} à \d\d:\d\d", text)
+    assert re.search(r"Autorisé le \d{1,2} \S+ \d{4}, \d\d:\d\d", text)  # Europe/Paris
     form = re.search(r'<form method="post" action="(/compte/autorisations/[^"]+/retirer)">\s*'
                      r'<input type="hidden" name="csrf_token" value="[^"]+">', html)
     assert form is not None and rp.client_id in form.group(1)
@@ -96,7 +96,7 @@ def test_withdrawing_someone_elses_or_an_unknown_consent_changes_nothing(browser
     other = Browser(app.test_client(), services)
     someone = account_factory("Paul", "Martin")
     other.code_flow(clients("ENT"), someone.identifier)  # logged in, no consent of its own
-    page = other.client.get("/compte").get_data(as_text=True)
+    page = other.client.get("/compte/mot-de-passe").get_data(as_text=True)  # any form of the account pages
     assert "Vous n'avez autorisé aucun service extérieur" in html_text(other.client.get("/compte"))
     for client_id in (rp.client_id, "inconnu"):
         answer = other.client.post(f"/compte/autorisations/{client_id}/retirer", data={"csrf_token": csrf_from(page)})

@@ -1,0 +1,42 @@
+"""Translating the core's family-facing texts (errors, SMS, mails) without the core knowing about the web.
+
+The core writes French and calls ``_(text, **values)``; the web layer sets, for each request, the function that
+looks ``text`` up in the request's language catalogue (``idp.web.i18n``), held in a context variable so that
+threads and requests never see each other's language. Outside a request (command line, workers) the text stays
+French. ``N_`` only marks a text for extraction (class attributes, module constants), translated when shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+
+Translate = Callable[[str], str]
+
+_translate: ContextVar[Translate | None] = ContextVar("idp_translate", default=None)
+
+
+def _(text: str, **values: object) -> str:
+    """``text`` in the current language, with ``%(name)s`` placeholders filled from ``values``."""
+    translate = _translate.get()
+    translated = translate(text) if translate is not None else text
+    return translated % values if values else translated
+
+
+def N_(text: str) -> str:  # noqa: N802 - the gettext convention the extractor looks for
+    """Mark ``text`` for the catalogues; it is translated where it is shown."""
+    return text
+
+
+def use(translate: Translate | None) -> Token[Translate | None]:
+    """Translate with ``translate`` from now on in this context (one request); returns the token to reset."""
+    return _translate.set(translate)
+
+
+def reset(token: Token[Translate | None]) -> None:
+    """Back to the language before ``use``."""
+    _translate.reset(token)
+
+
+#: ``_`` under its long name, for modules where ``_`` is already the throwaway variable.
+gettext = _
