@@ -170,18 +170,20 @@ class FlowKit:
         families in), or ``""``. Both counts always run, so the time taken tells nothing (A01)."""
         now = self.clock.now()
         store.serialise(key)
-        kinds, budget = self._kind_of(purpose)
-        recent = store.count_messages(channel.value, now - DAY, key, **kinds)
-        used = store.count_messages(channel.value, now - HOUR, **kinds) if channel is Channel.SMS else 0
+        only, other_than, budget = self._kind_of(purpose)
+        recent = store.count_messages(channel.value, now - DAY, key, purposes=only, other_than=other_than)
+        used = store.count_messages(channel.value, now - HOUR, purposes=only, other_than=other_than) \
+            if channel is Channel.SMS else 0
         if recent >= self.limits.per_recipient_per_day:
             return "recipient"
         return "budget" if channel is Channel.SMS and used >= budget else ""
 
-    def _kind_of(self, purpose: str) -> tuple[dict[str, tuple[str, ...]], int]:
-        """Which messages a message is counted with (account changes, or all the others) and their SMS budget."""
+    def _kind_of(self, purpose: str) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+        """Which messages a message is counted with (``purposes``, ``other_than``: account changes, or all the
+        others) and their hourly SMS budget."""
         if purpose in ACCOUNT_PURPOSES:
-            return {"purposes": ACCOUNT_PURPOSES}, self.limits.account_sms_hourly_budget
-        return {"other_than": ACCOUNT_PURPOSES}, self.limits.sms_hourly_budget
+            return ACCOUNT_PURPOSES, (), self.limits.account_sms_hourly_budget
+        return (), ACCOUNT_PURPOSES, self.limits.sms_hourly_budget
 
     def refused(self, uow: UnitOfWork, event: str, account_id: int | None, details: dict[str, Any],
                 ip: str = "", subject: str = "") -> None:
@@ -248,8 +250,9 @@ class FlowKit:
     def budget_spent(self, store: ActivationStore, purpose: str, at: dt.datetime) -> bool:
         """Whether the hourly SMS budget of this kind of message was spent just before ``at`` (everyone's
         messages counted, so the answer is the same whether or not this one had somewhere to go, A01)."""
-        kinds, budget = self._kind_of(purpose)
-        return store.count_messages(Channel.SMS.value, at - HOUR, before=at, **kinds) >= budget
+        only, other_than, budget = self._kind_of(purpose)
+        return store.count_messages(Channel.SMS.value, at - HOUR, purposes=only, other_than=other_than,
+                                    before=at) >= budget
 
     def resend_wait(self, tx: Transaction) -> int:
         """Seconds before a resend is allowed (0 when allowed now)."""

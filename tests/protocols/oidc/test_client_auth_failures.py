@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import secrets
 from typing import Any
 
@@ -18,8 +19,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
+from idp import create_app
 from idp.core.clock import FrozenClock
+from idp.settings import RedisSettings
 from idp.storage.models import AuditEventRow, ThrottleRow
+from idp.wiring import build_services
 
 from .conftest import REDIRECT, Browser, Clients
 
@@ -144,3 +148,38 @@ def test_private_key_jwt_failures_are_audited_under_the_claimed_client(browser: 
     _is_invalid_client(response, 401)
     (row,) = _failures(services)
     assert row.details["client_id"] == rp.client_id and row.details["method"] == "private_key_jwt"
+
+
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "")
+
+
+def _app_with_redis(settings: Any, db: Any, clock: FrozenClock, url: str) -> Any:
+    configured = dataclasses.replace(settings, redis=RedisSettings(url=url))
+    app = create_app(configured, build_services(configured, clock=clock, db=db))
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="set IDP_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15)")
+def test_client_failure_counters_live_in_redis(settings: Any, clean_db: Any, clock: FrozenClock,
+                                               clients: Clients) -> None:
+    import redis
+
+    store = redis.Redis.from_url(REDIS_URL)
+    for key in store.scan_iter("idp:throttle:client*"):
+        store.delete(key)
+    rp = clients()
+    client = _app_with_redis(settings, clean_db, clock, REDIS_URL).test_client()
+    wrong = dataclasses.replace(rp, secret="faux")
+    answers = [client.post("/oidc/token", data=CODE, headers=wrong.basic()).status_code for _ in range(6)]
+    assert answers == [401] * 5 + [429]
+    assert any(True for _ in store.scan_iter("idp:throttle:client:*"))
+
+
+def test_client_failures_fail_closed_when_redis_is_down(settings: Any, clean_db: Any, clock: FrozenClock,
+                                                         clients: Clients) -> None:
+    rp = clients()
+    client = _app_with_redis(settings, clean_db, clock, "redis://127.0.0.1:1/0").test_client()
+    response = client.post("/oidc/token", data=CODE, headers=dataclasses.replace(rp, secret="faux").basic())
+    assert response.status_code == 503 and response.get_json()["error"] == "temporarily_unavailable"
+    assert response.headers["Retry-After"]
