@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idp.core.activation import codes, events
-from idp.core.activation.errors import CodeExpired, CodeRejected, FlowExpired, SendLimited, TooManyAttempts
+from idp.core.activation.errors import (
+    TOO_MANY_STARTS,
+    CodeExpired,
+    CodeRejected,
+    FlowExpired,
+    SendLimited,
+    TooManyAttempts,
+)
 from idp.core.activation.model import Channel, QueuedMessage, Transaction, TxState
 from idp.core.activation.ports import ActivationStore, StoreFactory, Waker
 from idp.core.audit import mask_identifier
@@ -34,7 +41,6 @@ HOUR = dt.timedelta(hours=1)
 #: code goes) never starve the codes that let families in: activation, recovery, FranceConnect confirmation,
 #: lockout notices (issue 21, SECURITY A03).
 ACCOUNT_PURPOSES = ("change_phone", "change_email")
-TOO_MANY_STARTS = "Trop de demandes depuis cette connexion. Réessayez dans une heure."
 
 
 @dataclass(frozen=True)

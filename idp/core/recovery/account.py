@@ -14,9 +14,9 @@ from typing import Any
 from idp.core.accounts.model import Account, AccountState
 from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
-from idp.core.activation.common import DAY, HOUR, TOO_MANY_STARTS, FlowKit
+from idp.core.activation.common import DAY, FlowKit
 from idp.core.activation.enrolment import PHONE_PROBLEM
-from idp.core.activation.errors import FlowExpired, FormProblem, SendLimited, StepNotAllowed
+from idp.core.activation.errors import ContactChangeRefused, FlowExpired, FormProblem, StepNotAllowed
 from idp.core.activation.matching import mask_e164, parse_phone, sms_destination
 from idp.core.activation.model import Channel, Transaction, TxKind, TxState
 from idp.core.activation.provisional import email_problem
@@ -34,28 +34,6 @@ from idp.errors import LoginThrottled, PasswordRejected
 KINDS = {Channel.MAIL: TxKind.CHANGE_EMAIL.value, Channel.SMS: TxKind.CHANGE_PHONE.value}
 WRONG_CURRENT = "Mot de passe actuel incorrect."
 REFUSED_EVENTS = {Channel.SMS: events.PHONE_CHANGE_REFUSED, Channel.MAIL: events.EMAIL_CHANGE_REFUSED}
-
-
-class ContactChangeRefused(SendLimited):
-    """A code « Mon compte » will not send (issue 21): too many from this address, this account or to this
-    destination, or the hourly SMS budget of account changes spent. The page says why and what to do."""
-
-    def __init__(self, reason: str, channel: Channel) -> None:
-        self.reason = reason
-        sms = channel is Channel.SMS
-        texts = {
-            "address": (HOUR, TOO_MANY_STARTS),
-            "account": (DAY, "Vous avez déjà demandé le nombre maximal de codes de confirmation aujourd'hui. "
-                             f"Réessayez demain : {'votre numéro actuel' if sms else 'votre adresse actuelle'} "
-                             "reste valable d'ici là."),
-            "recipient": (DAY, f"{'Ce numéro' if sms else 'Cette adresse'} a déjà reçu le nombre maximal de codes "
-                               "aujourd'hui. Vérifiez ce que vous avez saisi, ou réessayez demain."),
-            "budget": (HOUR, "Trop de changements de numéro sont demandés en ce moment : l'envoi des SMS de "
-                             "confirmation est suspendu pour une heure au plus. Réessayez plus tard ; votre numéro "
-                             "actuel reste valable."),
-        }
-        wait, text = texts[reason]
-        super().__init__(int(wait.total_seconds()), text)
 
 
 class NotLoggedIn(FlowExpired):
@@ -212,7 +190,7 @@ class AccountSettings:
         kit.refused(uow, REFUSED_EVENTS[channel], account.id, {"reason": reason, "new": shown}, ip,
                     subject=account.identifier)
         uow.commit()
-        raise ContactChangeRefused(reason, channel)
+        raise ContactChangeRefused(reason, sms=channel is Channel.SMS)
 
     def _new_contact(self, channel: Channel, value: str) -> str:
         if channel is Channel.SMS:
