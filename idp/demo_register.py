@@ -109,19 +109,21 @@ class _Writer:
         self.out = {name: csv.writer(handle, delimiter=";") for name, handle in self.files.items()}
         self.out["etablissements"].writerow(["uai", "nom", "type", "academie", "commune"])
         self.out["eleves"].writerow(["ine", "uai", "nom", "prenoms", "date_naissance", "classe", "niveau",
-                                     "code_postal"])
+                                     "code_postal", "id_siecle"])
         self.out["responsables"].writerow(["uai", "id_responsable", "nom", "prenoms", "telephone_portable",
                                            "courriel", "code_postal"])
         self.out["liens"].writerow(["ine", "uai", "id_responsable", "lien", "responsable_legal"])
         self.rep_ids: dict[tuple[str, str], str] = {}
+        self.pupils = 0
 
     def close(self) -> None:
         for handle in self.files.values():
             handle.close()
 
     def pupil(self, rng: random.Random, ine: str, school: DemoSchool, family: str, given: str, class_code: str) -> None:
+        self.pupils += 1  # SIECLE's ELEVE_ID: the pupil id FrEduVecteur carries (never the INE)
         self.out["eleves"].writerow([ine, school.uai, family, given, _birth(rng, class_code).strftime("%d/%m/%Y"),
-                                     class_code, _level(class_code), school.postal_code])
+                                     class_code, _level(class_code), school.postal_code, str(1000000 + self.pupils)])
 
     def parent(self, school: DemoSchool, person_key: str, family: str, given: str, phone: str, email: str,
                ine: str, relationship: str) -> None:

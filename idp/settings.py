@@ -144,7 +144,8 @@ class SmsSettings:
     timeout_seconds: int = 5
     retries: int = 2
     backoff_ms: int = 500
-    hourly_budget: int = 500  # SMS per hour for the whole instance (SMS pumping breaker)
+    hourly_budget: int = 500  # SMS per hour for the codes that let families in (SMS pumping breaker)
+    account_hourly_budget: int = 100  # SMS per hour for « Mon compte » phone changes: a budget of their own
     allowed_regions: tuple[str, ...] = ("FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF")
     default_region: str = "FR"
 
@@ -168,6 +169,7 @@ class ActivationSettings:
     resend_cooldown_seconds: int = 60
     messages_per_recipient_per_day: int = 5
     starts_per_ip_per_hour: int = 10
+    contact_codes_per_account_per_day: int = 5  # « Mon compte »: codes to a new number (or address) per account
     transaction_ttl_minutes: int = 60
     birthdate_failures: int = 3
     provisional_valid_days: int = 92

@@ -12,6 +12,8 @@ import datetime as dt
 import enum
 import hashlib
 import hmac
+import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,7 +21,15 @@ from idp.core.accounts.model import Account, Profile
 from idp.core.authn.model import AuthMethod, SsoSession
 from idp.core.ports import AccountRepository, UnitOfWork
 
+log = logging.getLogger("idp.identity")
+
 PRIMARY_KINDS = frozenset({"ecole"})
+#: An INE's shape (10 digits and a letter, or 9 digits and 2 letters), wherever it appears in a value.
+INE_SHAPE = re.compile(r"[0-9]{9}[0-9A-Z][A-Z]", re.IGNORECASE)
+#: The separator of composite attributes (``FrEduVecteur``) and what may never sit inside one of their fields:
+#: the separator itself and control characters (a line break would split a value for a line-based parser).
+VECTOR_SEPARATOR = "|"
+_UNSAFE_IN_FIELD = re.compile("[|\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -149,17 +159,54 @@ def affiliations(identity: Identity) -> list[str]:
     return [prefix + d for d in degrees]
 
 
-def vectors(identity: Identity) -> list[str]:
+def vector_field(value: str) -> str:
+    """One field of a composite attribute: separator and control characters become a space (defence in depth;
+    the register import already refuses them), so a field can never forge another field or entry."""
+    return _UNSAFE_IN_FIELD.sub(" ", value) if _UNSAFE_IN_FIELD.search(value) else value
+
+
+def pupil_ref(pupil: Pupil, policy: ReleasePolicy, secret: str) -> str:
+    """How a service provider may name a pupil in a vector: the register's pupil id (SIECLE ``ELEVE_ID``), or
+    else the INE in clear to a service registered with clear INEs, or else its per-service hash (DESIGN §4)."""
+    external = pupil.external_id
+    if external and not INE_SHAPE.search(external):
+        return external
+    return pupil.ine if policy.clear_ine else ine_hash(secret, policy.sp_id, pupil.ine)
+
+
+def vectors(identity: Identity, policy: ReleasePolicy, secret: str) -> list[str]:
     """Legacy ENT vectors ``type|NOM|PRENOM|id|UAI`` (1/2 parent 1d/2d, 3/4 pupil 1d/2d), one per pupil."""
     out = []
+    first = identity.given_names.split(" ")[0]
     for pupil in identity.pupils:
         if identity.profile is Profile.STUDENT:
             kind = 3 if pupil.primary else 4
         else:
             kind = 1 if pupil.primary else 2
-        first = identity.given_names.split(" ")[0]
-        out.append(f"{kind}|{identity.family_name.upper()}|{first}|{pupil.external_id or pupil.ine}|{pupil.uai}")
+        fields = (str(kind), identity.family_name.upper(), first, pupil_ref(pupil, policy, secret), pupil.uai)
+        out.append(VECTOR_SEPARATOR.join(vector_field(f) for f in fields))
     return out
+
+
+def carries_clear_ine(identity: Identity, value: str) -> bool:
+    """Whether a value to release contains one of the identity's INEs in clear."""
+    upper = value.upper()
+    return any(p.ine and p.ine.upper() in upper for p in identity.pupils)
+
+
+def withhold_clear_ines(identity: Identity, values: dict[Attr, list[str]],
+                        policy: ReleasePolicy) -> dict[Attr, list[str]]:
+    """The release policy's INE rule, for every attribute at once: to a service without clear INEs, no value
+    carrying an INE leaves (only ``FrEduCtEleveINE`` carries one by design, and it is not selected)."""
+    if policy.clear_ine:
+        return values
+    kept: dict[Attr, list[str]] = {}
+    for name, vals in values.items():
+        safe = [v for v in vals if not carries_clear_ine(identity, v)]
+        if len(safe) != len(vals):
+            log.error("attribute %s would carry a clear INE to %s: value withheld", name.value, policy.sp_id)
+        kept[name] = safe
+    return kept
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -178,7 +225,7 @@ def release_attributes(identity: Identity, policy: ReleasePolicy, secret: str, l
         Attr.ELEVE_UAI: _unique(p.uai for p in pupils),
         Attr.ELEVE_NIVEAU: _unique(p.level for p in pupils),
         Attr.REF_ID: [pairwise_id(secret, policy.sp_id, p.ine) for p in pupils],
-        Attr.VECTEUR: vectors(identity),
+        Attr.VECTEUR: vectors(identity, policy, secret),
         Attr.URL_RETOUR: [logout_url],
         Attr.DATE_CONNEXION: [(identity.authn_instant or now).strftime("%Y-%m-%dT%H:%M:%SZ")],
         Attr.MAIL: _unique([identity.email]),
@@ -194,4 +241,5 @@ def release_attributes(identity: Identity, policy: ReleasePolicy, secret: str, l
     if Attr.ELEVE_INE in allowed and not policy.clear_ine:
         allowed.discard(Attr.ELEVE_INE)
         allowed.add(Attr.ELEVE_INE_HASH)
-    return {name: vals for name, vals in values.items() if name in allowed and vals}
+    selected = {name: vals for name, vals in values.items() if name in allowed and vals}
+    return {name: vals for name, vals in withhold_clear_ines(identity, selected, policy).items() if vals}

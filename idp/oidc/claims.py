@@ -11,7 +11,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from idp.core.accounts.model import Profile
-from idp.core.identity import Attr, Identity, ReleasePolicy, pairwise_id, release_attributes
+from idp.core.identity import (
+    Attr,
+    Identity,
+    ReleasePolicy,
+    carries_clear_ine,
+    pairwise_id,
+    release_attributes,
+)
 
 #: Scopes this provider knows; anything else in a request is dropped (SECURITY O13).
 SCOPES = ("openid", "profile", "email", "phone", "fr_edu", "fr_edu_ine", "fr_edu_children")
@@ -96,6 +103,8 @@ def userinfo_claims(identity: Identity, scopes: Iterable[str], *, sub: str, sect
 
 
 def children(identity: Identity, sector: str, secret: str) -> list[dict[str, str]]:
-    """A parent's children, each with a pairwise id (the same as ``FrEduCtRefId``), names, UAI and level."""
-    return [{"id": pairwise_id(secret, sector, p.ine), "family_name": p.family_name, "given_name": p.given_names,
-             "FrEduCtEleveUAI": p.uai, "FrEduCtEleveNiveau": p.level} for p in identity.pupils]
+    """A parent's children, each with a pairwise id (the same as ``FrEduCtRefId``), names, UAI and level; like
+    every released attribute, never a value carrying an INE (``idp.core.identity.withhold_clear_ines``)."""
+    entries = [{"id": pairwise_id(secret, sector, p.ine), "family_name": p.family_name, "given_name": p.given_names,
+                "FrEduCtEleveUAI": p.uai, "FrEduCtEleveNiveau": p.level} for p in identity.pupils]
+    return [e for e in entries if not any(carries_clear_ine(identity, v) for v in e.values())]

@@ -33,6 +33,7 @@ from idp.core import audit
 from idp.core.ports import AuditEvent
 from idp.oidc import jose
 from idp.oidc.assertion import PrivateKeyJwt
+from idp.oidc.client_auth import ClientAuthFailures
 from idp.oidc.config import OidcPolicy
 from idp.oidc.endpoints import EndSession, Introspection, Issuer, Revocation
 from idp.oidc.fasttoken import FastTokens
@@ -101,6 +102,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
             self.register_endpoint(endpoint)
         self.register_extension(Issuer(self.issuer))
         self.fast = FastTokens(self)
+        self.client_failures = ClientAuthFailures(self)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -152,6 +154,14 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
     # --- clients ---------------------------------------------------------------------------------
 
     def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> OidcClient:
+        """Client authentication for every endpoint that needs it (token, introspection, revocation); a failure is
+        counted, audited and answered by ``ClientAuthFailures`` (SECURITY O28)."""
+        try:
+            return self._authenticate_client(request, methods, endpoint)
+        except InvalidClientError as exc:
+            raise self.client_failures.failed(request, exc, endpoint) from None
+
+    def _authenticate_client(self, request: Any, methods: list[str], endpoint: str) -> OidcClient:
         """One authentication method per request (RFC 6749 §2.3): Basic plus body credentials is refused."""
         header = request.headers.get("Authorization", "")
         form = request.form

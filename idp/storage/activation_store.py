@@ -432,14 +432,29 @@ class SqlActivationStore:
         self._s.flush()
         return row.id
 
-    def count_messages(self, channel: str, since: dt.datetime, recipient_key: str = "") -> int:
-        """Messages that count against limits: pending, being sent or sent (a failed send is not counted)."""
+    def count_messages(self, channel: str, since: dt.datetime, recipient_key: str = "", *,
+                       purposes: Sequence[str] = (), other_than: Sequence[str] = (),
+                       before: dt.datetime | None = None) -> int:
+        """Messages that count against limits: pending, being sent or sent (a failed send is not counted); only
+        those of ``purposes``, or all but those of ``other_than``, or created before ``before``, when given."""
         query = select(func.count()).select_from(DeliveryRow).where(
             DeliveryRow.channel == channel, DeliveryRow.created_at > since,
             DeliveryRow.status.in_(("pending", "sending", "sent")))
         if recipient_key:
             query = query.where(DeliveryRow.recipient_key == recipient_key)
+        if purposes:
+            query = query.where(DeliveryRow.purpose.in_(list(purposes)))
+        if other_than:
+            query = query.where(DeliveryRow.purpose.not_in(list(other_than)))
+        if before is not None:
+            query = query.where(DeliveryRow.created_at < before)
         return int(self._s.scalar(query) or 0)
+
+    def count_account_sends(self, account_id: int, kinds: Sequence[str], since: dt.datetime) -> int:
+        """Codes sent for an account's transactions of these kinds started since ``since`` (resends included)."""
+        return int(self._s.scalar(select(func.coalesce(func.sum(ActivationTxRow.sends), 0)).where(
+            ActivationTxRow.account_id == account_id, ActivationTxRow.kind.in_(list(kinds)),
+            ActivationTxRow.created_at > since)) or 0)
 
     def delivery_status(self, tx_id: str) -> str:
         status = self._s.scalar(select(DeliveryRow.status).where(DeliveryRow.transaction_id == tx_id)

@@ -152,7 +152,7 @@ def confirm_resend() -> ResponseReturnValue:
     token, channel = _pending()
     settings_service = services().account_settings
     try:
-        settings_service.resend_contact_code(_token(), token, browser_id(), channel)
+        settings_service.resend_contact_code(_token(), token, browser_id(), channel, ip=client_ip())
     except SendLimited as exc:
         view = settings_service.contact_change_view(_token(), token, browser_id(), channel)
         return limited("account_code.html", exc, view=view)

@@ -28,6 +28,7 @@ class Pupil:
     class_code: str
     level: str
     postal_code: str
+    siecle_id: str = ""  # the register's pupil id, which FrEduVecteur carries
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Directory:
     pupils: dict[str, Pupil]
     parents: tuple[Parent, ...]
 
+    by_siecle_id: dict[str, Pupil]  # what a FrEduVecteur's id names (the register's pupil id, never the INE)
+
 
 def normalise(text: str) -> str:
     """Compare names the way directories do: no accents, case or punctuation differences."""
@@ -63,7 +66,7 @@ def read_register(directory: Path) -> Directory:
     schools = {r["uai"]: r["nom"] for r in rows("etablissements")}
     pupils = {r["ine"]: Pupil(r["ine"], r["uai"], r["nom"], r["prenoms"],
                               dt.datetime.strptime(r["date_naissance"], "%d/%m/%Y").date(), r["classe"],
-                              r["niveau"], r["code_postal"]) for r in rows("eleves")}
+                              r["niveau"], r["code_postal"], r.get("id_siecle") or "") for r in rows("eleves")}
     children: dict[str, list[str]] = {}
     for link in rows("liens"):
         if link["responsable_legal"] == "1":
@@ -71,7 +74,7 @@ def read_register(directory: Path) -> Directory:
     parents = tuple(Parent(f"{r['uai']}:{r['id_responsable']}", r["uai"], r["nom"], r["prenoms"], r["code_postal"],
                            tuple(children.get(f"{r['uai']}:{r['id_responsable']}", ())))
                     for r in rows("responsables"))
-    return Directory(schools, pupils, parents)
+    return Directory(schools, pupils, parents, {p.siecle_id: p for p in pupils.values() if p.siecle_id})
 
 
 @functools.lru_cache(maxsize=1)

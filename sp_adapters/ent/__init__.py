@@ -59,7 +59,7 @@ def _children(attributes: dict[str, list[str]], directory: Directory) -> list[di
         parts = vector.split("|")
         if len(parts) != 5:
             continue
-        pupil = directory.pupils.get(parts[3])
+        pupil = directory.by_siecle_id.get(parts[3])
         school = directory.schools.get(parts[4], parts[4])
         if pupil is None:
             out.append({"name": "", "class_code": "", "school": school})

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idp.core.activation import codes, events, messages
-from idp.core.activation.errors import CodeExpired, CodeRejected, FlowExpired, SendLimited, TooManyAttempts
+from idp.core.activation.errors import (
+    TOO_MANY_STARTS,
+    CodeExpired,
+    CodeRejected,
+    FlowExpired,
+    SendLimited,
+    TooManyAttempts,
+)
 from idp.core.activation.model import Channel, QueuedMessage, Transaction, TxState
 from idp.core.activation.ports import ActivationStore, StoreFactory, Waker
 from idp.core.audit import mask_identifier
@@ -30,6 +37,11 @@ log = logging.getLogger("idp.activation")
 
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
+#: Codes « Mon compte » sends to a new number or address the account holder typed. They have their own hourly
+#: SMS budget and their own count per destination, so changes made from an account (which chooses where the
+#: code goes) never starve the codes that let families in: activation, recovery, FranceConnect confirmation,
+#: lockout notices (issue 21, SECURITY A03).
+ACCOUNT_PURPOSES = ("change_phone", "change_email")
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,8 @@ class Limits:
     per_recipient_per_day: int = 5
     starts_per_ip_per_hour: int = 10
     sms_hourly_budget: int = 500
+    account_sms_hourly_budget: int = 100
+    contact_codes_per_account_per_day: int = 5
     transaction_ttl: dt.timedelta = dt.timedelta(minutes=60)
     birthdate_failures: int = 3
     provisional_valid: dt.timedelta = dt.timedelta(days=92)
@@ -112,9 +126,13 @@ class FlowKit:
 
     def check_starts(self, store: ActivationStore, ip: str, kinds: tuple[str, ...]) -> None:
         """At most N new transactions per IP and hour (A03, A18); the answer does not depend on the register."""
+        if self.starts_exceeded(store, ip, kinds):
+            raise SendLimited(3600, _(TOO_MANY_STARTS))
+
+    def starts_exceeded(self, store: ActivationStore, ip: str, kinds: tuple[str, ...]) -> bool:
+        """Whether this address has started its N transactions of these kinds in the last hour."""
         since = self.clock.now() - HOUR
-        if store.count_starts(self.ip_key(ip), kinds, since) >= self.limits.starts_per_ip_per_hour:
-            raise SendLimited(3600, _("Trop de demandes depuis cette connexion. Réessayez dans une heure."))
+        return store.count_starts(self.ip_key(ip), kinds, since) >= self.limits.starts_per_ip_per_hour
 
     # --- codes ------------------------------------------------------------------------------------
 
@@ -140,25 +158,48 @@ class FlowKit:
     def queue(self, uow: UnitOfWork, store: ActivationStore, channel: Channel, destination: str | None, text: str,
               *, purpose: str, transaction_id: str = "", limit_key_value: str = "", subject: str = "",
               account_id: int | None = None, counted: bool = True) -> bool:
-        """Queue a message within the limits per recipient and the global SMS budget (A03)."""
+        """Queue a message within the limits per recipient and the SMS budget of its kind (A03)."""
         now = self.clock.now()
         key = self.recipient_key(channel.value, destination or limit_key_value)
         if counted:
-            store.serialise(key)
-            recent = store.count_messages(channel.value, now - DAY, key)
-            budget_used = store.count_messages(channel.value, now - HOUR) if channel is Channel.SMS else 0
-            if destination and recent >= self.limits.per_recipient_per_day:
-                self.audit(uow, events.SMS_LIMITED, account_id, "", {"channel": channel.value, "purpose": purpose})
-                return False
-            if destination and channel is Channel.SMS and budget_used >= self.limits.sms_hourly_budget:
-                log.warning("global hourly SMS budget reached (%s): no SMS sent", self.limits.sms_hourly_budget)
-                self.audit(uow, events.SMS_BUDGET_EXCEEDED, account_id, "", {"purpose": purpose})
+            limit = self.limit_reached(store, channel, key, purpose)
+            if destination and limit:
+                event = events.SMS_BUDGET_EXCEEDED if limit == "budget" else events.SMS_LIMITED
+                self.refused(uow, event, account_id, {"channel": channel.value, "purpose": purpose})
                 return False
         if not destination:
             return False
         store.enqueue(QueuedMessage(channel=channel.value, to=destination, text=text, recipient_key=key,
                                     subject=subject, purpose=purpose, transaction_id=transaction_id), now)
         return True
+
+    def limit_reached(self, store: ActivationStore, channel: Channel, key: str, purpose: str) -> str:
+        """The send limit one more message would break: ``recipient`` (this destination's messages of the same
+        kind in 24 h), ``budget`` (the hourly SMS budget of its kind: account changes, or the codes that let
+        families in), or ``""``. Both counts always run, so the time taken tells nothing (A01)."""
+        now = self.clock.now()
+        store.serialise(key)
+        only, other_than, budget = self._kind_of(purpose)
+        recent = store.count_messages(channel.value, now - DAY, key, purposes=only, other_than=other_than)
+        used = store.count_messages(channel.value, now - HOUR, purposes=only, other_than=other_than) \
+            if channel is Channel.SMS else 0
+        if recent >= self.limits.per_recipient_per_day:
+            return "recipient"
+        return "budget" if channel is Channel.SMS and used >= budget else ""
+
+    def _kind_of(self, purpose: str) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+        """Which messages a message is counted with (``purposes``, ``other_than``: account changes, or all the
+        others) and their hourly SMS budget."""
+        if purpose in ACCOUNT_PURPOSES:
+            return ACCOUNT_PURPOSES, (), self.limits.account_sms_hourly_budget
+        return (), ACCOUNT_PURPOSES, self.limits.sms_hourly_budget
+
+    def refused(self, uow: UnitOfWork, event: str, account_id: int | None, details: dict[str, Any],
+                ip: str = "", subject: str = "") -> None:
+        """Every refused send is recorded here, and only here: audited and logged (the place a metrics counter
+        of refusals, by event, belongs)."""
+        log.warning("message refused: %s %s", event, details)
+        self.audit(uow, event, account_id, subject, details, ip)
 
     def _send_refusal(self, store: ActivationStore, tx: Transaction) -> SendLimited:
         current = store.get_transaction(tx.id) or tx
@@ -215,7 +256,16 @@ class FlowKit:
         channel is failing for everyone (so the message itself does not tell whether a message was sent)."""
         if store.delivery_status(tx.id) == "failed":
             return True
+        if channel is Channel.SMS and tx.last_send_at and self.budget_spent(store, tx.kind, tx.last_send_at):
+            return True  # the last code was asked while the SMS budget of its kind was spent: it waits
         return store.channel_failing(channel.value, self.clock.now() - dt.timedelta(minutes=10))
+
+    def budget_spent(self, store: ActivationStore, purpose: str, at: dt.datetime) -> bool:
+        """Whether the hourly SMS budget of this kind of message was spent just before ``at`` (everyone's
+        messages counted, so the answer is the same whether or not this one had somewhere to go, A01)."""
+        only, other_than, budget = self._kind_of(purpose)
+        return store.count_messages(Channel.SMS.value, at - HOUR, purposes=only, other_than=other_than,
+                                    before=at) >= budget
 
     def resend_wait(self, tx: Transaction) -> int:
         """Seconds before a resend is allowed (0 when allowed now)."""

@@ -5,6 +5,10 @@ from __future__ import annotations
 from idp.core.i18n import N_
 from idp.errors import IdpError
 
+#: Said when an address has started too many code-based démarches in an hour (A03, A18).
+TOO_MANY_STARTS = N_("Trop de demandes depuis cette connexion. Réessayez dans une heure.")
+_HOUR, _DAY = 3600, 86400
+
 
 class FlowExpired(IdpError):
     """The transaction is unknown, belongs to another browser, has expired or has ended."""
@@ -83,3 +87,24 @@ class AlreadyActivated(IdpError):
     title = N_("Compte déjà activé")
     description = N_("Compte déjà activé, connectez-vous avec votre identifiant et votre mot de passe.")
     http_status = 409
+
+
+class ContactChangeRefused(SendLimited):
+    """A code « Mon compte » will not send (issue 21): too many from this address, this account or to this
+    destination, or the hourly SMS budget of account changes spent. The page says why and what to do."""
+
+    def __init__(self, reason: str, sms: bool) -> None:
+        self.reason = reason
+        texts = {
+            "address": (_HOUR, TOO_MANY_STARTS),
+            "account": (_DAY, "Vous avez déjà demandé le nombre maximal de codes de confirmation aujourd'hui. "
+                             f"Réessayez demain : {'votre numéro actuel' if sms else 'votre adresse actuelle'} "
+                             "reste valable d'ici là."),
+            "recipient": (_DAY, f"{'Ce numéro' if sms else 'Cette adresse'} a déjà reçu le nombre maximal de codes "
+                               "aujourd'hui. Vérifiez ce que vous avez saisi, ou réessayez demain."),
+            "budget": (_HOUR, "Trop de changements de numéro sont demandés en ce moment : l'envoi des SMS de "
+                             "confirmation est suspendu pour une heure au plus. Réessayez plus tard ; votre numéro "
+                             "actuel reste valable."),
+        }
+        wait, text = texts[reason]
+        super().__init__(wait, text)

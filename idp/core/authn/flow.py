@@ -101,6 +101,11 @@ class AuthnFlow:
         #: Called (after the commit) when failures lock a known account: the lockout notice (SECURITY A22).
         self.on_lock: Callable[[Account], None] | None = None
 
+    @property
+    def throttle_policy(self) -> throttle.ThrottlePolicy:
+        """The login's throttling numbers (client authentication failures are counted with them too)."""
+        return self._throttle
+
     # --- begin -----------------------------------------------------------------------------------
 
     def begin(self, client: Client, payload: dict[str, Any], browser_id: str, session_token: str | None, *,

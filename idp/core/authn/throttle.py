@@ -46,6 +46,14 @@ def keys_for(identifier: str, ip: str) -> ThrottleKeys:
     return ThrottleKeys(identifier=f"id:{ident}", ip=f"ip:{ip}", network=f"net:{_network_of(ip)}")
 
 
+def client_keys(client_id: str, ip: str) -> ThrottleKeys:
+    """The counters of OAuth client authentication failures (SECURITY O28): a namespace of their own, so a
+    failing client never delays families' logins from the same address; the client id hashed like an
+    identifier (an unknown one is counted too)."""
+    ident = hashlib.sha256(client_id.encode("utf-8", "replace")).hexdigest()[:40]
+    return ThrottleKeys(identifier=f"client:{ident}", ip=f"client-ip:{ip}", network=f"client-net:{_network_of(ip)}")
+
+
 @functools.lru_cache(maxsize=4096)  # the same few addresses log in again and again (a school's NAT)
 def _network_of(ip: str) -> str:
     try:
@@ -98,6 +106,16 @@ def _lock_identifier(counter: ThrottleCounter, store: ThrottleStore, policy: Thr
     delay: int = min(policy.base_delay_seconds * 2 ** min(over, 20), policy.max_delay_seconds)
     store.set_lock(counter.key, now + dt.timedelta(seconds=delay))
     return delay
+
+
+def record_client_failure(keys: ThrottleKeys, store: ThrottleStore, policy: ThrottlePolicy,
+                          now: dt.datetime) -> tuple[int, int]:
+    """Count a client authentication failure like a login failure; returns the seconds to wait on its keys
+    before and after it (after > 0: the client id or the address is throttled)."""
+    names = [keys.identifier, keys.ip, keys.network]
+    before = wait_seconds(store.get_many(names), now)
+    record_failure(keys, store, policy, now)
+    return before, wait_seconds(store.get_many(names), now)
 
 
 def record_success(keys: ThrottleKeys, store: ThrottleStore) -> None:

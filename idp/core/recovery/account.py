@@ -14,8 +14,8 @@ from typing import Any
 from idp.core.accounts.model import Account, AccountState
 from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
-from idp.core.activation.common import FlowKit
-from idp.core.activation.errors import FlowExpired, FormProblem, StepNotAllowed
+from idp.core.activation.common import DAY, FlowKit
+from idp.core.activation.errors import ContactChangeRefused, FlowExpired, FormProblem, StepNotAllowed
 from idp.core.activation.matching import (
     PHONE_PROBLEM,
     mask_e164,
@@ -39,6 +39,7 @@ from idp.errors import LoginThrottled, PasswordRejected
 
 KINDS = {Channel.MAIL: TxKind.CHANGE_EMAIL.value, Channel.SMS: TxKind.CHANGE_PHONE.value}
 WRONG_CURRENT = "Mot de passe actuel incorrect."
+REFUSED_EVENTS = {Channel.SMS: events.PHONE_CHANGE_REFUSED, Channel.MAIL: events.EMAIL_CHANGE_REFUSED}
 
 
 class NotLoggedIn(FlowExpired):
@@ -159,7 +160,7 @@ class AccountSettings:
         with kit.uow() as uow:
             store = kit.stores(uow)
             kind = KINDS[channel]
-            kit.check_starts(store, ip, tuple(KINDS.values()))
+            self._check_limits(uow, store, account, channel, destination, ip, start=True)
             tx_token, tx = kit.new_transaction(store, kind, browser_id, ip, account_id=account.id,
                                                channel=channel.value, destination=destination,
                                                data={"session": session.id})
@@ -173,6 +174,29 @@ class AccountSettings:
             uow.commit()
         kit.wake()
         return tx_token
+
+    def _check_limits(self, uow: Any, store: Any, account: Account, channel: Channel, destination: str, ip: str, *,
+                      start: bool = False) -> None:
+        """Refuse, saying why, a code « Mon compte » may not send: N starts per address and hour, N codes per
+        account and channel a day, N per destination a day, and the SMS budget of account changes (issue 21).
+        The refusal is audited (``account.phone_change_refused``, ``account.email_change_refused``) and
+        committed; nothing else is written."""
+        kit, kinds = self.kit, tuple(KINDS.values())
+        if start and kit.starts_exceeded(store, ip, kinds):
+            reason = "address"
+        elif store.count_account_sends(account.id, (KINDS[channel],), kit.clock.now() - DAY) \
+                >= kit.limits.contact_codes_per_account_per_day:
+            reason = "account"
+        else:
+            key = kit.recipient_key(channel.value, destination)
+            reason = kit.limit_reached(store, channel, key, KINDS[channel])
+        if not reason:
+            return
+        shown = mask_e164(destination) if channel is Channel.SMS else mask_email(destination)
+        kit.refused(uow, REFUSED_EVENTS[channel], account.id, {"reason": reason, "new": shown}, ip,
+                    subject=account.identifier)
+        uow.commit()
+        raise ContactChangeRefused(reason, sms=channel is Channel.SMS)
 
     def _new_contact(self, channel: Channel, value: str) -> str:
         if channel is Channel.SMS:
@@ -208,14 +232,15 @@ class AccountSettings:
                                  delivery_problem=problem)
 
     def resend_contact_code(self, token: str | None, tx_token: str | None, browser_id: str,
-                            channel: Channel) -> None:
-        """A new code to the new address (the old one dies)."""
-        _, _, tx = self._contact_tx(token, tx_token, browser_id, channel)
+                            channel: Channel, *, ip: str = "") -> None:
+        """A new code to the new address (the old one dies), within the same limits as the first."""
+        _, account, tx = self._contact_tx(token, tx_token, browser_id, channel)
         kit = self.kit
         with kit.uow() as uow:
             store = kit.stores(uow)
             if tx.state is not TxState.CODE_SENT:
                 raise StepNotAllowed()
+            self._check_limits(uow, store, account, channel, tx.destination, ip)
             ttl = kit.limits.code_ttl if channel is Channel.SMS else kit.limits.email_code_ttl
             text = messages.contact_code
             kit.send_code(uow, store, tx, purpose=tx.kind, channel=channel, destination=tx.destination,

@@ -276,7 +276,8 @@ def notify_lockout(kit: FlowKit, account: Account) -> None:
         return
     text = messages.login_locked(kit.product, account.identifier, kit.clock.now())
     with kit.uow() as uow:
-        if kit.queue(uow, kit.stores(uow), channel, destination, text, purpose="lock_notice", account_id=account.id,
-                     subject=messages.login_locked_subject(kit.product)):
-            uow.commit()
-            kit.wake()
+        queued = kit.queue(uow, kit.stores(uow), channel, destination, text, purpose="lock_notice",
+                           account_id=account.id, subject=messages.login_locked_subject(kit.product))
+        uow.commit()  # the message, or the audit line of its refusal
+    if queued:
+        kit.wake()

@@ -50,14 +50,16 @@ class _FileError(Exception):
 # normalises it or raises the French reason: same result, a fraction of the calls per row.
 _ine_ok = re.compile(r"[0-9]{9}[0-9A-Z][A-Z]").fullmatch
 _uai, _postal = v.uai, v.postal_code
+_SEP = v.SEPARATOR  # a name with it goes through the full check, which refuses it
 
 
 def _name(value: str, label: str) -> str:
-    return value if 0 < len(value) <= v.NAME_MAX and value[0].isalpha() else v.name(value, label)
+    return value if 0 < len(value) <= v.NAME_MAX and value[0].isalpha() and _SEP not in value \
+        else v.name(value, label)
 
 
-def _code(value: str, label: str) -> str:
-    return value if len(value) <= v.CODE_MAX else v.code(value, label)
+def _pupil_id(value: str, label: str) -> str:
+    return value if len(value) <= v.CODE_MAX and _SEP not in value else v.pupil_id(value, label)
 
 
 def _school(line: int, r: Row, today: dt.date) -> School:
@@ -68,12 +70,14 @@ def _school(line: int, r: Row, today: dt.date) -> School:
 def _student(line: int, r: Row, today: dt.date) -> Student:
     ine, family, given, class_code, level = r[0], r[2], r[3], r[5], r[6]
     return Student(line, ine if _ine_ok(ine) else v.ine(ine), _uai(r[1]),
-                   family if 0 < len(family) <= 100 and family[0].isalpha() else v.name(family, "nom"),
-                   given if 0 < len(given) <= 100 and given[0].isalpha() else v.name(given, "prénoms"),
+                   family if 0 < len(family) <= 100 and family[0].isalpha() and _SEP not in family
+                   else v.name(family, "nom"),
+                   given if 0 < len(given) <= 100 and given[0].isalpha() and _SEP not in given
+                   else v.name(given, "prénoms"),
                    v.birth_date(r[4], today),
                    class_code if len(class_code) <= 40 else v.code(class_code, "classe"),
                    level if len(level) <= 40 else v.code(level, "niveau"), _postal(r[7]),
-                   _code(r[8], "id_siecle") if len(r) > 8 else "")
+                   _pupil_id(r[8], "id_siecle") if len(r) > 8 else "")
 
 
 def _representative(line: int, r: Row, today: dt.date) -> Representative:

@@ -114,7 +114,7 @@ class SiecleExport:
                 given_names=v.name(given, "PRENOM"), birth_date=v.birth_date(e.get("DATE_NAISS"), self.today),
                 class_code=v.code(divisions.get(eleve_id, ""), "CODE_STRUCTURE"),
                 level=v.code(e.get("CODE_MEF"), "CODE_MEF"),
-                external_id=v.code(eleve_id, "ELEVE_ID", required=True))
+                external_id=v.pupil_id(eleve_id, "ELEVE_ID", required=True))
         except v.Invalid as exc:
             key = (raw_ine.strip().upper(),) if raw_ine.strip() else ()
             return RowError(self.eleves.name, e.line, str(exc), key=key)

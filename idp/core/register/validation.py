@@ -22,6 +22,9 @@ _INE = re.compile(r"[0-9]{9}[0-9A-Z][A-Z]")
 _UAI = re.compile(r"[0-9]{7}[A-Z]")
 # C0 and C1 controls, zero-width and bidirectional overrides, the BOM: nothing a name ever needs.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+#: The separator of composite attributes (``FrEduVecteur`` is ``type|NOM|PRENOM|id|UAI``): never inside a name
+#: or a pupil id, or a register row could forge another field or another entry (SECURITY C16).
+SEPARATOR = "|"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 _POSTAL = re.compile(r"[0-9A-Z][0-9A-Z \-]{0,9}")
 _PHONE_NOISE = re.compile(r"[\s.\-/()]")
@@ -70,12 +73,30 @@ def code(value: str, label: str, *, required: bool = False) -> str:
     return text(value, label, required=required, limit=CODE_MAX)
 
 
+def composite_safe(value: str, label: str) -> str:
+    """A value that may end up in a composite attribute: no control character (a line break splits a value)
+    and no separator."""
+    if CONTROL.search(value):
+        raise Invalid(f"{label} contient un caractère de contrôle {shown(value)}")
+    if SEPARATOR in value:
+        raise Invalid(f"{label} contient le caractère « {SEPARATOR} », interdit : il sépare les champs des "
+                      f"attributs transmis aux ENT {shown(value)}")
+    return value
+
+
 def name(value: str, label: str) -> str:
-    """A family name or given names: required, at most 100 characters, at least one letter."""
+    """A family name or given names: required, at most 100 characters, at least one letter, nothing that could
+    break a composite attribute."""
     text(value, label, required=True)
+    composite_safe(value, label)
     if not value[0].isalpha() and not any(c.isalpha() for c in value):
         raise Invalid(f"{label} invalide {shown(value)} (aucune lettre)")
     return value
+
+
+def pupil_id(value: str, label: str, *, required: bool = False) -> str:
+    """The register's own pupil id (SIECLE ``ELEVE_ID``, CSV ``id_siecle``): a code that ``FrEduVecteur`` carries."""
+    return composite_safe(code(value, label, required=required), label)
 
 
 def ine(value: str) -> str:
