@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from idp import metrics
 from idp.core.clock import Clock
 from idp.core.delivery import DeliveryFailed, Mailer, MailMessage, SmsSender
 from idp.storage.activation_store import SqlDeliveryQueue
@@ -65,12 +66,15 @@ class DeliveryWorker:
         except DeliveryFailed as exc:
             log.warning("delivery %s of message %s failed: %s", channel, row_id, exc.reason)
             self.queue.mark_failed(row_id, exc.reason, self._clock.now())
+            metrics.DELIVERIES.labels(channel=channel, outcome="failed").inc()
             return 0
         except Exception as exc:  # noqa: BLE001 - an adapter bug must not leave the message "sending"
             log.exception("delivery %s of message %s failed unexpectedly", channel, row_id)
             self.queue.mark_failed(row_id, type(exc).__name__, self._clock.now())
+            metrics.DELIVERIES.labels(channel=channel, outcome="failed").inc()
             return 0
         self.queue.mark_sent(row_id, self._clock.now())
+        metrics.DELIVERIES.labels(channel=channel, outcome="sent").inc()
         return 1
 
     def _ensure_thread(self) -> None:

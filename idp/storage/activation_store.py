@@ -486,6 +486,13 @@ class SqlDeliveryQueue:
                           .values(sends=ActivationTxRow.sends - 1, last_send_at=None, updated_at=at))
             s.commit()
 
+    def depth_by_channel(self) -> dict[str, int]:
+        """Messages queued or being sent, per channel (``idp_delivery_queue_depth``)."""
+        with self._sessionmaker() as s:
+            rows = s.execute(select(DeliveryRow.channel, func.count()).where(
+                DeliveryRow.status.in_(("pending", "sending"))).group_by(DeliveryRow.channel)).all()
+        return {channel: int(count) for channel, count in rows}
+
     def pending_count(self) -> int:
         with self._sessionmaker() as s:
             return int(s.scalar(select(func.count()).select_from(DeliveryRow).where(

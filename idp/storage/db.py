@@ -93,6 +93,18 @@ def autocommit_engine(engine: Engine) -> Engine:
     return engine.execution_options(**{AUTOCOMMIT_OPTION: True})
 
 
+def watch_pool(engine: Engine, name: str, size: int) -> None:
+    """Count this pool's checked-out connections in ``idp_db_connections_in_use{pool=name}`` (SQLAlchemy pool
+    events ``checkout``/``checkin``) and its capacity (size + overflow) in ``idp_db_pool_capacity``."""
+    from idp import metrics
+
+    in_use = metrics.DB_CONNECTIONS_IN_USE.labels(pool=name)
+    if engine.dialect.name == "postgresql":  # pool_size + max_overflow (= pool_size), see make_engine
+        metrics.DB_POOL_CAPACITY.labels(pool=name).inc(2 * size)
+    event.listen(engine, "checkout", lambda *_: in_use.inc())
+    event.listen(engine, "checkin", lambda *_: in_use.dec())
+
+
 class Database:
     """The engine and its session factories, built once per process by ``create_app``."""
 
@@ -119,6 +131,9 @@ class Database:
 
             check_threads_are_threads()  # the hot statements hold one connection per thread
         self.catalogue = CatalogueCache()
+        watch_pool(self.engine, "durable", settings.database.pool_size)
+        if self.login_state_engine is not self.engine:
+            watch_pool(self.login_state_engine, "login_state", settings.database.pool_size)
 
     @property
     def dialect(self) -> str:

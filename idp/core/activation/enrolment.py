@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from idp import metrics
 from idp.core.accounts.model import AccountState, NewAccount, Profile
 from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
@@ -101,6 +102,7 @@ class ParentEnrolment:
 
     # --- step 1 -----------------------------------------------------------------------------------
 
+    @metrics.activation_step("sms", "start")
     def start(self, family_name: str, given_name: str, phone: str, *, ip: str, browser_id: str,
               request_id: str = "") -> tuple[str, str]:
         """Search the register and send a code to the number it holds; returns (token, typed number masked)."""
@@ -176,6 +178,7 @@ class ParentEnrolment:
             cancel_reason=tx.data.get("cancel_reason", ""),
             failures_left=kit.limits.birthdate_failures - tx.failures)
 
+    @metrics.activation_step("sms", "resend")
     def resend(self, token: str | None, browser_id: str) -> None:
         """"Renvoyer le SMS": a new code replaces the old one, within the limits (A03, A05)."""
         kit = self.kit
@@ -193,6 +196,7 @@ class ParentEnrolment:
 
     # --- step 2: the code -------------------------------------------------------------------------
 
+    @metrics.activation_step("sms", "code")
     def verify_code(self, token: str | None, browser_id: str, code: str) -> TxState:
         """Check the SMS code; then list the children, or say that an account already exists."""
         kit = self.kit
@@ -244,6 +248,7 @@ class ParentEnrolment:
 
     # --- step 3: the children ---------------------------------------------------------------------
 
+    @metrics.activation_step("sms", "children")
     def confirm_children(self, token: str | None, browser_id: str, answers: dict[int, ChildAnswer]) -> TxState:
         """Check the birth dates of every child the parent confirms; report the links they refuse (A08)."""
         kit = self.kit
@@ -312,6 +317,7 @@ class ParentEnrolment:
 
     # --- step 4: the password ---------------------------------------------------------------------
 
+    @metrics.activation_step("sms", "password")
     def choose_password(self, token: str | None, browser_id: str, password: str, confirmation: str, *,
                         ip: str, user_agent: str = "", old_token: str | None = None) -> Completion:
         """Create the account (exactly once), claim every matching record, open the SSO session."""

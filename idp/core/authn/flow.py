@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from idp import metrics
 from idp.core import audit
 from idp.core.accounts.identifiers import normalise_login_input
 from idp.core.accounts.model import Account, AccountState
@@ -122,6 +123,7 @@ class AuthnFlow:
                 if on_answer is not None:
                     on_answer(uow, assertion)
                 uow.commit()
+                metrics.LOGINS.labels(protocol=request.protocol, route="sso", outcome="success").inc()
                 return assertion
             if store:
                 uow.authn_requests.add(request, browser_hash(browser_id))
@@ -183,6 +185,7 @@ class AuthnFlow:
             if wait:
                 self._audit(uow, audit.LOGIN_THROTTLED, None, ident, ip, {"wait_seconds": wait})
                 uow.commit()
+                metrics.LOGINS.labels(protocol=request.protocol, route="password", outcome="throttled").inc()
                 raise LoginThrottled(wait)
             account = uow.accounts.by_identifier(ident) if ident else None
         if account is None:
@@ -194,8 +197,14 @@ class AuthnFlow:
                 uow.commit()
             if locked and account is not None and self.on_lock is not None:
                 self._notify_lock(account)
+            metrics.LOGINS.labels(protocol=request.protocol, route="password",
+                                  outcome="locked" if locked else "failure").inc()
             raise InvalidCredentials()
-        self._check_usable(account)
+        try:
+            self._check_usable(account)
+        except AccountUnavailable:
+            metrics.LOGINS.labels(protocol=request.protocol, route="password", outcome="unusable").inc()
+            raise
         # Usually the success writes one thing, ``add_at_login`` (no counters to clear, no earlier session to
         # end, no rehash): the storage may then send it without a transaction (one statement on PostgreSQL).
         rehash = self._needs_rehash(account)
@@ -203,10 +212,11 @@ class AuthnFlow:
         with self._uow.login_state(one_write=one_write) as uow:
             if keys.identifier in counters:
                 throttle.record_success(keys, uow.throttle)
-            outcome = self._succeed(uow, account, password, request, ip, user_agent, old_token, rehash=rehash,
-                                    complete=request.protocol in complete_protocols)
+            done = self._succeed(uow, account, password, request, ip, user_agent, old_token, rehash=rehash,
+                                 complete=request.protocol in complete_protocols)
             uow.commit()
-        return outcome
+        metrics.LOGINS.labels(protocol=request.protocol, route="password", outcome="success").inc()
+        return done
 
     def _fail(self, uow: UnitOfWork, keys: throttle.ThrottleKeys, account: Account | None, ident: str,
               ip: str) -> bool:
@@ -287,6 +297,8 @@ class AuthnFlow:
         if request is not None:
             uow.authn_requests.mark_authenticated(request.id, session.id, now)
         self._audit(uow, audit.LOGIN_SUCCESS, account_id, "", ip, {"method": method.value})
+        metrics.LOGINS.labels(protocol=request.protocol if request else "portal", route=method.value,
+                              outcome="success").inc()
         return token, session, request
 
     # --- resume ----------------------------------------------------------------------------------
