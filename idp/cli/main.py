@@ -76,9 +76,9 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register_commands() -> None:
-    from idp.cli import accounts, activation, cas, keys, oidc, register, saml, server
+    from idp.cli import accounts, activation, cas, cluster, keys, oidc, register, saml, server
 
-    for module in (server, accounts, activation, register, saml, oidc, cas, keys):
+    for module in (server, accounts, activation, register, saml, oidc, cas, keys, cluster):
         for command in module.COMMANDS:
             cli.add_command(command)
 
