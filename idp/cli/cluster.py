@@ -88,4 +88,21 @@ def _print(topology: Cluster, specs: list[ServiceSpec], accounts: list[DemoAccou
     click.echo("\nCtrl-C arrête tout.")
 
 
-COMMANDS = [cluster]
+@click.command("check")
+@pass_ctx
+def check(ctx: CliContext) -> None:
+    """Vérifier la cohérence de la base (après une panne) : liens orphelins, comptes sans fiche du registre,
+    identifiants en double ; code de sortie 1 si un problème est trouvé."""
+    from idp.storage.consistency import check_consistency
+
+    with ctx.services.db.sessionmaker() as session:
+        problems = check_consistency(session)
+    for problem in problems:
+        sample = ", ".join(str(i) for i in problem.sample)
+        click.echo(f"{problem.check} : {problem.count} — {problem.description} (id {sample})")
+    if problems:
+        raise CommandFailed(f"{len(problems)} contrôle(s) en échec")
+    click.echo("base cohérente")
+
+
+COMMANDS = [cluster, check]
