@@ -9,12 +9,14 @@ sends SIGTERM to every group, then SIGKILL to what is left, so nothing outlives 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -112,14 +114,21 @@ def _postgres_bin(name: str) -> str:
 
 class LocalPostgres:
     """A PostgreSQL cluster of its own in ``<root>/postgres`` on a port of 127.0.0.1 (trust authentication
-    from this host only). PostgreSQL refuses to run as root: as root, it runs as the ``postgres`` user."""
+    from this host only). PostgreSQL refuses to run as root: as root, it runs as the ``postgres`` user, in a
+    folder of the system's temporary directory named after ``root`` (``root`` itself may not be reachable by
+    that user), removed by ``remove``."""
 
     def __init__(self, root: Path, port: int) -> None:
         self.root, self.port = root, port
-        self.data = root / "postgres"
-        self.socket_dir = root / "postgres-socket"
-        self.log = root / "logs" / "postgres.log"
         self._user = "postgres" if os.geteuid() == 0 else ""
+        home = root
+        if self._user:
+            digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+            home = Path(tempfile.gettempdir()) / f"idp-postgres-{digest}"
+        self.home = home
+        self.data = home / "postgres"
+        self.socket_dir = home / "socket"
+        self.log = home / "postgres.log"
 
     def url(self, database: str = "idp") -> str:
         """``postgresql://postgres@127.0.0.1:<port>/<database>``."""
@@ -142,12 +151,10 @@ class LocalPostgres:
         """``initdb`` once (later starts reuse the cluster)."""
         if (self.data / "PG_VERSION").exists():
             return
-        for path in (self.root, self.data, self.socket_dir, self.log.parent):
+        for path in (self.home, self.data, self.socket_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.log.touch()
-        self._own(self.data, self.socket_dir, self.log)
-        if self._user:
-            self.root.chmod(0o755)
+        self._own(self.home, self.data, self.socket_dir, self.log)
         self._run([_postgres_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                    "-E", "UTF8", "--no-sync", "--locale=C"])
 
@@ -166,6 +173,10 @@ class LocalPostgres:
     def running(self) -> bool:
         """Whether the postmaster's pid file is there (``pg_ctl status``)."""
         return (self.data / "postmaster.pid").exists()
+
+    def remove(self) -> None:
+        """Delete the cluster's files (after ``stop``)."""
+        shutil.rmtree(self.home if self._user else self.data, ignore_errors=True)
 
     def create_database(self, name: str = "idp") -> None:
         """Create the database if it does not exist."""

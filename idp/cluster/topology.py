@@ -232,10 +232,13 @@ class Cluster:
             time.sleep(0.2)
         raise ClusterError(f"haproxy ne répond pas :\n{self.supervisor.log('haproxy')}")
 
-    def stop(self) -> None:
-        """Stop every child, then our own PostgreSQL."""
+    def stop(self, discard: bool = False) -> None:
+        """Stop every child, then our own PostgreSQL (and delete its files with ``discard``)."""
         try:
             self.supervisor.stop()
         finally:
-            if self.postgres is not None and self.postgres.running():
-                self.postgres.stop()
+            if self.postgres is not None:
+                if self.postgres.running():
+                    self.postgres.stop()
+                if discard:
+                    self.postgres.remove()
