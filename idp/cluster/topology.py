@@ -75,8 +75,22 @@ def write_toml(path: Path, data: Mapping[str, Mapping[str, Any]]) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def haproxy_config(host: str, port: int, instances: list[int]) -> str:
-    """HAProxy in front: round-robin, health checks on /healthz, retries on another instance, no /metrics."""
+def unavailable_page(product_name: str, retry_after: int) -> bytes:
+    """HAProxy's answer when no instance can serve (``errorfile 503``): the French page of
+    ``templates/lb_unavailable.html`` with ``Retry-After``, as a raw HTTP response."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(PROJECT_ROOT / "templates")), autoescape=select_autoescape())
+    body = env.get_template("lb_unavailable.html").render(product_name=product_name).encode("utf-8")
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: {retry_after}\r\nCache-Control: no-store\r\n"
+            "Connection: close\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+def haproxy_config(host: str, port: int, instances: list[int], errorfile: Path) -> str:
+    """HAProxy in front: round-robin, health checks on /healthz, retries on another instance, no /metrics,
+    the French 503 page when no instance is up."""
     servers = "\n".join(f"    server idp{i + 1} 127.0.0.1:{p} check" for i, p in enumerate(instances))
     return f"""global
     maxconn 4096
@@ -92,6 +106,7 @@ defaults
     retries 2
     option redispatch 1
     retry-on conn-failure empty-response junk-response
+    errorfile 503 {errorfile}
 
 frontend idp
     bind {host}:{port}
@@ -218,8 +233,13 @@ class Cluster:
         binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
         if not Path(binary).exists():
             raise ClusterError("haproxy introuvable (apt-get install haproxy)")
+        from idp.settings import load_settings
+
+        server = load_settings(self.config, environ={}).server
+        errorfile = self.root / "haproxy-503.http"
+        errorfile.write_bytes(unavailable_page(server.product_name, server.outage_retry_after_seconds))
         path = self.root / "haproxy.cfg"
-        path.write_text(haproxy_config(self.spec.host, self.spec.port, self.ports))
+        path.write_text(haproxy_config(self.spec.host, self.spec.port, self.ports, errorfile))
         process = self.supervisor.start("haproxy", [binary, "-db", "-f", str(path)])
         wait_for_port(self.spec.port, 20, "haproxy", process)
         deadline = time.monotonic() + 20

@@ -113,6 +113,21 @@ class Topology:
                 return row.family_name, row.given_names, row.mobile_phone, dict(born)
         raise AssertionError("no parent left to activate in the demo register")
 
+    def wait_serving(self, timeout: float = 30.0) -> None:
+        """After a fault: wait until every instance and HAProxy answer ``/readyz`` and ``/healthz`` again."""
+        self.services.db.dispose()  # the tests' own pooled connections died with the server
+        deadline = time.monotonic() + timeout
+        urls = [f"{self.cluster.instance_url(i)}/readyz" for i in range(INSTANCES)] + [f"{self.idp}/healthz"]
+        while urls and time.monotonic() < deadline:
+            try:
+                if requests.get(urls[0], timeout=3).status_code == 200:
+                    urls.pop(0)
+                    continue
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        assert not urls, f"not serving again: {urls}"
+
     def consistency(self) -> list[Any]:
         with self.services.db.sessionmaker() as session:
             return check_consistency(session)
@@ -146,7 +161,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 
 
 class _PinnedSession(requests.Session):
-    """Sends every request meant for the identity provider (HAProxy or any instance) to one chosen instance."""
+    """Sends every request meant for the identity provider (HAProxy or any instance) to one chosen instance,
+    or through HAProxy when none is chosen."""
 
     def __init__(self, cluster: Cluster) -> None:
         super().__init__()
@@ -154,8 +170,8 @@ class _PinnedSession(requests.Session):
         self.pin: int | None = None
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if self.pin is not None and request.url:
-            target = self.cluster.instance_url(self.pin)
+        if request.url:
+            target = self.cluster.url if self.pin is None else self.cluster.instance_url(self.pin)
             for prefix in [self.cluster.url, *(self.cluster.instance_url(i) for i in range(INSTANCES))]:
                 if request.url.startswith(prefix + "/"):
                     request.url = target + request.url[len(prefix):]
