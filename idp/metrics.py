@@ -102,7 +102,7 @@ DB_POOL_CAPACITY = gauge("idp_db_pool_capacity", "Connections the pools may open
 DB_UNAVAILABLE = counter("idp_db_unavailable_total", "Requests answered 503 because the database or Redis "
                          "did not answer.", "backend")
 DELIVERIES = counter("idp_deliveries_total", "Messages handed to the SMS gateway or the mail server, by "
-                     "channel and outcome (sent, failed).", "channel", "outcome")
+                     "channel and outcome (sent, retry, failed).", "channel", "outcome")
 
 
 @contextmanager

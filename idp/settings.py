@@ -157,6 +157,8 @@ class SmsSettings:
 class DeliverySettings:
     background: bool = True  # a thread per process sends queued messages; false: after each answer
     poll_seconds: int = 5
+    max_attempts: int = 5  # a message the gateway could not take (timeout, 5xx) is tried again later …
+    retry_seconds: int = 30  # … after 30 s, then 60, 120, 240: within the SMS code's 30 minutes
 
 
 @dataclass(frozen=True)

@@ -210,6 +210,11 @@ class FlowKit:
             return True
         return store.channel_failing(channel.value, self.clock.now() - dt.timedelta(minutes=10))
 
+    def delivery_delayed(self, store: ActivationStore, tx: Transaction) -> bool:
+        """Whether to say "the SMS is delayed": this transaction's message failed once and waits for another
+        attempt (the delivery worker retries it; a resend would only add a second code)."""
+        return store.delivery_status(tx.id) == "retrying"
+
     def resend_wait(self, tx: Transaction) -> int:
         """Seconds before a resend is allowed (0 when allowed now)."""
         if tx.last_send_at is None:

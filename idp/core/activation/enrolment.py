@@ -80,6 +80,8 @@ class EnrolmentView:
     identifier: str = ""
     cancel_reason: str = ""
     failures_left: int = 0
+    #: The SMS could not be handed to the gateway yet and waits for another attempt (the page says "delayed").
+    delivery_delayed: bool = False
 
 
 class ParentEnrolment:
@@ -170,13 +172,14 @@ class ParentEnrolment:
                 account = uow.accounts.get(int(account_id)) if account_id else None
                 identifier = account.identifier if account else ""
             problem = tx.state is TxState.CODE_SENT and kit.delivery_problem(store, tx, Channel.SMS)
+            delayed = tx.state is TxState.CODE_SENT and not problem and kit.delivery_delayed(store, tx)
         children = [ChildView(i, c["name"], c["school"]) for i, c in enumerate(tx.data.get("children", []))]
         return EnrolmentView(
             state=tx.state, masked_phone=tx.data.get("typed_phone", ""), request_id=tx.request_id,
             resend_wait=kit.resend_wait(tx), sends_left=max(0, kit.limits.sends_per_transaction - tx.sends),
             delivery_problem=problem, children=children, identifier=identifier,
             cancel_reason=tx.data.get("cancel_reason", ""),
-            failures_left=kit.limits.birthdate_failures - tx.failures)
+            failures_left=kit.limits.birthdate_failures - tx.failures, delivery_delayed=delayed)
 
     @metrics.activation_step("sms", "resend")
     def resend(self, token: str | None, browser_id: str) -> None:
