@@ -147,3 +147,16 @@ def test_throttling_counters_are_shared_by_the_instances(topology: Topology) -> 
     browser = ClusterBrowser(topology).on(2)
     page = browser.idp_login(browser.get(f"{topology.idp}/login?profil=eleve"), identifier, "Provisoire-Kx7p2", "eleve")
     assert page.status == 429 and "Trop de tentatives" in page, (page.status, page.text[:800])
+
+
+def test_each_instance_exposes_its_workers_metrics_to_the_token_only(topology: Topology) -> None:
+    token = topology.cluster.metrics_token
+    assert requests.get(f"{topology.idp}/metrics", headers={"Authorization": f"Bearer {token}"},
+                        timeout=10).status_code == 404  # never through the public load balancer
+    url = f"{topology.cluster.instance_url(0)}/metrics"
+    assert requests.get(url, timeout=10).status_code == 401
+    text = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).text
+    logins = [line for line in text.splitlines() if line.startswith("idp_logins_total{")]
+    assert any('outcome="success"' in line and 'route="password"' in line for line in logins), logins
+    assert "idp_request_duration_seconds_bucket{" in text and "idp_delivery_queue_depth{" in text
+    assert 'idp_db_pool_capacity{pool="durable"}' in text  # PostgreSQL pools, summed over the live workers
