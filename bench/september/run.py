@@ -17,10 +17,12 @@ import argparse
 import datetime as dt
 import json
 import multiprocessing
+import os
 import random
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -127,8 +129,6 @@ def virtual_user(target: journeys.Target, parents: list, until: float, seed: int
 
 def generator(target: journeys.Target, parents: list, until: float, users: int, seed: int, queue: Any) -> None:
     """One load-generator process: ``users`` threads."""
-    import threading
-
     records: list = []
     share = [parents[i::users] for i in range(users)]
     threads = [threading.Thread(target=virtual_user, args=(target, share[i], until, seed * 100 + i, records))
@@ -140,16 +140,58 @@ def generator(target: journeys.Target, parents: list, until: float, users: int, 
     queue.put(records)
 
 
-def load(target: journeys.Target, parents: list, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """Run the mix; per kind (and SSO, all): journeys per second and p95 latency over the measured window."""
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants (gunicorn's master and workers, the postmaster and its backends)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def _cpu(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def parts(cluster: Any) -> dict[str, list[int]]:
+    """The processes of each part of the topology, for CPU accounting."""
+    children = cluster.supervisor.children
+    postmaster = int((cluster.postgres.data / "postmaster.pid").read_text().split()[0])
+    return {"idp": [p for name, c in children.items() if name.startswith("idp") for p in _tree(c.pid)],
+            "postgresql": _tree(postmaster), "redis": _tree(children["redis"].pid),
+            "haproxy": _tree(children["haproxy"].pid)}
+
+
+def load(target: journeys.Target, parents: list, args: argparse.Namespace,
+         cluster: Any) -> dict[str, dict[str, float]]:
+    """Run the mix; per kind (and SSO, all): journeys per second and p95 latency over the measured window; and
+    the CPU seconds each part of the topology used per journey over the same window."""
     start = time.time() + 2
     until = start + args.warmup + args.seconds
+    cpu = threading.Timer(start + args.warmup - time.time(), lambda: before.update(
+        {k: _cpu(v) for k, v in parts(cluster).items()}))
+    before: dict[str, float] = {}
+    cpu.start()
     queue: Any = multiprocessing.get_context("fork").Queue()
     procs = [multiprocessing.get_context("fork").Process(
         target=generator, args=(target, parents[i::args.processes], until, args.users, i + 1, queue))
         for i in range(args.processes)]
     for p in procs:
         p.start()
+    time.sleep(max(0.0, until - time.time()))
+    after = {k: _cpu(v) for k, v in parts(cluster).items()}
     records = [r for _ in procs for r in queue.get()]
     for p in procs:
         p.join()
@@ -163,6 +205,9 @@ def load(target: journeys.Target, parents: list, args: argparse.Namespace) -> di
         good = sorted(lat for lat, ok in rows if ok)
         result[name] = {"per_second": len(good) / args.seconds, "errors": sum(1 for _, ok in rows if not ok),
                         "p95_ms": 1000 * good[int(0.95 * (len(good) - 1))] if good else float("nan")}
+    journeys_done = max(1, sum(1 for _, _, _, ok in measured if ok))
+    result["cpu_ms_per_journey"] = {k: 1000 * (after[k] - before.get(k, after[k])) / journeys_done for k in after}
+    result["cpu_cores_busy"] = {k: (after[k] - before.get(k, after[k])) / args.seconds for k in after}
     return result
 
 
@@ -182,13 +227,15 @@ def main() -> None:
             try:
                 print(f"== {count} instance(s) behind HAProxy, {args.processes}×{args.users} users, "
                       f"{args.seconds:.0f} s measured", flush=True)
-                figures[count] = load(target, parents, args)
+                figures[count] = load(target, parents, args, cluster)
             finally:
                 adapters.stop()
                 cluster.stop(discard=True)
         for name in ("sso_saml", "sso_cas", "sso_oidc", "sso", "password", "activation", "all"):
             f = figures[count].get(name, {"per_second": 0, "p95_ms": float("nan"), "errors": 0})
             print(f"  {name:<11} {f['per_second']:7.1f} /s   p95 {f['p95_ms']:7.0f} ms   errors {f['errors']}")
+        for part, ms in figures[count]["cpu_ms_per_journey"].items():
+            print(f"  cpu {part:<11} {ms:6.1f} ms per journey   {figures[count]['cpu_cores_busy'][part]:.2f} cores busy")
     if 1 in figures and 2 in figures:
         for name in ("sso", "password", "activation", "all"):
             one, two = figures[1].get(name, {}).get("per_second", 0), figures[2].get(name, {}).get("per_second", 0)
