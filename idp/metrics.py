@@ -15,6 +15,7 @@ This module imports nothing from ``idp``: the core records through it as it logs
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -130,6 +131,7 @@ def waiting_for_hash() -> Iterator[None]:
 def activation_step(route: str, step: str) -> Callable[[_F], _F]:
     """Decorate an activation step: counts ``ok`` when it returns, the error's ``code`` when it raises."""
     def wrap(function: _F) -> _F:
+        @functools.wraps(function)
         def counted(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = function(*args, **kwargs)
@@ -138,8 +140,6 @@ def activation_step(route: str, step: str) -> Callable[[_F], _F]:
                 raise
             ACTIVATIONS.labels(route=route, step=step, outcome="ok").inc()
             return result
-        counted.__doc__, counted.__name__, counted.__wrapped__ = (  # type: ignore[attr-defined]
-            function.__doc__, function.__name__, function)
         return counted  # type: ignore[return-value]
     return wrap
 

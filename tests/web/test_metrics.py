@@ -90,3 +90,17 @@ def test_readyz_wants_the_signing_keys_of_the_enabled_protocols(settings: Settin
                                   keys=dataclasses.replace(settings.keys, directory="/nonexistent-keys"))
     assert readiness(dataclasses.replace(services, settings=keyless))["keys"] == "down"
     assert readiness(services)["keys"] == "up"
+
+
+def test_activation_steps_are_counted_by_outcome(settings: Settings, services: Services) -> None:
+    client = with_token(settings, services).test_client()
+    before = scrape(client)
+    page = client.get("/creer-mon-compte").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/creer-mon-compte", data={"nom": "Inconnu", "prenom": "Personne", "telephone": "06 12 34 56 78",
+                                           "csrf_token": token})
+    client.post("/creer-mon-compte/code", data={"code": "ABCDEF", "csrf_token": token})
+    after = scrape(client)
+    for step, outcome in (("start", "ok"), ("code", "code_rejected")):  # a refusal counts under its code
+        labels = {"route": "sms", "step": step, "outcome": outcome}
+        assert sample(after, "idp_activations_total", **labels) == sample(before, "idp_activations_total", **labels) + 1
