@@ -211,6 +211,26 @@ def load(target: journeys.Target, parents: list, args: argparse.Namespace,
     return result
 
 
+TABLES = ("accounts", "students", "representatives", "student_links", "sso_sessions", "sso_session_participants",
+          "authn_requests", "audit_events", "activation_transactions", "delivery_queue", "oidc_codes", "oidc_tokens")
+
+
+def table_sizes(database_url: str) -> dict[str, dict[str, float]]:
+    """Rows and bytes per row (heap, indexes and TOAST) of the main tables after the run, for PostgreSQL sizing."""
+    import psycopg
+
+    sizes = {}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        for table in TABLES:
+            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+                continue
+            rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+            total = conn.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()[0]
+            sizes[table] = {"rows": rows, "bytes_per_row": total / rows if rows else 0.0}
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=45)
@@ -228,12 +248,15 @@ def main() -> None:
                 print(f"== {count} instance(s) behind HAProxy, {args.processes}×{args.users} users, "
                       f"{args.seconds:.0f} s measured", flush=True)
                 figures[count] = load(target, parents, args, cluster)
+                figures[count]["tables"] = table_sizes(target.database_url)
             finally:
                 adapters.stop()
                 cluster.stop(discard=True)
         for name in ("sso_saml", "sso_cas", "sso_oidc", "sso", "password", "activation", "all"):
             f = figures[count].get(name, {"per_second": 0, "p95_ms": float("nan"), "errors": 0})
             print(f"  {name:<11} {f['per_second']:7.1f} /s   p95 {f['p95_ms']:7.0f} ms   errors {f['errors']}")
+        for table, size in figures[count]["tables"].items():
+            print(f"  table {table:<26} {size['rows']:8.0f} rows   {size['bytes_per_row']:6.0f} bytes per row")
         for part, ms in figures[count]["cpu_ms_per_journey"].items():
             print(f"  cpu {part:<11} {ms:6.1f} ms per journey   {figures[count]['cpu_cores_busy'][part]:.2f} cores busy")
     if 1 in figures and 2 in figures:
