@@ -206,6 +206,11 @@ def mark_dead(pid: int) -> None:
         mp.mark_process_dead(pid)
 
 
+def child_exit(_server: Any, worker: Any) -> None:
+    """For a ``gunicorn.conf.py`` of your own (``from idp.metrics import child_exit``), as ``idp serve`` sets it."""
+    mark_dead(worker.pid)
+
+
 def gauge_family(name: str, documentation: str, label: str, values: dict[str, float]) -> Any:
     """A gauge computed at scrape time (one sample per label value), for ``render(extra=…)``."""
     from prometheus_client.core import GaugeMetricFamily

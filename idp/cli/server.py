@@ -59,7 +59,7 @@ def run_gunicorn(config_path: str | None, host: str, port: int, workers: int, th
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                                "accesslog": None, "errorlog": "-", "timeout": 30, "graceful_timeout": 5,
-                               "child_exit": lambda _server, worker: metrics.mark_dead(worker.pid),
+                               "child_exit": metrics.child_exit,
                                # one fixed control-socket path per user would make instances collide
                                "control_socket_disable": True}.items():
                 self.cfg.set(key, value)
