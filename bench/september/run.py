@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import json
 import multiprocessing
-import os
 import random
 import re
 import sys
@@ -34,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import journeys  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from common import cpu_seconds  # noqa: E402
 
 MIX = (("sso_saml", 70 / 3), ("sso_cas", 70 / 3), ("sso_oidc", 70 / 3), ("password", 20), ("activation", 10))
 BENCH_UAI = "0999990X"
@@ -154,17 +156,6 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _cpu(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def parts(cluster: Any) -> dict[str, list[int]]:
     """The processes of each part of the topology, for CPU accounting."""
     children = cluster.supervisor.children
@@ -181,7 +172,7 @@ def load(target: journeys.Target, parents: list, args: argparse.Namespace,
     start = time.time() + 2
     until = start + args.warmup + args.seconds
     cpu = threading.Timer(start + args.warmup - time.time(), lambda: before.update(
-        {k: _cpu(v) for k, v in parts(cluster).items()}))
+        {k: cpu_seconds(v) for k, v in parts(cluster).items()}))
     before: dict[str, float] = {}
     cpu.start()
     queue: Any = multiprocessing.get_context("fork").Queue()
@@ -191,7 +182,7 @@ def load(target: journeys.Target, parents: list, args: argparse.Namespace,
     for p in procs:
         p.start()
     time.sleep(max(0.0, until - time.time()))
-    after = {k: _cpu(v) for k, v in parts(cluster).items()}
+    after = {k: cpu_seconds(v) for k, v in parts(cluster).items()}
     records = [r for _ in procs for r in queue.get()]
     for p in procs:
         p.join()

@@ -24,14 +24,7 @@ from typing import Any
 import requests
 
 from idp import PROJECT_ROOT
-from idp.cluster.processes import (
-    ClusterError,
-    LocalPostgres,
-    LocalRedis,
-    Supervisor,
-    free_port,
-    wait_for_port,
-)
+from idp.cluster.processes import ClusterError, LocalPostgres, LocalRedis, Supervisor, free_port
 
 READY_TIMEOUT_SECONDS = 90.0
 
@@ -211,19 +204,22 @@ class Cluster:
 
     def wait_instance(self, index: int, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         """Wait until instance ``index`` answers ``/readyz``."""
-        name = f"idp{index + 1}"
+        self._wait_ok(f"idp{index + 1}", f"{self.instance_url(index)}/readyz", timeout)
+
+    def _wait_ok(self, name: str, url: str, timeout: float) -> None:
+        """Wait until ``url`` answers 200; the child ``name`` dying first, or the time running out, is an error."""
         process = self.supervisor.children[name]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise ClusterError(f"{name} s'est arrêté au démarrage :\n{self.supervisor.log(name)}")
             try:
-                if requests.get(f"{self.instance_url(index)}/readyz", timeout=2).status_code == 200:
+                if requests.get(url, timeout=2).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.2)
-        raise ClusterError(f"{name} n'est pas prêt :\n{self.supervisor.log(name)}")
+        raise ClusterError(f"{name} ne répond pas sur {url} :\n{self.supervisor.log(name)}")
 
     def kill_instance(self, index: int) -> None:
         """SIGKILL instance ``index`` (gunicorn's master and workers): a host lost in the middle of requests."""
@@ -240,17 +236,8 @@ class Cluster:
         errorfile.write_bytes(unavailable_page(server.product_name, server.outage_retry_after_seconds))
         path = self.root / "haproxy.cfg"
         path.write_text(haproxy_config(self.spec.host, self.spec.port, self.ports, errorfile))
-        process = self.supervisor.start("haproxy", [binary, "-db", "-f", str(path)])
-        wait_for_port(self.spec.port, 20, "haproxy", process)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise ClusterError(f"haproxy ne répond pas :\n{self.supervisor.log('haproxy')}")
+        self.supervisor.start("haproxy", [binary, "-db", "-f", str(path)])
+        self._wait_ok("haproxy", f"{self.url}/healthz", 20)
 
     def stop(self, discard: bool = False) -> None:
         """Stop every child, then our own PostgreSQL (and delete its files with ``discard``)."""
