@@ -53,8 +53,6 @@ def _missing() -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/cluster/" in str(item.fspath):
-            item.add_marker(pytest.mark.xdist_group("cluster"))
-            item.add_marker(pytest.mark.slow)
             if os.environ.get("IDP_TEST_E2E") == "elsewhere":
                 item.add_marker(pytest.mark.skip(reason="tests/cluster run once, on the PostgreSQL pass"))
             elif missing := _missing():

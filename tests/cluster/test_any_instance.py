@@ -11,10 +11,14 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 
 from tests.cluster import activation
 from tests.cluster.conftest import PARENT, PARENT_PASSWORD, PUPIL, PUPIL_PASSWORD, ClusterBrowser, Topology
+
+#: One pytest worker runs tests/cluster (./run test uses --dist loadgroup): one topology, started once.
+pytestmark = [pytest.mark.xdist_group("cluster"), pytest.mark.slow]
 
 RACERS = 50
 

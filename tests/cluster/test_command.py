@@ -10,11 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from conftest import free_port_block
 
 from idp import PROJECT_ROOT
 from idp.cluster.processes import LocalPostgres
+
+#: One pytest worker runs tests/cluster (./run test uses --dist loadgroup): one topology, started once.
+pytestmark = [pytest.mark.xdist_group("cluster"), pytest.mark.slow]
 
 READY = "Ctrl-C arrête tout."
 

@@ -7,12 +7,16 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 from sqlalchemy import select
 
 from idp.storage.models import AccountRow, RepresentativeRow
 from tests.cluster import activation
 from tests.cluster.conftest import PARENT, PARENT_PASSWORD, PUPIL, PUPIL_PASSWORD, ClusterBrowser, Topology
+
+#: One pytest worker runs tests/cluster (./run test uses --dist loadgroup): one topology, started once.
+pytestmark = [pytest.mark.xdist_group("cluster"), pytest.mark.slow]
 
 UNAVAILABLE = "Service momentanément indisponible"
 
