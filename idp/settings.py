@@ -23,7 +23,7 @@ ENV_PREFIX = "IDP_"
 TOOLING_PREFIXES = ("IDP_TEST_", "IDP_BENCH_", "IDP_DEV_")
 #: Environment variables with the prefix that are not settings overrides.
 RESERVED_ENV = {"IDP_CONFIG", "IDP_SECRET_KEY", "IDP_PAIRWISE_SALT", "IDP_TEST_DATABASE_URL", "IDP_TEST_REDIS_URL",
-                "IDP_SMTP_PASSWORD", "IDP_SMS_TOKEN", "IDP_FEDERATION_CLIENT_SECRET"}
+                "IDP_SMTP_PASSWORD", "IDP_SMS_TOKEN", "IDP_FEDERATION_CLIENT_SECRET", "IDP_METRICS_TOKEN"}
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,8 @@ class SmsSettings:
 class DeliverySettings:
     background: bool = True  # a thread per process sends queued messages; false: after each answer
     poll_seconds: int = 5
+    max_attempts: int = 5  # a message the gateway could not take (timeout, 5xx) is tried again later …
+    retry_seconds: int = 30  # … after 30 s, then 60, 120, 240: within the SMS code's 30 minutes
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,8 @@ class Settings:
     sms_token: str = field(default="", repr=False)
     #: The upstream provider's client secret (``IDP_FEDERATION_CLIENT_SECRET`` or keys/federation-client.secret).
     federation_client_secret: str = field(default="", repr=False)
+    #: Bearer token of the Prometheus scraper (``IDP_METRICS_TOKEN`` or keys/metrics.token); empty: no /metrics.
+    metrics_token: str = field(default="", repr=False)
     #: Directory relative paths are resolved against (the config file's directory).
     root: str = "."
     #: Secret key for signing cookies and hashing codes; never from config.toml.
@@ -306,7 +310,7 @@ class Settings:
 
 _SECTION_NAMES = tuple(f.name for f in dataclasses.fields(Settings)
                        if f.name not in ("root", "secret_key", "pairwise_salt", "smtp_password", "sms_token",
-                                         "federation_client_secret"))
+                                         "federation_client_secret", "metrics_token"))
 
 
 def _section_types() -> dict[str, type]:
@@ -423,6 +427,7 @@ def load_settings(
     salt = _read_secret(root, keys_dir, environ, "IDP_PAIRWISE_SALT", "pairwise.key")
     federation_secret = _read_secret(root, keys_dir, environ, "IDP_FEDERATION_CLIENT_SECRET",
                                      "federation-client.secret")
+    metrics_token = _read_secret(root, keys_dir, environ, "IDP_METRICS_TOKEN", "metrics.token")
     return Settings(**built, root=str(root), secret_key=secret, pairwise_salt=salt,
-                    federation_client_secret=federation_secret,
+                    federation_client_secret=federation_secret, metrics_token=metrics_token,
                     smtp_password=environ.get("IDP_SMTP_PASSWORD", ""), sms_token=environ.get("IDP_SMS_TOKEN", ""))

@@ -112,7 +112,9 @@ def build_activation_kit(settings: Settings, db: Database, uow: SqlUnitOfWorkFac
     cipher = PayloadCipher(settings.secret_key or "development-only")
     worker = DeliveryWorker(SqlDeliveryQueue(db.sessionmaker, cipher), build_mailer(settings, db.sessionmaker, clock),
                             build_sms_sender(settings, db.sessionmaker, clock), clock,
-                            background=settings.delivery.background, poll_seconds=settings.delivery.poll_seconds)
+                            background=settings.delivery.background, poll_seconds=settings.delivery.poll_seconds,
+                            max_attempts=settings.delivery.max_attempts,
+                            retry_seconds=settings.delivery.retry_seconds)
     a, sms = settings.activation, settings.sms
     limits = Limits(
         code_ttl=dt.timedelta(minutes=a.code_ttl_minutes), email_code_ttl=dt.timedelta(minutes=a.email_code_ttl_minutes),

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import logging
 
+from idp import metrics
 from idp.cas import attributes, backchannel
 from idp.cas.registry import (
     CachedRegistry,
@@ -108,6 +109,7 @@ class CasServer:
         if not self._from_session(record, service, ticket, now):
             self.registry.forget(url.scheme, url.host)
             return None
+        metrics.LOGINS.labels(protocol="cas", route="sso", outcome="success").inc()
         return url.with_ticket(ticket)
 
     def _from_session(self, record: TicketRecord, service: CasServiceRecord, ticket: str, now: dt.datetime) -> bool:

@@ -76,9 +76,9 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register_commands() -> None:
-    from idp.cli import accounts, activation, audit, cas, i18n, keys, oidc, register, saml, server, staff
+    from idp.cli import accounts, activation, audit, cas, cluster, i18n, keys, oidc, register, saml, server, staff
 
-    for module in (server, accounts, activation, register, saml, oidc, cas, keys, staff, audit, i18n):
+    for module in (server, accounts, activation, register, saml, oidc, cas, keys, staff, audit, i18n, cluster):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -50,13 +50,16 @@ def run_gunicorn(config_path: str | None, host: str, port: int, workers: int, th
     """Serve the application with gunicorn (each worker builds its own app and database pool)."""
     from gunicorn.app.base import BaseApplication
 
-    from idp import create_app
+    from idp import create_app, metrics
     from idp.settings import load_settings
+
+    metrics.prepare_multiprocess()  # one metrics directory for this server's workers (idp.metrics)
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                                "accesslog": None, "errorlog": "-", "timeout": 30, "graceful_timeout": 5,
+                               "child_exit": metrics.child_exit,
                                # one fixed control-socket path per user would make instances collide
                                "control_socket_disable": True}.items():
                 self.cfg.set(key, value)

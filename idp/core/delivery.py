@@ -26,8 +26,10 @@ class SmsMessage:
 class DeliveryFailed(Exception):
     """The message could not be handed over (gateway down, refused, timed out); ``reason`` has no secret."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, transient: bool = True) -> None:
         self.reason = reason
+        #: Worth trying again later (timeouts, 5xx, 429); False when the gateway refused the message itself.
+        self.transient = transient
         super().__init__(reason)
 
 
@@ -38,6 +40,7 @@ class Mailer(Protocol):
 
 
 class SmsSender(Protocol):
-    """Sends one SMS to an E.164 number or raises ``DeliveryFailed``."""
+    """Sends one SMS to an E.164 number or raises ``DeliveryFailed``; ``key`` names the message for the
+    gateway's deduplication (the same key sent twice, after a timeout, is delivered once)."""
 
-    def send(self, to: str, text: str) -> None: ...
+    def send(self, to: str, text: str, *, key: str = "") -> None: ...

@@ -2,7 +2,9 @@
 
 The request body is ``{"to": "+33612345678", "text": "…", "sender": "…"}``; any 2xx is a success. Network
 errors, timeouts and 5xx/429 answers are retried (at most ``retries`` more times, waiting ``backoff``, then twice
-as long…); other 4xx answers are final. The token and the text are never logged.
+as long…); other 4xx answers are final. Every attempt carries the message's ``Idempotency-Key`` header, so a
+gateway that received a request we stopped waiting for (a timeout) delivers it once however often it comes
+back (here, and from the delivery queue's later retries). The token and the text are never logged.
 """
 
 from __future__ import annotations
@@ -29,17 +31,17 @@ class HttpSmsSender:
         self.retries, self.backoff, self.sender = max(0, retries), backoff, sender
         self._sleep = sleep
 
-    def _post(self, body: bytes) -> int:
-        request = urllib.request.Request(self.url, data=body, method="POST", headers={  # noqa: S310 - http(s) only
-            "Content-Type": "application/json", "Accept": "application/json",
-            "Authorization": f"Bearer {self._token}"})
+    def _post(self, body: bytes, key: str) -> int:
+        headers = {"Content-Type": "application/json", "Accept": "application/json",
+                   "Authorization": f"Bearer {self._token}"} | ({"Idempotency-Key": key} if key else {})
+        request = urllib.request.Request(self.url, data=body, method="POST", headers=headers)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - configured URL
                 return int(response.status)
         except urllib.error.HTTPError as exc:
             return int(exc.code)
 
-    def send(self, to: str, text: str) -> None:
+    def send(self, to: str, text: str, *, key: str = "") -> None:
         """POST the message; retry transient failures with exponential backoff; raise ``DeliveryFailed``."""
         body = json.dumps({"to": to, "text": text, "sender": self.sender}).encode()
         reason = ""
@@ -47,7 +49,7 @@ class HttpSmsSender:
             if attempt:
                 self._sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                status = self._post(body)
+                status = self._post(body, key)
             except (urllib.error.URLError, TimeoutError, OSError) as exc:
                 reason = f"sms gateway: {type(exc).__name__}"
                 continue
@@ -55,5 +57,5 @@ class HttpSmsSender:
                 return
             reason = f"sms gateway: HTTP {status}"
             if status not in RETRYABLE:
-                break
+                raise DeliveryFailed(reason, transient=False)
         raise DeliveryFailed(reason)

@@ -30,7 +30,7 @@ class MemorySmsSender:
         self.failing = False
         self._lock = threading.Lock()
 
-    def send(self, to: str, text: str) -> None:
+    def send(self, to: str, text: str, *, key: str = "") -> None:
         if self.failing:
             raise DeliveryFailed("memory sms sender told to fail")
         with self._lock:

@@ -24,5 +24,5 @@ class OutboxSmsSender:
     def __init__(self, outbox: SqlOutbox, clock: Clock) -> None:
         self._outbox, self._clock = outbox, clock
 
-    def send(self, to: str, text: str) -> None:
+    def send(self, to: str, text: str, *, key: str = "") -> None:
         self._outbox.add("sms", to, "", text, self._clock.now())

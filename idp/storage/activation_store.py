@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -457,9 +458,13 @@ class SqlActivationStore:
             ActivationTxRow.created_at > since)) or 0)
 
     def delivery_status(self, tx_id: str) -> str:
-        status = self._s.scalar(select(DeliveryRow.status).where(DeliveryRow.transaction_id == tx_id)
-                                .order_by(DeliveryRow.id.desc()).limit(1))
-        return status or ""
+        """The latest message's status; ``retrying`` when it waits after a failed attempt."""
+        row = self._s.execute(select(DeliveryRow.status, DeliveryRow.attempts)
+                              .where(DeliveryRow.transaction_id == tx_id)
+                              .order_by(DeliveryRow.id.desc()).limit(1)).first()
+        if row is None:
+            return ""
+        return "retrying" if row.status == "pending" and row.attempts > 0 else row.status
 
     def channel_failing(self, channel: str, since: dt.datetime) -> bool:
         """True when the latest finished send on the channel since ``since`` failed (the gateway is down)."""
@@ -478,6 +483,17 @@ class SqlActivationStore:
 # --- the delivery worker's side of the queue, and the outbox ----------------------------------------------
 
 
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A message claimed for sending: its row, channel, opened payload, attempt number and idempotency key."""
+
+    id: int
+    channel: str
+    payload: dict[str, str]
+    attempt: int
+    key: str
+
+
 class SqlDeliveryQueue:
     """What the delivery worker does with the queue: claim due messages, then mark each sent or failed."""
 
@@ -487,22 +503,24 @@ class SqlDeliveryQueue:
         self._sessionmaker = sessionmaker
         self._cipher = cipher
 
-    def claim_due(self, now: dt.datetime, limit: int = 50) -> list[tuple[int, str, dict[str, str]]]:
+    def claim_due(self, now: dt.datetime, limit: int = 50) -> list[ClaimedMessage]:
         """Claim pending messages (one conditional update each: two workers never send the same one)."""
-        claimed: list[tuple[int, str, dict[str, str]]] = []
+        claimed: list[ClaimedMessage] = []
         with self._sessionmaker() as s:
             s.execute(update(DeliveryRow).where(DeliveryRow.status == "sending",
                                                 DeliveryRow.claimed_at < now - self.STUCK_AFTER)
                       .values(status="failed", payload="", last_error="interrompu"))
-            rows = s.execute(select(DeliveryRow.id, DeliveryRow.channel, DeliveryRow.payload).where(
+            rows = s.execute(select(DeliveryRow.id, DeliveryRow.channel, DeliveryRow.payload, DeliveryRow.attempts,
+                                    DeliveryRow.created_at).where(
                 DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
                 .order_by(DeliveryRow.id).limit(limit)).all()
-            for row_id, channel, payload in rows:
+            for row_id, channel, payload, attempts, created in rows:
                 result = s.execute(update(DeliveryRow).where(DeliveryRow.id == row_id,
                                                              DeliveryRow.status == "pending")
                                    .values(status="sending", claimed_at=now, attempts=DeliveryRow.attempts + 1))
                 if _rowcount(result) == 1:
-                    claimed.append((row_id, channel, self._cipher.open(payload)))
+                    key = f"idp-{row_id}-{int(created.timestamp())}"  # the same at every attempt of this message
+                    claimed.append(ClaimedMessage(row_id, channel, self._cipher.open(payload), attempts + 1, key))
             s.commit()
         return claimed
 
@@ -510,6 +528,13 @@ class SqlDeliveryQueue:
         with self._sessionmaker() as s:
             s.execute(update(DeliveryRow).where(DeliveryRow.id == row_id)
                       .values(status="sent", sent_at=at, payload=""))
+            s.commit()
+
+    def retry_later(self, row_id: int, error: str, at: dt.datetime) -> None:
+        """A transient failure: the message waits (payload kept) until ``at``; the page then says "delayed"."""
+        with self._sessionmaker() as s:
+            s.execute(update(DeliveryRow).where(DeliveryRow.id == row_id, DeliveryRow.status == "sending")
+                      .values(status="pending", next_attempt_at=at, claimed_at=None, last_error=error[:200]))
             s.commit()
 
     def mark_failed(self, row_id: int, error: str, at: dt.datetime) -> None:
@@ -522,6 +547,13 @@ class SqlDeliveryQueue:
                 s.execute(update(ActivationTxRow).where(ActivationTxRow.id == tx_id, ActivationTxRow.sends > 0)
                           .values(sends=ActivationTxRow.sends - 1, last_send_at=None, updated_at=at))
             s.commit()
+
+    def depth_by_channel(self) -> dict[str, int]:
+        """Messages queued or being sent, per channel (``idp_delivery_queue_depth``)."""
+        with self._sessionmaker() as s:
+            rows = s.execute(select(DeliveryRow.channel, func.count()).where(
+                DeliveryRow.status.in_(("pending", "sending"))).group_by(DeliveryRow.channel)).all()
+        return {channel: int(count) for channel, count in rows}
 
     def pending_count(self) -> int:
         with self._sessionmaker() as s:

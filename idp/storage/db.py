@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from idp.errors import ConfigurationError
@@ -93,6 +95,50 @@ def autocommit_engine(engine: Engine) -> Engine:
     return engine.execution_options(**{AUTOCOMMIT_OPTION: True})
 
 
+class DisconnectWatch:
+    """After this process saw the database drop a connection (a restart, a failover), check each pooled
+    connection with ``SELECT 1`` before handing it out, for ``window`` seconds: the stale ones left in the pools
+    are replaced there instead of failing a person's request one by one. The rest of the time a checkout costs
+    no round trip (no ``pool_pre_ping``). The load balancer's health check (``/healthz`` every second) is usually
+    the first to meet a dead connection, so people rarely do."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        self.window = window
+        self.until = 0.0
+
+    def attach(self, engine: Engine) -> None:
+        """Watch this engine's errors and checkouts (PostgreSQL)."""
+        event.listen(engine, "handle_error", self._on_error)
+        event.listen(engine, "checkout", self._on_checkout)
+
+    def _on_error(self, context: Any) -> None:
+        if context.is_disconnect:
+            self.until = time.monotonic() + self.window
+
+    def _on_checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if time.monotonic() >= self.until:
+            return
+        try:
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.autocommit = autocommit
+        except Exception as exc:  # noqa: BLE001 - any failure: the pool drops it and connects again
+            raise DisconnectionError() from exc
+
+
+def watch_pool(engine: Engine, name: str, size: int) -> None:
+    """Count this pool's checked-out connections in ``idp_db_connections_in_use{pool=name}`` (SQLAlchemy pool
+    events ``checkout``/``checkin``) and its capacity (size + overflow) in ``idp_db_pool_capacity``."""
+    from idp import metrics
+
+    in_use = metrics.DB_CONNECTIONS_IN_USE.labels(pool=name)
+    if engine.dialect.name == "postgresql":  # pool_size + max_overflow (= pool_size), see make_engine
+        metrics.DB_POOL_CAPACITY.labels(pool=name).inc(2 * size)
+    event.listen(engine, "checkout", lambda *_: in_use.inc())
+    event.listen(engine, "checkin", lambda *_: in_use.dec())
+
+
 class Database:
     """The engine and its session factories, built once per process by ``create_app``."""
 
@@ -119,6 +165,13 @@ class Database:
 
             check_threads_are_threads()  # the hot statements hold one connection per thread
         self.catalogue = CatalogueCache()
+        if self.dialect == "postgresql":
+            self.disconnects = DisconnectWatch()
+            for engine in {self.engine, self.login_state_engine}:
+                self.disconnects.attach(engine)
+        watch_pool(self.engine, "durable", settings.database.pool_size)
+        if self.login_state_engine is not self.engine:
+            watch_pool(self.login_state_engine, "login_state", settings.database.pool_size)
 
     @property
     def dialect(self) -> str:

@@ -9,6 +9,7 @@ from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from idp import metrics
 from idp.core.i18n import N_
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
 from idp.observability import correlation_id
@@ -17,6 +18,7 @@ from idp.web.devices import install_filters
 from idp.web.i18n import install_i18n
 from idp.web.security import SessionCookie, cached_url_for, csrf_token, install_headers
 from idp.web.staff import register_staff
+from idp.web.timing import RequestTimer
 from idp.wiring import Services
 
 log = logging.getLogger("idp.web")
@@ -61,6 +63,7 @@ def register_web(app: Flask, services: Services) -> None:
     if settings.server.trusted_proxies:  # outermost: the lanes see the client's address and scheme too
         hops = settings.server.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    app.wsgi_app = RequestTimer(app.wsgi_app, app.url_map)  # type: ignore[method-assign]
     _register_errors(app)
 
 
@@ -69,10 +72,17 @@ def _error_page(status: int, message: str, title: str = N_("Une erreur est surve
                            correlation_id=getattr(g, "correlation_id", "")), status
 
 
+def _backend(exc: BaseException) -> str:
+    """Which part did not answer: ``redis`` or ``database`` (from the exception the outage was raised from)."""
+    cause = exc.__cause__
+    return "redis" if cause is not None and type(cause).__module__.startswith("redis") else "database"
+
+
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(ServiceUnavailable)
     def _unavailable(exc: ServiceUnavailable) -> tuple[str, int, dict[str, str]]:
         services: Services = app.extensions["idp"]
+        metrics.DB_UNAVAILABLE.labels(backend=_backend(exc)).inc()
         body, status = _error_page(503, exc.description, exc.title)
         return body, status, {"Retry-After": str(services.settings.server.outage_retry_after_seconds)}
 

@@ -339,6 +339,12 @@ def test_a20_gateway_down_leaves_the_flow_resumable_and_uncounted(app: Flask, se
     browser = Browser(_client(app, "203.0.113.20"))
     browser.start_activation()
     services.delivery.run_pending()
+    # First the queue keeps the message and tries again later (issue 20): the page says it is delayed.
+    page = text_of(browser.client.get("/creer-mon-compte/code"))
+    assert "L'envoi du SMS prend du retard" in page and "impossible" not in page
+    for _ in range(services.delivery.max_attempts - 1):  # 30 s, 60 s, 120 s, 240 s later: still down
+        clock.advance(seconds=300)
+        services.delivery.run_pending()
     page = text_of(browser.client.get("/creer-mon-compte/code"))
     assert "Envoi du SMS impossible pour le moment, réessayez dans quelques minutes" in page
     gateway.failing = False

@@ -267,6 +267,11 @@ class FlowKit:
         return store.count_messages(Channel.SMS.value, at - HOUR, purposes=only, other_than=other_than,
                                     before=at) >= budget
 
+    def delivery_delayed(self, store: ActivationStore, tx: Transaction) -> bool:
+        """Whether to say "the SMS is delayed": this transaction's message failed once and waits for another
+        attempt (the delivery worker retries it; a resend would only add a second code)."""
+        return store.delivery_status(tx.id) == "retrying"
+
     def resend_wait(self, tx: Transaction) -> int:
         """Seconds before a resend is allowed (0 when allowed now)."""
         if tx.last_send_at is None:

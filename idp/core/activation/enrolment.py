@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from idp import metrics
 from idp.core.accounts.model import AccountState, NewAccount, Profile
 from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
@@ -82,6 +83,8 @@ class EnrolmentView:
     identifier: str = ""
     cancel_reason: str = ""
     failures_left: int = 0
+    #: The SMS could not be handed to the gateway yet and waits for another attempt (the page says "delayed").
+    delivery_delayed: bool = False
 
 
 class ParentEnrolment:
@@ -104,6 +107,7 @@ class ParentEnrolment:
 
     # --- step 1 -----------------------------------------------------------------------------------
 
+    @metrics.activation_step("sms", "start")
     def start(self, family_name: str, given_name: str, phone: str, *, ip: str, browser_id: str,
               request_id: str = "") -> tuple[str, str]:
         """Search the register and send a code to the number it holds; returns (token, typed number masked)."""
@@ -178,14 +182,16 @@ class ParentEnrolment:
                 account = uow.accounts.get(int(account_id)) if account_id else None
                 identifier = account.identifier if account else ""
             problem = tx.state is TxState.CODE_SENT and kit.delivery_problem(store, tx, Channel.SMS)
+            delayed = tx.state is TxState.CODE_SENT and not problem and kit.delivery_delayed(store, tx)
         children = [ChildView(i, c["name"], c["school"]) for i, c in enumerate(tx.data.get("children", []))]
         return EnrolmentView(
             state=tx.state, masked_phone=tx.data.get("typed_phone", ""), request_id=tx.request_id,
             resend_wait=kit.resend_wait(tx), sends_left=max(0, kit.limits.sends_per_transaction - tx.sends),
             delivery_problem=problem, children=children, identifier=identifier,
             cancel_reason=tx.data.get("cancel_reason", ""),
-            failures_left=kit.limits.birthdate_failures - tx.failures)
+            failures_left=kit.limits.birthdate_failures - tx.failures, delivery_delayed=delayed)
 
+    @metrics.activation_step("sms", "resend")
     def resend(self, token: str | None, browser_id: str) -> None:
         """"Renvoyer le SMS": a new code replaces the old one, within the limits (A03, A05)."""
         kit = self.kit
@@ -203,6 +209,7 @@ class ParentEnrolment:
 
     # --- step 2: the code -------------------------------------------------------------------------
 
+    @metrics.activation_step("sms", "code")
     def verify_code(self, token: str | None, browser_id: str, code: str) -> TxState:
         """Check the SMS code; then list the children, or say that an account already exists."""
         kit = self.kit
@@ -254,6 +261,7 @@ class ParentEnrolment:
 
     # --- step 3: the children ---------------------------------------------------------------------
 
+    @metrics.activation_step("sms", "children")
     def confirm_children(self, token: str | None, browser_id: str, answers: dict[int, ChildAnswer]) -> TxState:
         """Check the birth dates of every child the parent confirms; report the links they refuse (A08)."""
         kit = self.kit
@@ -329,6 +337,7 @@ class ParentEnrolment:
 
     # --- step 4: the password ---------------------------------------------------------------------
 
+    @metrics.activation_step("sms", "password")
     def choose_password(self, token: str | None, browser_id: str, password: str, confirmation: str, *,
                         ip: str, user_agent: str = "", old_token: str | None = None) -> Completion:
         """Create the account (exactly once), claim every matching record, open the SSO session."""

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from idp import metrics
 from idp.core.accounts.identifiers import normalise_login_input
 from idp.core.accounts.model import Account, AccountState, NewAccount, Profile
 from idp.core.accounts.service import AccountService
@@ -209,6 +210,7 @@ class ProvisionalCredentials:
             raise FlowExpired("Connectez-vous avec vos identifiants provisoires pour activer votre compte.")
         return session, account
 
+    @metrics.activation_step("provisional", "complete")
     def complete(self, session_token: str | None, *, request_id: str, browser_id: str, password: str,
                  confirmation: str, birth_date: dt.date | None, email: str, ip: str,
                  user_agent: str = "") -> Completion:
@@ -300,6 +302,7 @@ class ProvisionalCredentials:
         kit.queue(uow, kit.stores(uow), Channel.MAIL, email, body, subject=subject, purpose="email_link",
                   account_id=account.id)
 
+    @metrics.activation_step("provisional", "email")
     def confirm_email(self, token: str) -> Account:
         """Open the confirmation link: the address becomes verified (once, within 24 h)."""
         kit = self.kit
@@ -322,6 +325,7 @@ class ProvisionalCredentials:
 
     # --- a second letter for a parent who already has an account ---------------------------------
 
+    @metrics.activation_step("provisional", "attach")
     def attach(self, session_token: str | None, *, request_id: str, browser_id: str, identifier: str,
                password: str, ip: str, user_agent: str = "") -> Completion:
         """Move this letter's records to the parent's existing account (its password proves it), close this one."""

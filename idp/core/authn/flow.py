@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from idp import metrics
 from idp.core import audit
 from idp.core.accounts.identifiers import normalise_login_input
 from idp.core.accounts.model import Account, AccountState, Profile
@@ -136,6 +137,7 @@ class AuthnFlow:
                 if on_answer is not None:
                     on_answer(uow, assertion)
                 uow.commit()
+                metrics.LOGINS.labels(protocol=request.protocol, route="sso", outcome="success").inc()
                 return assertion
             if store:
                 uow.authn_requests.add(request, browser_hash(browser_id))
@@ -201,6 +203,7 @@ class AuthnFlow:
             if wait:
                 self._audit(uow, audit.LOGIN_THROTTLED, None, ident, ip, {"wait_seconds": wait})
                 uow.commit()
+                metrics.LOGINS.labels(protocol=request.protocol, route="password", outcome="throttled").inc()
                 raise LoginThrottled(wait)
             account = uow.accounts.by_identifier(ident) if ident else None
         if account is None:
@@ -212,11 +215,20 @@ class AuthnFlow:
                 uow.commit()
             if failure.locked and account is not None and self.on_lock is not None:
                 self._notify_lock(account)
+            metrics.LOGINS.labels(protocol=request.protocol, route="password",
+                                  outcome="locked" if failure.locked else "failure").inc()
             if failure.locked:  # this failure starts the wait: say so now, not at the next try
                 raise LoginThrottled(failure.lock_seconds)
             raise InvalidCredentials(tries_left=failure.tries_left)
-        self._check_usable(account)
-        self._check_profile(account, profile, ip)
+        try:
+            self._check_usable(account)
+            self._check_profile(account, profile, ip)
+        except AccountUnavailable:
+            metrics.LOGINS.labels(protocol=request.protocol, route="password", outcome="unusable").inc()
+            raise
+        except WrongProfile:
+            metrics.LOGINS.labels(protocol=request.protocol, route="password", outcome="wrong_profile").inc()
+            raise
         # Usually the success writes one thing, ``add_at_login`` (no counters to clear, no earlier session to
         # end, no rehash): the storage may then send it without a transaction (one statement on PostgreSQL).
         rehash = self._needs_rehash(account)
@@ -224,10 +236,11 @@ class AuthnFlow:
         with self._uow.login_state(one_write=one_write) as uow:
             if keys.identifier in counters:
                 throttle.record_success(keys, uow.throttle)
-            outcome = self._succeed(uow, account, password, request, ip, user_agent, old_token, rehash=rehash,
-                                    complete=request.protocol in complete_protocols)
+            done = self._succeed(uow, account, password, request, ip, user_agent, old_token, rehash=rehash,
+                                 complete=request.protocol in complete_protocols)
             uow.commit()
-        return outcome
+        metrics.LOGINS.labels(protocol=request.protocol, route="password", outcome="success").inc()
+        return done
 
     def _fail(self, uow: UnitOfWork, keys: throttle.ThrottleKeys, account: Account | None, ident: str,
               ip: str) -> throttle.Failure:
@@ -321,6 +334,8 @@ class AuthnFlow:
         if request is not None:
             uow.authn_requests.mark_authenticated(request.id, session.id, now)
         self._audit(uow, audit.LOGIN_SUCCESS, account_id, "", ip, {"method": method.value})
+        metrics.LOGINS.labels(protocol=request.protocol if request else "portal", route=method.value,
+                              outcome="success").inc()
         return token, session, request
 
     # --- resume ----------------------------------------------------------------------------------

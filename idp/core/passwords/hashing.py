@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher as _Argon2
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from idp import metrics
 
 _DUMMY_PASSWORD = "dummy-password-for-timing"  # noqa: S105 - not a secret: equalises timing only
 
@@ -54,14 +58,25 @@ class PasswordHasher:
         self._slots = threading.BoundedSemaphore(self.max_concurrent)
         self._dummy_hash = self._argon2.hash(_DUMMY_PASSWORD)
 
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of the semaphore's slots, counted as waiting then in flight (``idp_argon2_hashes_*``)."""
+        with metrics.waiting_for_hash():
+            self._slots.acquire()
+        try:
+            with metrics.hashing():
+                yield
+        finally:
+            self._slots.release()
+
     def hash(self, password: str) -> str:
         """Return the argon2id hash of a password."""
-        with self._slots:
+        with self._slot():
             return self._argon2.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         """Tell whether the password matches; a missing hash costs the same time as a wrong password."""
-        with self._slots:
+        with self._slot():
             try:
                 return self._argon2.verify(password_hash or self._dummy_hash, password) and password_hash is not None
             except (VerifyMismatchError, VerificationError, InvalidHashError):
