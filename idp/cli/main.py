@@ -76,7 +76,20 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register_commands() -> None:
-    from idp.cli import accounts, activation, audit, cas, cluster, i18n, keys, oidc, register, saml, server, staff
+    from idp.cli import (
+        accounts,
+        activation,
+        audit,
+        cas,
+        cluster,
+        i18n,
+        keys,
+        oidc,
+        register,
+        saml,
+        server,
+        staff,
+    )
 
     for module in (server, accounts, activation, register, saml, oidc, cas, keys, staff, audit, i18n, cluster):
         for command in module.COMMANDS:
