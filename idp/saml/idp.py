@@ -119,12 +119,6 @@ class SamlIdp:
 
         return bp
 
-    def wsgi_lane(self, app: Any, services: Services) -> Any:
-        """``GET /saml/sso/redirect`` answered in front of Flask when the SSO session answers (``idp.saml.lane``)."""
-        from idp.saml.lane import SsoLane
-
-        return SsoLane(app, services, self)
-
     def resume_url(self, request_id: str) -> str:
         """Back from the login page to ``/saml/resume/<id>``."""
         return url_for("saml.resume", request_id=request_id)
@@ -210,7 +204,7 @@ class SamlIdp:
         NameID, the session participant; ``finish`` signs after the commit (no lock held while signing)."""
         services, now = self.services, self.services.clock.now()
         # The ORM session only if something below needs it (not the usual answer from a live session).
-        store = SqlSamlStore(lambda: uow.session, getattr(uow, "execute_raw", None))
+        store = SqlSamlStore(lambda: uow.session)
         if consume:
             self.consume(store, checked, now)
         found = self.service_provider(store, checked.sp, now)

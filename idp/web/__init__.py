@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
-from idp.observability import correlation_id
 from idp.web import account, activation, federation, health, login, pages, portal, recovery
+from idp.web.edge import CORRELATION_KEY, Edge
 from idp.web.security import SessionCookie, cached_url_for, csrf_token, install_headers
 from idp.wiring import Services
 
@@ -37,19 +38,20 @@ def register_web(app: Flask, services: Services) -> None:
 
     @app.before_request
     def _correlation() -> None:
-        # A request a WSGI lane (``idp.saml.lane``) began and handed over keeps the id of its first log lines.
-        g.correlation_id = request.environ.get("idp.correlation_id") or secrets.token_hex(8)
-        correlation_id.set(g.correlation_id)
+        # Given by the edge (``idp.web.edge``) to every request, with its log lines and answer header.
+        g.correlation_id = request.environ.get(CORRELATION_KEY) or secrets.token_hex(8)
 
     portal_frontend = portal.PortalFrontend()
     services.frontends.setdefault(portal_frontend.name, portal_frontend)
+    back_channel: dict[str, Any] = {}  # back-channel endpoints: WSGI handlers, never Flask views
     for frontend in services.frontends.values():
         app.register_blueprint(frontend.blueprint())
-        if (lane := getattr(frontend, "wsgi_lane", None)) is not None:  # hot routes served before Flask
-            app.wsgi_app = lane(app.wsgi_app, services)  # type: ignore[method-assign]
+        if (routes := getattr(frontend, "back_channel", None)) is not None:
+            back_channel.update(routes())
     for blueprint in (login.bp, pages.bp, health.bp, activation.bp, recovery.bp, account.bp, federation.bp):
         app.register_blueprint(blueprint)
-    if settings.server.trusted_proxies:  # outermost: the lanes see the client's address and scheme too
+    app.wsgi_app = Edge(app.wsgi_app, settings, back_channel)  # type: ignore[method-assign]
+    if settings.server.trusted_proxies:  # outermost: every handler sees the client's address and scheme
         hops = settings.server.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     _register_errors(app)

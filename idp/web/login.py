@@ -119,11 +119,6 @@ def _cached(cache: dict[_Key, str], key: _Key, limit: int, render: Callable[[], 
     return page
 
 
-def cached_portal_screen(script_root: str, profile: str) -> str | None:
-    """The portal's screen for a profile ("" for the choice) if already rendered (``idp.web.portal_lane``)."""
-    return _PORTAL_SCREENS.get((script_root, profile))
-
-
 def fill_token(page: str, token: str) -> str:
     """A cached form with this browser's anti-forgery token written in."""
     return page.replace(_TOKEN_SLOT, token)
@@ -192,7 +187,7 @@ def field_problem(identifier: str, password: str) -> str:
 
 def session_and_services(services: Services, token: str | None) -> tuple[tuple[SsoSession, Account] | None,
                                                                          Sequence[ServiceEntry]]:
-    """The live session behind an SSO cookie with its account, and the catalogue ("Mes services" and its lane)."""
+    """The live session behind an SSO cookie with its account, and the catalogue ("Mes services")."""
     with services.uow.autocommit() as uow:
         found = find_session_with_account(uow, token, services.flow.session_policy, services.clock)
         entries = uow.services.list_enabled() if found else []
@@ -223,11 +218,6 @@ _NAME_SLOT = "name-slot-5d2a90c4"
 _IDENTIFIER_SLOT = "identifier-slot-93be17f0"
 _SLOTS = re.compile(f"{_NAME_SLOT}|{_IDENTIFIER_SLOT}")
 _SERVICES_PAGES: dict[tuple[str, Profile, tuple[ServiceEntry, ...]], str] = {}
-
-
-def cached_services_page(script_root: str, profile: Profile, entries: Sequence[ServiceEntry]) -> str | None:
-    """The "Mes services" page of a profile and catalogue if already rendered (``idp.web.portal_lane``)."""
-    return _SERVICES_PAGES.get((script_root, profile, tuple(entries)))
 
 
 def fill_services_page(page: str, account: Account) -> str:
