@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import logging
 import secrets
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -115,7 +114,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         self.issuer = services.settings.server.base_url
         self.base = self.issuer.rstrip("/")
         self._uow: ContextVar[SqlUnitOfWork | None] = ContextVar("oidc_uow", default=None)
-        self._clients: dict[str, tuple[float, OidcClient | None]] = {}
+        self._clients = services.caches.oidc_clients
         self.register_token_generator("default", self._generate_token)
         self.register_grant(CodeGrant, [S256Only(required=True), IdToken(self), consume_code])
         self.register_grant(RefreshGrant, [IdToken(self)])
@@ -203,7 +202,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         return client
 
     def query_client(self, client_id: str | None) -> OidcClient | None:
-        """A registered, enabled client; kept in memory for ``policy.client_cache_seconds`` (a registration
+        """A registered, enabled client; kept in memory for ``[caches] oidc_clients_seconds`` (a registration
         change made by ``idp oidc`` reaches running workers within that delay)."""
         if not isinstance(client_id, str) or not client_id.isprintable() or len(client_id) > 64:
             return None
@@ -213,29 +212,21 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
 
     def client_in(self, store: SqlOidcStore, client_id: str) -> OidcClient | None:
         """``query_client`` reading from ``store`` on a cache miss."""
-        now = time.monotonic()
-        cached = self._clients.get(client_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        found, client = self._clients.lookup(client_id)
+        if found:
+            return client  # type: ignore[no-any-return]
         record = store.client(client_id)
         client = OidcClient(record) if record is not None and record.enabled else None
-        if len(self._clients) > 10000:
-            self._clients.clear()
-        self._clients[client_id] = (now + self.policy.client_cache_seconds, client)
+        self._clients.put(client_id, client)
         return client
 
-    def cached_client(self, client_id: str) -> OidcClient | None:
-        """The client as ``query_client`` last loaded it, if still fresh; None on a miss (no database access)."""
-        cached = self._clients.get(client_id)
-        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
-
     def current_client(self, client_id: str) -> OidcClient | None:
-        """``query_client`` outside a transaction: from memory, else one read in autocommit (the fast paths)."""
+        """``query_client`` outside a transaction: from memory, else one read in autocommit."""
         if not client_id.isprintable() or len(client_id) > 64:
             return None
-        cached = self._clients.get(client_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        found, client = self._clients.lookup(client_id)
+        if found:
+            return client  # type: ignore[no-any-return]
         with self.reading() as store:
             return self.client_in(store, client_id)
 

@@ -53,7 +53,7 @@ def _template_stamp() -> tuple[int, ...]:
 def cached_post_page(idp: SamlIdp, script_root: str,
                      with_relay_state: bool) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """The pre-rendered autopost page, if there is one still up to date."""
-    entry = idp.post_pages.get((script_root, with_relay_state))
+    entry = idp.post_pages.get(("saml_post", script_root, with_relay_state))
     if entry is None:
         return None
     page, stamp = entry
@@ -81,8 +81,7 @@ def _post_page(with_relay_state: bool) -> tuple[tuple[str, ...], tuple[str, ...]
         stamp = _template_stamp() if current_app.config["TEMPLATES_AUTO_RELOAD"] else None
         parts = re.split(f"slot{tag}({'|'.join(POST_SLOTS)})end", render_template("saml_post.html", **values))
         page = (tuple(parts[0::2]), tuple(parts[1::2]))
-        if len(idp.post_pages) < 64:
-            idp.post_pages[(request.script_root, with_relay_state)] = (page, stamp)
+        idp.post_pages.put(("saml_post", request.script_root, with_relay_state), (page, stamp))
     return page
 
 

@@ -108,9 +108,7 @@ class Database:
         # Reads and single-statement writes (one conditional UPDATE, one INSERT) need no transaction.
         self.autocommit_sessionmaker = sessionmaker(autocommit_engine(self.login_state_engine),
                                                     expire_on_commit=False, autoflush=False)
-        from idp.storage.catalogue import CatalogueCache
 
-        self.catalogue = CatalogueCache()
 
     @property
     def dialect(self) -> str:

@@ -13,7 +13,7 @@ from idp.core.ports import ThrottleStore
 from idp.errors import ServiceUnavailable
 from idp.storage.accounts import SqlAccountRepository
 from idp.storage.audit import SqlAuditLog
-from idp.storage.catalogue import SqlServiceCatalogue
+from idp.storage.catalogue import CatalogueCache, SqlServiceCatalogue
 from idp.storage.db import Database
 from idp.storage.sessions import SqlAuthnRequestRepository, SqlSessionRepository
 from idp.storage.throttle import SqlThrottleStore
@@ -38,8 +38,9 @@ class SqlUnitOfWork:
     """
 
     def __init__(self, db: Database, redis_throttle: ThrottleStore | None = None,
-                 maker: sessionmaker[Session] | None = None) -> None:
+                 maker: sessionmaker[Session] | None = None, catalogue: CatalogueCache | None = None) -> None:
         self._db = db
+        self._catalogue = catalogue
         self._redis_throttle = redis_throttle
         self._maker = maker or db.sessionmaker
         self._repos: dict[str, Any] = {}
@@ -89,7 +90,7 @@ class SqlUnitOfWork:
     def services(self) -> SqlServiceCatalogue:
         repo = self._repos.get("services")
         if repo is None:
-            repo = self._repos["services"] = SqlServiceCatalogue(self.session, self._db.catalogue)
+            repo = self._repos["services"] = SqlServiceCatalogue(self.session, self._catalogue)
         return repo
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
@@ -118,12 +119,14 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Builds a fresh ``SqlUnitOfWork`` per use."""
 
-    def __init__(self, db: Database, redis_throttle: ThrottleStore | None = None) -> None:
+    def __init__(self, db: Database, redis_throttle: ThrottleStore | None = None,
+                 catalogue: CatalogueCache | None = None) -> None:
         self.db = db
         self.redis_throttle = redis_throttle
+        self.catalogue = catalogue  # "Mes services" kept by the process (``idp.caches``)
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.db, self.redis_throttle)
+        return SqlUnitOfWork(self.db, self.redis_throttle, catalogue=self.catalogue)
 
     def autocommit(self) -> SqlUnitOfWork:
         """A unit of work without a transaction: each statement commits alone (no BEGIN/ROLLBACK round trips).
@@ -133,7 +136,7 @@ class SqlUnitOfWorkFactory:
         together. ``commit()`` is then a no-op kept for the shape of the code. Writes are login state
         (see ``login_state``): they do not wait for the disk.
         """
-        return SqlUnitOfWork(self.db, self.redis_throttle, self.db.autocommit_sessionmaker)
+        return SqlUnitOfWork(self.db, self.redis_throttle, self.db.autocommit_sessionmaker, self.catalogue)
 
     def login_state(self, *, one_write: bool = False) -> SqlUnitOfWork:
         """A transaction whose commit does not wait for the disk (PostgreSQL ``synchronous_commit=off``).
@@ -148,5 +151,5 @@ class SqlUnitOfWorkFactory:
         four rows in four statements: it keeps the transaction.
         """
         if one_write and self.db.dialect == "postgresql":
-            return SqlUnitOfWork(self.db, self.redis_throttle, self.db.autocommit_sessionmaker)
-        return SqlUnitOfWork(self.db, self.redis_throttle, self.db.login_state_sessionmaker)
+            return SqlUnitOfWork(self.db, self.redis_throttle, self.db.autocommit_sessionmaker, self.catalogue)
+        return SqlUnitOfWork(self.db, self.redis_throttle, self.db.login_state_sessionmaker, self.catalogue)

@@ -6,14 +6,14 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import escape
 
 from idp.core.accounts.identifiers import normalise_login_input
-from idp.core.accounts.model import Account, Profile
+from idp.core.accounts.model import Account
 from idp.core.authn.flow import LoginOutcome
 from idp.core.authn.model import AuthnRequest, SsoSession
 from idp.core.authn.policy import FULL_METHODS
@@ -84,9 +84,6 @@ def login_page(request_id: str) -> ResponseReturnValue:
 #: once escaped or URL-quoted, so it is written verbatim where Jinja would have written it).
 _TOKEN_SLOT = "csrf-token-slot-7c1e5b"
 _ID_SLOT = "request-id-slot-4f0c2a"
-_Key = TypeVar("_Key", bound=tuple[Any, ...])
-_PORTAL_SCREENS: dict[tuple[str, str], str] = {}
-_STORED_SCREENS: dict[tuple[str, str, str, str], str] = {}
 
 
 def login_screen(req: AuthnRequest) -> ResponseReturnValue:
@@ -99,23 +96,18 @@ def login_screen(req: AuthnRequest) -> ResponseReturnValue:
     if identifier:
         return _render_screen(req, profile, identifier=identifier)
     if req.id:
-        page = _cached(_STORED_SCREENS, (request.script_root, profile, req.protocol, req.client_name), 256,
+        page = _cached("stored_screen", (request.script_root, profile, req.protocol, req.client_name),
                        lambda: _render_screen(dataclasses.replace(req, id=_ID_SLOT), profile,
                                               csrf_token=lambda: _TOKEN_SLOT)).replace(_ID_SLOT, req.id)
     else:
-        page = _cached(_PORTAL_SCREENS, (request.script_root, profile), 16,
+        page = _cached("portal_screen", (request.script_root, profile),
                        lambda: _render_screen(req, profile, csrf_token=lambda: _TOKEN_SLOT))
     return fill_token(page, csrf_token()) if profile else page
 
 
-def _cached(cache: dict[_Key, str], key: _Key, limit: int, render: Callable[[], str]) -> str:
-    """A page rendered once per key; past ``limit`` keys (a catalogue edited many times…) the cache restarts."""
-    page = cache.get(key)
-    if page is None:
-        page = render()
-        if len(cache) >= limit:
-            cache.clear()
-        cache[key] = page
+def _cached(kind: str, key: tuple[Any, ...], render: Callable[[], str]) -> str:
+    """A page rendered once per key (kept with the process's other caches, ``idp.caches``)."""
+    page: str = _services().caches.pages.render((kind, *key), render)
     return page
 
 
@@ -207,7 +199,7 @@ def my_services() -> ResponseReturnValue:
         # Provisional credentials open nothing but the activation steps.
         return redirect(url_for("pages.activation_pending"), 303)
     stand_in = SimpleNamespace(display_name=_NAME_SLOT, identifier=_IDENTIFIER_SLOT, profile=account.profile)
-    page = _cached(_SERVICES_PAGES, (request.script_root, account.profile, tuple(entries)), 64,
+    page = _cached("services_page", (request.script_root, account.profile, tuple(entries)),
                    lambda: render_template("services.html", account=stand_in, entries=entries))
     return fill_services_page(page, account)
 
@@ -217,7 +209,6 @@ def my_services() -> ResponseReturnValue:
 _NAME_SLOT = "name-slot-5d2a90c4"
 _IDENTIFIER_SLOT = "identifier-slot-93be17f0"
 _SLOTS = re.compile(f"{_NAME_SLOT}|{_IDENTIFIER_SLOT}")
-_SERVICES_PAGES: dict[tuple[str, Profile, tuple[ServiceEntry, ...]], str] = {}
 
 
 def fill_services_page(page: str, account: Account) -> str:
