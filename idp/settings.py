@@ -114,6 +114,16 @@ class ProtocolSettings:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    """Lifetimes of the per-process caches (``idp.caches``): other workers see an ``idp …`` change within them."""
+
+    oidc_clients_seconds: float = 5.0
+    saml_service_providers_seconds: float = 5.0
+    saml_released_seconds: float = 300.0  # attributes released to an SP in one SSO session (register changes)
+    catalogue_seconds: float = 30.0  # "Mes services"
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -274,6 +284,7 @@ class Settings:
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     register: RegisterSettings = field(default_factory=RegisterSettings)
     protocols: ProtocolSettings = field(default_factory=ProtocolSettings)
+    caches: CacheSettings = field(default_factory=CacheSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
@@ -352,6 +363,11 @@ def _from_env_string(value: str, expected: Any, where: str) -> Any:
             return int(value)
         except ValueError:
             raise ConfigurationError(f"{where}: entier attendu, {value!r} trouvé") from None
+    if expected is float:
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigurationError(f"{where}: nombre attendu, {value!r} trouvé") from None
     if typing.get_origin(expected) in (tuple, list):
         return [v.strip() for v in value.split(",") if v.strip()]
     return value

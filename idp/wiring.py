@@ -8,6 +8,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from idp.caches import ProcessCaches
 from idp.core.accounts.service import AccountService
 from idp.core.activation.common import FlowKit, Limits
 from idp.core.activation.enrolment import ParentEnrolment
@@ -21,7 +22,7 @@ from idp.core.passwords.policy import PasswordPolicy
 from idp.core.recovery.account import AccountSettings
 from idp.core.recovery.service import RecoveryService, notify_lockout
 from idp.delivery.worker import DeliveryWorker
-from idp.settings import Settings
+from idp.settings import CacheSettings, Settings
 from idp.storage.db import Database
 from idp.storage.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 
@@ -48,6 +49,8 @@ class Services:
     account_settings: AccountSettings
     frontends: dict[str, ProtocolFrontend] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The process's in-memory caches, lifetimes from ``[caches]`` (``idp.caches``).
+    caches: ProcessCaches = field(default_factory=lambda: ProcessCaches(CacheSettings()))
 
 
 def hasher_for(settings: Settings) -> PasswordHasher:
@@ -68,7 +71,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
         from idp.storage.redis_store import RedisThrottleStore, connect
 
         redis_throttle = RedisThrottleStore(connect(settings.redis.url))
-    uow = SqlUnitOfWorkFactory(db, redis_throttle)
+    caches = ProcessCaches(settings.caches)
+    uow = SqlUnitOfWorkFactory(db, redis_throttle, caches.catalogue)
     hasher = hasher or hasher_for(settings)
     s, t = settings.session, settings.throttle
     session_policy = SessionPolicy(idle=dt.timedelta(minutes=s.idle_minutes), absolute=dt.timedelta(hours=s.absolute_hours),
@@ -93,7 +97,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, db: Databa
                         provisional=ProvisionalCredentials(kit, accounts, hasher, flow, settings.server.base_url),
                         recovery=RecoveryService(kit, accounts, hasher),
                         account_settings=AccountSettings(kit, accounts, hasher, flow),
-                        extras={"logout_hooks": logout_hooks})
+                        extras={"logout_hooks": logout_hooks}, caches=caches)
     install_staff(services, kit, throttle_policy)
     install_protocols(services)
     if settings.federation.enabled:

@@ -30,12 +30,16 @@ class CasFrontend:
 
         return bp
 
-    def wsgi_lane(self, app: WsgiApp, services: Services) -> WsgiApp:
-        """The validation routes and ``/cas/login`` from the SSO session served in front of Flask
-        (``idp.cas.fastlane``)."""
-        from idp.cas.fastlane import CasLane
+    def __init__(self, services: Services) -> None:
+        self._services = services
 
-        return CasLane(app, services)
+    def back_channel(self) -> dict[str, WsgiApp]:
+        """The validation endpoints: WSGI handlers, not Flask views (``idp.cas.validation``)."""
+        from idp.cas.validation import routes
+
+        server = self._services.extras["cas"]
+        settings = self._services.settings.server
+        return routes(server, settings.max_body_bytes, settings.outage_retry_after_seconds)
 
     def resume_url(self, request_id: str) -> str:
         """After the common login, ``/cas/resume/<id>`` issues the ticket."""
@@ -57,7 +61,7 @@ def install(services: Services) -> None:
     from idp.cas.server import CasServer
     from idp.cas.slo import SingleLogout
 
-    services.frontends["cas"] = CasFrontend()
+    services.frontends["cas"] = CasFrontend(services)
     services.extras["cas"] = CasServer(services)
     slo = SingleLogout(services)
     services.extras["cas_slo"] = slo

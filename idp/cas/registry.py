@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import functools
 import re
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from idp.core import urls
@@ -117,50 +115,12 @@ def matches(service: CasServiceRecord, url: ServiceUrl) -> bool:
     return False
 
 
-def find_service(store: SqlCasStore | FastCasStore | CachedRegistry, url: ServiceUrl) -> CasServiceRecord | None:
+def find_service(store: SqlCasStore | FastCasStore, url: ServiceUrl) -> CasServiceRecord | None:
     """The first registration (oldest first) that matches a normalised candidate on its host."""
     for service in store.services_on(url.scheme, url.host):
         if matches(service, url):
             return service
     return None
-
-
-#: How long a process keeps the registrations of one scheme and host (``CachedRegistry``).
-REGISTRY_CACHE_SECONDS = 2.0
-_CACHE_MAX_HOSTS = 1024
-
-
-class CachedRegistry:
-    """The registrations per scheme and host, read from the database at most every ``REGISTRY_CACHE_SECONDS``.
-
-    Only the ``/cas/login`` lane (``CasServer.sso_ticket``) reads through it, and only to *answer*: a service it
-    does not find goes to Flask, which reads the database (so ``idp cas add`` takes effect at once), and the
-    lane's ticket is stored only from the session's attributes copy, which ``idp cas remove`` deletes (so a
-    removal takes effect at once too: the lane then forgets the host and hands the request to Flask). What the
-    cache can delay, by at most ``REGISTRY_CACHE_SECONDS``, is a registration removed and added again under the
-    same id with another pattern, once a first ticket has rebuilt its copy.
-    """
-
-    def __init__(self, store: SqlCasStore | FastCasStore, *, ttl: float = REGISTRY_CACHE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._store = store
-        self._ttl = ttl
-        self._clock = clock
-        self._entries: dict[tuple[str, str], tuple[float, Sequence[CasServiceRecord]]] = {}
-
-    def services_on(self, scheme: str, host: str) -> Sequence[CasServiceRecord]:
-        """Enabled registrations on this scheme and host, as the database listed them at most ``ttl`` ago."""
-        key, now = (scheme, host), self._clock()
-        entry = self._entries.get(key)
-        if entry is None or now - entry[0] >= self._ttl:
-            if len(self._entries) >= _CACHE_MAX_HOSTS:  # hosts are the caller's choice: keep the dict bounded
-                self._entries.clear()
-            entry = self._entries[key] = (now, tuple(self._store.services_on(scheme, host)))
-        return entry[1]
-
-    def forget(self, scheme: str, host: str) -> None:
-        """Read this host's registrations again at the next lookup."""
-        self._entries.pop((scheme, host), None)
 
 
 def resolve(store: SqlCasStore | FastCasStore, raw: str, *, allow_http: bool) -> tuple[ServiceUrl, CasServiceRecord]:

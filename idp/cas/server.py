@@ -1,6 +1,7 @@
 """The CAS server: issue service tickets, validate them, grant proxy tickets (CAS 3.0 §2.2–§2.9, §3).
 
-Views call one method each. What validations answer (user id, attributes) is computed from the SSO
+Views call one method each; whether the SSO session may answer ``/cas/login`` without a password is the
+common login's decision (``AuthnFlow.begin``), never re-stated here. What validations answer (user id, attributes) is computed from the SSO
 session's identity at its first ticket for a service and copied into each ticket, so a validation is one
 atomic take-out of the ticket store (``DELETE … RETURNING`` on the database, ``GETDEL`` on Redis): the ticket
 is burnt first, whatever follows (§3.1.1); a repeated SSO login to a service without single logout is one
@@ -14,17 +15,8 @@ import dataclasses
 import datetime as dt
 import logging
 
-from idp import metrics
 from idp.cas import attributes, backchannel
-from idp.cas.registry import (
-    CachedRegistry,
-    InvalidServiceUrl,
-    ServiceUrl,
-    UnknownService,
-    find_service,
-    parse_service,
-    resolve,
-)
+from idp.cas.registry import InvalidServiceUrl, ServiceUrl, UnknownService, parse_service, resolve
 from idp.cas.tickets import (
     TICKET_TTL,
     TicketProblem,
@@ -35,19 +27,13 @@ from idp.cas.tickets import (
     well_formed,
 )
 from idp.core.accounts.model import Account, AccountState
-from idp.core.authn.model import AuthnRequest, SsoSession
-from idp.core.authn.policy import account_may_answer, session_can_answer
-from idp.core.authn.sessions import find_session_with_account, is_alive
+from idp.core.authn.model import SsoSession
+from idp.core.authn.sessions import is_alive
 from idp.storage.cas_store import KIND_PGT, KIND_PT, KIND_ST, CasServiceRecord, SqlCasStore, TicketRecord
 from idp.storage.cas_tickets import CasTicketStore, ticket_store
 from idp.wiring import Services
 
 log = logging.getLogger("idp.cas")
-
-#: What a plain ``/cas/login?service=`` asks of the SSO session (no ``renew``, no ``gateway``): the request
-#: ``AuthnFlow.begin`` would build, for the same ``session_can_answer`` decision.
-_PLAIN_LOGIN = AuthnRequest(id="", protocol="cas")
-
 
 def _participant(ticket: str, record: TicketRecord, service: CasServiceRecord) -> dict[str, object]:
     """What a CAS service's session participant row keeps: single logout needs each ticket string later (its
@@ -67,7 +53,6 @@ class CasServer:
         self.logout_url = services.settings.server.base_url.rstrip("/") + "/cas/logout"
         self._fast, configured = ticket_store(services.settings, services.db)
         self.tickets = tickets or configured
-        self.registry = CachedRegistry(self._fast)
 
     # --- registry --------------------------------------------------------------------------------
 
@@ -77,44 +62,22 @@ class CasServer:
 
     # --- /login ----------------------------------------------------------------------------------
 
-    def sso_ticket(self, raw_service: str, session_token: str) -> str | None:
-        """The redirect of a plain ``GET /cas/login?service=`` answered from the SSO session, or ``None``.
-
-        What ``views.login`` and ``AuthnFlow.begin`` decide for such a request, in two statements: the SSO
-        session and its account (``find_session_with_account``: alive, idle and absolute timeouts, the touch),
-        then the ticket stored from the session's attributes copy (``from_session``; for a single-logout service
-        with its session participant row, in the same statement on PostgreSQL). ``None`` — the caller then
-        lets the Flask view answer, which decides everything again from the database — whenever anything else
-        is needed: a service not found in the cached registry, no usable session (login page), an account not
-        active, or a first ticket for this session and service (no attributes copy yet, or the registration
-        was removed since it was cached).
-        """
-        try:
-            url = parse_service(raw_service, allow_http=self._allow_http)
-        except InvalidServiceUrl:
-            return None
-        service = find_service(self.registry, url)
-        if service is None:
-            return None
-        with self._uow.autocommit() as uow:
-            found = find_session_with_account(uow, session_token, self._services.flow.session_policy, self._clock)
-        if found is None:
-            return None
-        session, account = found
-        if not session_can_answer(_PLAIN_LOGIN, session) or not account_may_answer(account):
-            return None
+    def issue(self, service: CasServiceRecord, url: ServiceUrl, account: Account, session: SsoSession, *,
+              fresh: bool) -> str:
+        """A service ticket for this service and session (CAS 3.0 §2.2.4); the service joins the session."""
         now = self._clock.now()
         ticket = new_ticket("ST")
-        record = self._record(ticket, KIND_ST, service, url, account.id, session, False, (), now)
-        if not self._from_session(record, service, ticket, now):
-            self.registry.forget(url.scheme, url.host)
-            return None
-        metrics.LOGINS.labels(protocol="cas", route="sso", outcome="success").inc()
-        return url.with_ticket(ticket)
+        record = self._record(ticket, KIND_ST, service, url, account.id, session, fresh, (), now)
+        # Once the service's attributes exist for this session (it already joined it), the ticket is one
+        # statement (with a single-logout service's participant row, on PostgreSQL).
+        if self._from_session(record, service, ticket, now):
+            return ticket
+        self._store_ticket(ticket, record, service, account, session, now)
+        return ticket
 
     def _from_session(self, record: TicketRecord, service: CasServiceRecord, ticket: str, now: dt.datetime) -> bool:
         """Store a ticket from the session's attributes copy; a single-logout service's ticket is also recorded
-        as a session participant (with the database store: in the same statement)."""
+        as a session participant (with the database store: in the same statement). False: no copy yet."""
         if not service.slo:
             return self.tickets.from_session(record)
         data = _participant(ticket, record, service)
@@ -125,19 +88,6 @@ class CasServer:
             return False
         self._fast.add_participant(record.session_id, service.service_id, data, now)
         return True
-
-    def issue(self, service: CasServiceRecord, url: ServiceUrl, account: Account, session: SsoSession, *,
-              fresh: bool) -> str:
-        """A service ticket for this service and session (CAS 3.0 §2.2.4); the service joins the session."""
-        now = self._clock.now()
-        ticket = new_ticket("ST")
-        record = self._record(ticket, KIND_ST, service, url, account.id, session, fresh, (), now)
-        # Without single logout the service needs no per-ticket participant: once its attributes exist for
-        # this session (it already joined it), the ticket is one statement.
-        if not service.slo and self.tickets.from_session(record):
-            return ticket
-        self._store_ticket(ticket, record, service, account, session, now)
-        return ticket
 
     @staticmethod
     def _record(ticket: str, kind: str, service: CasServiceRecord, url: ServiceUrl, account_id: int,

@@ -1,9 +1,20 @@
-"""The validation answers (CAS 3.0 §2.4–§2.9) as ``(status, body, content type)``, shared by the Flask views
-and the WSGI fast lane (``idp.cas.fastlane``): the same code decides, whichever front door the request took."""
+"""The CAS validation endpoints (CAS 3.0 §2.4–§2.9) as plain WSGI handlers, the only implementation of each.
+
+A service's server calls ``/validate``, ``/serviceValidate``, ``/proxyValidate`` and their ``/p3/`` versions
+with ``GET`` (or ``POST``); nothing there is a browser's: no session, template or routing is needed, so each
+path is a werkzeug ``Request`` answered here (``idp.web.edge.Edge`` routes the paths here and adds the security
+headers and the correlation id). Parameters are read as werkzeug reads them (the first of a repeated one).
+Answers carry ``Cache-Control: no-store`` and ``Pragma: no-cache``; a database outage is ``INTERNAL_ERROR``
+with 503 and ``Retry-After``; a bug the same document with 500, logged.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
 
 from idp.cas import responses
 from idp.cas.mapping import CAS_CODE
@@ -12,7 +23,11 @@ from idp.cas.server import CasServer
 from idp.cas.tickets import TicketProblem, TicketRejected
 from idp.errors import ServiceUnavailable
 
+log = logging.getLogger("idp.cas")
+
 Answer = tuple[int, bytes, str]
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Route = Callable[[CasServer, Mapping[str, str]], Answer]
 
 
 def requested_format(values: Mapping[str, str]) -> str | None:
@@ -62,3 +77,63 @@ def validate_v1(cas: CasServer, values: Mapping[str, str]) -> Answer:
 def validate_v1_refusal() -> Answer:
     """The CAS 1.0 ``no``."""
     return 200, responses.cas1(None), responses.TEXT_TYPE
+
+
+def _v2(with_attributes: bool, accept_proxy_tickets: bool) -> Route:
+    def route(cas: CasServer, values: Mapping[str, str]) -> Answer:
+        return validate(cas, values, with_attributes=with_attributes, accept_proxy_tickets=accept_proxy_tickets)
+
+    return route
+
+
+#: The validation paths (CAS 3.0 §2.4 CAS 1.0, §2.5–§2.6 CAS 2.0, §2.8–§2.9 CAS 3.0 with attributes).
+ROUTES: dict[str, Route] = {
+    "/cas/validate": validate_v1,
+    "/cas/serviceValidate": _v2(False, False),
+    "/cas/proxyValidate": _v2(False, True),
+    "/cas/p3/serviceValidate": _v2(True, False),
+    "/cas/p3/proxyValidate": _v2(True, True),
+}
+METHODS = ("GET", "HEAD", "POST")
+
+
+class ValidationEndpoint:
+    """One validation path: parameters from the query (and a POST's form), the answer, its headers."""
+
+    def __init__(self, cas: CasServer, path: str, max_body: int, retry_after: int) -> None:
+        self._cas = cas
+        self._path = path
+        self._route = ROUTES[path]
+        self._max_body = max_body or None
+        self._retry_after = str(retry_after)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        request.max_content_length = self._max_body
+        headers = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+        if request.method not in METHODS:
+            response = Response(b"", 405, [*headers, ("Allow", ", ".join(METHODS))])
+            return response(environ, start_response)
+        try:
+            values = request.values
+            status, body, content_type = self._route(self._cas, values)
+        except Exception:
+            values = request.args
+            status, body, content_type = self._unexpected(values)
+        if status == 503:
+            headers.append(("Retry-After", self._retry_after))
+        return Response(body, status, headers, content_type=content_type)(environ, start_response)
+
+    def _unexpected(self, values: Mapping[str, str]) -> Answer:
+        """A bug's answer (or a body over the limit): 500 with the ``INTERNAL_ERROR`` document (``no`` for CAS 1.0)."""
+        log.exception("unexpected error on %s", self._path)
+        if self._path == "/cas/validate":
+            _, body, content_type = validate_v1_refusal()
+        else:
+            _, body, content_type = failure(TicketProblem.OUTAGE, requested_format(values) or "XML")
+        return 500, body, content_type
+
+
+def routes(cas: CasServer, max_body: int, retry_after: int) -> dict[str, WsgiApp]:
+    """The validation paths and their handlers, for ``idp.web.edge.Edge``."""
+    return {path: ValidationEndpoint(cas, path, max_body, retry_after) for path in ROUTES}

@@ -1,4 +1,5 @@
-"""The CAS routes under ``/cas`` (CAS 3.0 §2): each view parses, calls the server once, renders."""
+"""The CAS browser routes under ``/cas`` (CAS 3.0 §2.1–§2.3) and ``/proxy`` (§2.7): each view parses, calls the
+server once, renders. The validation endpoints are WSGI handlers (``idp.cas.validation``)."""
 
 from __future__ import annotations
 
@@ -146,50 +147,12 @@ def _reply(body: bytes, content_type: str, status: int = 200) -> Response:
     return Response(body, status, headers, content_type=content_type)
 
 
-def _answer_with(answer: validation.Answer) -> Response:
-    status, body, content_type = answer
+def _failure(problem: TicketProblem, fmt: str, element: str = "authenticationFailure") -> Response:
+    status, body, content_type = validation.failure(problem, fmt, element)
     return _reply(body, content_type, status)
 
 
-def _failure(problem: TicketProblem, fmt: str, element: str = "authenticationFailure") -> Response:
-    return _answer_with(validation.failure(problem, fmt, element))
-
-
-# A GET to these routes takes the WSGI fast lane (idp.cas.fastlane) and never reaches Flask; POST and HEAD do.
-
-
-@bp.route("/validate", methods=["GET", "POST"])
-def validate_v1() -> Response:
-    """CAS 1.0: ``yes``/``no`` text; proxy tickets always fail (§2.4)."""
-    return _answer_with(validation.validate_v1(_cas(), request.values))
-
-
-@bp.route("/serviceValidate", methods=["GET", "POST"])
-def service_validate() -> Response:
-    """CAS 2.0 service ticket validation (§2.5)."""
-    return _answer_with(validation.validate(_cas(), request.values, with_attributes=False,
-                                            accept_proxy_tickets=False))
-
-
-@bp.route("/proxyValidate", methods=["GET", "POST"])
-def proxy_validate() -> Response:
-    """CAS 2.0 service or proxy ticket validation (§2.6)."""
-    return _answer_with(validation.validate(_cas(), request.values, with_attributes=False,
-                                            accept_proxy_tickets=True))
-
-
-@bp.route("/p3/serviceValidate", methods=["GET", "POST"])
-def p3_service_validate() -> Response:
-    """CAS 3.0 service ticket validation with attributes (§2.8)."""
-    return _answer_with(validation.validate(_cas(), request.values, with_attributes=True,
-                                            accept_proxy_tickets=False))
-
-
-@bp.route("/p3/proxyValidate", methods=["GET", "POST"])
-def p3_proxy_validate() -> Response:
-    """CAS 3.0 service or proxy ticket validation with attributes (§2.9)."""
-    return _answer_with(validation.validate(_cas(), request.values, with_attributes=True,
-                                            accept_proxy_tickets=True))
+# The validation paths (§2.4–§2.9) are not Flask views: ``idp.cas.validation`` answers them.
 
 
 @bp.route("/proxy", methods=["GET", "POST"])

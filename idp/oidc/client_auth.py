@@ -94,7 +94,7 @@ class ClientAuthFailures:
     def failed(self, request: Any, error: InvalidClientError, endpoint: str) -> InvalidClientError:
         """Record a failure and return the error to answer: ``error`` itself, or 429 while a throttle runs."""
         client_id, method = claimed_client(request)
-        client_id, ip = _printable(client_id), client_ip()
+        client_id, ip = _printable(client_id), client_ip(request)
         server = self.server
         policy = server.services.flow.throttle_policy
         now = server.now()

@@ -24,8 +24,6 @@ class OidcPolicy:
     consent_ttl: dt.timedelta = dt.timedelta(minutes=15)
     logout_token_ttl: dt.timedelta = dt.timedelta(minutes=2)
     backchannel_timeout_seconds: float = 2.0
-    #: How long a worker keeps a client's registration in memory (a change reaches every worker within it).
-    client_cache_seconds: float = 5.0
 
 
 #: ``acr`` per way of logging in (discovery ``acr_values_supported``).

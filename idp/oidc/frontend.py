@@ -56,11 +56,11 @@ class OidcFrontend:
 
         return bp
 
-    def wsgi_lane(self, app: Any, services: Services) -> Any:
-        """The usual token grants and UserInfo served in front of Flask (``idp.oidc.fastlane``)."""
-        from idp.oidc.fastlane import OidcLane
+    def back_channel(self) -> dict[str, Any]:
+        """The token, UserInfo, revocation and introspection endpoints: WSGI handlers, not Flask views."""
+        from idp.oidc.token_endpoint import routes
 
-        return OidcLane(app, services)
+        return routes(self.server)
 
     def resume_url(self, request_id: str) -> str:
         """After the login page: ``/oidc/resume/<id>``."""

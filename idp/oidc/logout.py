@@ -128,7 +128,7 @@ class OidcLogout:
         """authlib's checks (hint signed by us, client, registered post_logout_redirect_uri) or None."""
         try:
             with self.server.transaction():
-                return self.server.validate_endpoint_request("end_session")
+                return self.server.validate_endpoint_request("end_session", request._get_current_object())  # type: ignore[attr-defined]
         except OAuth2Error:
             return None  # forged or foreign hint, client mismatch: no redirect anywhere (SECURITY O24)
 

@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import logging
 import secrets
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from authlib.oidc.core.util import create_half_hash
-from flask import Response, json
-from flask import request as flask_request
+from werkzeug.wrappers import Request, Response
 
 from idp.core import audit
 from idp.core.ports import AuditEvent
@@ -36,7 +33,6 @@ from idp.oidc.assertion import PrivateKeyJwt
 from idp.oidc.client_auth import ClientAuthFailures
 from idp.oidc.config import OidcPolicy
 from idp.oidc.endpoints import EndSession, Introspection, Issuer, Revocation
-from idp.oidc.fasttoken import FastTokens
 from idp.oidc.grants import (
     AUTH_METHODS,
     CONFIDENTIAL_METHODS,
@@ -48,8 +44,7 @@ from idp.oidc.grants import (
 )
 from idp.oidc.keyset import OidcKeySet
 from idp.oidc.models import OidcClient, StoredCode, StoredToken, Subject
-from idp.storage.oidc_fast import NewCode
-from idp.storage.oidc_store import GrantRecord, SqlOidcStore, digest
+from idp.storage.oidc_store import GrantRecord, NewCode, SqlOidcStore, digest
 from idp.storage.uow import SqlUnitOfWork
 from idp.wiring import Services
 
@@ -58,13 +53,39 @@ log = logging.getLogger("idp.oidc")
 ID_TOKEN_ALG = "RS256"
 
 
-class PublicRequest(FlaskOAuth2Request):  # type: ignore[misc]
-    """The Flask request under its public URL (the issuer's), whatever proxy terminated TLS before us."""
+class RequestPayload(OAuth2Payload):  # type: ignore[misc]
+    """The parameters of a werkzeug request as authlib reads them (query, and form for a POST)."""
 
-    def __init__(self, request: Any, uri: str) -> None:
-        OAuth2Request.__init__(self, method=request.method, uri=uri, headers=request.headers)
+    def __init__(self, request: Request) -> None:
         self._request = request
-        self.payload = FlaskOAuth2Payload(request)
+
+    @property
+    def data(self) -> Any:
+        return self._request.values
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        values = self._request.values
+        return {name: values.getlist(name) for name in values}
+
+
+class PublicRequest(OAuth2Request):  # type: ignore[misc]
+    """A werkzeug request (a Flask view's, or a back-channel handler's) under its public URL (the issuer's),
+    whatever proxy terminated TLS before us."""
+
+    def __init__(self, request: Request, uri: str) -> None:
+        super().__init__(method=request.method, uri=uri, headers=request.headers)
+        self._request = request
+        self.payload = RequestPayload(request)
+        self.remote_addr = request.remote_addr  # the caller (after ProxyFix's trusted hops), for throttling
+
+    @property
+    def args(self) -> Any:
+        return self._request.args
+
+    @property
+    def form(self) -> Any:
+        return self._request.form
 
 
 class StoredRequest(OAuth2Request):  # type: ignore[misc]
@@ -85,7 +106,9 @@ class StoredRequest(OAuth2Request):  # type: ignore[misc]
 
 
 class OidcServer(AuthorizationServer):  # type: ignore[misc]
-    """authlib's Flask authorization server, bound to our storage, keys and clock."""
+    """authlib's framework-free authorization server, bound to our storage, keys and clock: the token,
+    revocation and introspection endpoints are plain WSGI handlers (``idp.oidc.token_endpoint``), the
+    authorization and logout endpoints Flask views; each hands its werkzeug request in."""
 
     def __init__(self, services: Services, keys: OidcKeySet, policy: OidcPolicy) -> None:
         super().__init__()
@@ -93,7 +116,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         self.issuer = services.settings.server.base_url
         self.base = self.issuer.rstrip("/")
         self._uow: ContextVar[SqlUnitOfWork | None] = ContextVar("oidc_uow", default=None)
-        self._clients: dict[str, tuple[float, OidcClient | None]] = {}
+        self._clients = services.caches.oidc_clients
         self.register_token_generator("default", self._generate_token)
         self.register_grant(CodeGrant, [S256Only(required=True), IdToken(self), consume_code])
         self.register_grant(RefreshGrant, [IdToken(self)])
@@ -101,7 +124,6 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         for endpoint in (Revocation, Introspection, EndSession):
             self.register_endpoint(endpoint)
         self.register_extension(Issuer(self.issuer))
-        self.fast = FastTokens(self)
         self.client_failures = ClientAuthFailures(self)
 
     # --- plumbing --------------------------------------------------------------------------------
@@ -135,10 +157,21 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
     def store(self) -> SqlOidcStore:
         return self.uow.oidc  # type: ignore[attr-defined,no-any-return]
 
+    @contextmanager
+    def reading(self) -> Iterator[SqlOidcStore]:
+        """The store on a unit of work for reads only (in autocommit: no ``BEGIN``/``ROLLBACK`` round trips)."""
+        with self.services.uow.autocommit() as uow:
+            yield SqlOidcStore(uow.session)
+
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
             return request
-        return PublicRequest(flask_request, self.url(flask_request.path))
+        if not isinstance(request, Request):
+            raise TypeError("OidcServer needs the werkzeug request of the endpoint")
+        return PublicRequest(request, self.url(request.path))
+
+    def create_json_request(self, request: Any) -> OAuth2Request:
+        raise NotImplementedError("no JSON request endpoint is served")
 
     def handle_response(self, status_code: int, payload: Any, headers: list[tuple[str, str]]) -> Response:
         if isinstance(payload, dict):
@@ -180,7 +213,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         return client
 
     def query_client(self, client_id: str | None) -> OidcClient | None:
-        """A registered, enabled client; kept in memory for ``policy.client_cache_seconds`` (a registration
+        """A registered, enabled client; kept in memory for ``[caches] oidc_clients_seconds`` (a registration
         change made by ``idp oidc`` reaches running workers within that delay)."""
         if not isinstance(client_id, str) or not client_id.isprintable() or len(client_id) > 64:
             return None
@@ -190,31 +223,23 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
 
     def client_in(self, store: SqlOidcStore, client_id: str) -> OidcClient | None:
         """``query_client`` reading from ``store`` on a cache miss."""
-        now = time.monotonic()
-        cached = self._clients.get(client_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        found, client = self._clients.lookup(client_id)
+        if found:
+            return client  # type: ignore[no-any-return]
         record = store.client(client_id)
         client = OidcClient(record) if record is not None and record.enabled else None
-        if len(self._clients) > 10000:
-            self._clients.clear()
-        self._clients[client_id] = (now + self.policy.client_cache_seconds, client)
+        self._clients.put(client_id, client)
         return client
 
-    def cached_client(self, client_id: str) -> OidcClient | None:
-        """The client as ``query_client`` last loaded it, if still fresh; None on a miss (no database access)."""
-        cached = self._clients.get(client_id)
-        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
-
     def current_client(self, client_id: str) -> OidcClient | None:
-        """``query_client`` outside a transaction: from memory, else one read in autocommit (the fast paths)."""
+        """``query_client`` outside a transaction: from memory, else one read in autocommit."""
         if not client_id.isprintable() or len(client_id) > 64:
             return None
-        cached = self._clients.get(client_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        with self.fast.redeemer.reading() as session:
-            return self.client_in(SqlOidcStore(session), client_id)
+        found, client = self._clients.lookup(client_id)
+        if found:
+            return client  # type: ignore[no-any-return]
+        with self.reading() as store:
+            return self.client_in(store, client_id)
 
     def forget_clients(self) -> None:
         """Drop the in-memory client cache (after a registration change in this process)."""
@@ -242,22 +267,24 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
 
     def issue_code(self, new: NewCode) -> None:
         """Store the code, its grant and the session participant (one statement on PostgreSQL)."""
-        self.fast.redeemer.issue_code(new)
+        with self.services.uow.autocommit() as uow:
+            SqlOidcStore(uow.session).issue_code(new)
 
     def find_code(self, code: str, client: OidcClient, request: Any) -> StoredCode | None:
-        """A live code of this client; a used one is a replay and revokes its grant (RFC 6749 §4.1.2).
+        """Redeem a code (``SqlOidcStore.take_code``: one conditional UPDATE, RFC 6749 §4.1.2, §10.5).
 
-        Usually one statement consumes the code when the request matches it in full; otherwise the code is only
-        read here, authlib's checks say what is wrong, and ``consume`` runs once they all passed.
+        When that statement takes nothing, the code is only read to explain the refusal: a used code is a
+        replay and revokes its grant; a live one is handed back unconsumed so that authlib names the mismatch
+        (``redirect_uri``, ``code_verifier``), and ``consume`` refuses it whatever authlib decides.
         """
         form = request.form
         verifier, redirect_uri = form.get("code_verifier") or "", form.get("redirect_uri") or ""
-        if CODE_VERIFIER_PATTERN.match(verifier) or not verifier:
+        if (CODE_VERIFIER_PATTERN.match(verifier) or not verifier) and "\x00" not in redirect_uri \
+                and len(redirect_uri) <= 2048 and len(code) <= 256:
             challenge = create_s256_code_challenge(verifier) if verifier else ""
-            if "\x00" not in redirect_uri and len(redirect_uri) <= 2048:
-                taken = self.store.take_code(digest(code), client.client_id, redirect_uri, challenge, self.now())
-                if taken is not None:
-                    return StoredCode(taken, consumed=True)
+            taken = self.store.take_code(digest(code), client.client_id, redirect_uri, challenge, self.now())
+            if taken is not None:
+                return StoredCode(taken, consumed=True)
         record = self.store.code(digest(code))
         if record is None or record.client_id != client.client_id:
             return None
@@ -269,11 +296,9 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         return StoredCode(record)
 
     def consume(self, code: StoredCode) -> None:
-        if code.consumed:
-            return
-        if not self.store.consume_code(code.record.code_hash, self.now()):
-            self._replayed(code.record.grant)
-            raise InvalidGrantError("The code was already used.")
+        """Only a code redeemed by ``find_code`` gives tokens."""
+        if not code.consumed:
+            raise InvalidGrantError("The code does not match the authorization request.")
 
     def _replayed(self, grant: GrantRecord) -> None:
         self.store.revoke_grant(grant.id, self.now())
@@ -305,29 +330,36 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         return StoredToken(record, self.now()) if record else None
 
     def find_refresh(self, refresh_token: str, client: OidcClient, scope: str | None) -> StoredToken | None:
-        """A live refresh token; presenting a rotated one revokes the whole grant (SECURITY O21).
+        """Redeem a refresh token (``SqlOidcStore.take_refresh``: one conditional UPDATE, RFC 6749 §6); presenting
+        a rotated one revokes the whole grant (SECURITY O21).
 
-        Without a ``scope`` parameter nothing can fail after the lookup, so one statement rotates it at once.
+        A ``scope`` parameter wider than the grant's is refused before anything is redeemed (authlib names it);
+        when the statement takes nothing, the token is only read to explain the refusal.
         """
-        if not scope and refresh_token and len(refresh_token) <= 256:
+        if not refresh_token or len(refresh_token) > 256:
+            return None
+        if not scope or self._scope_within(refresh_token, scope):
             taken = self.store.take_refresh(digest(refresh_token), client.client_id, self.now())
             if taken is not None:
                 return StoredToken(taken, self.now(), consumed=True)
         token = self.find_token(refresh_token)
-        if token is None or token.record.kind != "refresh":
+        if token is None or token.record.kind != "refresh" or token.record.client_id != client.client_id:
             return None
         if token.record.used_at is not None:
             self._reused(token)
             return None
         if token.is_revoked():
             return None
-        return token
+        return token if scope else None  # a wider scope: authlib answers invalid_scope (``rotate`` refuses it)
+
+    def _scope_within(self, refresh_token: str, scope: str) -> bool:
+        """Whether a ``scope`` parameter stays within the refresh token's (RFC 6749 §6), read before redeeming."""
+        token = self.find_token(refresh_token)
+        return token is not None and set(scope.split()) <= set(token.record.scope.split())
 
     def rotate(self, token: StoredToken) -> None:
-        if token.consumed:
-            return
-        if not self.store.rotate_refresh(token.record.token_hash, self.now()):
-            self._reused(token)
+        """Only a refresh token redeemed by ``find_refresh`` gives new tokens."""
+        if not token.consumed:
             raise InvalidGrantError()
 
     def _reused(self, token: StoredToken) -> None:

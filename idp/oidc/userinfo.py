@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from werkzeug.wrappers import Request, Response
+
 from idp.core.accounts.model import AccountState
 from idp.core.identity import identity_of
 from idp.oidc.claims import userinfo_claims
 from idp.oidc.server import OidcServer
+from idp.oidc.token_endpoint import json_response
 from idp.storage.accounts import SqlAccountRepository
-from idp.storage.oidc_store import SqlOidcStore, TokenRecord, digest
+from idp.storage.oidc_store import TokenRecord, digest
 
 #: Scopes whose claims come from the school register (the others need the account row only).
 REGISTER_SCOPES = frozenset({"fr_edu", "fr_edu_ine", "fr_edu_children"})
@@ -26,51 +29,46 @@ class BearerRejected(Exception):
 
 
 def claims_for(server: OidcServer, access_token: str) -> dict[str, Any]:
-    """The claims one access token gives access to; ``sub`` equals the ID token's (SECURITY O20)."""
+    """The claims one access token gives access to; ``sub`` equals the ID token's (SECURITY O20).
+
+    Reads only: the token (with its grant and account state), the account, then the register records when a
+    scope needs them; the postal code is never a claim. A register change reaches the next answer."""
     if not access_token or len(access_token) > 256:
         raise BearerRejected("invalid_token", 401)
     now = server.now()
-    redeemer = server.fast.redeemer
-    if redeemer.one_statement_bearer:
-        # PostgreSQL: token, grant, account and register records in one statement in autocommit.
-        bearer = redeemer.bearer(digest(access_token))
-        token = _live(bearer.token if bearer else None, now)
-        account = bearer.account if bearer else None
-        client = server.current_client(token.client_id)
+    with server.reading() as store:
+        token = _live(store.token(digest(access_token)), now)
+        account = store.account(token.grant.account_id)
+        client = server.client_in(store, token.client_id)
         if account is None or account.state is not AccountState.ACTIVE or client is None:
             raise BearerRejected("invalid_token", 401)
         register = bool(REGISTER_SCOPES.intersection(token.scope.split()))
-        records = _Loaded(bearer.records if bearer else [])
-        identity = identity_of(records, account, register=register, postal=False)  # type: ignore[arg-type]
-    else:
-        # Reads only: the token (with its grant and account state), the account, then the register records
-        # when a scope needs them; the postal code is never a claim.
-        with redeemer.reading() as session:
-            store = SqlOidcStore(session)
-            token = _live(store.token(digest(access_token)), now)
-            found = store.account(token.grant.account_id)
-            client = server.client_in(store, token.client_id)
-            if found is None or found.state is not AccountState.ACTIVE or client is None:
-                raise BearerRejected("invalid_token", 401)
-            account = found
-            register = bool(REGISTER_SCOPES.intersection(token.scope.split()))
-            identity = identity_of(SqlAccountRepository(session), account, register=register, postal=False)
+        identity = identity_of(SqlAccountRepository(store.session), account, register=register, postal=False)
     settings = server.services.settings
     return userinfo_claims(identity, token.scope.split(), sub=token.grant.sub, sector=client.sector,
                            secret=settings.pairwise_salt, logout_url=server.url("/logout"), now=now)
 
 
-class _Loaded:
-    """The register records the statement already read, where ``identity_of`` asks its repository for them."""
+def _bearer(request: Request) -> str:
+    """The access token of a request: ``Authorization: Bearer`` (RFC 6750 §2.1) or a form body (§2.2)."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        return request.form.get("access_token", "")
+    return ""
 
-    def __init__(self, records: list[dict[str, Any]]) -> None:
-        self._records = records
 
-    def linked_records(self, account_id: int) -> list[dict[str, Any]]:
-        return self._records
-
-    def postal_code(self, account_id: int) -> str:
-        return ""  # never asked: the postal code is never a claim (postal=False)
+def userinfo(server: OidcServer, request: Request) -> Response:
+    """UserInfo (OIDC Core 5.3) with a bearer token in the header or a POST body; never the query string."""
+    try:
+        if "access_token" in request.args:
+            raise BearerRejected("invalid_request", 400)
+        claims = claims_for(server, _bearer(request))
+    except BearerRejected as rejected:
+        return json_response({"error": rejected.error}, rejected.status,
+                             {"WWW-Authenticate": f'Bearer error="{rejected.error}"'})
+    return json_response(claims)
 
 
 def _live(token: TokenRecord | None, now: dt.datetime) -> TokenRecord:

@@ -1,4 +1,7 @@
-"""The ``/oidc`` routes and discovery: each view parses the request and calls one front-end or server method."""
+"""The ``/oidc`` browser routes and discovery: each view parses the request and calls one front-end or server method.
+
+The back-channel endpoints (token, UserInfo, revocation, introspection) are not Flask views: see
+``idp.oidc.token_endpoint``."""
 
 from __future__ import annotations
 
@@ -11,20 +14,15 @@ from idp.core.authn.flow import browser_hash
 from idp.errors import ServiceUnavailable
 from idp.oidc.claims import CLAIMS_SUPPORTED, SCOPE_LABELS, SCOPES
 from idp.oidc.config import ACR
-from idp.oidc.fastlane import DECLINED
 from idp.oidc.frontend import OidcFrontend
 from idp.oidc.logout import OidcLogout
 from idp.oidc.mapping import OidcUntrusted
 from idp.oidc.server import AUTH_METHODS, CONFIDENTIAL_METHODS
-from idp.oidc.userinfo import BearerRejected, claims_for
 from idp.web.form_targets import allow_urls
 from idp.web.security import browser_id, check_csrf, sso_token
 
 bp = Blueprint("oidc", __name__)
 
-#: Endpoints answering JSON (errors there are JSON too, never an HTML page).
-JSON_ENDPOINTS = frozenset({"oidc.token", "oidc.userinfo", "oidc.revoke", "oidc.introspect"})
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _frontend() -> OidcFrontend:
@@ -118,66 +116,6 @@ def consent(pending_id: str) -> ResponseReturnValue:
     return frontend.decide(pending, client, account, session, accepted=request.form.get("decision") == "accepter")
 
 
-@bp.post("/oidc/token")
-def token() -> ResponseReturnValue:
-    """Token endpoint (RFC 6749 §3.2): JSON, ``no-store``."""
-    server = _frontend().server
-    if not request.environ.get(DECLINED):  # the WSGI lane has already tried (and declined) the same decision
-        fast = server.fast.answer(request)
-        if fast is not None:
-            return fast
-    with server.transaction() as uow:
-        response: Response = server.create_token_response()
-        uow.commit()
-    return response
-
-
-def _bearer() -> str:
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-        return request.form.get("access_token", "")  # RFC 6750 §2.2
-    return ""
-
-
-@bp.route("/oidc/userinfo", methods=["GET", "POST"])
-def userinfo() -> ResponseReturnValue:
-    """UserInfo (OIDC Core 5.3) with a bearer token in the header (or a POST body); never the query string."""
-    if "access_token" in request.args:
-        return _bearer_error("invalid_request", 400)
-    try:
-        claims = claims_for(_frontend().server, _bearer())
-    except BearerRejected as rejected:
-        return _bearer_error(rejected.error, rejected.status)
-    return jsonify(claims), 200, NO_STORE
-
-
-def _bearer_error(error: str, status: int) -> ResponseReturnValue:
-    headers = {"WWW-Authenticate": f'Bearer error="{error}"', **NO_STORE}
-    return jsonify({"error": error}), status, headers
-
-
-@bp.post("/oidc/revoke")
-def revoke() -> ResponseReturnValue:
-    """RFC 7009 revocation for authenticated clients."""
-    return _endpoint("revocation")
-
-
-@bp.post("/oidc/introspect")
-def introspect() -> ResponseReturnValue:
-    """RFC 7662 introspection for confidential clients."""
-    return _endpoint("introspection")
-
-
-def _endpoint(name: str) -> ResponseReturnValue:
-    server = _frontend().server
-    with server.transaction() as uow:
-        response: Response = server.create_endpoint_response(name)
-        uow.commit()
-    return response
-
-
 @bp.route("/oidc/logout", methods=["GET", "POST"])
 def logout() -> ResponseReturnValue:
     """End-session endpoint (RP-Initiated Logout 1.0)."""
@@ -195,9 +133,6 @@ def _untrusted(exc: OidcUntrusted) -> ResponseReturnValue:
 @bp.errorhandler(ServiceUnavailable)
 def _unavailable(exc: ServiceUnavailable) -> ResponseReturnValue:
     retry = str(current_app.extensions["idp"].settings.server.outage_retry_after_seconds)
-    if request.endpoint in JSON_ENDPOINTS:
-        body = {"error": "temporarily_unavailable", "error_description": "Service temporarily unavailable."}
-        return jsonify(body), 503, {"Retry-After": retry, **NO_STORE}
     page = render_template("error.html", title="Service momentanément indisponible", message=exc.description,
                            correlation_id=getattr(g, "correlation_id", ""))
     return page, 503, {"Retry-After": retry}

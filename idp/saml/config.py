@@ -24,11 +24,6 @@ class SamlConfig:
     pending_ttl: dt.timedelta = dt.timedelta(minutes=5)
     logout_chain_ttl: dt.timedelta = dt.timedelta(minutes=10)
     key_check_interval_seconds: float = 10.0
-    #: How long a worker reuses a service provider's row before reading it again.
-    sp_cache_seconds: float = 5.0
-    #: How long a worker reuses the attributes released to an SP in one SSO session (register changes made
-    #: meanwhile reach that SP after at most this time, or at its next login in a new session).
-    released_cache_seconds: float = 300.0
 
     @property
     def entity_id(self) -> str:

@@ -9,7 +9,6 @@ import hmac
 import json
 import logging
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +35,6 @@ from idp.errors import ConfigurationError
 from idp.keystore import KeyStoreError
 from idp.saml.attributes import parse_attribute_list, saml_attributes
 from idp.saml.authn_context import FRESH_LOGIN, session_class
-from idp.saml.cache import TtlCache
 from idp.saml.checks import AuthnRequestChecker, CheckedAuthnRequest
 from idp.saml.config import SamlConfig
 from idp.saml.crypto import XmlSecBackend
@@ -96,18 +94,17 @@ class SamlIdp:
         except (KeyStoreError, OSError, ValueError) as exc:
             raise ConfigurationError(f"SAML : {exc}") from None
         self.metadata_cache = MetadataCache(self.backend.keys)
-        self._sp_rows: dict[str, tuple[float, SpRow | None]] = {}
+        caches = services.caches  # lifetimes in ``[caches]`` (``idp.caches``)
+        self._sp_rows = caches.saml_service_providers
         self._endpoints_ok: dict[str, bool] = {}  # per metadata hash: its ACS/SLO URLs pass the URL rule
         self._issued_ids: set[tuple[str, str]] = set()
         #: Attributes released per (session, SP, policy version): the register is read once per session and SP.
-        self._released: TtlCache[tuple[str, str, object], dict[Attr, list[str]]] = TtlCache(
-            self.config.released_cache_seconds)
+        self._released = caches.saml_released
         #: Session participants this worker has recorded (the same row is not written at every answer).
-        self._recorded: TtlCache[tuple[str, str, str], bool] = TtlCache(self.config.released_cache_seconds)
+        self._recorded = caches.saml_participants
         self.publisher = MetadataPublisher(self.config, self.keys, self.backend)
         #: The autopost page pre-rendered per (script root, with RelayState): see ``views.render_post``.
-        self.post_pages: dict[tuple[str, bool], tuple[tuple[tuple[str, ...], tuple[str, ...]],
-                                                       tuple[int, ...] | None]] = {}
+        self.post_pages = caches.pages
         from idp.saml.slo import SingleLogout
 
         self.slo = SingleLogout(self)
@@ -119,12 +116,6 @@ class SamlIdp:
         from idp.saml.views import bp
 
         return bp
-
-    def wsgi_lane(self, app: Any, services: Services) -> Any:
-        """``GET /saml/sso/redirect`` answered in front of Flask when the SSO session answers (``idp.saml.lane``)."""
-        from idp.saml.lane import SsoLane
-
-        return SsoLane(app, services, self)
 
     def resume_url(self, request_id: str) -> str:
         """Back from the login page to ``/saml/resume/<id>``."""
@@ -142,21 +133,18 @@ class SamlIdp:
                          now: dt.datetime) -> tuple[SpRow, SpMetadata] | None:
         """A registered SP whose metadata is still valid (``validUntil`` enforced at use, not only at import).
 
-        Rows are kept ``sp_cache_seconds`` per worker (a change made with ``idp sp`` applies within that time);
-        without a ``store``, a short transaction of its own reads the row when the cache has none.
+        Rows are kept ``[caches] saml_service_providers_seconds`` per worker (a change made with ``idp sp``
+        applies within that time); without a ``store``, a short transaction of its own reads the row when the
+        cache has none.
         """
-        cached = self._sp_rows.get(entity_id)
-        if cached is not None and time.monotonic() - cached[0] < self.config.sp_cache_seconds:
-            row = cached[1]
-        else:
+        found, row = self._sp_rows.lookup(entity_id)
+        if not found:
             if store is None:
                 with self.services.uow() as uow:
                     row = SqlSamlStore(uow.session).get_sp(entity_id)
             else:
                 row = store.get_sp(entity_id)
-            if len(self._sp_rows) > 10_000:
-                self._sp_rows.clear()
-            self._sp_rows[entity_id] = (time.monotonic(), row)
+            self._sp_rows.put(entity_id, row)
         if row is None:
             return None
         metadata = self.metadata_cache.get(row)
@@ -239,7 +227,7 @@ class SamlIdp:
         NameID, the session participant; ``finish`` signs after the commit (no lock held while signing)."""
         services, now = self.services, self.services.clock.now()
         # The ORM session only if something below needs it (not the usual answer from a live session).
-        store = SqlSamlStore(lambda: uow.session, getattr(uow, "execute_raw", None))
+        store = SqlSamlStore(lambda: uow.session)
         if consume:
             self.consume(store, checked, now)
         found = self.service_provider(store, checked.sp, now)

@@ -59,8 +59,8 @@ def _template_stamp() -> tuple[int, ...]:
 
 def cached_post_page(idp: SamlIdp, script_root: str,
                      with_relay_state: bool) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """The pre-rendered autopost page, if there is one still up to date (no Flask: the WSGI lane reads it)."""
-    entry = idp.post_pages.get((script_root, with_relay_state))
+    """The pre-rendered autopost page, if there is one still up to date."""
+    entry = idp.post_pages.get(("saml_post", script_root, with_relay_state))
     if entry is None:
         return None
     page, stamp = entry
@@ -76,8 +76,7 @@ def _post_page(with_relay_state: bool) -> tuple[tuple[str, ...], tuple[str, ...]
     (and script root) with unguessable markers in their place; each answer then only escapes its values
     with the same function Jinja's autoescaping uses (``markupsafe.escape``) and joins the parts: the same
     bytes without a Jinja rendering per login. Kept by the ``SamlIdp`` (one per application: product name,
-    URLs), read there by the WSGI lane too; in development (templates reloaded) it is rendered again when
-    one of its templates has changed.
+    URLs); in development (templates reloaded) it is rendered again when one of its templates has changed.
     """
     idp = _idp()
     page = cached_post_page(idp, request.script_root, with_relay_state)
@@ -89,8 +88,7 @@ def _post_page(with_relay_state: bool) -> tuple[tuple[str, ...], tuple[str, ...]
         stamp = _template_stamp() if current_app.config["TEMPLATES_AUTO_RELOAD"] else None
         parts = re.split(f"slot{tag}({'|'.join(POST_SLOTS)})end", render_template("saml_post.html", **values))
         page = (tuple(parts[0::2]), tuple(parts[1::2]))
-        if len(idp.post_pages) < 64:
-            idp.post_pages[(request.script_root, with_relay_state)] = (page, stamp)
+        idp.post_pages.put(("saml_post", request.script_root, with_relay_state), (page, stamp))
     return page
 
 
@@ -133,7 +131,7 @@ def check_request(services: Services, idp: SamlIdp, inbound: binding.Inbound,
                   endpoint: str) -> tuple[checks.CheckedAuthnRequest, str] | PostForm:
     """Run the AuthnRequest checks (the SP's row from the worker's cache; the replay record is written with
     the answer or when the request is parked): the checked request and the SP's name, or the signed refusal
-    of a trusted request. Nothing is written here (the WSGI lane relies on it to hand over to Flask)."""
+    of a trusted request. Nothing is written here."""
     now = services.clock.now()
     try:
         checked, metadata = idp.checker(None, now).check(inbound, endpoint, now)
@@ -161,7 +159,7 @@ def _consume(services: Services, idp: SamlIdp, checked: checks.CheckedAuthnReque
 def decide(services: Services, idp: SamlIdp, checked: checks.CheckedAuthnRequest, sp_name: str, bid: str,
            token: str | None) -> PostForm | AuthnRequest:
     """Hand the request to the common login: the answer (or refusal) to post when the SSO session may
-    answer at once, else the stored request the login page is for. No Flask here (the WSGI lane runs it)."""
+    answer at once, else the stored request the login page is for."""
     prepared: list[Prepared] = []
 
     def on_answer(uow: Any, assertion: Assertion) -> None:
@@ -201,23 +199,9 @@ def _begin(checked: checks.CheckedAuthnRequest, sp_name: str) -> ResponseReturnV
     return _respond(decide(services, _idp(), checked, sp_name, browser_id(), sso_token(services.settings)))
 
 
-#: WSGI environ key under which ``idp.saml.lane`` hands Flask what it already decided (never from a client:
-#: request headers arrive as ``HTTP_*`` keys).
-LANE_OUTCOME = "idp.saml.sso_outcome"
-
-
 @bp.get("/sso/redirect")
 def sso_redirect() -> ResponseReturnValue:
-    """SP-initiated SSO, HTTP-Redirect binding (signature, if any, over the raw query).
-
-    Usually answered by ``idp.saml.lane`` in front of Flask; what the lane decided but does not answer
-    itself (a login to ask for, an error page) arrives here in ``LANE_OUTCOME``, the work not redone.
-    """
-    handed = request.environ.pop(LANE_OUTCOME, None)
-    if handed is not None:
-        if isinstance(handed, BaseException):
-            raise handed
-        return _respond(handed)
+    """SP-initiated SSO, HTTP-Redirect binding (Bindings 3.4; the signature, if any, over the raw query)."""
     services, idp = _services(), _idp()
     inbound = binding.decode_redirect(request.query_string, "SAMLRequest", idp.config)
     result = check_request(services, idp, inbound, idp.config.url("/saml/sso/redirect"))

@@ -1,10 +1,10 @@
 """The service catalogue ("Mes services"), read from the shared ``service_providers`` table, cached per process.
 
 The list changes only when an administrator runs ``idp sp add/set/remove``, ``idp cas add/remove`` or
-``idp oidc add/remove``; re-reading it at every page cost a statement. Each process keeps it for ``TTL``
-seconds. The stores that write the table call ``changed()``: in the process that ran the command (the CLI,
-or the tests) the next read sees the change at once; the server's workers, other processes, see it within
-``TTL`` seconds.
+``idp oidc add/remove``; re-reading it at every page cost a statement. Each process keeps it for
+``[caches] catalogue_seconds`` (declared with the other caches in ``idp.caches``). The stores that write the
+table call ``changed()``: in the process that ran the command (the CLI, or the tests) the next read sees the
+change at once; the server's workers, other processes, see it within that lifetime.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from idp.core.ports import ServiceEntry
-
-#: Seconds a worker keeps the catalogue before reading the table again.
-TTL = 30.0
 
 _generation = 0
 _lock = threading.Lock()
@@ -58,7 +55,7 @@ def _statement() -> Any:
 class CatalogueCache:
     """One database's catalogue, kept ``ttl`` seconds (one per ``Database``, so per process and database)."""
 
-    def __init__(self, ttl: float = TTL, clock: Any = time.monotonic) -> None:
+    def __init__(self, ttl: float, clock: Any = time.monotonic) -> None:
         self.ttl = ttl
         self._clock = clock
         self._entry: tuple[float, int, tuple[ServiceEntry, ...]] | None = None
@@ -74,7 +71,7 @@ class CatalogueCache:
 
 
 class SqlServiceCatalogue:
-    """``ServiceCatalogue`` on SQLAlchemy (a ``Session`` or the fast executor), cached when given a cache."""
+    """``ServiceCatalogue`` on a SQLAlchemy ``Session``, cached when given a cache."""
 
     def __init__(self, session: Any, cache: CatalogueCache | None = None) -> None:
         self._s = session

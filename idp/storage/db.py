@@ -154,17 +154,7 @@ class Database:
         # Reads and single-statement writes (one conditional UPDATE, one INSERT) need no transaction.
         self.autocommit_sessionmaker = sessionmaker(autocommit_engine(self.login_state_engine),
                                                     expire_on_commit=False, autoflush=False)
-        # PostgreSQL: the hot units of work send their statements through psycopg, compiled once here.
-        from idp.storage.catalogue import CatalogueCache
-        from idp.storage.fastsql import StatementCache
 
-        self.fast_statements = (StatementCache(self.login_state_engine.dialect) if self.dialect == "postgresql"
-                                else None)
-        if self.dialect == "postgresql":
-            from idp.storage.threadconn import check_threads_are_threads
-
-            check_threads_are_threads()  # the hot statements hold one connection per thread
-        self.catalogue = CatalogueCache()
         if self.dialect == "postgresql":
             self.disconnects = DisconnectWatch()
             for engine in {self.engine, self.login_state_engine}:
@@ -194,9 +184,6 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
-        """Close every pooled connection (after a fork, or at shutdown), the threads' held ones included."""
-        from idp.storage import threadconn
-
-        for engine in {self.engine, self.login_state_engine}:
-            threadconn.release(engine)
+        """Close every pooled connection (after a fork, or at shutdown)."""
+        for engine in {self.engine, self.login_state_engine, getattr(self, "cas_fast_engine", self.engine)}:
             engine.dispose()

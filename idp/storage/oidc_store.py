@@ -25,8 +25,10 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     delete,
+    exists,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -36,7 +38,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from idp.core.accounts.model import Account
 from idp.storage import catalogue
 from idp.storage.accounts import to_account
-from idp.storage.models import AccountRow, Base, ServiceProviderRow, UtcDateTime, table_of
+from idp.storage.models import (
+    AccountRow,
+    Base,
+    ServiceProviderRow,
+    SessionParticipantRow,
+    UtcDateTime,
+    table_of,
+)
 
 
 def digest(secret: str) -> str:
@@ -315,28 +324,21 @@ _CODE_BY_HASH = select(_C, *_GRANT_COLUMNS).join(_G, _G.c.id == _C.c.grant_id).w
 _TOKEN_BY_HASH = (select(_T, *_GRANT_COLUMNS,
                          select(_A.c.state).where(_A.c.id == _G.c.account_id).scalar_subquery().label("account_state"))
                   .join(_G, _G.c.id == _T.c.grant_id).where(_T.c.token_hash == bindparam("h")))
-_CONSUME_CODE = (update(_C).where(_C.c.code_hash == bindparam("h"), _C.c.used_at.is_(None))
-                 .values(used_at=bindparam("at")))
-_ROTATE = (update(_T).where(_T.c.token_hash == bindparam("h"), _T.c.used_at.is_(None), _T.c.revoked_at.is_(None))
-           .values(used_at=bindparam("at")))
+_GRANT_BY_ID = select(*_GRANT_COLUMNS).where(_G.c.id == bindparam("gid"))
 
-
-def taken_code() -> Any:
-    """CTE: consume a code only if everything the request must match does (client, redirect_uri, PKCE
-    challenge, lifetime, live grant); returns the code's columns. Anything else takes the slow path."""
-    return (update(_C).where(_C.c.code_hash == bindparam("h"), _C.c.used_at.is_(None),
-                             _C.c.client_id == bindparam("cid"), _C.c.redirect_uri == bindparam("ruri"),
-                             _C.c.code_challenge == bindparam("challenge"), _C.c.expires_at > _AT,
-                             _grant_live(_C.c.grant_id))
-            .values(used_at=_AT).returning(*_C.c).cte("taken"))
-
-
-def taken_refresh() -> Any:
-    """CTE: rotate a live refresh token of this client whose grant is live and account active."""
-    return (update(_T).where(_T.c.token_hash == bindparam("h"), _T.c.kind == "refresh", _T.c.used_at.is_(None),
-                             _T.c.revoked_at.is_(None), _T.c.client_id == bindparam("cid"), _T.c.expires_at > _AT,
-                             _account_state(_T.c.grant_id) == "active")
-            .values(used_at=_AT).returning(*_T.c).cte("taken"))
+# The two redemptions (SECURITY O04, O21, R04): ONE conditional UPDATE each, the only statements that ever mark
+# a code or a refresh token used. They match only when everything the request must match does; the token
+# endpoint then never needs a second one (``OidcServer.find_code``/``find_refresh``).
+_TAKE_CODE_ROW = (update(_C).where(
+    _C.c.code_hash == bindparam("h"), _C.c.used_at.is_(None), _C.c.client_id == bindparam("cid"),
+    # RFC 6749 §4.1.3: the redirect_uri must be the authorization request's when that one carried it.
+    or_(_C.c.redirect_uri == bindparam("ruri"), _C.c.redirect_uri == ""),
+    _C.c.code_challenge == bindparam("challenge"), _C.c.expires_at > _AT, _grant_live(_C.c.grant_id),
+).values(used_at=_AT).returning(*_C.c))
+_TAKE_REFRESH_ROW = (update(_T).where(
+    _T.c.token_hash == bindparam("h"), _T.c.kind == "refresh", _T.c.used_at.is_(None), _T.c.revoked_at.is_(None),
+    _T.c.client_id == bindparam("cid"), _T.c.expires_at > _AT, _account_state(_T.c.grant_id) == "active",
+).values(used_at=_AT).returning(*_T.c))
 
 
 def with_grant(taken: Any, *extra: Any) -> Any:
@@ -344,14 +346,54 @@ def with_grant(taken: Any, *extra: Any) -> Any:
     return select(taken, *_GRANT_COLUMNS, *extra).join(_G, _G.c.id == taken.c.grant_id)
 
 
+# PostgreSQL returns the grant with the redeemed row in the same statement (a data-modifying CTE); SQLite
+# cannot (no DML in a CTE): there the grant is read by primary key after the UPDATE, in the same transaction.
+_TAKE_CODE = with_grant(_TAKE_CODE_ROW.cte("taken"))
+_TAKE_REFRESH = with_grant(_TAKE_REFRESH_ROW.cte("taken"), literal("active").label("account_state"))
 _ACCOUNT_BY_ID = select(_A).where(_A.c.id == bindparam("id"))
-_TAKE_CODE = with_grant(taken_code())
-_TAKE_REFRESH = with_grant(taken_refresh(), literal("active").label("account_state"))
 _INSERT_TOKEN = insert(_T)
 
+# Issuing a code: its grant, the code (hashed) and, once per session and client, the single-logout participant.
+_P = table_of(SessionParticipantRow)
+_INSERT_GRANT = insert(_G).values({c.name: bindparam(f"g_{c.name}", type_=c.type) for c in _G.c})
+_INSERT_CODE = insert(_C).values({c.name: bindparam(f"c_{c.name}", type_=c.type) for c in _C.c})
+_ADD_PARTICIPANT = insert(_P).from_select(
+    ["session_id", "protocol", "client_id", "data", "created_at"],
+    select(bindparam("g_session_id"), literal("oidc"), bindparam("g_client_id"), bindparam("p_data"),
+           bindparam("g_created_at", type_=UtcDateTime()))
+    .where(~exists().where(_P.c.session_id == bindparam("g_session_id"), _P.c.protocol == "oidc",
+                           _P.c.client_id == bindparam("g_client_id"))))
+#: PostgreSQL: the three inserts in one statement (one round trip, atomic by itself).
+_ISSUE_CODE = (select(literal(1)).add_cte(_INSERT_GRANT.cte("grant_row")).add_cte(_INSERT_CODE.cte("code_row"))
+               .add_cte(_ADD_PARTICIPANT.cte("participant_row")))
 
-def _grant_of(row: Any) -> GrantRecord:
-    return grant_from(row._mapping)
+
+@dataclass(frozen=True)
+class NewCode:
+    """An authorization code to store (hashed) with its grant, bound to redirect URI, nonce and PKCE challenge."""
+
+    grant: GrantRecord
+    code_hash: str
+    redirect_uri: str
+    nonce: str
+    code_challenge: str
+    code_challenge_method: str
+    expires_at: dt.datetime
+
+
+def _code_params(new: NewCode) -> dict[str, Any]:
+    g = new.grant
+    params: dict[str, Any] = {f"g_{name}": value for name, value in (
+        ("id", g.id), ("client_id", g.client_id), ("account_id", g.account_id), ("session_id", g.session_id),
+        ("sid", g.sid), ("sub", g.sub), ("scope", g.scope), ("auth_time", g.auth_time), ("acr", g.acr),
+        ("amr", json.dumps(list(g.amr))), ("created_at", g.created_at), ("expires_at", g.expires_at),
+        ("revoked_at", None))}
+    params.update({"c_code_hash": new.code_hash, "c_grant_id": g.id, "c_client_id": g.client_id,
+                   "c_redirect_uri": new.redirect_uri, "c_nonce": new.nonce, "c_code_challenge": new.code_challenge,
+                   "c_code_challenge_method": new.code_challenge_method, "c_created_at": g.created_at,
+                   "c_expires_at": new.expires_at, "c_used_at": None,
+                   "p_data": json.dumps({"sid": g.sid, "sub": g.sub})})
+    return params
 
 
 def grant_from(m: Any) -> GrantRecord:
@@ -373,8 +415,13 @@ class SqlOidcStore:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def _returning_join(self) -> bool:
-        """Whether ``UPDATE … FROM … RETURNING`` may return the joined tables' columns (PostgreSQL)."""
+    @property
+    def session(self) -> Session:
+        """The unit of work's session (for the repositories that read beside this store)."""
+        return self._s
+
+    def _postgresql(self) -> bool:
+        """PostgreSQL runs data-modifying CTEs (several writes, or a write and a join, in one statement)."""
         return self._s.get_bind().dialect.name == "postgresql"
 
     # clients
@@ -424,35 +471,42 @@ class SqlOidcStore:
 
     # grants and codes
 
-    # Codes and their grants are written by idp.storage.oidc_fast.TokenRedeemer.issue_code (one statement).
+    def issue_code(self, new: NewCode) -> None:
+        """Store a code, its grant and the session's participant (one statement on PostgreSQL; on SQLite three,
+        so the caller runs them in a transaction)."""
+        params = _code_params(new)
+        if self._postgresql():
+            self._s.execute(_ISSUE_CODE, params)
+            return
+        for statement in (_INSERT_GRANT, _INSERT_CODE, _ADD_PARTICIPANT):
+            self._s.execute(statement, params)
 
     def code(self, code_hash: str) -> CodeRecord | None:
+        """A code with its grant, whatever its state (read only: to explain a refusal, never to redeem)."""
         row = self._s.execute(_CODE_BY_HASH, {"h": code_hash}).first()
-        return self._code_of(row) if row is not None else None
+        return self._code_of(row._mapping) if row is not None else None
 
     def take_code(self, code_hash: str, client_id: str, redirect_uri: str, challenge: str,
                   at: dt.datetime) -> CodeRecord | None:
-        """Consume a live code in one statement if client, redirect_uri and PKCE challenge all match.
+        """Redeem a code: consumed in one conditional UPDATE if it is live, of this client, for this redirect_uri
+        and PKCE challenge; exactly one caller wins (SECURITY O04, R04). None: nothing was consumed."""
+        params = {"h": code_hash, "cid": client_id, "ruri": redirect_uri, "challenge": challenge, "at": at}
+        if self._postgresql():
+            row = self._s.execute(_TAKE_CODE, params).first()
+            return self._code_of(row._mapping) if row is not None else None
+        taken = self._s.execute(_TAKE_CODE_ROW, params).first()
+        return self._code_of(self._with_grant(taken._mapping)) if taken is not None else None
 
-        PostgreSQL only (SQLite's RETURNING cannot name the joined grant): None means "take the slow path".
-        """
-        if not self._returning_join():
-            return None
-        row = self._s.execute(_TAKE_CODE, {"h": code_hash, "cid": client_id, "ruri": redirect_uri,
-                                           "challenge": challenge, "at": at}).first()
-        return self._code_of(row) if row is not None else None
+    def _with_grant(self, taken: Any) -> dict[str, Any]:
+        grant = self._s.execute(_GRANT_BY_ID, {"gid": taken["grant_id"]}).one()
+        return {**taken, **grant._mapping}
 
     @staticmethod
-    def _code_of(row: Any) -> CodeRecord:
-        m = row._mapping
-        return CodeRecord(code_hash=m["code_hash"], grant=_grant_of(row), client_id=m["client_id"],
+    def _code_of(m: Any) -> CodeRecord:
+        return CodeRecord(code_hash=m["code_hash"], grant=grant_from(m), client_id=m["client_id"],
                           redirect_uri=m["redirect_uri"], nonce=m["nonce"], code_challenge=m["code_challenge"],
                           code_challenge_method=m["code_challenge_method"], expires_at=m["expires_at"],
                           used_at=m["used_at"])
-
-    def consume_code(self, code_hash: str, at: dt.datetime) -> bool:
-        """Mark a code used; True for the one caller that wins (conditional update, SECURITY O04/R04)."""
-        return bool(self._s.execute(_CONSUME_CODE, {"h": code_hash, "at": at}).rowcount)  # type: ignore[attr-defined]
 
     def revoke_grant(self, grant_id: str, at: dt.datetime) -> None:
         """Revoke a grant: every token issued under it stops working at once."""
@@ -486,25 +540,25 @@ class SqlOidcStore:
 
     def token(self, token_hash: str) -> TokenRecord | None:
         row = self._s.execute(_TOKEN_BY_HASH, {"h": token_hash}).first()
-        return self._token_of(row) if row is not None else None
+        return self._token_of(row._mapping) if row is not None else None
 
     def take_refresh(self, token_hash: str, client_id: str, at: dt.datetime) -> TokenRecord | None:
-        """Rotate a live refresh token of this client in one statement (None: take the slow path)."""
-        if not self._returning_join():
+        """Redeem a refresh token: marked used in one conditional UPDATE if it is live, of this client, its grant
+        live and its account active; exactly one caller wins (SECURITY O21, R04). None: nothing was changed."""
+        params = {"h": token_hash, "cid": client_id, "at": at}
+        if self._postgresql():
+            row = self._s.execute(_TAKE_REFRESH, params).first()
+            return self._token_of(row._mapping) if row is not None else None
+        taken = self._s.execute(_TAKE_REFRESH_ROW, params).first()
+        if taken is None:
             return None
-        row = self._s.execute(_TAKE_REFRESH, {"h": token_hash, "cid": client_id, "at": at}).first()
-        return self._token_of(row) if row is not None else None
+        return self._token_of({**self._with_grant(taken._mapping), "account_state": "active"})
 
     @staticmethod
-    def _token_of(row: Any) -> TokenRecord:
-        m = row._mapping
-        return TokenRecord(token_hash=m["token_hash"], kind=m["kind"], grant=_grant_of(row), client_id=m["client_id"],
+    def _token_of(m: Any) -> TokenRecord:
+        return TokenRecord(token_hash=m["token_hash"], kind=m["kind"], grant=grant_from(m), client_id=m["client_id"],
                            scope=m["scope"], created_at=m["created_at"], expires_at=m["expires_at"],
                            used_at=m["used_at"], revoked_at=m["revoked_at"], account_state=m["account_state"])
-
-    def rotate_refresh(self, token_hash: str, at: dt.datetime) -> bool:
-        """Mark a refresh token used; True for the one caller that wins (reuse then revokes the grant)."""
-        return bool(self._s.execute(_ROTATE, {"h": token_hash, "at": at}).rowcount)  # type: ignore[attr-defined]
 
     def revoke_token(self, token_hash: str, at: dt.datetime) -> None:
         self._s.execute(update(OidcTokenRow).where(OidcTokenRow.token_hash == token_hash,

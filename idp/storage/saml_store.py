@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from sqlalchemy import Boolean, String, Text, bindparam, delete, false, select, text, update
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -124,19 +122,6 @@ CONSUME_ONCE = text(
     "WHERE saml_replay_cache.expires_at <= :now RETURNING key"
 ).bindparams(bindparam("expires_at", type_=UtcDateTime()), bindparam("now", type_=UtcDateTime()))
 
-#: The same statement for psycopg on the session's own connection (PostgreSQL; see ``consume_once``).
-CONSUME_ONCE_PG = (
-    "INSERT INTO saml_replay_cache (key, expires_at) VALUES (%(key)s, %(expires_at)s) "
-    "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at "
-    "WHERE saml_replay_cache.expires_at <= %(now)s RETURNING key"
-)
-
-
-def _naive_utc(value: dt.datetime) -> dt.datetime:
-    """What ``UtcDateTime`` stores: naive UTC (an aware datetime is required, as there)."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 #: ``SqlSamlStore.take_pending``: whoever deletes the row owns the request.
@@ -173,14 +158,10 @@ def _to_sp(row: SamlServiceProviderRow) -> SpRow:
 class SqlSamlStore:
     """The SAML front-end's repository on one SQLAlchemy session (commit through the unit of work)."""
 
-    def __init__(self, session: Session | Callable[[], Session],
-                 raw: Callable[[str, Mapping[str, Any]], Any] | None = None) -> None:
-        """``session``, or a function building it on first use; ``raw`` (PostgreSQL's fast unit of work,
-        ``FastUnitOfWork.execute_raw``) sends the replay record on the unit of work's connection: an SSO answer
-        from a live session then builds no ORM session at all (~0.1 ms of CPU)."""
+    def __init__(self, session: Session | Callable[[], Session]) -> None:
+        """``session``, or a function building it on first use."""
         self._session = session if isinstance(session, Session) else None
         self._factory = None if isinstance(session, Session) else session
-        self._raw = raw
 
     @property
     def _s(self) -> Session:
@@ -270,30 +251,8 @@ class SqlSamlStore:
         a live one is left alone; with concurrent callers exactly one sees a row written (SECURITY R04). Written as
         text once (the same SQL on both databases): building and caching the Core construct cost twice as much.
         """
-        if self._raw is not None:  # the unit of work's own psycopg connection (PostgreSQL), same atomicity
-            params = {"key": key, "expires_at": _naive_utc(expires_at), "now": _naive_utc(now)}
-            return self._raw(CONSUME_ONCE_PG, params) is not None
-        if self._s.bind is not None and self._s.bind.dialect.name == "postgresql":
-            return self._consume_once_pg(key, expires_at, now)
         params = {"key": key, "expires_at": expires_at, "now": now}
         return self._s.execute(CONSUME_ONCE, params).first() is not None
-
-    def _consume_once_pg(self, key: str, expires_at: dt.datetime, now: dt.datetime) -> bool:
-        """``consume_once`` sent by psycopg itself on the connection of this session, in its transaction
-        (or in autocommit, as the session's connection is): the same statement and the same atomicity, without
-        SQLAlchemy's execution and result machinery (~0.15 ms of CPU per SSO answer). A connection-level
-        failure invalidates the connection and surfaces as SQLAlchemy's ``OperationalError``, which the unit
-        of work turns into a 503 as for any other statement."""
-        connection = self._s.connection()
-        driver: Any = connection.connection.driver_connection
-        params = {"key": key, "expires_at": _naive_utc(expires_at), "now": _naive_utc(now)}
-        try:
-            with driver.cursor() as cursor:
-                cursor.execute(CONSUME_ONCE_PG, params)
-                return cursor.fetchone() is not None
-        except psycopg.OperationalError as exc:
-            connection.invalidate(exc)
-            raise sa_exc.OperationalError(CONSUME_ONCE_PG, params, exc, connection_invalidated=True) from exc
 
     def purge(self, now: dt.datetime) -> int:
         """Delete expired replay entries, pending requests and logout chains."""

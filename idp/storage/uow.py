@@ -13,9 +13,8 @@ from idp.core.ports import ThrottleStore
 from idp.errors import ServiceUnavailable
 from idp.storage.accounts import SqlAccountRepository
 from idp.storage.audit import SqlAuditLog
-from idp.storage.catalogue import SqlServiceCatalogue
+from idp.storage.catalogue import CatalogueCache, SqlServiceCatalogue
 from idp.storage.db import Database
-from idp.storage.fastsql import FastUnitOfWork
 from idp.storage.sessions import SqlAuthnRequestRepository, SqlSessionRepository
 from idp.storage.throttle import SqlThrottleStore
 
@@ -39,8 +38,9 @@ class SqlUnitOfWork:
     """
 
     def __init__(self, db: Database, redis_throttle: ThrottleStore | None = None,
-                 maker: sessionmaker[Session] | None = None) -> None:
+                 maker: sessionmaker[Session] | None = None, catalogue: CatalogueCache | None = None) -> None:
         self._db = db
+        self._catalogue = catalogue
         self._redis_throttle = redis_throttle
         self._maker = maker or db.sessionmaker
         self._repos: dict[str, Any] = {}
@@ -90,7 +90,7 @@ class SqlUnitOfWork:
     def services(self) -> SqlServiceCatalogue:
         repo = self._repos.get("services")
         if repo is None:
-            repo = self._repos["services"] = SqlServiceCatalogue(self.session, self._db.catalogue)
+            repo = self._repos["services"] = SqlServiceCatalogue(self.session, self._catalogue)
         return repo
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
@@ -119,41 +119,37 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Builds a fresh ``SqlUnitOfWork`` per use."""
 
-    def __init__(self, db: Database, redis_throttle: ThrottleStore | None = None) -> None:
+    def __init__(self, db: Database, redis_throttle: ThrottleStore | None = None,
+                 catalogue: CatalogueCache | None = None) -> None:
         self.db = db
         self.redis_throttle = redis_throttle
+        self.catalogue = catalogue  # "Mes services" kept by the process (``idp.caches``)
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.db, self.redis_throttle)
+        return SqlUnitOfWork(self.db, self.redis_throttle, catalogue=self.catalogue)
 
-    def autocommit(self) -> SqlUnitOfWork | FastUnitOfWork:
+    def autocommit(self) -> SqlUnitOfWork:
         """A unit of work without a transaction: each statement commits alone (no BEGIN/ROLLBACK round trips).
 
         For reads and for work whose only write is ONE statement (an INSERT, or a conditional UPDATE whose
         row count decides): that statement is atomic by itself. Never for several writes that must hold
         together. ``commit()`` is then a no-op kept for the shape of the code. Writes are login state
-        (see ``login_state``): they do not wait for the disk. PostgreSQL: statements sent by psycopg on one
-        pooled connection (``idp.storage.fastsql``), no ORM session unless a caller asks for ``.session``.
+        (see ``login_state``): they do not wait for the disk.
         """
-        if self.db.fast_statements is not None:
-            return FastUnitOfWork(self.db.login_state_engine, self.db.fast_statements, autocommit=True,
-                                  redis_throttle=self.redis_throttle, catalogue=self.db.catalogue)
-        return SqlUnitOfWork(self.db, self.redis_throttle, self.db.autocommit_sessionmaker)
+        return SqlUnitOfWork(self.db, self.redis_throttle, self.db.autocommit_sessionmaker, self.catalogue)
 
-    def login_state(self, *, one_write: bool = False) -> SqlUnitOfWork | FastUnitOfWork:
+    def login_state(self, *, one_write: bool = False) -> SqlUnitOfWork:
         """A transaction whose commit does not wait for the disk (PostgreSQL ``synchronous_commit=off``).
 
         Only for short-lived login state (opening or ending an SSO session, pending requests, throttle
         counters and the login's audit line): a database crash may lose the last fraction of a second of
         such commits (the person logs in again), never part of one. Account changes stay in ``__call__``.
-        PostgreSQL: one psycopg transaction (``idp.storage.fastsql``), committed or rolled back as a whole.
 
         ``one_write`` (the caller's only write is one ``add_at_login``, which is ONE statement on PostgreSQL:
-        session, last login, request and audit line together): that statement runs in autocommit on the
-        thread's held connection, as atomic as the transaction, without its BEGIN and COMMIT round trips and
-        the pool checkout. SQLite writes those four rows in four statements: it keeps the transaction.
+        session, last login, request and audit line together): on PostgreSQL that statement runs in
+        autocommit, as atomic as the transaction, without its BEGIN and COMMIT round trips. SQLite writes those
+        four rows in four statements: it keeps the transaction.
         """
-        if self.db.fast_statements is not None:
-            return FastUnitOfWork(self.db.login_state_engine, self.db.fast_statements, autocommit=one_write,
-                                  redis_throttle=self.redis_throttle, catalogue=self.db.catalogue)
-        return SqlUnitOfWork(self.db, self.redis_throttle, self.db.login_state_sessionmaker)
+        if one_write and self.db.dialect == "postgresql":
+            return SqlUnitOfWork(self.db, self.redis_throttle, self.db.autocommit_sessionmaker, self.catalogue)
+        return SqlUnitOfWork(self.db, self.redis_throttle, self.db.login_state_sessionmaker, self.catalogue)

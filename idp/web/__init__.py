@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -12,9 +13,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp import metrics
 from idp.core.i18n import N_
 from idp.errors import IdpError, LoginThrottled, ServiceUnavailable
-from idp.observability import correlation_id
 from idp.web import account, activation, federation, health, login, pages, password_change, portal, recovery
 from idp.web.devices import install_filters
+from idp.web.edge import CORRELATION_KEY, Edge
 from idp.web.i18n import install_i18n
 from idp.web.security import SessionCookie, cached_url_for, csrf_token, install_headers
 from idp.web.staff import register_staff
@@ -46,21 +47,22 @@ def register_web(app: Flask, services: Services) -> None:
 
     @app.before_request
     def _correlation() -> None:
-        # A request a WSGI lane (``idp.saml.lane``) began and handed over keeps the id of its first log lines.
-        g.correlation_id = request.environ.get("idp.correlation_id") or secrets.token_hex(8)
-        correlation_id.set(g.correlation_id)
+        # Given by the edge (``idp.web.edge``) to every request, with its log lines and answer header.
+        g.correlation_id = request.environ.get(CORRELATION_KEY) or secrets.token_hex(8)
 
     portal_frontend = portal.PortalFrontend()
     services.frontends.setdefault(portal_frontend.name, portal_frontend)
+    back_channel: dict[str, Any] = {}  # back-channel endpoints: WSGI handlers, never Flask views
     for frontend in services.frontends.values():
         app.register_blueprint(frontend.blueprint())
-        if (lane := getattr(frontend, "wsgi_lane", None)) is not None:  # hot routes served before Flask
-            app.wsgi_app = lane(app.wsgi_app, services)  # type: ignore[method-assign]
+        if (routes := getattr(frontend, "back_channel", None)) is not None:
+            back_channel.update(routes())
     for blueprint in (login.bp, pages.bp, health.bp, activation.bp, recovery.bp, account.bp, federation.bp,
                       password_change.bp):
         app.register_blueprint(blueprint)
     register_staff(app)
-    if settings.server.trusted_proxies:  # outermost: the lanes see the client's address and scheme too
+    app.wsgi_app = Edge(app.wsgi_app, settings, back_channel)  # type: ignore[method-assign]
+    if settings.server.trusted_proxies:  # outermost: every handler sees the client's address and scheme
         hops = settings.server.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.wsgi_app = RequestTimer(app.wsgi_app, app.url_map)  # type: ignore[method-assign]

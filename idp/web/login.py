@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -91,11 +91,6 @@ def login_page(request_id: str) -> ResponseReturnValue:
 #: once escaped or URL-quoted, so it is written verbatim where Jinja would have written it).
 _TOKEN_SLOT = "csrf-token-slot-7c1e5b"
 _ID_SLOT = "request-id-slot-4f0c2a"
-_Key = TypeVar("_Key", bound=tuple[Any, ...])
-_PORTAL_SCREENS: dict[tuple[str, str, str], str] = {}
-_STORED_SCREENS: dict[tuple[str, str, str, str, str], str] = {}
-
-
 def _lang() -> str:
     """The page's language, part of every cached page's key (``idp.web.i18n``)."""
     return str(get_locale())
@@ -112,29 +107,19 @@ def login_screen(req: AuthnRequest) -> ResponseReturnValue:
     if identifier:
         return _render_screen(req, profile, identifier=identifier)
     if req.id:
-        page = _cached(_STORED_SCREENS, (request.script_root, profile, req.protocol, req.client_name, _lang()), 256,
+        page = _cached("stored_screen", (request.script_root, profile, req.protocol, req.client_name, _lang()),
                        lambda: _render_screen(dataclasses.replace(req, id=_ID_SLOT), profile,
                                               csrf_token=lambda: _TOKEN_SLOT)).replace(_ID_SLOT, req.id)
     else:
-        page = _cached(_PORTAL_SCREENS, (request.script_root, profile, _lang()), 64,
+        page = _cached("portal_screen", (request.script_root, profile, _lang()),
                        lambda: _render_screen(req, profile, csrf_token=lambda: _TOKEN_SLOT))
     return fill_token(page, csrf_token()) if profile else page
 
 
-def _cached(cache: dict[_Key, str], key: _Key, limit: int, render: Callable[[], str]) -> str:
-    """A page rendered once per key; past ``limit`` keys (a catalogue edited many times…) the cache restarts."""
-    page = cache.get(key)
-    if page is None:
-        page = render()
-        if len(cache) >= limit:
-            cache.clear()
-        cache[key] = page
+def _cached(kind: str, key: tuple[Any, ...], render: Callable[[], str]) -> str:
+    """A page rendered once per key (kept with the process's other caches, ``idp.caches``)."""
+    page: str = _services().caches.pages.render((kind, *key), render)
     return page
-
-
-def cached_portal_screen(script_root: str, profile: str, lang: str) -> str | None:
-    """The portal's screen for a profile ("" for the choice) and language if already rendered (the lane)."""
-    return _PORTAL_SCREENS.get((script_root, profile, lang))
 
 
 def fill_token(page: str, token: str) -> str:
@@ -217,7 +202,7 @@ def field_problem(identifier: str, password: str) -> str:
 
 def session_and_services(services: Services, token: str | None) -> tuple[tuple[SsoSession, Account] | None,
                                                                          Sequence[ServiceEntry]]:
-    """The live session behind an SSO cookie with its account, and the catalogue ("Mes services" and its lane)."""
+    """The live session behind an SSO cookie with its account, and the catalogue ("Mes services")."""
     with services.uow.autocommit() as uow:
         found = find_session_with_account(uow, token, services.flow.session_policy, services.clock)
         entries = uow.services.list_enabled() if found else []
@@ -239,7 +224,7 @@ def my_services() -> ResponseReturnValue:
         # Provisional credentials open nothing but the activation steps.
         return redirect(url_for("pages.activation_pending"), 303)
     stand_in = SimpleNamespace(display_name=_NAME_SLOT, identifier=_IDENTIFIER_SLOT, profile=account.profile)
-    page = _cached(_SERVICES_PAGES, (request.script_root, account.profile, tuple(entries), _lang()), 64,
+    page = _cached("services_page", (request.script_root, account.profile, tuple(entries), _lang()),
                    lambda: render_template("services.html", account=stand_in, entries=entries))
     return fill_services_page(page, account)
 
@@ -249,13 +234,6 @@ def my_services() -> ResponseReturnValue:
 _NAME_SLOT = "name-slot-5d2a90c4"
 _IDENTIFIER_SLOT = "identifier-slot-93be17f0"
 _SLOTS = re.compile(f"{_NAME_SLOT}|{_IDENTIFIER_SLOT}")
-_SERVICES_PAGES: dict[tuple[str, Profile, tuple[ServiceEntry, ...], str], str] = {}
-
-
-def cached_services_page(script_root: str, profile: Profile, entries: Sequence[ServiceEntry],
-                         lang: str) -> str | None:
-    """The "Mes services" page of a profile, catalogue and language if already rendered (the lane)."""
-    return _SERVICES_PAGES.get((script_root, profile, tuple(entries), lang))
 
 
 def fill_services_page(page: str, account: Account) -> str:

@@ -14,8 +14,6 @@ from idp.web.security import browser_id, sso_token
 from idp.wiring import Services
 
 PORTAL = Client(protocol="portal", client_id="", name="Mes services")
-#: Set by ``idp.web.portal_lane`` when it ran the login and hands its outcome or exception to ``submit``.
-LANE_OUTCOME = "idp.portal.login_outcome"
 
 
 class PortalFrontend:
@@ -37,12 +35,6 @@ class PortalFrontend:
     def answer_targets(self, req: AuthnRequest) -> list[str]:
         """"Mes services" is one of our own pages: no other origin."""
         return []
-
-    def wsgi_lane(self, app: Any, services: Services) -> Any:
-        """The login route's common case answered in front of Flask (``idp.web.portal_lane``)."""
-        from idp.web.portal_lane import PortalLane
-
-        return PortalLane(app, services)
 
     def completed_url(self) -> str:
         """Where a login completed at the password step goes."""
@@ -78,13 +70,8 @@ def submit() -> ResponseReturnValue:
     services: Services = current_app.extensions["idp"]
     req = services.flow.begin(PORTAL, {}, "", None, profile_hint=_hint(), store=False)  # nothing to bind
     assert isinstance(req, AuthnRequest)  # no session token: never answered from a session
-    handed = request.environ.get(LANE_OUTCOME)  # the login already ran in the lane: answer what it gave
 
     def run(identifier: str, password: str, **context: Any) -> LoginOutcome:
-        if isinstance(handed, LoginOutcome):
-            return handed
-        if isinstance(handed, Exception):
-            raise handed
         return services.flow.login_unstored(req, identifier, password, **context)
 
     return submit_form(lambda: req, run)

@@ -60,7 +60,7 @@ def browser_cookie_name(settings: Settings) -> str:
 
 
 def is_browser_id(value: str | None) -> TypeGuard[str]:
-    """True for a browser id as ``browser_id`` makes them (the lanes in front of Flask check cookies with it too)."""
+    """True for a browser id as ``browser_id`` makes them."""
     return value is not None and len(value) == BID_LENGTH and _BID_ALPHABET.issuperset(value)
 
 
@@ -79,7 +79,7 @@ def browser_id() -> str:
 
 
 def token_for(key: bytes, bid: str) -> str:
-    """The anti-forgery token of a browser id under the application's secret key (the lanes use it too)."""
+    """The anti-forgery token of a browser id under the application's secret key."""
     digest = hmac.new(key, b"csrf\0" + bid.encode("ascii"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
@@ -186,13 +186,14 @@ class SessionCookie(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
-def client_ip() -> str:
-    """The caller's address (``ProxyFix`` has already applied the configured trusted hops)."""
-    return (request.remote_addr or "")[:45]
+def client_ip(of: Any = None) -> str:
+    """The caller's address (``ProxyFix`` has already applied the configured trusted hops): Flask's current
+    request's, or ``of``'s (anything with a ``remote_addr``: a back-channel handler's request)."""
+    return ((of if of is not None else request).remote_addr or "")[:45]
 
 
 def security_headers(settings: Settings) -> list[tuple[str, str]]:
-    """The headers every response carries (SECURITY W04, W05), in order; also written by the WSGI lanes."""
+    """The headers every response carries (SECURITY W04, W05), in order (``idp.web.edge`` adds them)."""
     fixed = [("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"),
              ("Referrer-Policy", "strict-origin-when-cross-origin"), ("Cross-Origin-Opener-Policy", "same-origin")]
     if settings.https:
@@ -201,23 +202,13 @@ def security_headers(settings: Settings) -> list[tuple[str, str]]:
 
 
 def install_headers(app: Flask, settings: Settings) -> None:
-    """Security headers on every response (SECURITY W04, W05) and ``no-store`` on pages."""
-
-    fixed = security_headers(settings)
+    """The browser cookie on pages that need one; the security headers (SECURITY W04, W05), ``no-store`` and the
+    correlation id are added to every answer, Flask's and the back-channel handlers', by ``idp.web.edge``."""
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        headers = response.headers
-        present = {name.lower() for name, _ in headers.items()}  # one pass (setdefault looks up each name)
-        for name, value in fixed:
-            if name.lower() not in present:
-                headers.add(name, value)
         targets = g.get("form_targets")
-        if targets and "content-security-policy" not in present:  # a page with its own CSP keeps it
-            headers["Content-Security-Policy"] = content_security_policy(targets)
-        if "cache-control" not in present and not request.path.startswith("/static/"):
-            headers.add("Cache-Control", "no-store")
-        if cid := getattr(g, "correlation_id", None):
-            headers["X-Correlation-Id"] = cid
+        if targets and "Content-Security-Policy" not in response.headers:  # a page with its own CSP keeps it
+            response.headers["Content-Security-Policy"] = content_security_policy(targets)
         _set_browser_cookie(response, settings)
         return response

@@ -1,16 +1,17 @@
-"""The token endpoint's fast path (idp.oidc.fasttoken): it answers the usual code exchanges and refresh grants
-exactly as the general path would, and hands every other request to authlib before writing anything, so that
-replays, reuse (O21), mismatches and authentication errors keep their precise answers."""
+"""The token endpoint and UserInfo as WSGI handlers (``idp.oidc.token_endpoint``): the only implementation of
+each (no Flask view), authlib's framework-free server behind the token endpoint, each code and refresh token
+redeemed by one conditional UPDATE (replays and reuse revoke the grant), bugs answered in JSON."""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import jwt as pyjwt
 import pytest
 import requests
+from flask import Flask
 from sqlalchemy import select
 
 from idp.core.clock import FrozenClock
@@ -21,37 +22,22 @@ from idp.wiring import Services
 
 from .conftest import Browser, Clients, jwks_of, s256, verify_jwt
 
-
-class GeneralPath:
-    """Counts the requests the general (authlib) path handled."""
-
-    def __init__(self, server: Any) -> None:
-        self.calls = 0
-        original = server.create_token_response
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
-            return original(*args, **kwargs)
-
-        server.create_token_response = counted
-
-
-@pytest.fixture
-def general(services: Services) -> Iterator[GeneralPath]:
-    server = services.frontends["oidc"].server  # type: ignore[attr-defined]
-    spy = GeneralPath(server)
-    yield spy
-    del server.create_token_response
+BACK_CHANNEL = ("/oidc/token", "/oidc/userinfo", "/oidc/revoke", "/oidc/introspect")
 
 
 def refresh(browser: Browser, rp: Any, token: str, auth: str = "basic", **extra: Any) -> Any:
     return browser.post_token(rp, {"grant_type": "refresh_token", "refresh_token": token, **extra}, auth=auth)
 
 
+def test_no_flask_view_answers_a_back_channel_path(app: Flask) -> None:
+    rules = {rule.rule for rule in app.url_map.iter_rules()}
+    assert not rules & set(BACK_CHANNEL)
+    assert "/oidc/authorize" in rules and "/oidc/logout" in rules
+
+
 @pytest.mark.parametrize("auth", ["basic", "post"])
-def test_usual_exchange_and_refresh_skip_the_general_path(browser: Browser, clients: Clients, parent: Any,
-                                                          client: Any, settings: Settings, general: GeneralPath,
-                                                          clock: FrozenClock, auth: str) -> None:
+def test_exchange_and_refresh(browser: Browser, clients: Clients, parent: Any, client: Any, settings: Settings,
+                              clock: FrozenClock, auth: str) -> None:
     method = "client_secret_basic" if auth == "basic" else "client_secret_post"
     rp = clients(refresh_tokens=True, auth_method=method)
     verifier = "v" * 50
@@ -61,6 +47,7 @@ def test_usual_exchange_and_refresh_skip_the_general_path(browser: Browser, clie
     assert exchange.status_code == 200, exchange.get_data(as_text=True)
     assert exchange.headers["Cache-Control"] == "no-store" and exchange.headers["Pragma"] == "no-cache"
     assert exchange.headers["Content-Type"] == "application/json"
+    assert exchange.headers["X-Content-Type-Options"] == "nosniff" and len(exchange.headers["X-Correlation-Id"]) == 16
     first = exchange.get_json()
     assert set(first) == {"token_type", "access_token", "expires_in", "scope", "refresh_token", "id_token"}
     assert first["token_type"] == "Bearer" and first["expires_in"] == 600 and first["scope"] == "openid profile"
@@ -72,11 +59,9 @@ def test_usual_exchange_and_refresh_skip_the_general_path(browser: Browser, clie
     assert renewed["sub"] == claims["sub"] and renewed["sid"] == claims["sid"] and "nonce" not in renewed
     assert renewed["iat"] == claims["iat"] + 5 and renewed["auth_time"] == claims["auth_time"]
     assert browser.userinfo(second["access_token"]).status_code == 200
-    assert general.calls == 0
 
 
-def test_es256_client_gets_es256_from_the_fast_path(browser: Browser, clients: Clients, parent: Any, client: Any,
-                                                    settings: Settings, general: GeneralPath) -> None:
+def test_es256_client(browser: Browser, clients: Clients, parent: Any, client: Any, settings: Settings) -> None:
     rp = clients(refresh_tokens=True, id_token_alg="ES256")
     first = browser.tokens(rp, parent.identifier)
     second = refresh(browser, rp, first["refresh_token"]).get_json()
@@ -84,55 +69,49 @@ def test_es256_client_gets_es256_from_the_fast_path(browser: Browser, clients: C
         assert pyjwt.get_unverified_header(token)["alg"] == "ES256"
         verify_jwt(token, jwks_of(client), audience=rp.client_id, issuer=settings.server.base_url,
                    algorithms=("ES256",))
-    assert general.calls == 0
 
 
-def test_reuse_after_a_fast_rotation_revokes_the_grant(browser: Browser, clients: Clients, parent: Any,
-                                                       general: GeneralPath, services: Services) -> None:
+def test_reuse_and_replay_are_audited(browser: Browser, clients: Clients, parent: Any, services: Services) -> None:
+    """Revocation itself: ``test_tokens_lifecycle``; here the audit lines a reuse and a replay leave."""
     rp = clients(refresh_tokens=True)
     first = browser.tokens(rp, parent.identifier)
-    second = refresh(browser, rp, first["refresh_token"]).get_json()
-    assert general.calls == 0
-    reuse = refresh(browser, rp, first["refresh_token"])
-    assert reuse.status_code == 400 and reuse.get_json()["error"] == "invalid_grant"
-    assert general.calls == 1  # the general path explained it and revoked the grant
-    assert refresh(browser, rp, second["refresh_token"]).get_json()["error"] == "invalid_grant"
-    assert browser.userinfo(second["access_token"]).status_code == 401
+    refresh(browser, rp, first["refresh_token"])
+    assert refresh(browser, rp, first["refresh_token"]).status_code == 400
+    code = browser.code_flow(rp, parent.identifier)["code"]
+    browser.token(rp, code)
+    assert browser.token(rp, code).status_code == 400
     with services.uow() as uow:
         events = uow.session.scalars(select(AuditEventRow.event).where(AuditEventRow.account_id == parent.id)).all()
-    assert audit_event("oidc_refresh_reused") in events
+    assert audit_event("oidc_refresh_reused") in events and audit_event("oidc_code_replayed") in events
 
 
-def test_code_replay_after_a_fast_exchange_revokes_its_tokens(browser: Browser, clients: Clients, parent: Any,
-                                                              general: GeneralPath) -> None:
+def test_code_replay_revokes_its_tokens(browser: Browser, clients: Clients, parent: Any) -> None:
     rp = clients(refresh_tokens=True)
     code = browser.code_flow(rp, parent.identifier)["code"]
     first = browser.token(rp, code).get_json()
-    assert general.calls == 0
     again = browser.token(rp, code)
-    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant" and general.calls == 1
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"
     assert browser.userinfo(first["access_token"]).status_code == 401
     assert refresh(browser, rp, first["refresh_token"]).get_json()["error"] == "invalid_grant"
 
 
-def test_requests_the_fast_path_declines_get_the_general_answers(browser: Browser, clients: Clients, parent: Any,
-                                                                 general: GeneralPath) -> None:
+def test_refusals_are_named_and_redeem_nothing(browser: Browser, clients: Clients, parent: Any) -> None:
     rp = clients(refresh_tokens=True)
     first = browser.tokens(rp, parent.identifier)
     wrong = browser.post_token(rp, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
                                auth="post")  # registered for Basic
     assert wrong.status_code in (400, 401) and wrong.get_json()["error"] == "invalid_client"
-    scoped = refresh(browser, rp, first["refresh_token"], scope="openid")
+    wider = refresh(browser, rp, first["refresh_token"], scope="openid profile email")
+    assert wider.status_code == 400 and wider.get_json()["error"] == "invalid_scope"
+    scoped = refresh(browser, rp, first["refresh_token"], scope="openid")  # still redeemable once
     assert scoped.status_code == 200 and scoped.get_json()["scope"] == "openid"
-    calls = general.calls
-    assert calls == 2
     other = clients("Autre", refresh_tokens=True, redirect_uris=("https://autre.test/cb",))
     stolen = refresh(browser, other, scoped.get_json()["refresh_token"])
     assert stolen.status_code == 400 and stolen.get_json()["error"] == "invalid_grant"
     code = browser.code_flow(rp, parent.identifier)["code"]
     mismatch = browser.token(rp, code, redirect_uri="https://rp.ecole.test/ailleurs")
     assert mismatch.status_code == 400 and mismatch.get_json()["error"] == "invalid_grant"
-    assert general.calls == calls + 2
+    assert browser.token(rp, code).status_code == 200  # the mismatch redeemed nothing
 
 
 def test_parallel_refresh_with_one_token_has_one_winner_and_revokes(live: Any) -> None:
@@ -174,31 +153,18 @@ def test_parallel_refresh_with_one_token_has_one_winner_and_revokes(live: Any) -
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
 
-def test_fast_path_answers_503_when_the_database_is_down(settings: Settings) -> None:
-    import dataclasses
-    import time
-
-    from idp import create_app
-    from idp.oidc.models import OidcClient
-    from idp.storage.oidc_store import ClientRecord, digest
-    from idp.wiring import build_services
-
-    url = "postgresql://idp@127.0.0.1:1/nowhere"
-    broken = dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=url,
-                                                                        pool_timeout_seconds=1))
-    services = build_services(broken)
-    app = create_app(broken, services)
+def test_methods_and_bugs_are_answered_in_json(client: Any, services: Services, monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    refused = client.get("/oidc/token")
+    assert refused.status_code == 405 and refused.headers["Allow"] == "POST"
+    assert refused.get_json() == {"error": "invalid_request"} and refused.headers["Cache-Control"] == "no-store"
     server = services.frontends["oidc"].server  # type: ignore[attr-defined]
-    record = ClientRecord(client_id="ent", name="ENT", auth_method="client_secret_basic",
-                          redirect_uris=("https://rp.ecole.test/callback",), scopes=("openid",),
-                          secret_hash=digest("s" * 43), refresh_tokens=True)
-    server._clients["ent"] = (time.monotonic() + 60, OidcClient(record))  # as a previous request left it
-    import base64
 
-    basic = {"Authorization": "Basic " + base64.b64encode(b"ent:" + b"s" * 43).decode()}
-    for form in ({"grant_type": "refresh_token", "refresh_token": "r" * 43},
-                 {"grant_type": "authorization_code", "code": "c" * 43, "redirect_uri": "https://rp.ecole.test/callback"}):
-        response = app.test_client().post("/oidc/token", data=form, headers=basic)
-        assert response.status_code == 503, response.get_data(as_text=True)
-        assert response.get_json()["error"] == "temporarily_unavailable"
-        assert response.headers["Cache-Control"] == "no-store"
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(server, "create_token_response", broken)
+    with caplog.at_level(logging.ERROR, logger="idp.oidc"):
+        response = client.post("/oidc/token", data={"grant_type": "authorization_code", "code": "x"})
+    assert response.status_code == 500 and response.get_json() == {"error": "server_error"}
+    assert any("unexpected error on POST /oidc/token" in r.getMessage() for r in caplog.records)
