@@ -5,8 +5,9 @@ log in to the console. Development only: the TOTP secret is printed for the demo
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyotp
 
@@ -44,10 +45,23 @@ def create_demo_staff(services: Services, school_name: str = "Collège Claude Ch
     if existing is not None and existing.state is StaffState.ACTIVE and sealed:
         return DemoStaff(DEMO_EMAIL, DEMO_PASSWORD, staff.auth.sealer.open(sealed)["s"], school_name)
     staff.auth.invite(DEMO_EMAIL, DEMO_NAME, uai, Role.REFERENT, actor="demo")
-    services.delivery.run_pending()
-    mails = SqlOutbox(services.db.sessionmaker).messages(to=DEMO_EMAIL)
-    token = _LINK.search(mails[-1]["body"]).group(1)  # type: ignore[union-attr]
+    token = _enrolment_token(services, SqlOutbox(services.db.sessionmaker))
     cookie = staff.auth.set_password(token, DEMO_PASSWORD, DEMO_PASSWORD, "127.0.0.1")
     secret, _ = staff.factors.totp_setup(cookie)
     staff.factors.totp_confirm(cookie, pyotp.TOTP(secret).at(services.clock.now()), "127.0.0.1")
     return DemoStaff(DEMO_EMAIL, DEMO_PASSWORD, secret, school_name)
+
+
+def _enrolment_token(services: Any, outbox: Any, wait_seconds: float = 30.0) -> str:
+    """The link's token from the invitation in the development outbox. The delivery worker woken by the
+    invitation may be delivering it at this very moment, so the outbox is read until the mail is there."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        services.delivery.run_pending()
+        mails = outbox.messages(to=DEMO_EMAIL)
+        found = _LINK.search(mails[-1]["body"]) if mails else None
+        if found is not None:
+            return found.group(1)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the invitation to {DEMO_EMAIL} never reached the development outbox")
+        time.sleep(0.1)

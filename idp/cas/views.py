@@ -20,7 +20,7 @@ from idp.core.authn.model import Assertion
 from idp.errors import AuthnFailed, ServiceUnavailable
 from idp.storage.cas_store import CasServiceRecord
 from idp.web.form_targets import allow_logout_of
-from idp.web.security import browser_id, check_csrf, clear_sso_cookie, client_ip, sso_token
+from idp.web.security import autopost_policy, browser_id, check_csrf, clear_sso_cookie, client_ip, sso_token
 from idp.wiring import Services
 
 bp = Blueprint("cas", __name__, url_prefix="/cas")
@@ -85,8 +85,7 @@ def _answer(cas: CasServer, assertion: Assertion, url: ServiceUrl, service: CasS
     if method != "POST":
         return redirect(url.with_ticket(ticket), 302)
     page = render_template("cas_post.html", action=url.normalised, ticket=ticket, script=AUTOPOST_SCRIPT)
-    csp = (f"default-src 'none'; style-src 'self'; script-src '{AUTOPOST_HASH}'; form-action {url.origin}; "
-           "frame-ancestors 'none'; base-uri 'none'")
+    csp = autopost_policy(url.origin, f"'{AUTOPOST_HASH}'")
     return Response(page, 200, {"Content-Security-Policy": csp, "Referrer-Policy": "no-referrer"})
 
 

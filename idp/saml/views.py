@@ -23,7 +23,7 @@ from idp.saml.errors import SamlInvalidRequest, SamlRequestDenied, SamlUnknownSe
 from idp.saml.idp import PostForm, Prepared, SamlIdp
 from idp.saml.mapping import saml_status
 from idp.storage.saml_store import SqlSamlStore
-from idp.web.security import browser_id, sso_token
+from idp.web.security import autopost_policy, browser_id, sso_token
 from idp.wiring import Services
 
 bp = Blueprint("saml", __name__, url_prefix="/saml")
@@ -102,9 +102,7 @@ def assemble_post(page: tuple[tuple[str, ...], tuple[str, ...]], form: PostForm)
     for slot, literal in zip(slots, literals[1:], strict=True):
         body.append(escape(values[slot]))
         body.append(literal)
-    csp = ("default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; "
-           f"form-action {form.origin}; script-src 'nonce-{nonce}'")
-    return "".join(body), csp
+    return "".join(body), autopost_policy(form.origin, f"'nonce-{nonce}'")
 
 
 def render_post(form: PostForm) -> Response:

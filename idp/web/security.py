@@ -45,6 +45,14 @@ def content_security_policy(form_targets: Iterable[str] = ()) -> str:
 CSP = content_security_policy()
 
 
+def autopost_policy(target_origin: str, script_source: str) -> str:
+    """The CSP of an auto-submitted answer page (SAML HTTP-POST, CAS ``method=POST``): our page's own sources
+    (``_CSP_FIXED``: stylesheets, fonts, the design system's ``data:`` images and script) plus the one inline
+    script allowed by ``script_source`` (a nonce or a hash), and a form that may post to the service only."""
+    base = _CSP_FIXED.replace("form-action 'self'", f"form-action {target_origin}")
+    return f"{base}; script-src {script_source} 'self'"
+
+
 def allow_form_targets(origins: Iterable[str]) -> None:
     """Let this response's forms end at these origins too (set by ``idp.web.form_targets`` only)."""
     g.form_targets = (*g.get("form_targets", ()), *origins)

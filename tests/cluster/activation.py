@@ -21,7 +21,7 @@ def start(browser: ClusterBrowser, topology: Topology, family: str, given: str, 
 
 def children_answers(page: Page, born: dict[str, dt.date]) -> dict[str, str]:
     """« Je suis le représentant légal » and the birth date of each child, in the page's order."""
-    names = re.findall(r"<legend><strong>([^<]+)</strong>", page.text)
+    names = re.findall(r'id="lien_[0-9]+-legende">Mon lien avec ([^<]+)</legend>', page.text)
     data: dict[str, str] = {}
     for index, name in enumerate(names):
         date = next(d for given, d in born.items() if given.split()[0] in name)

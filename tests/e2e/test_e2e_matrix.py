@@ -174,9 +174,9 @@ def by_provisional(visit: Cell, demo: DemoStack, person: Person) -> None:
     assert person.birth_date is not None
     visit.fill("Mot de passe", NEW_PASSWORD)
     visit.fill("Confirmation du nouveau mot de passe", NEW_PASSWORD)
-    visit.fill("JJ", f"{person.birth_date.day:02d}")
-    visit.fill("MM", f"{person.birth_date.month:02d}")
-    visit.fill("AAAA", str(person.birth_date.year))
+    visit.fill("Jour", f"{person.birth_date.day:02d}")
+    visit.fill("Mois", f"{person.birth_date.month:02d}")
+    visit.fill("Année", str(person.birth_date.year))
     visit.click("Activer mon compte", "compte activé")
     activated_then_back(visit)
 
