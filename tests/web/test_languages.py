@@ -20,10 +20,9 @@ from idp.web.i18n import choose_language
 
 LANGUAGES = ("fr", "en", "ar", "tr", "pt", "es")
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-#: Pages never shown by the application to families stay French: activation_outbox.html (development) and
-#: lb_unavailable.html: the page HAProxy itself serves when no
-#: (HAProxy's static page when no instance answers: no language known). The staff console (templates/staff/,
-#: not globbed here) is French by design: it serves French school staff.
+#: Pages the application never shows to families stay French: activation_outbox.html (development) and
+#: lb_unavailable.html (HAProxy's static page when no instance answers: no language known). The staff console
+#: (templates/staff/, not globbed here) is French by design: it serves French school staff.
 FRENCH_ONLY = {"activation_outbox.html", "lb_unavailable.html"}
 
 
