@@ -104,6 +104,12 @@ DB_UNAVAILABLE = counter("idp_db_unavailable_total", "Requests answered 503 beca
                          "did not answer.", "backend")
 DELIVERIES = counter("idp_deliveries_total", "Messages handed to the SMS gateway or the mail server, by "
                      "channel and outcome (sent, retry, failed).", "channel", "outcome")
+SENDS_REFUSED = counter("idp_sends_refused_total", "Codes and notices refused before sending (per-account, "
+                        "per-destination, per-address limits and the SMS budgets), by audit event and reason.",
+                        "event", "reason")
+CLIENT_AUTH_FAILURES = counter("idp_oidc_client_auth_failures_total", "Failed OIDC client authentications, by "
+                               "endpoint and whether the client id or address was already throttled.",
+                               "endpoint", "throttled")
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 
+from idp import metrics
 from idp.core.authn import throttle
 from idp.core.ports import AuditEvent
 from idp.web.security import client_ip
@@ -107,7 +108,9 @@ class ClientAuthFailures:
 
     def refused(self, details: dict[str, Any], ip: str, *, audited: bool) -> None:
         """One refused client authentication, audited (the audit trail also logs it) or, while a throttle already
-        runs, only logged; the place to count ``oidc.client_auth_failed`` in the metrics."""
+        runs, only logged; counted in the metrics either way."""
+        metrics.CLIENT_AUTH_FAILURES.labels(endpoint=str(details.get("endpoint", "")),
+                                            throttled=str(bool(details.get("throttled")))).inc()
         if audited:
             self.server.uow.audit.record(AuditEvent(event=CLIENT_AUTH_FAILED, at=self.server.now(), ip=ip,
                                                     details=details))

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from idp import metrics
 from idp.core.activation import codes, events, messages
 from idp.core.activation.errors import (
     TOO_MANY_STARTS,
@@ -199,6 +200,7 @@ class FlowKit:
         """Every refused send is recorded here, and only here: audited and logged (the place a metrics counter
         of refusals, by event, belongs)."""
         log.warning("message refused: %s %s", event, details)
+        metrics.SENDS_REFUSED.labels(event=event, reason=str(details.get("reason", ""))).inc()
         self.audit(uow, event, account_id, subject, details, ip)
 
     def _send_refusal(self, store: ActivationStore, tx: Transaction) -> SendLimited:

@@ -183,3 +183,21 @@ def test_client_failures_fail_closed_when_redis_is_down(settings: Any, clean_db:
     response = client.post("/oidc/token", data=CODE, headers=dataclasses.replace(rp, secret="faux").basic())
     assert response.status_code == 503 and response.get_json()["error"] == "temporarily_unavailable"
     assert response.headers["Retry-After"]
+
+
+def _counted(endpoint: str, throttled: str) -> float:
+    """``idp_oidc_client_auth_failures_total`` for these labels, from this process's registry."""
+    from idp import metrics
+
+    body, _ = metrics.render()
+    for line in body.decode().splitlines():
+        if line.startswith("idp_oidc_client_auth_failures_total{") and f'endpoint="{endpoint}"' in line \
+                and f'throttled="{throttled}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_failures_are_counted_in_the_metrics(browser: Browser, clients: Clients) -> None:
+    before = _counted("token", "False")
+    _is_invalid_client(_wrong(browser, clients(), ip="203.0.113.77"), 401)
+    assert _counted("token", "False") == before + 1
