@@ -16,8 +16,9 @@ from idp.core.authn.flow import AuthnFlow
 from idp.core.authn.model import AuthMethod, AuthnRequest
 from idp.core.authn.sessions import LogoutHooks, find_session_with_account
 from idp.core.clock import Clock
+from idp.core.i18n import _
 from idp.core.passwords.hashing import PasswordHasher
-from idp.core.passwords.policy import PasswordContext
+from idp.core.passwords.policy import MSG_MISMATCH, PasswordContext
 from idp.core.ports import AuditEvent, UnitOfWorkFactory
 from idp.errors import AuthnRequestExpired, PasswordRejected
 
@@ -59,20 +60,20 @@ class ForcedPasswordChange:
         """Set the new password, end every session, open a full one; ``PasswordRejected`` with the reasons."""
         account = self.pending(token)
         if new != confirmation:
-            raise PasswordRejected(["Les deux mots de passe saisis ne sont pas identiques."])
+            raise PasswordRejected([_(MSG_MISMATCH)])
         with self._uow() as uow:
             names = tuple(uow.accounts.related_names(account.id))
         self._accounts.check_new_password(new, PasswordContext(identifier=account.identifier,
                                                                names=(account.family_name, account.given_names,
                                                                       *names)))
         if self._hasher.verify(account.password_hash, new[:1024]):
-            raise PasswordRejected(["Choisissez un mot de passe différent de l'ancien."])
+            raise PasswordRejected([_("Choisissez un mot de passe différent de l'ancien.")])
         hashed = self._hasher.hash(new)
         with self._uow() as uow:
             now = self._clock.now()
             uow.accounts.set_password_hash(account.id, hashed, now, changed=True)  # clears must_change_password
             ended = uow.sessions.end_all(account.id, now)
-            new_token, _, request = self._flow.open_after_step(uow, account.id, AuthMethod.PASSWORD,
+            new_token, _session, request = self._flow.open_after_step(uow, account.id, AuthMethod.PASSWORD,
                                                                request_id=request_id, browser_id=browser_id, ip=ip,
                                                                user_agent=user_agent, old_token=token)
             uow.audit.record(AuditEvent(event=PASSWORD_CHANGED_FORCED, at=now, account_id=account.id,

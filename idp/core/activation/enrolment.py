@@ -42,7 +42,7 @@ from idp.core.authn.flow import AuthnFlow, browser_hash
 from idp.core.authn.model import AuthMethod
 from idp.core.i18n import N_, _
 from idp.core.passwords.hashing import PasswordHasher
-from idp.core.passwords.policy import PasswordContext
+from idp.core.passwords.policy import MSG_MISMATCH, PasswordContext
 from idp.core.ports import UnitOfWork
 from idp.errors import PasswordRejected
 
@@ -355,7 +355,7 @@ class ParentEnrolment:
         if not reps:
             raise StepNotAllowed()
         if password != confirmation:
-            raise FormProblem(["Les deux mots de passe saisis ne sont pas identiques."])
+            raise FormProblem([_(MSG_MISMATCH)])
         names = (reps[0].family_name, reps[0].given_names, *(f"{k.family_name} {k.given_names}" for k in kids))
         context = PasswordContext(names=names, birth_years=tuple(k.birth_date.year for k in kids))
         try:

@@ -32,7 +32,7 @@ from idp.core.authn.policy import check_profile
 from idp.core.authn.sessions import find_session
 from idp.core.i18n import _
 from idp.core.passwords.hashing import HashParameters, PasswordHasher
-from idp.core.passwords.policy import PasswordContext
+from idp.core.passwords.policy import MSG_MISMATCH, PasswordContext
 from idp.core.ports import UnitOfWork
 from idp.errors import InvalidCredentials, LoginThrottled, NotFound, PasswordRejected
 
@@ -242,7 +242,7 @@ class ProvisionalCredentials:
         if not password:
             problems.append("Choisissez un mot de passe.")
         elif password != confirmation:
-            problems.append("Les deux mots de passe saisis ne sont pas identiques.")
+            problems.append(_(MSG_MISMATCH))
         if birth_date is None:
             problems.append(_("Indiquez une date de naissance complète : jour, mois et année (par exemple 7, 3 et 2015)."))
         if email and email_problem(email):

@@ -29,6 +29,7 @@ _NON_LETTERS = re.compile(r"[^a-z]+")
 
 MSG_COMMON = N_("Ce mot de passe est trop courant : choisissez-en un autre, plus personnel.")
 MSG_CONTEXT = N_("Le mot de passe ne doit pas contenir votre identifiant, votre nom ou celui de vos enfants.")
+MSG_MISMATCH = N_("Les deux mots de passe saisis ne sont pas identiques.")
 MSG_CONTROL = N_("Le mot de passe ne doit pas contenir de caractères de contrôle (tabulation, retour à la ligne…).")
 SPECIAL_EXAMPLES = "! ? @ # $ …"
 # The seeds list "µ" as a special character, but Unicode calls it a letter (and NFKC turns the

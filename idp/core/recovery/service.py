@@ -24,7 +24,7 @@ from idp.core.authn import throttle
 from idp.core.authn.flow import browser_hash
 from idp.core.i18n import _
 from idp.core.passwords.hashing import PasswordHasher
-from idp.core.passwords.policy import PasswordContext
+from idp.core.passwords.policy import MSG_MISMATCH, PasswordContext
 from idp.core.ports import UnitOfWork
 from idp.errors import PasswordRejected
 
@@ -213,7 +213,7 @@ class RecoveryService:
         if account is None or tx.data.get("pw") != _password_mark(account):
             raise StepNotAllowed()  # the password changed since the request: the reset is void (A15)
         if password != confirmation:
-            raise FormProblem(["Les deux mots de passe saisis ne sont pas identiques."])
+            raise FormProblem([_(MSG_MISMATCH)])
         context = PasswordContext(identifier=account.identifier, names=(account.family_name, account.given_names,
                                                                          *names))
         try:

@@ -18,7 +18,7 @@ from idp.core.activation.model import Channel
 from idp.core.audit import mask_email
 from idp.core.authn import throttle
 from idp.core.passwords.hashing import PasswordHasher
-from idp.core.passwords.policy import PasswordContext, PasswordPolicy, check_password
+from idp.core.passwords.policy import MSG_MISMATCH, PasswordContext, PasswordPolicy, check_password
 from idp.core.ports import UnitOfWork
 from idp.core.staff import factors
 from idp.core.staff.errors import (
@@ -156,7 +156,7 @@ class StaffAuth:
         """Step 1 of enrolment: the password (burns the link); returns a session cookie awaiting the factor."""
         member = self.enrolment(token)
         if password != confirmation:
-            raise PasswordRejected(["Les deux mots de passe saisis ne sont pas identiques."])
+            raise PasswordRejected([MSG_MISMATCH])  # the console is French: never translated
         context = PasswordContext(identifier=member.email.split("@")[0], names=tuple(member.display_name.split()))
         violations = check_password(password, self._policy, context)
         if violations:
