@@ -90,6 +90,7 @@ def prepare(instance: Path, database: str, port: int, bits: int) -> tuple[object
     schema.upgrade(services.db)
     Base.metadata.create_all(services.db.engine)
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "tests"))  # the SAML fixtures import the suite's conftest as pytest does
     from tests.conftest import add_missing_columns
     from tests.protocols.saml.conftest import OneLoginSp
 
