@@ -51,6 +51,7 @@ from idp.storage.models import (
     UtcDateTime,
     table_of,
 )
+from idp.storage.pgexec import PgStatement
 
 
 def digest(secret: str) -> str:
@@ -366,9 +367,9 @@ def redeeming(taken: Any, scope: Any, *extra: Any) -> Any:
 # PostgreSQL redeems and issues in one statement (data-modifying CTEs), atomic by itself, so the token endpoint
 # runs it in autocommit; SQLite cannot (no DML in a CTE): there the UPDATE, the grant's read and the INSERT run
 # in the caller's transaction.
-_REDEEM_CODE = redeeming(_TAKE_CODE_ROW.cte("taken"), _G.c.scope)
-_REDEEM_REFRESH = redeeming(_TAKE_REFRESH_ROW.cte("taken"), func.coalesce(bindparam("nscope", type_=String()), _G.c.scope),
-                            literal("active").label("account_state"))
+_REDEEM_CODE = PgStatement(redeeming(_TAKE_CODE_ROW.cte("taken"), _G.c.scope))
+_REDEEM_REFRESH = PgStatement(redeeming(_TAKE_REFRESH_ROW.cte("taken"), func.coalesce(bindparam("nscope", type_=String()), _G.c.scope),
+                            literal("active").label("account_state")))
 _ACCOUNT_BY_ID = select(_A).where(_A.c.id == bindparam("id"))
 
 
@@ -385,7 +386,7 @@ def _bearer_statement() -> Any:
             .select_from(token.outerjoin(_A, _A.c.id == token.c.g_account_id)))
 
 
-_BEARER = _bearer_statement()
+_BEARER = PgStatement(_bearer_statement())
 _INSERT_TOKEN = insert(_T)
 
 
@@ -424,7 +425,7 @@ _ADD_PARTICIPANT = insert(_P).from_select(
     .where(~exists().where(_P.c.session_id == bindparam("g_session_id"), _P.c.protocol == "oidc",
                            _P.c.client_id == bindparam("g_client_id"))))
 #: PostgreSQL: the three inserts in one statement (one round trip, atomic by itself).
-_ISSUE_CODE = (select(literal(1)).add_cte(_INSERT_GRANT.cte("grant_row")).add_cte(_INSERT_CODE.cte("code_row"))
+_ISSUE_CODE = PgStatement(select(literal(1)).add_cte(_INSERT_GRANT.cte("grant_row")).add_cte(_INSERT_CODE.cte("code_row"))
                .add_cte(_ADD_PARTICIPANT.cte("participant_row")))
 
 
@@ -536,7 +537,7 @@ class SqlOidcStore:
         so the caller runs them in a transaction)."""
         params = _code_params(new)
         if self._postgresql():
-            self._s.execute(_ISSUE_CODE, params)
+            _ISSUE_CODE.execute(self._s, params)
             return
         for statement in (_INSERT_GRANT, _INSERT_CODE, _ADD_PARTICIPANT):
             self._s.execute(statement, params)
@@ -554,8 +555,8 @@ class SqlOidcStore:
         params = {"h": code_hash, "cid": client_id, "ruri": redirect_uri, "challenge": challenge, "at": at,
                   **new.params()}
         if self._postgresql():
-            row = self._s.execute(_REDEEM_CODE, params).first()
-            return self._code_of(row._mapping) if row is not None else None
+            found = _REDEEM_CODE.first(self._s, params)
+            return self._code_of(found) if found is not None else None
         taken = self._s.execute(_TAKE_CODE_ROW, params).first()
         if taken is None:
             return None
@@ -611,8 +612,8 @@ class SqlOidcStore:
         the account's register records: one statement on PostgreSQL (which reads the records whatever the scope),
         two or three reads elsewhere."""
         if self._postgresql():
-            row = self._s.execute(_BEARER, {"h": token_hash}).first()
-            return self._bearer_of(row._mapping) if row is not None else None
+            found = _BEARER.first(self._s, {"h": token_hash})
+            return self._bearer_of(found) if found is not None else None
         token = self.token(token_hash)
         if token is None:
             return None
@@ -639,8 +640,8 @@ class SqlOidcStore:
         wins (SECURITY O21, R04). On PostgreSQL the tokens are inserted by the same statement. None: nothing changed."""
         params = {"h": token_hash, "cid": client_id, "at": at, "nscope": scope, **new.params()}
         if self._postgresql():
-            row = self._s.execute(_REDEEM_REFRESH, params).first()
-            return self._token_of(row._mapping) if row is not None else None
+            found = _REDEEM_REFRESH.first(self._s, params)
+            return self._token_of(found) if found is not None else None
         taken = self._s.execute(_TAKE_REFRESH_ROW, params).first()
         if taken is None:
             return None
