@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, or_, select, update
@@ -42,7 +42,7 @@ def linked_records_of(account_id: Any) -> Select[Any]:
 _LINKED_RECORDS = linked_records_of(bindparam("account_id"))
 
 
-def distinct_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def distinct_records(rows: Iterable[Any]) -> list[dict[str, Any]]:
     """``linked_records``' rows, each record once (by id, without it), in name order."""
     seen = {row["id"]: {k: v for k, v in row.items() if k != "id"} for row in rows}
     return sorted(seen.values(), key=lambda r: (r["family_name"], r["given_names"]))

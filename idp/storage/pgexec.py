@@ -26,14 +26,14 @@ import psycopg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 
 class _Compiled:
     """A statement's SQL for one dialect, its default parameters, and the custom types to apply."""
 
-    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         if not isinstance(compiled, SQLCompiler) or any(bind.expanding for bind in compiled.binds.values()):
             raise TypeError("a PgStatement needs a statement without expanding (IN) parameters")
@@ -45,13 +45,14 @@ class _Compiled:
         columns = getattr(statement, "selected_columns", None) or ()
         self.results = [(index, processor) for index, column in enumerate(columns)
                         if (processor := column.type.result_processor(dialect, None)) is not None]
+        self.returns_rows = bool(columns)
         self.names: list[str] | None = None  # the result's column names, read from the first answer
 
 
 class PgStatement:
     """A Core statement run on psycopg directly (PostgreSQL), compiled at its first use."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: ClauseElement) -> None:
         self._statement = statement
         self._compiled: _Compiled | None = None
         self._lock = threading.Lock()
@@ -67,7 +68,8 @@ class PgStatement:
         driver = connection.connection.driver_connection
         try:
             cursor = driver.execute(compiled.sql, values, prepare=True)  # type: ignore[union-attr]
-            row = cursor.fetchone() if cursor.description else None
+            # (psycopg builds ``description`` anew at each access: read once, for the names.)
+            row = cursor.fetchone() if compiled.returns_rows else None
         except psycopg.Error as exc:
             broken = isinstance(exc, psycopg.OperationalError) or driver.closed  # type: ignore[union-attr]
             if broken:
