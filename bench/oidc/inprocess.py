@@ -130,6 +130,7 @@ def measure(name: str, count: int, step: Callable[[], None], profile: bool) -> N
           f"{trips:4.1f} round trips/op; wall median {statistics.median(walls) * 1000:6.2f} ms over {count}")
     if profiler:
         pstats.Stats(profiler).sort_stats(PROFILE_SORT[0]).print_stats(45)
+        profiler.dump_stats(f"/tmp/oidc-{name.split()[0]}.prof")
 
 
 def main() -> None:

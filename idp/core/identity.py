@@ -14,8 +14,9 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from idp.core.accounts.model import Account, Profile
 from idp.core.authn.model import AuthMethod, SsoSession
@@ -86,6 +87,15 @@ def identity_of(accounts: AccountRepository, account: Account, session: SsoSessi
     """``load_identity`` for a caller that knows what it will release: without ``register`` no register record
     is read (no pupils: the ``fr_edu`` attributes stay empty), without ``postal`` no postal code is looked up."""
     records = accounts.linked_records(account.id) if register else ()
+    own_record = account.profile is Profile.STUDENT and bool(records)  # a pupil's postal code is on the record
+    postal_code = accounts.postal_code(account.id) if postal and not own_record else ""
+    return identity_with(account, records, postal_code, session)
+
+
+def identity_with(account: Account, records: Sequence[Mapping[str, Any]], postal_code: str = "",
+                  session: SsoSession | None = None) -> Identity:
+    """The identity of an account from register records already read (``AccountRepository.linked_records``' rows);
+    a pupil's postal code is their record's, ``postal_code`` is a parent's."""
     pupils = tuple(Pupil(
         ine=r["ine"], external_id=r["external_id"], family_name=r["family_name"], given_names=r["given_names"],
         birth_date=r["birth_date"], uai=r["uai"], school=r["school"], school_kind=r["school_kind"],
@@ -93,8 +103,6 @@ def identity_of(accounts: AccountRepository, account: Account, session: SsoSessi
     ) for r in records)
     if account.profile is Profile.STUDENT and pupils:
         postal_code = pupils[0].postal_code
-    else:
-        postal_code = accounts.postal_code(account.id) if postal else ""
     return Identity(
         account_id=account.public_id, identifier=account.identifier, profile=account.profile,
         family_name=account.family_name, given_names=account.given_names,

@@ -99,11 +99,12 @@ class ClientAuthFailures:
         server = self.server
         policy = server.services.flow.throttle_policy
         now = server.now()
-        before, after = throttle.record_client_failure(throttle.client_keys(client_id, ip), server.uow.throttle,
-                                                       policy, now)
-        details = {"client_id": client_id, "method": method, "endpoint": endpoint,
-                   "reason": str(error.description or error.error)[:120], "throttled": after > 0}
-        self.refused(details, ip, audited=before == 0)
+        with server.atomically():  # the count and the audit line hold together
+            before, after = throttle.record_client_failure(throttle.client_keys(client_id, ip), server.uow.throttle,
+                                                           policy, now)
+            details = {"client_id": client_id, "method": method, "endpoint": endpoint,
+                       "reason": str(error.description or error.error)[:120], "throttled": after > 0}
+            self.refused(details, ip, audited=before == 0)
         return ClientAuthThrottled(max(before, after)) if before else error
 
     def refused(self, details: dict[str, Any], ip: str, *, audited: bool) -> None:

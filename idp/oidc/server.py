@@ -44,7 +44,7 @@ from idp.oidc.grants import (
 )
 from idp.oidc.keyset import OidcKeySet
 from idp.oidc.models import OidcClient, StoredCode, StoredToken, Subject
-from idp.storage.oidc_store import GrantRecord, NewCode, SqlOidcStore, digest
+from idp.storage.oidc_store import GrantRecord, NewCode, NewTokens, SqlOidcStore, digest
 from idp.storage.uow import SqlUnitOfWork
 from idp.wiring import Services
 
@@ -115,7 +115,10 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         self.services, self.keys, self.policy = services, keys, policy
         self.issuer = services.settings.server.base_url
         self.base = self.issuer.rstrip("/")
-        self._uow: ContextVar[SqlUnitOfWork | None] = ContextVar("oidc_uow", default=None)
+        #: The request's unit of work, and whether it runs in autocommit.
+        self._uow: ContextVar[tuple[SqlUnitOfWork, bool] | None] = ContextVar("oidc_uow", default=None)
+        #: The tokens a redemption stored, handed to authlib by the token generator (``_generate_token``).
+        self._issued: ContextVar[dict[str, str] | None] = ContextVar("oidc_issued", default=None)
         self._clients = services.caches.oidc_clients
         self.register_token_generator("default", self._generate_token)
         self.register_grant(CodeGrant, [S256Only(required=True), IdToken(self), consume_code])
@@ -136,22 +139,46 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         return self.services.clock.now()
 
     @contextmanager
-    def transaction(self) -> Iterator[SqlUnitOfWork]:
-        """One database transaction for everything authlib asks during a request."""
-        with self.services.uow() as uow:
+    def transaction(self, *, redeeming: bool = False) -> Iterator[SqlUnitOfWork]:
+        """One database transaction for everything authlib asks during a request.
+
+        ``redeeming`` (the token endpoint): on PostgreSQL a redemption is ONE statement (``redeem_code`` /
+        ``redeem_refresh``), atomic by itself, so the unit of work runs in autocommit, without BEGIN and COMMIT
+        round trips; what a refusal writes goes through ``atomically``. SQLite keeps the transaction."""
+        autocommit = redeeming and self.services.db.dialect == "postgresql"
+        with (self.services.uow.autocommit() if autocommit else self.services.uow()) as uow:
             uow.oidc = SqlOidcStore(uow.session)  # type: ignore[attr-defined]
-            token = self._uow.set(uow)
+            token = self._uow.set((uow, autocommit))
             try:
                 yield uow
+            finally:
+                self._uow.reset(token)
+                self._issued.set(None)
+
+    @contextmanager
+    def atomically(self) -> Iterator[None]:
+        """Several writes that must hold together (a refusal's revocation and its audit line, a client's failure
+        count and audit line): inside ``transaction`` already, or, in an autocommit unit, in a transaction of
+        their own, committed at the end of the block."""
+        current = self._uow.get()
+        if current is None or not current[1]:
+            yield
+            return
+        with self.services.uow() as uow:
+            uow.oidc = SqlOidcStore(uow.session)  # type: ignore[attr-defined]
+            token = self._uow.set((uow, False))
+            try:
+                yield
+                uow.commit()
             finally:
                 self._uow.reset(token)
 
     @property
     def uow(self) -> SqlUnitOfWork:
-        uow = self._uow.get()
-        if uow is None:
+        current = self._uow.get()
+        if current is None:
             raise RuntimeError("OIDC storage used outside OidcServer.transaction()")
-        return uow
+        return current[0]
 
     @property
     def store(self) -> SqlOidcStore:
@@ -271,19 +298,24 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
             SqlOidcStore(uow.session).issue_code(new)
 
     def find_code(self, code: str, client: OidcClient, request: Any) -> StoredCode | None:
-        """Redeem a code (``SqlOidcStore.take_code``: one conditional UPDATE, RFC 6749 §4.1.2, §10.5).
+        """Redeem a code and store the tokens it gives (``SqlOidcStore.redeem_code``: one conditional UPDATE, RFC
+        6749 §4.1.2, §10.5, with the tokens' INSERT in the same statement on PostgreSQL).
 
-        When that statement takes nothing, the code is only read to explain the refusal: a used code is a
-        replay and revokes its grant; a live one is handed back unconsumed so that authlib names the mismatch
-        (``redirect_uri``, ``code_verifier``), and ``consume`` refuses it whatever authlib decides.
+        The statement matches only when everything authlib checks next holds (client, redirect_uri, PKCE), so a
+        redeemed code always gets its answer. When it takes nothing, the code is only read to explain the
+        refusal: a used code is a replay and revokes its grant; a live one is handed back unconsumed so that
+        authlib names the mismatch (``redirect_uri``, ``code_verifier``), and ``consume`` refuses it whatever
+        authlib decides.
         """
         form = request.form
         verifier, redirect_uri = form.get("code_verifier") or "", form.get("redirect_uri") or ""
         if (CODE_VERIFIER_PATTERN.match(verifier) or not verifier) and "\x00" not in redirect_uri \
                 and len(redirect_uri) <= 2048 and len(code) <= 256:
             challenge = create_s256_code_challenge(verifier) if verifier else ""
-            taken = self.store.take_code(digest(code), client.client_id, redirect_uri, challenge, self.now())
+            issued, new = self._new_tokens(client)
+            taken = self.store.redeem_code(digest(code), client.client_id, redirect_uri, challenge, self.now(), new)
             if taken is not None:
+                self._issued.set(issued)
                 return StoredCode(taken, consumed=True)
         record = self.store.code(digest(code))
         if record is None or record.client_id != client.client_id:
@@ -301,37 +333,48 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
             raise InvalidGrantError("The code does not match the authorization request.")
 
     def _replayed(self, grant: GrantRecord) -> None:
-        self.store.revoke_grant(grant.id, self.now())
-        self.audit(audit_event("oidc_code_replayed"), grant.account_id, {"client_id": grant.client_id})
+        with self.atomically():
+            self.store.revoke_grant(grant.id, self.now())
+            self.audit(audit_event("oidc_code_replayed"), grant.account_id, {"client_id": grant.client_id})
 
     # --- tokens ----------------------------------------------------------------------------------
 
+    def _new_tokens(self, client: OidcClient) -> tuple[dict[str, str], NewTokens]:
+        """Fresh token values for a redemption (a refresh token when the client has the grant: RFC 6749 §5.1), and
+        what is stored of them (hashes, expiries)."""
+        now = self.now()
+        issued = {"access_token": secrets.token_urlsafe(32)}
+        if client.check_grant_type("refresh_token"):
+            issued["refresh_token"] = secrets.token_urlsafe(32)
+        refresh = issued.get("refresh_token")
+        return issued, NewTokens(access_hash=digest(issued["access_token"]),
+                                 access_expires=now + self.policy.access_token_ttl,
+                                 refresh_hash=digest(refresh) if refresh else None,
+                                 refresh_expires=now + self.policy.refresh_idle)
+
     def _generate_token(self, grant_type: str, client: OidcClient, user: Any = None, scope: str | None = None,
                         expires_in: int | None = None, include_refresh_token: bool = True) -> dict[str, Any]:
-        token: dict[str, Any] = {"token_type": "Bearer", "access_token": secrets.token_urlsafe(32),
-                                 "expires_in": int(self.policy.access_token_ttl.total_seconds()),
-                                 "scope": scope or ""}
-        if include_refresh_token and client.check_grant_type("refresh_token"):
-            token["refresh_token"] = secrets.token_urlsafe(32)
-        return token
+        """authlib's token generator: the tokens the request's redemption stored (both grants issue a refresh
+        token exactly when the client has that grant, as ``_new_tokens`` decided)."""
+        issued = self._issued.get()
+        self._issued.set(None)
+        if issued is None or ("refresh_token" in issued) != bool(include_refresh_token
+                                                               and client.check_grant_type("refresh_token")):
+            raise RuntimeError("tokens are only issued by a redemption (OidcServer.find_code/find_refresh)")
+        return {"token_type": "Bearer", **issued, "expires_in": int(self.policy.access_token_ttl.total_seconds()),
+                "scope": scope or ""}
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
-        """Store the access token and any refresh token (hashed) under the request's grant."""
-        source = request.authorization_code or request.refresh_token
-        grant: GrantRecord = source.record.grant
-        now = self.now()
-        rows = [(digest(token["access_token"]), "access", now + self.policy.access_token_ttl)]
-        if "refresh_token" in token:
-            rows.append((digest(token["refresh_token"]), "refresh", min(now + self.policy.refresh_idle, grant.expires_at)))
-        self.store.add_tokens(grant.id, request.client.client_id, token.get("scope", ""), now, rows)
+        """Nothing left to store: the redemption stored these tokens (hashed) under the request's grant."""
 
     def find_token(self, token: str) -> StoredToken | None:
         record = self.store.token(digest(token)) if token and len(token) <= 256 else None
         return StoredToken(record, self.now()) if record else None
 
     def find_refresh(self, refresh_token: str, client: OidcClient, scope: str | None) -> StoredToken | None:
-        """Redeem a refresh token (``SqlOidcStore.take_refresh``: one conditional UPDATE, RFC 6749 §6); presenting
-        a rotated one revokes the whole grant (SECURITY O21).
+        """Redeem a refresh token and store the new tokens (``SqlOidcStore.redeem_refresh``: one conditional UPDATE,
+        RFC 6749 §6, with the tokens' INSERT in the same statement on PostgreSQL); presenting a rotated one revokes
+        the whole grant (SECURITY O21).
 
         A ``scope`` parameter wider than the grant's is refused before anything is redeemed (authlib names it);
         when the statement takes nothing, the token is only read to explain the refusal.
@@ -339,8 +382,10 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         if not refresh_token or len(refresh_token) > 256:
             return None
         if not scope or self._scope_within(refresh_token, scope):
-            taken = self.store.take_refresh(digest(refresh_token), client.client_id, self.now())
+            issued, new = self._new_tokens(client)
+            taken = self.store.redeem_refresh(digest(refresh_token), client.client_id, scope or None, self.now(), new)
             if taken is not None:
+                self._issued.set(issued)
                 return StoredToken(taken, self.now(), consumed=True)
         token = self.find_token(refresh_token)
         if token is None or token.record.kind != "refresh" or token.record.client_id != client.client_id:
@@ -364,8 +409,9 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
 
     def _reused(self, token: StoredToken) -> None:
         grant = token.record.grant
-        self.store.revoke_grant(grant.id, self.now())
-        self.audit(audit_event("oidc_refresh_reused"), grant.account_id, {"client_id": grant.client_id})
+        with self.atomically():
+            self.store.revoke_grant(grant.id, self.now())
+            self.audit(audit_event("oidc_refresh_reused"), grant.account_id, {"client_id": grant.client_id})
 
     def revoke(self, token: StoredToken) -> None:
         if token.record.kind == "refresh":

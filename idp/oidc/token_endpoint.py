@@ -67,8 +67,9 @@ class BackChannelEndpoint:
 
 
 def token(server: OidcServer, request: Request) -> Response:
-    """Token endpoint (RFC 6749 §3.2): code exchange and refresh grants, in one transaction."""
-    with server.transaction() as uow:
+    """Token endpoint (RFC 6749 §3.2): code exchange and refresh grants; on PostgreSQL a granted request is one
+    statement in autocommit (``OidcServer.transaction(redeeming=True)``), elsewhere one transaction."""
+    with server.transaction(redeeming=True) as uow:
         response: Response = server.create_token_response(request)
         uow.commit()  # also what a refusal wrote: a replay's revoked grant, its audit line
     return response

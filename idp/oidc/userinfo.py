@@ -8,15 +8,19 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from idp.core.accounts.model import AccountState
-from idp.core.identity import identity_of
+from idp.core.identity import identity_with
 from idp.oidc.claims import userinfo_claims
 from idp.oidc.server import OidcServer
 from idp.oidc.token_endpoint import json_response
-from idp.storage.accounts import SqlAccountRepository
 from idp.storage.oidc_store import TokenRecord, digest
 
 #: Scopes whose claims come from the school register (the others need the account row only).
 REGISTER_SCOPES = frozenset({"fr_edu", "fr_edu_ine", "fr_edu_children"})
+
+
+def needs_register(scope: str) -> bool:
+    """Whether a token's scope releases register claims."""
+    return not REGISTER_SCOPES.isdisjoint(scope.split())
 
 
 class BearerRejected(Exception):
@@ -31,19 +35,21 @@ class BearerRejected(Exception):
 def claims_for(server: OidcServer, access_token: str) -> dict[str, Any]:
     """The claims one access token gives access to; ``sub`` equals the ID token's (SECURITY O20).
 
-    Reads only: the token (with its grant and account state), the account, then the register records when a
+    One read (``SqlOidcStore.bearer``): the token with its grant, the account, and its register records when a
     scope needs them; the postal code is never a claim. A register change reaches the next answer."""
     if not access_token or len(access_token) > 256:
         raise BearerRejected("invalid_token", 401)
     now = server.now()
     with server.reading() as store:
-        token = _live(store.token(digest(access_token)), now)
-        account = store.account(token.grant.account_id)
-        client = server.client_in(store, token.client_id)
-        if account is None or account.state is not AccountState.ACTIVE or client is None:
+        bearer = store.bearer(digest(access_token), register=needs_register)
+        if bearer is None:
             raise BearerRejected("invalid_token", 401)
-        register = bool(REGISTER_SCOPES.intersection(token.scope.split()))
-        identity = identity_of(SqlAccountRepository(store.session), account, register=register, postal=False)
+        token = _live(bearer.token, now)
+        client = server.client_in(store, token.client_id)
+    account = bearer.account
+    if account is None or account.state is not AccountState.ACTIVE or client is None:
+        raise BearerRejected("invalid_token", 401)
+    identity = identity_with(account, bearer.records if needs_register(token.scope) else ())
     settings = server.services.settings
     return userinfo_claims(identity, token.scope.split(), sub=token.grant.sub, sector=client.sector,
                            secret=settings.pairwise_salt, logout_url=server.url("/logout"), now=now)
@@ -71,9 +77,9 @@ def userinfo(server: OidcServer, request: Request) -> Response:
     return json_response(claims)
 
 
-def _live(token: TokenRecord | None, now: dt.datetime) -> TokenRecord:
+def _live(token: TokenRecord, now: dt.datetime) -> TokenRecord:
     """A live access token with the ``openid`` scope, or the bearer error (RFC 6750 §3.1)."""
-    if token is None or token.kind != "access" or not token.alive(now):
+    if token.kind != "access" or not token.alive(now):
         raise BearerRejected("invalid_token", 401)
     if "openid" not in token.scope.split():
         raise BearerRejected("insufficient_scope", 403)

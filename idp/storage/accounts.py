@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,20 +22,30 @@ MAX_ATTEMPTS = 20
 
 _ST, _SC = table_of(StudentRow), table_of(SchoolRow)
 _SL, _RP = table_of(StudentLinkRow), table_of(RepresentativeRow)
-_CHILDREN_OF = (
-    select(_SL.c.student_id).select_from(_SL.join(_RP, _RP.c.id == _SL.c.representative_id))
-    .where(_RP.c.account_id == bindparam("account_id"), _RP.c.status == "present", _SL.c.status == "present",
-           _SL.c.legal_responsibility.is_(True))
-)
-# A pupil's own record, or a parent's present children with legal responsibility, with their school.
-_LINKED_RECORDS = (
-    select(_ST.c.id, _ST.c.ine, _ST.c.external_id, _ST.c.family_name, _ST.c.given_names, _ST.c.birth_date,
-           _ST.c.uai, _SC.c.name.label("school"), _SC.c.kind.label("school_kind"), _ST.c.class_code, _ST.c.level,
-           _ST.c.postal_code, _ST.c.status)
-    .select_from(_ST.join(_SC, _SC.c.uai == _ST.c.uai))
-    .where(_ST.c.status == "present",
-           or_(_ST.c.account_id == bindparam("account_id"), _ST.c.id.in_(_CHILDREN_OF)))
-)
+def linked_records_of(account_id: Any) -> Select[Any]:
+    """A pupil's own record, or a parent's present children with legal responsibility, with their school, for the
+    account ``account_id`` (a bound parameter, or a column of an enclosing statement)."""
+    children = (
+        select(_SL.c.student_id).select_from(_SL.join(_RP, _RP.c.id == _SL.c.representative_id))
+        .where(_RP.c.account_id == account_id, _RP.c.status == "present", _SL.c.status == "present",
+               _SL.c.legal_responsibility.is_(True))
+    )
+    return (
+        select(_ST.c.id, _ST.c.ine, _ST.c.external_id, _ST.c.family_name, _ST.c.given_names, _ST.c.birth_date,
+               _ST.c.uai, _SC.c.name.label("school"), _SC.c.kind.label("school_kind"), _ST.c.class_code, _ST.c.level,
+               _ST.c.postal_code, _ST.c.status)
+        .select_from(_ST.join(_SC, _SC.c.uai == _ST.c.uai))
+        .where(_ST.c.status == "present", or_(_ST.c.account_id == account_id, _ST.c.id.in_(children)))
+    )
+
+
+_LINKED_RECORDS = linked_records_of(bindparam("account_id"))
+
+
+def distinct_records(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """``linked_records``' rows, each record once (by id, without it), in name order."""
+    seen = {row["id"]: {k: v for k, v in row.items() if k != "id"} for row in rows}
+    return sorted(seen.values(), key=lambda r: (r["family_name"], r["given_names"]))
 
 
 _AC = table_of(AccountRow)
@@ -142,9 +152,7 @@ class SqlAccountRepository:
 
     def linked_records(self, account_id: int) -> Sequence[dict[str, Any]]:
         """The register records of the account: a pupil's own, or a parent's children (one Core query)."""
-        rows = self._s.execute(_LINKED_RECORDS, {"account_id": account_id}).mappings()
-        seen = {row["id"]: {k: v for k, v in row.items() if k != "id"} for row in rows}
-        return sorted(seen.values(), key=lambda r: (r["family_name"], r["given_names"]))
+        return distinct_records(self._s.execute(_LINKED_RECORDS, {"account_id": account_id}).mappings())
 
     def postal_code(self, account_id: int) -> str:
         """A parent's postal code from their register record(s), or ``""``."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -26,18 +27,22 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
+    union_all,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from idp.core.accounts.model import Account
 from idp.storage import catalogue
-from idp.storage.accounts import to_account
+from idp.storage.accounts import SqlAccountRepository, distinct_records, linked_records_of, to_account
 from idp.storage.models import (
     AccountRow,
     Base,
@@ -46,6 +51,7 @@ from idp.storage.models import (
     UtcDateTime,
     table_of,
 )
+from idp.storage.pgexec import PgStatement
 
 
 def digest(secret: str) -> str:
@@ -341,17 +347,72 @@ _TAKE_REFRESH_ROW = (update(_T).where(
 ).values(used_at=_AT).returning(*_T.c))
 
 
-def with_grant(taken: Any, *extra: Any) -> Any:
-    """``taken``'s rows with their grant's columns (``g_*``), the grant looked up by primary key."""
-    return select(taken, *_GRANT_COLUMNS, *extra).join(_G, _G.c.id == taken.c.grant_id)
+_INSERTED = ["token_hash", "kind", "grant_id", "client_id", "scope", "created_at", "expires_at"]
+_REFRESH_HASH = bindparam("rh", type_=String())
 
 
-# PostgreSQL returns the grant with the redeemed row in the same statement (a data-modifying CTE); SQLite
-# cannot (no DML in a CTE): there the grant is read by primary key after the UPDATE, in the same transaction.
-_TAKE_CODE = with_grant(_TAKE_CODE_ROW.cte("taken"))
-_TAKE_REFRESH = with_grant(_TAKE_REFRESH_ROW.cte("taken"), literal("active").label("account_state"))
+def redeeming(taken: Any, scope: Any, *extra: Any) -> Any:
+    """PostgreSQL: the redemption ``taken`` (a data-modifying CTE), its grant by primary key, and the new tokens
+    inserted, in ONE statement: the access token, and the refresh token when ``rh`` is not NULL (its expiry
+    capped by the grant's). The statement returns ``taken``'s columns, the grant's (``g_*``), ``new_scope`` (the
+    scope of the new tokens) and ``extra``; no row: nothing was redeemed nor stored."""
+    live = select(taken, *_GRANT_COLUMNS, scope.label("new_scope"), *extra).join(_G, _G.c.id == taken.c.grant_id).cte("live")
+    access = select(bindparam("ah"), literal("access"), live.c.g_id, live.c.g_client_id, live.c.new_scope, _AT,
+                    bindparam("aexp", type_=UtcDateTime()))
+    refresh = select(_REFRESH_HASH, literal("refresh"), live.c.g_id, live.c.g_client_id, live.c.new_scope, _AT,
+                     func.least(bindparam("rexp", type_=UtcDateTime()), live.c.g_expires_at)).where(_REFRESH_HASH.is_not(None))
+    return select(live).add_cte(insert(_T).from_select(_INSERTED, union_all(access, refresh)).cte("issued"))
+
+
+# PostgreSQL redeems and issues in one statement (data-modifying CTEs), atomic by itself, so the token endpoint
+# runs it in autocommit; SQLite cannot (no DML in a CTE): there the UPDATE, the grant's read and the INSERT run
+# in the caller's transaction.
+_REDEEM_CODE = PgStatement(redeeming(_TAKE_CODE_ROW.cte("taken"), _G.c.scope))
+_REDEEM_REFRESH = PgStatement(redeeming(_TAKE_REFRESH_ROW.cte("taken"), func.coalesce(bindparam("nscope", type_=String()), _G.c.scope),
+                            literal("active").label("account_state")))
 _ACCOUNT_BY_ID = select(_A).where(_A.c.id == bindparam("id"))
+
+
+def _bearer_statement() -> Any:
+    """PostgreSQL: UserInfo's reads in one statement: the token with its grant (the CTE materialised, so the planner
+    starts from the token), the account's columns (``a_*``, by primary key) and the account's register records
+    (``linked_records_of``) as a JSON array (``records``)."""
+    token = (select(_T, *_GRANT_COLUMNS).join(_G, _G.c.id == _T.c.grant_id).where(_T.c.token_hash == bindparam("h"))
+             .cte("bearer").prefix_with("MATERIALIZED"))
+    linked = linked_records_of(token.c.g_account_id).subquery("linked")
+    fields = [part for column in linked.c for part in (literal_column(f"'{column.name}'"), column)]
+    records = select(func.json_agg(func.json_build_object(*fields))).scalar_subquery()
+    return (select(token, *[c.label(f"a_{c.name}") for c in _A.c], records.label("records"))
+            .select_from(token.outerjoin(_A, _A.c.id == token.c.g_account_id)))
+
+
+_BEARER = PgStatement(_bearer_statement())
 _INSERT_TOKEN = insert(_T)
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """What UserInfo needs of an access token: the token (with its grant and the account's state), the account and
+    its register records (as ``SqlAccountRepository.linked_records`` gives them)."""
+
+    token: TokenRecord
+    account: Account | None
+    records: Sequence[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class NewTokens:
+    """The tokens a redemption stores (hashed): an access token, and a refresh token when the client has the grant
+    (its expiry is capped by the grant's when stored)."""
+
+    access_hash: str
+    access_expires: dt.datetime
+    refresh_hash: str | None
+    refresh_expires: dt.datetime
+
+    def params(self) -> dict[str, Any]:
+        return {"ah": self.access_hash, "aexp": self.access_expires, "rh": self.refresh_hash,
+                "rexp": self.refresh_expires}
 
 # Issuing a code: its grant, the code (hashed) and, once per session and client, the single-logout participant.
 _P = table_of(SessionParticipantRow)
@@ -364,7 +425,7 @@ _ADD_PARTICIPANT = insert(_P).from_select(
     .where(~exists().where(_P.c.session_id == bindparam("g_session_id"), _P.c.protocol == "oidc",
                            _P.c.client_id == bindparam("g_client_id"))))
 #: PostgreSQL: the three inserts in one statement (one round trip, atomic by itself).
-_ISSUE_CODE = (select(literal(1)).add_cte(_INSERT_GRANT.cte("grant_row")).add_cte(_INSERT_CODE.cte("code_row"))
+_ISSUE_CODE = PgStatement(select(literal(1)).add_cte(_INSERT_GRANT.cte("grant_row")).add_cte(_INSERT_CODE.cte("code_row"))
                .add_cte(_ADD_PARTICIPANT.cte("participant_row")))
 
 
@@ -476,7 +537,7 @@ class SqlOidcStore:
         so the caller runs them in a transaction)."""
         params = _code_params(new)
         if self._postgresql():
-            self._s.execute(_ISSUE_CODE, params)
+            _ISSUE_CODE.execute(self._s, params)
             return
         for statement in (_INSERT_GRANT, _INSERT_CODE, _ADD_PARTICIPANT):
             self._s.execute(statement, params)
@@ -486,16 +547,22 @@ class SqlOidcStore:
         row = self._s.execute(_CODE_BY_HASH, {"h": code_hash}).first()
         return self._code_of(row._mapping) if row is not None else None
 
-    def take_code(self, code_hash: str, client_id: str, redirect_uri: str, challenge: str,
-                  at: dt.datetime) -> CodeRecord | None:
-        """Redeem a code: consumed in one conditional UPDATE if it is live, of this client, for this redirect_uri
-        and PKCE challenge; exactly one caller wins (SECURITY O04, R04). None: nothing was consumed."""
-        params = {"h": code_hash, "cid": client_id, "ruri": redirect_uri, "challenge": challenge, "at": at}
+    def redeem_code(self, code_hash: str, client_id: str, redirect_uri: str, challenge: str, at: dt.datetime,
+                    new: NewTokens) -> CodeRecord | None:
+        """Redeem a code and store ``new`` under its grant: the code is consumed by one conditional UPDATE if it is
+        live, of this client, for this redirect_uri and PKCE challenge, its grant live; exactly one caller wins
+        (SECURITY O04, R04). On PostgreSQL the tokens are inserted by the same statement. None: nothing changed."""
+        params = {"h": code_hash, "cid": client_id, "ruri": redirect_uri, "challenge": challenge, "at": at,
+                  **new.params()}
         if self._postgresql():
-            row = self._s.execute(_TAKE_CODE, params).first()
-            return self._code_of(row._mapping) if row is not None else None
+            found = _REDEEM_CODE.first(self._s, params)
+            return self._code_of(found) if found is not None else None
         taken = self._s.execute(_TAKE_CODE_ROW, params).first()
-        return self._code_of(self._with_grant(taken._mapping)) if taken is not None else None
+        if taken is None:
+            return None
+        code = self._code_of(self._with_grant(taken._mapping))
+        self._issue(code.grant, code.grant.scope, at, new)
+        return code
 
     def _with_grant(self, taken: Any) -> dict[str, Any]:
         grant = self._s.execute(_GRANT_BY_ID, {"gid": taken["grant_id"]}).one()
@@ -525,34 +592,62 @@ class SqlOidcStore:
 
     # tokens
 
-    def add_tokens(self, grant_id: str, client_id: str, scope: str, at: dt.datetime,
-                   tokens: Sequence[tuple[str, str, dt.datetime]]) -> None:
-        """Insert (token_hash, kind, expires_at) rows of one grant in one statement."""
-        self._s.execute(_INSERT_TOKEN, [{"token_hash": token_hash, "kind": kind, "grant_id": grant_id,
-                                         "client_id": client_id, "scope": scope, "created_at": at,
+    def _issue(self, grant: GrantRecord, scope: str, at: dt.datetime, new: NewTokens) -> None:
+        """SQLite's second half of a redemption: the new tokens' rows, in the caller's transaction."""
+        rows = [(new.access_hash, "access", new.access_expires)]
+        if new.refresh_hash is not None:
+            rows.append((new.refresh_hash, "refresh", min(new.refresh_expires, grant.expires_at)))
+        self._s.execute(_INSERT_TOKEN, [{"token_hash": token_hash, "kind": kind, "grant_id": grant.id,
+                                         "client_id": grant.client_id, "scope": scope, "created_at": at,
                                          "expires_at": expires_at, "used_at": None, "revoked_at": None}
-                                        for token_hash, kind, expires_at in tokens])
+                                        for token_hash, kind, expires_at in rows])
 
     def account(self, account_id: int) -> Account | None:
         """The account behind a token (one Core select: userinfo's hot path loads no ORM object)."""
         row = self._s.execute(_ACCOUNT_BY_ID, {"id": account_id}).first()
         return to_account(row) if row is not None else None
 
+    def bearer(self, token_hash: str, *, register: Callable[[str], bool]) -> Bearer | None:
+        """An access token with its grant, its account and, when ``register(scope)`` says the token's scope needs them,
+        the account's register records: one statement on PostgreSQL (which reads the records whatever the scope),
+        two or three reads elsewhere."""
+        if self._postgresql():
+            found = _BEARER.first(self._s, {"h": token_hash})
+            return self._bearer_of(found) if found is not None else None
+        token = self.token(token_hash)
+        if token is None:
+            return None
+        account = self.account(token.grant.account_id)
+        records = SqlAccountRepository(self._s).linked_records(account.id) \
+            if account is not None and register(token.scope) else ()
+        return Bearer(token, account, records)
+
+    def _bearer_of(self, m: Any) -> Bearer:
+        columns = {name[2:]: value for name, value in m.items() if name.startswith("a_")}
+        account = to_account(SimpleNamespace(**columns)) if columns["id"] is not None else None  # type: ignore[arg-type]
+        token = self._token_of({**m, "account_state": columns["state"]})
+        records = [{**record, "birth_date": dt.date.fromisoformat(record["birth_date"])} for record in m["records"] or ()]
+        return Bearer(token, account, distinct_records(records))
+
     def token(self, token_hash: str) -> TokenRecord | None:
         row = self._s.execute(_TOKEN_BY_HASH, {"h": token_hash}).first()
         return self._token_of(row._mapping) if row is not None else None
 
-    def take_refresh(self, token_hash: str, client_id: str, at: dt.datetime) -> TokenRecord | None:
-        """Redeem a refresh token: marked used in one conditional UPDATE if it is live, of this client, its grant
-        live and its account active; exactly one caller wins (SECURITY O21, R04). None: nothing was changed."""
-        params = {"h": token_hash, "cid": client_id, "at": at}
+    def redeem_refresh(self, token_hash: str, client_id: str, scope: str | None, at: dt.datetime,
+                       new: NewTokens) -> TokenRecord | None:
+        """Rotate a refresh token and store ``new`` (with ``scope``, else the old token's): it is marked used by one
+        conditional UPDATE if it is live, of this client, its grant live and its account active; exactly one caller
+        wins (SECURITY O21, R04). On PostgreSQL the tokens are inserted by the same statement. None: nothing changed."""
+        params = {"h": token_hash, "cid": client_id, "at": at, "nscope": scope, **new.params()}
         if self._postgresql():
-            row = self._s.execute(_TAKE_REFRESH, params).first()
-            return self._token_of(row._mapping) if row is not None else None
+            found = _REDEEM_REFRESH.first(self._s, params)
+            return self._token_of(found) if found is not None else None
         taken = self._s.execute(_TAKE_REFRESH_ROW, params).first()
         if taken is None:
             return None
-        return self._token_of({**self._with_grant(taken._mapping), "account_state": "active"})
+        token = self._token_of({**self._with_grant(taken._mapping), "account_state": "active"})
+        self._issue(token.grant, scope or token.scope, at, new)
+        return token
 
     @staticmethod
     def _token_of(m: Any) -> TokenRecord:
@@ -626,14 +721,12 @@ class SqlOidcStore:
 
     def remember_jti(self, client_id: str, jti: str, expires_at: dt.datetime) -> bool:
         """Record a client assertion id; False when it was already seen (replay, RFC 7523 §3)."""
-        key = digest(f"{client_id}\x00{jti}")
-        try:
-            with self._s.begin_nested():
-                self._s.add(OidcJtiRow(key=key, expires_at=expires_at))
-                self._s.flush()
-        except IntegrityError:
-            return False
-        return True
+        table = table_of(OidcJtiRow)
+        insert_row = postgresql_insert if self._postgresql() else sqlite_insert
+        statement = insert_row(table).values(key=digest(f"{client_id}\x00{jti}"), expires_at=expires_at)
+        # One statement whoever runs it (autocommit at the token endpoint, a transaction elsewhere): a key already
+        # there, even one a concurrent request has just written, inserts nothing and returns no row.
+        return self._s.execute(statement.on_conflict_do_nothing().returning(table.c.key)).first() is not None
 
     # purge (SECURITY R18)
 

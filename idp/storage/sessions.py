@@ -25,6 +25,7 @@ from idp.storage.models import (
     SsoSessionRow,
     table_of,
 )
+from idp.storage.pgexec import PgStatement
 
 # Core statements on the tables, built once: no ORM identity map, no unit-of-work flush on the hot path.
 _S, _A, _R = table_of(SsoSessionRow), table_of(AccountRow), table_of(AuthnRequestRow)
@@ -33,6 +34,7 @@ _SESSION_WITH_ACCOUNT = (
     .select_from(_S.join(_A, _A.c.id == _S.c.account_id))
     .where(_S.c.id == bindparam("sid"))
 )
+_PG_SESSION_WITH_ACCOUNT = PgStatement(_SESSION_WITH_ACCOUNT)
 _SESSION = select(_S).where(_S.c.id == bindparam("sid"))
 _INSERT_SESSION = insert(_S)
 _TOUCH = update(_S).where(_S.c.id == bindparam("sid")).values(last_seen_at=bindparam("at"))
@@ -52,6 +54,7 @@ _LOGIN_WRITES = (
         .cte("answered"),
     )
 )
+_PG_LOGIN_WRITES = PgStatement(_LOGIN_WRITES)
 _REQUEST = select(_R).where(_R.c.id == bindparam("rid"))
 _INSERT_REQUEST = insert(_R)
 _MARK_AUTHENTICATED = (update(_R).where(_R.c.id == bindparam("rid"))
@@ -105,7 +108,7 @@ class SqlSessionRepository:
         values.update({f"e_{key}": value for key, value in audit_row(event).items()})
         values.update(a_id=session.account_id, a_at=at, r_id=request_id, r_sid=session.id, r_at=at,
                       r_done=at if complete else None)
-        self._s.execute(_LOGIN_WRITES, values)
+        _PG_LOGIN_WRITES.execute(self._s, values)
         log_event(event)
 
     def get(self, session_id: str) -> SsoSession | None:
@@ -114,10 +117,13 @@ class SqlSessionRepository:
 
     def get_with_account(self, session_id: str) -> tuple[SsoSession, Account] | None:
         """The session and its account in one Core query (the hot path of every SSO answer)."""
-        row = self._s.execute(_SESSION_WITH_ACCOUNT, {"sid": session_id}).first()
-        if row is None:
+        if self._dialect == "postgresql":
+            m: Any = _PG_SESSION_WITH_ACCOUNT.first(self._s, {"sid": session_id})
+        else:
+            row = self._s.execute(_SESSION_WITH_ACCOUNT, {"sid": session_id}).first()
+            m = row._mapping if row is not None else None
+        if m is None:
             return None
-        m = row._mapping
         session = SsoSession(
             id=m["s_id"], public_id=m["s_public_id"], account_id=m["s_account_id"],
             auth_method=AuthMethod(m["s_auth_method"]), authn_instant=m["s_authn_instant"],

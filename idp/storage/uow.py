@@ -95,7 +95,8 @@ class SqlUnitOfWork:
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
-            self.session.rollback()
+            if self._maker is not self._db.autocommit_sessionmaker:  # (autocommit: nothing to roll back)
+                self.session.rollback()
         except OUTAGE_ERRORS:
             pass
         finally:
