@@ -46,7 +46,14 @@ def choose_language(chosen: str | None, accept_language: str | None, languages: 
     return languages[0]
 
 
+#: Blueprints whose pages are written in French only (the school staff console): ``lang``, ``dir`` and the shared
+#: macros' texts follow the page, whatever language the browser chose for the families' pages.
+FRENCH_ONLY = frozenset({"staff"})
+
+
 def _select_locale() -> str:
+    if request.blueprint in FRENCH_ONLY:
+        return "fr"
     settings: Settings = current_app.extensions["idp"].settings
     return choose_language(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"),
                            settings.i18n.languages)

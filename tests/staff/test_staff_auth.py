@@ -3,16 +3,23 @@ sessions apart from the families', throttling, disabling; ``idp staff``."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
 import os
+import re
+from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import pytest
+import zxingcpp
 from flask.testing import FlaskClient
+from PIL import Image
 from sqlalchemy import select
 
 from idp import create_app
 from idp.core.clock import FrozenClock
+from idp.core.staff.factors import totp_uri
 from idp.settings import RedisSettings, Settings
 from idp.storage.db import Database
 from idp.storage.models import AuditEventRow
@@ -44,6 +51,27 @@ def test_totp_enrolment_then_login_needs_both_factors(client: FlaskClient, servi
         row = uow.session.scalar(select(StaffMemberRow).where(StaffMemberRow.email == "ref@college.fr"))
         assert row is not None and user.secret not in row.totp_sealed and row.password_hash.startswith("$argon2id$")
         assert row.enrol_token_hash is None
+
+
+def test_totp_enrolment_shows_a_qr_code_that_reads_as_the_key_uri(client: FlaskClient, services: Services,
+                                                                  register: Register) -> None:
+    token = invite(services, "ref@college.fr")
+    page = client.get(f"/etablissement/inscription/{token}")
+    client.post(f"/etablissement/inscription/{token}", data={
+        "csrf_token": csrf(page), "mot_de_passe": STAFF_PASSWORD, "confirmation": STAFF_PASSWORD})
+    answer = client.get("/etablissement/second-facteur")
+    text = answer.get_data(as_text=True)
+    secret = re.search(r'id="cle-totp">([A-Z2-7]+)<', text).group(1)  # type: ignore[union-attr]
+    png = re.search(r'id="qr-totp" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert png is not None and "img-src 'self' data:" in answer.headers["Content-Security-Policy"]
+    decoded = zxingcpp.read_barcode(Image.open(io.BytesIO(base64.b64decode(png.group(1)))))
+    assert decoded is not None and decoded.format == zxingcpp.BarcodeFormat.QRCode
+    # The code carries the Key Uri Format address of this member's pending secret, named after the service.
+    assert decoded.text == totp_uri(secret, "ref@college.fr", services.settings.server.product_name)
+    uri = urlsplit(decoded.text)
+    query = parse_qs(uri.query)
+    assert (uri.scheme, uri.netloc) == ("otpauth", "totp") and query["secret"] == [secret]
+    assert query["issuer"] == [f"{services.settings.server.product_name} – Console établissement"]
 
 
 def test_password_alone_opens_nothing(client: FlaskClient, services: Services, register: Register) -> None:

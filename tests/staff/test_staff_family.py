@@ -46,7 +46,7 @@ def test_family_page_shows_register_accounts_and_activation_reasons(client: Flas
     page = _text(client.get(f"/etablissement/eleve/{register.students['lea']}"))
     assert "Collège Claude Chappe (0340011C) – classe 5A" in page and "120456789AB" in page
     assert "Sophie MARTIN" in page and "+33612345678" in page and "sophie@example.fr" in page
-    assert "Actif – identifiant" in page and "jamais" in page
+    assert 'fr-badge--success">Actif</span> identifiant <strong>' in page and "jamais" in page  # state as a badge
     assert "Numéro saisi (+33 6 •• •• •• 99) différent de celui du registre" in page
     assert "Fiche consultée" not in page  # this very view is audited after the page is read
 

@@ -93,3 +93,21 @@ def test_birth_dates_refused_three_times_reach_the_school(client: FlaskClient, s
     assert "Dates de naissance refusées 3 fois" in inbox
     page = html.unescape(client.get(f"/etablissement/eleve/{register.students['zoe']}").get_data(as_text=True))
     assert "Dates de naissance refusées 3 fois : démarche annulée" in page
+
+
+def test_inbox_is_paginated(client: FlaskClient, services: Services, register: Register) -> None:
+    with services.uow() as uow:
+        for n in range(30):
+            uow.session.add(HelpRequestRow(reference=f"AIDE-PAGE{n:04d}", uai=SCHOOL_A, family_name="Durand",
+                                           given_names="Paul", contact="06 11 22 33 44", ip_key=f"k{n}",
+                                           created_at=services.clock.now() - dt.timedelta(minutes=n)))
+        uow.commit()
+    enrol(client, services, "ref@college.fr", SCHOOL_A)
+    first = html.unescape(client.get("/etablissement/boite").get_data(as_text=True))
+    assert "30 élément(s) – page 1 sur 2" in first and first.count(">Marquer comme traité<") == 25
+    assert 'aria-current="page">1<' in first and "/etablissement/boite?etat=new&page=2" in first
+    second = html.unescape(client.get("/etablissement/boite?page=2").get_data(as_text=True))
+    assert "page 2 sur 2" in second and second.count(">Marquer comme traité<") == 5
+    # Past the end or not a number: the last page, the first page.
+    assert "page 2 sur 2" in html.unescape(client.get("/etablissement/boite?page=99").get_data(as_text=True))
+    assert "page 1 sur 2" in html.unescape(client.get("/etablissement/boite?page=%C2%B2").get_data(as_text=True))

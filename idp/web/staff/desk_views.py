@@ -23,18 +23,24 @@ from idp.web.staff.charts import (
     funnel_csv,
 )
 
+#: Items per page of the inbox (the list is the school's whole history when « Tous » is chosen).
+INBOX_PAGE = 25
 PROFILES = {"": "Élèves et représentants légaux", "student": "Élèves", "parent": "Représentants légaux"}
 
 
 @bp.get("/boite")
 @console_view
 def inbox(ctx: StaffContext) -> ResponseReturnValue:
-    """The families' reports and requests for help, new or handled."""
+    """The families' reports and requests for help, new or handled, a page at a time."""
     status = request.args.get("etat", "new")
     status = status if status in ("new", "handled", "") else "new"
     uai = request.args.get("uai", "")[:8]
     items = staff().desk.inbox(ctx, uai, status)
-    return render_template("staff/inbox.html", ctx=ctx, items=items, status=status, uai=uai, kinds=INBOX_KINDS,
+    pages = max(1, -(-len(items) // INBOX_PAGE))
+    asked = request.args.get("page", "")[:6]
+    page = min(max(int(asked), 1), pages) if asked.isascii() and asked.isdigit() else 1
+    return render_template("staff/inbox.html", ctx=ctx, items=items[(page - 1) * INBOX_PAGE:page * INBOX_PAGE],
+                           total=len(items), page=page, pages=pages, status=status, uai=uai, kinds=INBOX_KINDS,
                            schools=staff().console.schools(ctx))
 
 
