@@ -23,7 +23,7 @@ import threading
 from typing import Any
 
 import psycopg
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
@@ -57,9 +57,10 @@ class PgStatement:
         self._compiled: _Compiled | None = None
         self._lock = threading.Lock()
 
-    def first(self, session: Session, params: dict[str, Any]) -> dict[str, Any] | None:
-        """The first row as a dict (None: no row), in ``session``'s transaction or autocommit."""
-        connection = session.connection()
+    def first(self, session: Session | Connection, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The first row as a dict (None: no row), in the transaction or autocommit of ``session`` (a unit of
+        work's ORM session, or its connection)."""
+        connection = session.connection() if isinstance(session, Session) else session
         dialect = connection.dialect
         compiled = self._compiled or self._compile(dialect)
         values = {**compiled.defaults, **params}
@@ -85,7 +86,7 @@ class PgStatement:
             compiled.names = [column.name for column in cursor.description or ()]
         return dict(zip(compiled.names, values_out, strict=True))
 
-    def execute(self, session: Session, params: dict[str, Any]) -> None:
+    def execute(self, session: Session | Connection, params: dict[str, Any]) -> None:
         """Run a statement whose rows are not needed."""
         self.first(session, params)
 
