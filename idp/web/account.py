@@ -10,7 +10,7 @@ from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, T
 from idp.core.activation.model import Channel
 from idp.core.i18n import gettext
 from idp.core.recovery.account import NotLoggedIn
-from idp.web.activation import NEW_CODE, install_flow_headers, limited, password_rules, services
+from idp.web.activation import NEW_CODE, checklist, install_flow_headers, limited, password_rules, services
 from idp.web.federation import link_targets
 from idp.web.form_targets import allow_urls
 from idp.web.security import browser_id, check_csrf, client_ip, sso_token
@@ -49,7 +49,7 @@ def overview() -> ResponseReturnValue:
 def _change_page(template: str, errors: list[str] | None = None, status: int = 200, **context: object) -> tuple[str, int]:
     _, account = services().account_settings.current(_token())
     return render_template(template, a=account, errors=errors or [], rules=password_rules(), form=request.form,
-                           **context), status
+                           checklist=checklist(services().accounts.password_context(account)), **context), status
 
 
 @bp.get("/compte/mot-de-passe")

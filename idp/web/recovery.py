@@ -12,6 +12,7 @@ from idp.core.activation.model import TxState
 from idp.core.recovery.service import ResetView, chosen_contact, parse_channel
 from idp.web.activation import (
     NEW_CODE,
+    checklist,
     install_flow_headers,
     limited,
     password_rules,
@@ -144,7 +145,7 @@ def new_password_page() -> ResponseReturnValue:
         return view
     allow_answer_to(view.request_id)
     return render_template("recovery_new_password.html", rules=password_rules(), errors=[],
-                           identifier=view.identifier)
+                           identifier=view.identifier, checklist=checklist(view.avoid))
 
 
 @bp.post("/mot-de-passe-oublie/nouveau")
@@ -158,7 +159,7 @@ def new_password_submit() -> ResponseReturnValue:
         view = services().recovery.view(session.get(TX), browser_id())
         allow_answer_to(view.request_id)
         return render_template("recovery_new_password.html", rules=password_rules(), errors=exc.reasons,
-                               identifier=view.identifier), 400
+                               identifier=view.identifier, checklist=checklist(view.avoid)), 400
     return redirect(url_for("recovery.done_page"), 303)
 
 

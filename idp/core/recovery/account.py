@@ -33,7 +33,6 @@ from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session
 from idp.core.i18n import N_, _
 from idp.core.passwords.hashing import PasswordHasher
-from idp.core.passwords.policy import PasswordContext
 from idp.core.recovery.service import RESET, notify_password_change
 from idp.errors import LoginThrottled, PasswordRejected
 
@@ -106,12 +105,8 @@ class AccountSettings:
         self._reauthenticate(account, current, ip)
         if new != confirmation:
             raise FormProblem(["Les deux nouveaux mots de passe saisis ne sont pas identiques."])
-        with self.kit.uow() as uow:
-            names = tuple(uow.accounts.related_names(account.id))
-        context = PasswordContext(identifier=account.identifier,
-                                  names=(account.family_name, account.given_names, *names))
         try:
-            self._accounts.check_new_password(new, context)
+            self._accounts.check_new_password(new, self._accounts.password_context(account))
         except PasswordRejected as exc:
             raise FormProblem(exc.reasons) from None
         hashed = self._hasher.hash(new)

@@ -24,7 +24,7 @@ from idp.core.authn import throttle
 from idp.core.authn.flow import browser_hash
 from idp.core.i18n import _
 from idp.core.passwords.hashing import PasswordHasher
-from idp.core.passwords.policy import MSG_MISMATCH, PasswordContext
+from idp.core.passwords.policy import MSG_MISMATCH, NO_CONTEXT, PasswordContext
 from idp.core.ports import UnitOfWork
 from idp.errors import PasswordRejected
 
@@ -42,6 +42,8 @@ class ResetView:
     delivery_problem: bool
     request_id: str
     identifier: str = ""
+    #: Once the code proved it: what the new password must not contain, for the live checklist.
+    avoid: PasswordContext = NO_CONTEXT
 
 
 def parse_channel(value: str) -> Channel:
@@ -162,10 +164,12 @@ class RecoveryService:
             tx = kit.load(store, token, browser_id, RESET)
             channel = Channel(tx.channel)
             problem = tx.state is TxState.CODE_SENT and kit.delivery_problem(store, tx, channel)
+            account = uow.accounts.get(tx.account_id) if tx.state is TxState.CODE_VERIFIED and tx.account_id else None
+        proved = tx.state in (TxState.CODE_VERIFIED, TxState.DONE)  # the code proved it
         return ResetView(state=tx.state, channel=tx.channel, resend_wait=kit.resend_wait(tx),
                          delivery_problem=problem, request_id=tx.request_id,
-                         identifier=tx.data.get("identifier", "")
-                         if tx.state in (TxState.CODE_VERIFIED, TxState.DONE) else "")  # the code proved it
+                         identifier=tx.data.get("identifier", "") if proved else "",
+                         avoid=self._accounts.password_context(account) if account else NO_CONTEXT)
 
     def resend(self, token: str | None, browser_id: str) -> None:
         """A new code (the old one dies), within the limits."""
@@ -209,15 +213,12 @@ class RecoveryService:
             if tx.state is not TxState.CODE_VERIFIED or tx.account_id is None:
                 raise StepNotAllowed()
             account = uow.accounts.get(tx.account_id)
-            names = (*uow.accounts.related_names(tx.account_id),) if account else ()
         if account is None or tx.data.get("pw") != _password_mark(account):
             raise StepNotAllowed()  # the password changed since the request: the reset is void (A15)
         if password != confirmation:
             raise FormProblem([_(MSG_MISMATCH)])
-        context = PasswordContext(identifier=account.identifier, names=(account.family_name, account.given_names,
-                                                                         *names))
         try:
-            self._accounts.check_new_password(password, context)
+            self._accounts.check_new_password(password, self._accounts.password_context(account))
         except PasswordRejected as exc:
             raise FormProblem(exc.reasons) from None
         hashed = self._hasher.hash(password)
