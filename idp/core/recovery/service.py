@@ -17,12 +17,12 @@ from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
 from idp.core.activation.common import FlowKit
 from idp.core.activation.errors import FormProblem, StepNotAllowed
-from idp.core.activation.matching import PHONE_PROBLEM, parse_phone, sms_destination
+from idp.core.activation.matching import PHONE_MISSING, PHONE_PROBLEM, parse_phone, sms_destination
 from idp.core.activation.model import Channel, TxKind, TxState
 from idp.core.activation.provisional import email_problem
 from idp.core.authn import throttle
 from idp.core.authn.flow import browser_hash
-from idp.core.i18n import _
+from idp.core.i18n import N_, _
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.passwords.policy import MSG_MISMATCH, NO_CONTEXT, PasswordContext
 from idp.core.ports import UnitOfWork
@@ -30,6 +30,12 @@ from idp.errors import PasswordRejected
 
 RESET = TxKind.RECOVER_PASSWORD.value
 IDENT = TxKind.RECOVER_IDENTIFIER.value
+#: The form fields of « Identifiant oublié », where each problem is written.
+CONTACT_FIELDS = {Channel.SMS: "telephone", Channel.MAIL: "courriel"}
+EMAIL_MISSING = N_("Indiquez l'adresse mail de votre compte.")
+CHANNEL_MISSING = N_("Choisissez de recevoir votre identifiant par SMS ou par mail, et indiquez le numéro ou "
+                     "l'adresse.")
+IDENTIFIER_MISSING = N_("Indiquez votre identifiant (au format p.nomXX).")
 
 
 @dataclass(frozen=True)
@@ -51,14 +57,20 @@ def parse_channel(value: str) -> Channel:
     try:
         return Channel(value)
     except ValueError:
-        raise FormProblem([_("Choisissez de recevoir le code par SMS ou par mail.")]) from None
+        raise FormProblem([], {"canal_sms": _("Choisissez de recevoir le code par SMS ou par mail.")}) from None
 
 
 def chosen_contact(choice: str, phone: str, email: str) -> tuple[Channel, str]:
     """The channel and the contact typed on « Identifiant oublié » (both fields are on the page): the one chosen,
     unless only the other field was filled in, which says what the person meant (a mail alone is a mail)."""
-    channel = parse_channel(choice)
     typed = {Channel.SMS: phone.strip(), Channel.MAIL: email.strip()}
+    if choice not in ("sms", "mail"):
+        # Nothing is preselected: what was typed says which one (both typed: the choice is needed).
+        filled = [c for c, value in typed.items() if value]
+        if len(filled) != 1:
+            raise FormProblem([], {"canal_sms": _(CHANNEL_MISSING)})
+        return filled[0], typed[filled[0]]
+    channel = Channel(choice)
     other = Channel.MAIL if channel is Channel.SMS else Channel.SMS
     if not typed[channel] and typed[other]:
         channel = other
@@ -95,14 +107,18 @@ class RecoveryService:
         kit.wake()
 
     def _contact(self, channel: Channel, value: str) -> str:
+        """The phone or address typed, checked; a problem is written next to its field (empty says empty)."""
+        field = CONTACT_FIELDS[channel]
+        if not value.strip():
+            raise FormProblem([], {field: _(PHONE_MISSING if channel is Channel.SMS else EMAIL_MISSING)})
         if channel is Channel.SMS:
             phone = parse_phone(value, self.kit.limits.default_region)
             if phone is None:
-                raise FormProblem([_(PHONE_PROBLEM)])
+                raise FormProblem([], {field: _(PHONE_PROBLEM)})
             return phone
         email = value.strip()
         if email_problem(email):
-            raise FormProblem([email_problem(email)])
+            raise FormProblem([], {field: email_problem(email)})
         return email.lower()
 
     def _deliverable(self, channel: Channel, contact: str) -> str | None:
@@ -118,7 +134,7 @@ class RecoveryService:
         kit = self.kit
         ident = normalise_login_input(identifier)
         if not ident:
-            raise FormProblem(["Indiquez votre identifiant (au format p.nomXX)."])
+            raise FormProblem([], {"identifiant": _(IDENTIFIER_MISSING)})
         with kit.uow() as uow:
             store = kit.stores(uow)
             kit.check_starts(store, ip, (RESET,))
