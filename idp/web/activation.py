@@ -306,7 +306,8 @@ def first_login(request_id: str) -> ResponseReturnValue:
     _, account = services().provisional.current(sso_token(services().settings))
     allow_answer_to(request_id[:64])
     return render_template("activation_first_login.html", account=account, request_id=request_id[:64],
-                           rules=password_rules(), errors=[], form={})
+                           rules=password_rules(), errors=[], form={},
+                           checklist=checklist(services().provisional.password_context(account)))
 
 
 @bp.post("/activation/premiere-connexion", defaults={"request_id": ""})
@@ -326,7 +327,8 @@ def first_login_submit(request_id: str) -> ResponseReturnValue:
         _, account = svc.provisional.current(sso_token(svc.settings))
         allow_answer_to(request_id[:64])
         return render_template("activation_first_login.html", account=account, request_id=request_id[:64],
-                               rules=password_rules(), errors=exc.reasons, form=form), 400
+                               rules=password_rules(), errors=exc.reasons, form=form,
+                               checklist=checklist(svc.provisional.password_context(account))), 400
     except TooManyAttempts as exc:
         return render_template("activation_cancelled.html", message=exc.description), 403
     return _first_login_done(done)
@@ -348,7 +350,8 @@ def attach_submit(request_id: str) -> ResponseReturnValue:
         allow_answer_to(request_id[:64])
         return render_template("activation_first_login.html", account=account, request_id=request_id[:64],
                                rules=password_rules(), errors=[], attach_errors=[exc.description],
-                               form=request.form), 401
+                               form=request.form,
+                               checklist=checklist(svc.provisional.password_context(account))), 401
     return _first_login_done(done)
 
 
