@@ -18,6 +18,8 @@ from idp.core.accounts.model import Account, AccountState, NewAccount, Profile
 from idp.storage.models import AccountRow, RepresentativeRow, SchoolRow, StudentLinkRow, StudentRow, table_of
 
 MAX_ATTEMPTS = 20
+# The number part of an identifier (what ``add`` accepts after the base in a preferred identifier).
+_NUMBERED = re.compile(r"[0-9]{1,6}")
 
 
 _ST, _SC = table_of(StudentRow), table_of(SchoolRow)
@@ -91,13 +93,21 @@ class SqlAccountRepository:
         numbers = [int(m.group(1)) for ident in taken if (m := pattern.match(ident))]
         return max(numbers, default=0) + 1
 
-    def add(self, new: NewAccount, identifier_base: str, at: dt.datetime) -> Account:
-        """Insert an account under ``base`` + the next free number; retry when another worker took it."""
+    def free_identifier(self, identifier_base: str) -> str:
+        """``base`` + the next free number, as ``add`` would allocate it now."""
+        return format_identifier(identifier_base, self._next_number(identifier_base))
+
+    def add(self, new: NewAccount, identifier_base: str, at: dt.datetime, *,
+            preferred: str | None = None) -> Account:
+        """Insert an account under ``preferred`` (an identifier shown earlier, if of this base and still free), else
+        ``base`` + the next free number; retry when another worker took it."""
         now = at
+        first = preferred if preferred and _NUMBERED.fullmatch(preferred.removeprefix(identifier_base)) else None
         for attempt in range(MAX_ATTEMPTS):
             number = self._next_number(identifier_base) + (secrets.randbelow(3 * attempt) if attempt else 0)
+            identifier = first if first and attempt == 0 else format_identifier(identifier_base, number)
             row = AccountRow(
-                public_id=secrets.token_hex(16), identifier=format_identifier(identifier_base, number),
+                public_id=secrets.token_hex(16), identifier=identifier,
                 profile=new.profile.value, state=new.state.value, family_name=new.family_name,
                 given_names=new.given_names, password_hash=new.password_hash,
                 password_changed_at=now if new.password_hash else None,

@@ -10,7 +10,7 @@ from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, T
 from idp.core.activation.model import Channel
 from idp.core.i18n import gettext
 from idp.core.recovery.account import NotLoggedIn
-from idp.web.activation import NEW_CODE, install_flow_headers, limited, password_rules, services
+from idp.web.activation import NEW_CODE, checklist, install_flow_headers, limited, password_rules, services
 from idp.web.federation import link_targets
 from idp.web.form_targets import allow_urls
 from idp.web.security import browser_id, check_csrf, client_ip, sso_token
@@ -46,10 +46,17 @@ def overview() -> ResponseReturnValue:
     return _overview()
 
 
-def _change_page(template: str, errors: list[str] | None = None, status: int = 200, **context: object) -> tuple[str, int]:
+def _problems(exc: FormProblem) -> tuple[list[str], int, dict[str, str]]:
+    """A form's problems for ``_change_page``: each beside its field, the others in the summary at the top."""
+    return ([] if exc.fields else exc.reasons), 400, exc.fields
+
+
+def _change_page(template: str, errors: list[str] | None = None, status: int = 200,
+                 field_errors: dict[str, str] | None = None, **context: object) -> tuple[str, int]:
     _, account = services().account_settings.current(_token())
-    return render_template(template, a=account, errors=errors or [], rules=password_rules(), form=request.form,
-                           **context), status
+    return render_template(template, a=account, errors=errors or [], field_errors=field_errors or {},
+                           rules=password_rules(), form=request.form,
+                           checklist=checklist(services().accounts.password_context(account)), **context), status
 
 
 @bp.get("/compte/mot-de-passe")
@@ -82,7 +89,7 @@ def change_password() -> ResponseReturnValue:
             _token(), form.get("actuel", "")[:1024], form.get("mot_de_passe", "")[:1024],
             form.get("confirmation", "")[:1024], ip=client_ip())
     except FormProblem as exc:
-        return _change_page("account_password.html", exc.reasons, 400)
+        return _change_page("account_password.html", *_problems(exc))
     flash(gettext("Votre mot de passe a été modifié. Vos autres appareils (%(count)s) ont été déconnectés.", count=ended)
           if ended else gettext("Votre mot de passe a été modifié."))
     return redirect(url_for("account.overview"), 303)
@@ -100,7 +107,7 @@ def start_change(kind: str) -> ResponseReturnValue:
             _token(), channel, request.form.get("valeur", "")[:254], request.form.get("actuel", "")[:1024],
             ip=client_ip(), browser_id=browser_id())
     except FormProblem as exc:
-        return _change_page("account_contact.html", exc.reasons, 400, kind=kind)
+        return _change_page("account_contact.html", *_problems(exc), kind=kind)
     except SendLimited as exc:
         body, status = _change_page("account_contact.html", [exc.description], 429, kind=kind)
         return body, status, {"Retry-After": str(exc.retry_after_seconds)}

@@ -22,7 +22,7 @@ from idp.core.activation.enrolment import ChildAnswer
 from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
 from idp.core.activation.model import TxState
 from idp.core.i18n import N_
-from idp.core.passwords.policy import describe_rules
+from idp.core.passwords.policy import NO_CONTEXT, PasswordContext, checklist_data, describe_rules
 from idp.errors import InvalidCredentials, WrongProfile
 from idp.web.form_targets import allow_answer_to
 from idp.web.security import browser_id, check_csrf, client_ip, set_sso_cookie, sso_token
@@ -72,6 +72,11 @@ def limited(template: str, exc: SendLimited, **context: Any) -> ResponseReturnVa
 def password_rules() -> list[tuple[str, str]]:
     """The rules the password pages show (and the small script ticks live)."""
     return describe_rules(services().password_policy)
+
+
+def checklist(avoid: PasswordContext = NO_CONTEXT) -> dict[str, object]:
+    """The data the checklist script ticks the rules with, for the person in the flow only."""
+    return checklist_data(services().password_policy, avoid)
 
 
 def parse_date(day: str, month: str, year: str) -> dt.date | None:
@@ -232,7 +237,8 @@ def password_page() -> ResponseReturnValue:
     if isinstance(view, Response):
         return view
     allow_answer_to(view.request_id)
-    return render_template("activation_password.html", rules=password_rules(), errors=[])
+    return render_template("activation_password.html", rules=password_rules(), errors=[],
+                           identifier=view.identifier, checklist=checklist(view.avoid))
 
 
 @bp.post("/creer-mon-compte/mot-de-passe")
@@ -246,8 +252,10 @@ def password_submit() -> ResponseReturnValue:
             request.form.get("confirmation", "")[:1024], ip=client_ip(),
             user_agent=request.headers.get("User-Agent", ""), old_token=sso_token(svc.settings))
     except FormProblem as exc:
-        allow_answer_to(svc.enrolment.view(session.get(TX), browser_id()).request_id)
-        return render_template("activation_password.html", rules=password_rules(), errors=exc.reasons), 400
+        view = svc.enrolment.view(session.get(TX), browser_id())
+        allow_answer_to(view.request_id)
+        return render_template("activation_password.html", rules=password_rules(), errors=exc.reasons,
+                               identifier=view.identifier, checklist=checklist(view.avoid)), 400
     return logged_in(done, url_for("activation.done_page"))
 
 
@@ -298,7 +306,8 @@ def first_login(request_id: str) -> ResponseReturnValue:
     _, account = services().provisional.current(sso_token(services().settings))
     allow_answer_to(request_id[:64])
     return render_template("activation_first_login.html", account=account, request_id=request_id[:64],
-                           rules=password_rules(), errors=[], form={})
+                           rules=password_rules(), errors=[], form={},
+                           checklist=checklist(services().provisional.password_context(account)))
 
 
 @bp.post("/activation/premiere-connexion", defaults={"request_id": ""})
@@ -318,7 +327,8 @@ def first_login_submit(request_id: str) -> ResponseReturnValue:
         _, account = svc.provisional.current(sso_token(svc.settings))
         allow_answer_to(request_id[:64])
         return render_template("activation_first_login.html", account=account, request_id=request_id[:64],
-                               rules=password_rules(), errors=exc.reasons, form=form), 400
+                               rules=password_rules(), errors=exc.reasons, form=form,
+                               checklist=checklist(svc.provisional.password_context(account))), 400
     except TooManyAttempts as exc:
         return render_template("activation_cancelled.html", message=exc.description), 403
     return _first_login_done(done)
@@ -340,7 +350,8 @@ def attach_submit(request_id: str) -> ResponseReturnValue:
         allow_answer_to(request_id[:64])
         return render_template("activation_first_login.html", account=account, request_id=request_id[:64],
                                rules=password_rules(), errors=[], attach_errors=[exc.description],
-                               form=request.form), 401
+                               form=request.form,
+                               checklist=checklist(svc.provisional.password_context(account))), 401
     return _first_login_done(done)
 
 

@@ -24,6 +24,7 @@ from idp.core.i18n import gettext
 from idp.errors import InvalidCredentials, LoginThrottled
 from idp.web.activation import (
     NEW_CODE,
+    checklist,
     child_answers,
     install_flow_headers,
     limited,
@@ -246,8 +247,8 @@ def password_page() -> ResponseReturnValue:
     view = _view(TxState.CHILDREN_OK)
     if isinstance(view, Response):
         return view
-    return _page("activation_password.html", rules=password_rules(), errors=[],
-                           action=url_for("federation.password_submit"))
+    return _page("activation_password.html", rules=password_rules(), errors=[], identifier=view.identifier,
+                 checklist=checklist(view.avoid), action=url_for("federation.password_submit"))
 
 
 @bp.post("/franceconnect/mot-de-passe")
@@ -261,8 +262,9 @@ def password_submit() -> ResponseReturnValue:
             request.form.get("confirmation", "")[:1024], ip=client_ip(),
             user_agent=request.headers.get("User-Agent", ""), old_token=sso_token(svc.settings))
     except FormProblem as exc:
-        return _page("activation_password.html", rules=password_rules(), errors=exc.reasons,
-                               action=url_for("federation.password_submit")), 400
+        view = _steps().view(session.get(TX), browser_id())
+        return _page("activation_password.html", rules=password_rules(), errors=exc.reasons, identifier=view.identifier,
+                     checklist=checklist(view.avoid), action=url_for("federation.password_submit")), 400
     return logged_in(done, url_for("federation.done_page"))
 
 

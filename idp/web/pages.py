@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+
+from idp.core.passwords.blocklist import script_data
 
 bp = Blueprint("pages", __name__)
 
 CONTENT = {"aide": "page_aide.html", "mentions-legales": "page_mentions.html", "accessibilite": "page_accessibilite.html"}
+
+#: The list changes with a release only; a day's cache keeps it off the password pages' critical path.
+CACHE_SECONDS = 86_400
 
 #: Links the login screen shows whose flow arrives with a later piece of work: each says so plainly.
 PLACEHOLDERS: dict[str, tuple[str, str]] = {}
@@ -36,3 +41,13 @@ def placeholder(name: str) -> ResponseReturnValue:
 def activation_pending(request_id: str) -> ResponseReturnValue:
     """After a login with provisional credentials: the first-login steps (idp.web.activation)."""
     return redirect(url_for("activation.first_login", request_id=request_id[:64]), 303)
+
+
+@bp.get("/mots-de-passe-courants.json")
+def common_passwords() -> ResponseReturnValue:
+    """The common-password list and tables for the password checklist script (the same for everybody: cached)."""
+    response = jsonify(script_data())
+    response.cache_control.public = True
+    response.cache_control.max_age = CACHE_SECONDS
+    response.add_etag()
+    return response.make_conditional(request)

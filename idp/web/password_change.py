@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from idp.core.accounts.forced_change import ForcedPasswordChange
 from idp.errors import PasswordRejected
-from idp.web.activation import install_flow_headers, password_rules
+from idp.web.activation import checklist, install_flow_headers, password_rules
 from idp.web.security import browser_id, check_csrf, client_ip, set_sso_cookie, sso_token
 from idp.wiring import Services
 
@@ -37,7 +37,8 @@ def form() -> ResponseReturnValue:
     """"Votre mot de passe doit être changé": the new password, twice, with the policy shown."""
     account = _step().pending(sso_token(_services().settings))
     return render_template("password_change.html", account=account, rules=password_rules(), errors=[],
-                           request_id=_request_id())
+                           request_id=_request_id(),
+                           checklist=checklist(_services().accounts.password_context(account)))
 
 
 @bp.post("/login/mot-de-passe-a-changer")
@@ -54,7 +55,8 @@ def submit() -> ResponseReturnValue:
     except PasswordRejected as exc:
         account = step.pending(sso_token(services.settings))
         return render_template("password_change.html", account=account, rules=password_rules(), errors=exc.reasons,
-                               request_id=request_id), 400
+                               request_id=request_id,
+                               checklist=checklist(services.accounts.password_context(account))), 400
     if done.request is not None:
         target = services.frontends[done.request.protocol].resume_url(done.request.id)
     else:

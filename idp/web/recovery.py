@@ -3,6 +3,8 @@ account exists; codes by SMS or e-mail to the account's verified contact)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
@@ -12,6 +14,7 @@ from idp.core.activation.model import TxState
 from idp.core.recovery.service import ResetView, chosen_contact, parse_channel
 from idp.web.activation import (
     NEW_CODE,
+    checklist,
     install_flow_headers,
     limited,
     password_rules,
@@ -38,6 +41,11 @@ def _request_id() -> str:
 # --- forgotten identifier ---------------------------------------------------------------------------------
 
 
+def _problems(exc: FormProblem) -> dict[str, Any]:
+    """A form's problems for its page: each beside its field, the others in the summary at the top."""
+    return {"errors": [] if exc.fields else exc.reasons, "field_errors": exc.fields}
+
+
 @bp.get("/identifiant-oublie")
 def identifier_page() -> ResponseReturnValue:
     """"Je récupère mon identifiant": par SMS, par mail, ou je contacte l'établissement."""
@@ -53,8 +61,7 @@ def identifier_submit() -> ResponseReturnValue:
         channel, value = chosen_contact(form["canal"], form["telephone"], form["courriel"])
         services().recovery.forgot_identifier(channel, value, ip=client_ip(), browser_id=browser_id())
     except FormProblem as exc:
-        return render_template("recovery_identifier.html", request_id=_request_id(), errors=exc.reasons,
-                               form=form), 400
+        return render_template("recovery_identifier.html", request_id=_request_id(), **_problems(exc), form=form), 400
     except SendLimited as exc:
         return limited("recovery_identifier.html", exc, request_id=_request_id(), form=form)
     return redirect(url_for("recovery.identifier_sent", canal=channel.value, demande=_request_id() or None), 303)
@@ -86,8 +93,7 @@ def password_submit() -> ResponseReturnValue:
         token = services().recovery.start_reset(form["identifiant"], parse_channel(form["canal"]), ip=client_ip(),
                                                 browser_id=browser_id(), request_id=_request_id())
     except FormProblem as exc:
-        return render_template("recovery_password.html", request_id=_request_id(), errors=exc.reasons,
-                               form=form), 400
+        return render_template("recovery_password.html", request_id=_request_id(), **_problems(exc), form=form), 400
     except SendLimited as exc:
         return limited("recovery_password.html", exc, request_id=_request_id(), form=form)
     session[TX] = token
@@ -144,7 +150,7 @@ def new_password_page() -> ResponseReturnValue:
         return view
     allow_answer_to(view.request_id)
     return render_template("recovery_new_password.html", rules=password_rules(), errors=[],
-                           identifier=view.identifier)
+                           identifier=view.identifier, checklist=checklist(view.avoid))
 
 
 @bp.post("/mot-de-passe-oublie/nouveau")
@@ -158,7 +164,7 @@ def new_password_submit() -> ResponseReturnValue:
         view = services().recovery.view(session.get(TX), browser_id())
         allow_answer_to(view.request_id)
         return render_template("recovery_new_password.html", rules=password_rules(), errors=exc.reasons,
-                               identifier=view.identifier), 400
+                               identifier=view.identifier, checklist=checklist(view.avoid)), 400
     return redirect(url_for("recovery.done_page"), 303)
 
 

@@ -114,5 +114,30 @@ def test_account_pages(visit: Visit, demo: DemoStack, lang: str, width: int) -> 
     expect(visit.page.locator("#identifiant-affiche")).to_have_value(identifier)
     expect(visit.page.locator("#regles li")).to_have_count(7)  # every rule the server applies
     visit.page.locator("#mot_de_passe").fill("Azerty")
-    expect(visit.page.locator("#regles li.ok")).to_have_count(2)  # ticked live: an upper and a lower case letter
+    # Ticked live: an upper and a lower case letter, and no name; "Azerty" is a common password.
+    expect(visit.page.locator("#regles li.ok")).to_have_count(3)
+    expect(visit.page.locator("#regles li[data-rule=common]")).to_have_attribute("data-state", "ko")
     visit.goto("/logout", f"{prefix} déconnexion")
+
+
+def test_checklist_unticks_common_passwords_and_children_s_names_live(visit: Visit, demo: DemoStack) -> None:
+    """The server's rules, live: a common password or a child's name (accents aside) unticks its item."""
+    identifier, password = demo.demo_account("Représentant légal activé")
+    visit.goto("/login?profil=parent", "connexion")
+    visit.page.locator("#identifiant").fill(identifier)
+    visit.page.locator("#mot_de_passe").fill(password)
+    visit.click(visit.page.locator("form button[type=submit]"), "mes services")
+    visit.goto("/compte/mot-de-passe", "mot de passe")
+    field = visit.page.locator("#mot_de_passe")
+    common, context = (visit.page.locator(f"#regles li[data-rule={rule}]") for rule in ("common", "context"))
+    field.fill("Velo-Rouge-Garonne-42")
+    expect(visit.page.locator("#regles li.ok")).to_have_count(7)
+    visit.record("règles toutes respectées")
+    field.fill("Azerty123!")
+    expect(common).to_have_attribute("data-state", "ko")
+    expect(context).to_have_attribute("data-state", "ok")
+    visit.record("mot de passe courant")
+    field.fill("Velours-THEO-42!")
+    expect(context).to_have_attribute("data-state", "ko")
+    expect(common).to_have_attribute("data-state", "ok")
+    visit.record("prénom d'un enfant")

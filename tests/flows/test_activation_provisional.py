@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import re
 import stat
 from pathlib import Path
@@ -100,6 +101,8 @@ def test_pupil_first_login_then_services(client: FlaskClient, services: Services
     assert client.get("/compte").status_code == 303
     page = text_of(client.get(answer.headers["Location"]))
     assert "Je crée mon compte" in page and "Ma date de naissance" in page and noe.identifier in page
+    checklist = json.loads(re.search(r"data-checklist='([^']*)'", page).group(1))  # the live checklist's data
+    assert checklist["years"] == ["2009"] and {"noe", "lefevre"} <= set(checklist["words"])
     browser = Browser(client)
     url = answer.headers["Location"]
     form = {"mot_de_passe": noe.password, "confirmation": noe.password, "jour": "06", "mois": "05", "annee": "2009"}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -21,7 +22,7 @@ from test_activation_support import (
     text_of,
 )
 
-from idp.core.accounts.model import AccountState, Profile
+from idp.core.accounts.model import AccountState, NewAccount, Profile
 from idp.core.clock import FrozenClock
 from idp.settings import Settings
 from idp.storage.activation_store import WrongLinkReportRow
@@ -217,6 +218,45 @@ def test_password_rules_checked_on_the_server(client: FlaskClient, services: Ser
     assert mismatch.status_code == 400 and "pas identiques" in text_of(mismatch)
     with_child_name = browser.password("Hugo-Martin-2008!")
     assert with_child_name.status_code == 400 and "nom" in text_of(with_child_name)
+
+
+def test_identifier_shown_before_the_password_is_the_account_s(client: FlaskClient, services: Services,
+                                                                browser: Browser) -> None:
+    """Password managers file the new password under the identifier: the password step shows it (read-only,
+    autocomplete="username") and the account created gets that very identifier."""
+    family = make_family(services)
+    browser.start_activation()
+    browser.code(last_code(services))
+    browser.children(_dates(browser, family.children))
+    page = text_of(client.get("/creer-mon-compte/mot-de-passe"))
+    field = re.search(r'<input[^>]*id="identifiant-affiche"[^>]*>', page).group(0)
+    assert 'autocomplete="username"' in field and "readonly" in field
+    shown = re.search(r'value="([a-z.0-9]+)"', field).group(1)
+    assert shown.startswith("s.martin")
+    checklist = json.loads(re.search(r"data-checklist='([^']*)'", page).group(1))
+    assert "hugo" in checklist["words"] and checklist["identifier"] == shown
+    refused = text_of(browser.password("motdepasse"))
+    assert f'value="{shown}"' in refused  # still shown after a refusal
+    browser.password()
+    with services.uow() as uow:
+        assert uow.accounts.by_identifier(shown) is not None
+
+
+def test_identifier_shown_taken_meanwhile_gives_the_next_one(client: FlaskClient, services: Services,
+                                                             browser: Browser) -> None:
+    """Shown, not locked: if another account took it before the password, the next free one is given (and the
+    last page shows it)."""
+    family = make_family(services)
+    browser.start_activation()
+    browser.code(last_code(services))
+    browser.children(_dates(browser, family.children))
+    page = text_of(client.get("/creer-mon-compte/mot-de-passe"))
+    shown = re.search(r'id="identifiant-affiche"[^>]*value="([a-z.0-9]+)"', page).group(1)
+    services.accounts.create(NewAccount(profile=Profile.PARENT, family_name="Martin", given_names="Simon"))
+    browser.password()
+    success = text_of(client.get("/creer-mon-compte/termine"))
+    given = re.search(r'<strong>([a-z]\.[a-z]+[0-9]+)</strong>', success).group(1)
+    assert given != shown and given.startswith("s.martin")
 
 
 def test_resend_replaces_the_code_within_limits(client: FlaskClient, services: Services, browser: Browser,

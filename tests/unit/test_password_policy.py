@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from idp.core.passwords.blocklist import common_passwords, is_common
+from idp.core.accounts.identifiers import SPECIAL_LETTERS
+from idp.core.passwords.blocklist import MIN_RUN_LENGTH, common_passwords, is_common, script_data
 from idp.core.passwords.policy import (
     PasswordContext,
     PasswordPolicy,
     Violation,
     check_password,
+    checklist_data,
+    contains_context,
     describe_rules,
 )
 
@@ -244,3 +249,24 @@ def test_describe_rules_lists_every_rule_the_server_applies_in_french() -> None:
     # meets only by pasting) is on the checklist: nothing is refused that the page did not announce.
     shown = {code for code, _ in describe_rules(POLICY)}
     assert {"too_short", "no_upper", "no_lower", "no_digit", "no_special", "common", "context"} <= shown
+
+
+def test_checklist_data_is_the_server_policy_for_this_person() -> None:
+    """The live checklist gets the server's minimum and exactly the words and years the server refuses."""
+    context = PasswordContext(identifier="S.Martin3", names=("Martin", "Sophie", "Éloïse Dupont-Lefèvre"),
+                              birth_years=(2012, 2012, 2015))
+    data = checklist_data(PasswordPolicy(min_length=12), context)
+    assert data["min"] == 12 and data["identifier"] == "s.martin3" and data["years"] == ["2012", "2015"]
+    assert {"martin", "sophie", "eloise", "dupont", "lefevre", "educonnect"} <= set(data["words"])
+    for word in data["words"]:
+        assert contains_context(f"Xq!{word}9Z", context)
+    assert "context" in codes(check_password("Velo-2015-Rouge!", POLICY, context))
+    assert checklist_data(POLICY)["words"] == ["educonnect"]
+
+
+def test_script_data_is_the_server_common_list_and_tables() -> None:
+    data = script_data()
+    assert data["list"] == sorted(common_passwords()) and data["min_run"] == MIN_RUN_LENGTH
+    assert data["letters"] == {chr(k): v for k, v in SPECIAL_LETTERS.items()}
+    assert data["leet"]["@"] == "a" and data["leet_one"] == ["i", "l"]
+    assert len(json.dumps(data)) < 20_000  # small enough to be one cached file

@@ -3,6 +3,7 @@ schools, sessions listed and ended."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -185,3 +186,41 @@ def test_account_forms_need_csrf(logged_in: Browser) -> None:
                                                                    "mot_de_passe": GOOD_PASSWORD,
                                                                    "confirmation": GOOD_PASSWORD})
     assert response.status_code == 400
+
+
+def _group(page: str, field_id: str) -> str:
+    """The DSFR group (label, input, own error) of one field: from its group's start to the next group."""
+    at = page.index(f'id="{field_id}"')
+    starts = [m.start() for m in re.finditer(r'<div class="fr-(?:input-group|password)[ "]', page)]
+    start = max(s for s in starts if s < at)
+    return page[start:min([s for s in starts if s > at] + [page.index("</form>", at)])]
+
+
+def test_account_form_problems_are_at_their_fields_with_the_values_kept(logged_in: Browser,
+                                                                        services: Services) -> None:
+    empty = text_of(logged_in.post("/compte/telephone", {"valeur": "", "actuel": DEFAULT_PASSWORD}, page="/compte"))
+    group = _group(empty, "valeur-telephone")
+    assert "fr-input-group--error" in group and "Indiquez le nouveau numéro de téléphone portable." in group
+    assert 'aria-describedby="valeur-telephone-aide valeur-telephone-erreur"' in group and "invalide" not in group
+    assert 'href="#valeur-telephone"' in empty
+    wrong = text_of(logged_in.post("/compte/courriel", {"valeur": "new@example.fr", "actuel": "faux"},
+                                   page="/compte"))
+    group = _group(wrong, "actuel-courriel")
+    assert "fr-input-group--error" in group and 'id="actuel-courriel-erreur"' in group
+    assert "Mot de passe actuel incorrect" in group and 'href="#actuel-courriel"' in wrong
+    assert 'value="new@example.fr"' in _group(wrong, "valeur-courriel")
+    assert 'value="faux"' not in wrong  # passwords are never sent back
+    missing = text_of(logged_in.post("/compte/mot-de-passe", {"actuel": "", "mot_de_passe": GOOD_PASSWORD,
+                                                              "confirmation": GOOD_PASSWORD}, page="/compte"))
+    assert "Indiquez votre mot de passe actuel." in _group(missing, "actuel")
+    assert 'class="fr-password" id="mot-de-passe-groupe"' in missing  # the new password is not the problem
+    assert outbox(services) == []
+
+
+def test_empty_code_says_so_and_costs_no_attempt(logged_in: Browser, services: Services) -> None:
+    logged_in.post("/compte/courriel", {"valeur": "new@example.fr", "actuel": DEFAULT_PASSWORD}, page="/compte")
+    for _ in range(6):
+        empty = logged_in.post("/compte/confirmer", {"code": " "})
+        assert empty.status_code == 400 and "Indiquez le code reçu" in _group(text_of(empty), "code")
+    done = logged_in.post("/compte/confirmer", {"code": _code(services, "new@example.fr")})
+    assert done.status_code == 303

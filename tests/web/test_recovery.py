@@ -209,3 +209,51 @@ def test_forgotten_identifier_with_only_a_mail_typed_goes_by_mail(client: FlaskC
     answer = client.post("/identifiant-oublie", data={"csrf_token": csrf_from(page), "canal": "sms",
                                                      "telephone": "", "courriel": "parent@example.fr"})
     assert answer.status_code == 303 and "canal=mail" in answer.headers["Location"]
+
+
+def _group(page: str, field_id: str) -> str:
+    """The DSFR input group (label, input, own error) of one field."""
+    return re.search(rf'<div class="fr-input-group[^"]*">(?:(?!</div>).)*id="{field_id}"(?:(?!</div>).)*</div>',
+                     page, re.DOTALL).group(0)
+
+
+def _post_form(client: FlaskClient, path: str, data: dict[str, str]) -> tuple[int, str]:
+    page = text_of(client.get(path))
+    answer = client.post(path, data={"csrf_token": csrf_from(page), **data})
+    return answer.status_code, text_of(answer)
+
+
+def test_forgotten_identifier_preselects_nothing_and_a_mail_alone_goes_by_mail(client: FlaskClient) -> None:
+    page = text_of(client.get("/identifiant-oublie"))
+    assert "checked" not in page
+    answer = client.post("/identifiant-oublie", data={"csrf_token": csrf_from(page), "telephone": "",
+                                                     "courriel": "parent@example.fr"})
+    assert answer.status_code == 303 and "canal=mail" in answer.headers["Location"]
+
+
+def test_forgotten_identifier_errors_are_at_their_fields_with_the_values_kept(client: FlaskClient) -> None:
+    status, page = _post_form(client, "/identifiant-oublie", {"canal": "mail", "courriel": "", "telephone": ""})
+    group = _group(page, "courriel")
+    assert status == 400 and "fr-input-group--error" in group and 'id="courriel-erreur"' in group
+    assert "Indiquez l'adresse mail de votre compte." in group and "invalide" not in group
+    assert 'href="#courriel"' in page and 'aria-describedby="courriel-aide courriel-erreur"' in group
+    status, page = _post_form(client, "/identifiant-oublie", {"canal": "mail", "courriel": "parent@exemple"})
+    group = _group(page, "courriel")
+    assert status == 400 and "invalide" in group and 'value="parent@exemple"' in group
+    assert 'id="canal_mail" name="canal" value="mail" checked' in page
+    status, page = _post_form(client, "/identifiant-oublie", {"canal": "sms", "telephone": "12"})
+    group = _group(page, "telephone")
+    assert status == 400 and "fr-input-group--error" in group and 'value="12"' in group
+    status, page = _post_form(client, "/identifiant-oublie", {"telephone": "06 12 34 56 78",
+                                                              "courriel": "parent@example.fr"})
+    assert status == 400 and "fr-fieldset--error" in page and 'id="canal-erreur"' in page
+    assert 'href="#canal_sms"' in page and 'value="06 12 34 56 78"' in page
+
+
+def test_forgotten_password_empty_identifier_is_said_at_the_field(client: FlaskClient) -> None:
+    status, page = _post_form(client, "/mot-de-passe-oublie", {"identifiant": " ", "canal": "mail"})
+    group = _group(page, "identifiant")
+    assert status == 400 and "Indiquez votre identifiant (au format p.nomXX)." in group
+    assert "fr-input-group--error" in group and 'id="canal_mail" name="canal" value="mail" checked' in page
+    status, page = _post_form(client, "/mot-de-passe-oublie", {"identifiant": "s.martin1", "canal": "pigeon"})
+    assert status == 400 and "fr-fieldset--error" in page and 'value="s.martin1"' in _group(page, "identifiant")

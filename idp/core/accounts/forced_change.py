@@ -18,7 +18,7 @@ from idp.core.authn.sessions import LogoutHooks, find_session_with_account
 from idp.core.clock import Clock
 from idp.core.i18n import _
 from idp.core.passwords.hashing import PasswordHasher
-from idp.core.passwords.policy import MSG_MISMATCH, PasswordContext
+from idp.core.passwords.policy import MSG_MISMATCH
 from idp.core.ports import AuditEvent, UnitOfWorkFactory
 from idp.errors import AuthnRequestExpired, PasswordRejected
 
@@ -61,11 +61,7 @@ class ForcedPasswordChange:
         account = self.pending(token)
         if new != confirmation:
             raise PasswordRejected([_(MSG_MISMATCH)])
-        with self._uow() as uow:
-            names = tuple(uow.accounts.related_names(account.id))
-        self._accounts.check_new_password(new, PasswordContext(identifier=account.identifier,
-                                                               names=(account.family_name, account.given_names,
-                                                                      *names)))
+        self._accounts.check_new_password(new, self._accounts.password_context(account))
         if self._hasher.verify(account.password_hash, new[:1024]):
             raise PasswordRejected([_("Choisissez un mot de passe différent de l'ancien.")])
         hashed = self._hasher.hash(new)

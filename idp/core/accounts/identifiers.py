@@ -19,7 +19,7 @@ IDENTIFIER_RE = re.compile(r"^[a-z]\.[a-z]{1,20}[0-9]{1,6}$")
 
 # Letters that NFKD does not decompose into a base letter plus accents; without this table
 # "Œuvrard" would lose its first letter and "Strauß" would lose the "ss".
-_SPECIAL_LETTERS = str.maketrans(
+SPECIAL_LETTERS = str.maketrans(
     {"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ð": "d", "ł": "l", "þ": "th", "ı": "i"}
 )
 # Typographic apostrophes are what word processors (and therefore register exports) produce.
@@ -40,7 +40,7 @@ class _Token:
 
 def fold_text(text: str) -> str:
     """Lower-case text with accents and ligatures reduced to ASCII letters; other characters kept."""
-    lowered = text.casefold().translate(_SPECIAL_LETTERS)
+    lowered = text.casefold().translate(SPECIAL_LETTERS)
     decomposed = unicodedata.normalize("NFKD", lowered)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

@@ -38,28 +38,42 @@ class AccountService:
             raise NotFound(f"aucun compte avec l'identifiant « {identifier[:64]} »")
         return account
 
+    def password_context(self, account: Account) -> PasswordContext:
+        """What a new password of this account must not contain: its identifier, its names and its relatives'."""
+        with self._uow() as uow:
+            names = tuple(uow.accounts.related_names(account.id))
+        return PasswordContext(identifier=account.identifier, names=(account.family_name, account.given_names, *names))
+
     def check_new_password(self, password: str, context: PasswordContext) -> None:
         """Raise ``PasswordRejected`` with one French reason per broken rule."""
         violations = check_password(password, self._policy, context)
         if violations:
             raise PasswordRejected([v.message for v in violations])
 
+    def propose_identifier(self, uow: UnitOfWork, given_names: str, family_name: str) -> str:
+        """The ``p.nomNN`` identifier an account with these names would get now, for a flow to show it before the
+        password is chosen (password managers file the password under it) and pass it back to ``create``."""
+        return uow.accounts.free_identifier(identifier_base(given_names, family_name))
+
     def create(self, new: NewAccount, password: str | None = None, *, actor: str = "system",
-               uow: UnitOfWork | None = None) -> Account:
+               uow: UnitOfWork | None = None, preferred: str | None = None) -> Account:
         """Create an account with a generated ``p.nomNN`` identifier (and a checked password if given).
 
         With ``uow``, the account is added inside the caller's transaction (not committed here), so a flow can
         create it and claim register records atomically; hash the password before opening that transaction.
+        ``preferred`` is an identifier from ``propose_identifier``: taken if still free, else the next free one.
         """
         if password is not None:
             self.check_new_password(password, PasswordContext(names=(new.family_name, new.given_names)))
             new = NewAccount(**{**new.__dict__, "password_hash": self._hasher.hash(password)})
         if uow is not None:
-            account = uow.accounts.add(new, identifier_base(new.given_names, new.family_name), self._clock.now())
+            account = uow.accounts.add(new, identifier_base(new.given_names, new.family_name), self._clock.now(),
+                                       preferred=preferred)
             self._audit(uow, audit.ACCOUNT_CREATED, account, {"actor": actor, "state": new.state.value})
             return account
         with self._uow() as own:
-            account = own.accounts.add(new, identifier_base(new.given_names, new.family_name), self._clock.now())
+            account = own.accounts.add(new, identifier_base(new.given_names, new.family_name), self._clock.now(),
+                                       preferred=preferred)
             self._audit(own, audit.ACCOUNT_CREATED, account, {"actor": actor, "state": new.state.value})
             own.commit()
         return account

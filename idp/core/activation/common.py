@@ -31,7 +31,7 @@ from idp.core.authn.flow import browser_hash
 from idp.core.authn.model import AuthnRequest, SsoSession
 from idp.core.authn.sessions import LogoutHooks
 from idp.core.clock import Clock
-from idp.core.i18n import _
+from idp.core.i18n import N_, _
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("idp.activation")
@@ -43,6 +43,7 @@ HOUR = dt.timedelta(hours=1)
 #: code goes) never starve the codes that let families in: activation, recovery, FranceConnect confirmation,
 #: lockout notices (issue 21, SECURITY A03).
 ACCOUNT_PURPOSES = ("change_phone", "change_email")
+CODE_MISSING = N_("Indiquez le code reçu : 6 caractères, lettres et chiffres.")
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,8 @@ class FlowKit:
         The attempt is counted by a conditional update in the database, so 20 parallel wrong guesses count
         exactly five; the fifth wrong one cancels the transaction. Commits in every case.
         """
+        if not typed.strip():
+            raise CodeRejected(_(CODE_MISSING))  # nothing typed: no attempt counted
         now = self.clock.now()
         code = store.active_code(tx.id)
         if code is None:
@@ -239,7 +242,9 @@ class FlowKit:
                 raise TooManyAttempts()
             uow.commit()
             left = self.limits.code_attempts - attempts
-            raise CodeRejected(f"Code incorrect. Il vous reste {left} essai{'s' if left > 1 else ''}.")
+            tries = (_("Il vous reste %(left)s essai.", left=left) if left == 1
+                     else _("Il vous reste %(left)s essais.", left=left))
+            raise CodeRejected(f"{_(CodeRejected.description)} {tries}")
         if not store.use_code(code.id, now):
             uow.commit()
             raise CodeExpired()

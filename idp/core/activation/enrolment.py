@@ -42,7 +42,7 @@ from idp.core.authn.flow import AuthnFlow, browser_hash
 from idp.core.authn.model import AuthMethod
 from idp.core.i18n import N_, _
 from idp.core.passwords.hashing import PasswordHasher
-from idp.core.passwords.policy import MSG_MISMATCH, PasswordContext
+from idp.core.passwords.policy import MSG_MISMATCH, NO_CONTEXT, PasswordContext
 from idp.core.ports import UnitOfWork
 from idp.errors import PasswordRejected
 
@@ -85,6 +85,8 @@ class EnrolmentView:
     failures_left: int = 0
     #: The SMS could not be handed to the gateway yet and waits for another attempt (the page says "delayed").
     delivery_delayed: bool = False
+    #: At the password step: what the new password must not contain (names, children, identifier, years).
+    avoid: PasswordContext = NO_CONTEXT
 
 
 class ParentEnrolment:
@@ -177,10 +179,15 @@ class ParentEnrolment:
             store = kit.stores(uow)
             tx = kit.load(store, token, browser_id, self.kind)
             identifier = ""
+            avoid = NO_CONTEXT
             if tx.state in (TxState.EXISTING, TxState.DONE):
                 account_id = tx.account_id or tx.data.get("existing_account")
                 account = uow.accounts.get(int(account_id)) if account_id else None
                 identifier = account.identifier if account else ""
+            elif tx.state is TxState.CHILDREN_OK:
+                # Shown only to whoever proved the code and the birth dates: the identifier the account will have.
+                identifier = tx.data.get("identifier", "")
+                avoid = self._context(store, tx, self._records(store, tx))
             problem = tx.state is TxState.CODE_SENT and kit.delivery_problem(store, tx, Channel.SMS)
             delayed = tx.state is TxState.CODE_SENT and not problem and kit.delivery_delayed(store, tx)
         children = [ChildView(i, c["name"], c["school"]) for i, c in enumerate(tx.data.get("children", []))]
@@ -189,7 +196,7 @@ class ParentEnrolment:
             resend_wait=kit.resend_wait(tx), sends_left=max(0, kit.limits.sends_per_transaction - tx.sends),
             delivery_problem=problem, children=children, identifier=identifier,
             cancel_reason=tx.data.get("cancel_reason", ""),
-            failures_left=kit.limits.birthdate_failures - tx.failures, delivery_delayed=delayed)
+            failures_left=kit.limits.birthdate_failures - tx.failures, delivery_delayed=delayed, avoid=avoid)
 
     @metrics.activation_step("sms", "resend")
     def resend(self, token: str | None, browser_id: str) -> None:
@@ -287,8 +294,13 @@ class ParentEnrolment:
             if not right:
                 self._wrong_dates(uow, store, tx)
             self._report(uow, store, tx, refused)
+            reps = self._records(store, tx)
+            if not reps:
+                raise StepNotAllowed()
+            # Known before the password, so the password step can show it to password managers.
+            identifier = self._accounts.propose_identifier(uow, reps[0].given_names, reps[0].family_name)
             store.move(tx.id, [TxState.CODE_VERIFIED], TxState.CHILDREN_OK, now,
-                       data={**tx.data, "confirmed": [c["student"] for c in confirmed]})
+                       data={**tx.data, "confirmed": [c["student"] for c in confirmed], "identifier": identifier})
             uow.commit()
         return TxState.CHILDREN_OK
 
@@ -350,14 +362,11 @@ class ParentEnrolment:
             if tx.state is not TxState.CHILDREN_OK:
                 raise StepNotAllowed()
             reps = self._records(store, tx)
-            confirmed = set(tx.data.get("confirmed", []))
-            kids = [c for c in self._children(store, reps) if c.student_id in confirmed]
-        if not reps:
-            raise StepNotAllowed()
+            if not reps:
+                raise StepNotAllowed()
+            context = self._context(store, tx, reps)
         if password != confirmation:
             raise FormProblem([_(MSG_MISMATCH)])
-        names = (reps[0].family_name, reps[0].given_names, *(f"{k.family_name} {k.given_names}" for k in kids))
-        context = PasswordContext(names=names, birth_years=tuple(k.birth_date.year for k in kids))
         try:
             self._accounts.check_new_password(password, context)
         except PasswordRejected as exc:
@@ -365,6 +374,16 @@ class ParentEnrolment:
         password_hash = self._hasher.hash(password)
         return self._create(tx, reps, password_hash, browser_id=browser_id, ip=ip, user_agent=user_agent,
                             old_token=old_token)
+
+    def _context(self, store: ActivationStore, tx: Transaction, reps: list[RepresentativeRecord]) -> PasswordContext:
+        """The parent's and the confirmed children's names, their birth years and the coming identifier."""
+        if not reps:
+            return NO_CONTEXT
+        confirmed = set(tx.data.get("confirmed", []))
+        kids = [c for c in self._children(store, reps) if c.student_id in confirmed]
+        names = (reps[0].family_name, reps[0].given_names, *(f"{k.family_name} {k.given_names}" for k in kids))
+        return PasswordContext(identifier=tx.data.get("identifier", ""), names=names,
+                               birth_years=tuple(k.birth_date.year for k in kids))
 
     def _create(self, tx: Transaction, reps: list[RepresentativeRecord], password_hash: str, *, browser_id: str,
                 ip: str, user_agent: str, old_token: str | None) -> Completion:
@@ -382,7 +401,7 @@ class ParentEnrolment:
             account = self._accounts.create(NewAccount(profile=Profile.PARENT, family_name=rep.family_name,
                                                        given_names=rep.given_names, state=AccountState.ACTIVE,
                                                        password_hash=password_hash),
-                                            actor="activation", uow=uow)
+                                            actor="activation", uow=uow, preferred=tx.data.get("identifier"))
             claimed = uow.accounts.claim_register(account.id, representatives=[(r.uai, r.external_id) for r in reps])
             if claimed != len(reps):
                 uow.rollback()

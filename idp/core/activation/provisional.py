@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from idp import metrics
 from idp.core.accounts.identifiers import normalise_login_input
@@ -210,6 +210,12 @@ class ProvisionalCredentials:
             raise FlowExpired("Connectez-vous avec vos identifiants provisoires pour activer votre compte.")
         return session, account
 
+    def password_context(self, account: Account) -> PasswordContext:
+        """What the new password must not contain: the account's context and its pupils' birth years."""
+        with self.kit.uow() as uow:
+            years = tuple(r["birth_date"].year for r in uow.accounts.linked_records(account.id))
+        return replace(self._accounts.password_context(account), birth_years=years)
+
     @metrics.activation_step("provisional", "complete")
     def complete(self, session_token: str | None, *, request_id: str, browser_id: str, password: str,
                  confirmation: str, birth_date: dt.date | None, email: str, ip: str,
@@ -222,12 +228,9 @@ class ProvisionalCredentials:
             raise FormProblem(problems)
         with self.kit.uow() as uow:
             records = uow.accounts.linked_records(account.id)
-            names = (account.family_name, account.given_names, *uow.accounts.related_names(account.id))
         self._check_birth_date(account, records, birth_date, ip)
-        context = PasswordContext(identifier=account.identifier, names=names,
-                                  birth_years=tuple(r["birth_date"].year for r in records))
         try:
-            self._accounts.check_new_password(password, context)
+            self._accounts.check_new_password(password, self.password_context(account))
         except PasswordRejected as exc:
             raise FormProblem(exc.reasons) from None
         if self._hasher.verify(account.password_hash, password):

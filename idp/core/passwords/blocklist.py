@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from itertools import pairwise
 
-from idp.core.accounts.identifiers import fold_text
+from idp.core.accounts.identifiers import SPECIAL_LETTERS, fold_text
 
 _PACKAGE = "idp.core.passwords"
 LIST_FILE = "common_passwords.txt"
@@ -41,6 +41,13 @@ def common_passwords() -> frozenset[str]:
     text = resources.files(_PACKAGE).joinpath(LIST_FILE).read_text(encoding="utf-8")
     entries = (_compact(line) for line in text.splitlines() if not line.startswith("#"))
     return frozenset(entry for entry in entries if len(entry) >= MIN_ENTRY_LENGTH)
+
+
+def script_data() -> dict[str, object]:
+    """The list and the tables ``is_common`` uses, for the checklist script to apply the same test in the browser
+    (about 10 kB: one cached file rather than a request per keystroke that would send the password)."""
+    return {"letters": {chr(k): v for k, v in SPECIAL_LETTERS.items()}, "leet": _LEET, "leet_one": list(_LEET_ONE),
+            "min_run": MIN_RUN_LENGTH, "list": sorted(common_passwords())}
 
 
 def deleet(text: str) -> tuple[str, ...]:

@@ -141,9 +141,16 @@ def check_password(
     return violations
 
 
+def checklist_data(policy: PasswordPolicy, context: PasswordContext = NO_CONTEXT) -> dict[str, object]:
+    """What the checklist script needs to tick the rules live for this person: the minimum length and, only for
+    the page of the person in the flow, the folded words and years ``contains_context`` looks for."""
+    return {"min": policy.min_length, "identifier": context.identifier.strip().lower(),
+            "words": sorted(_context_words(context)), "years": sorted({str(y) for y in context.birth_years})}
+
+
 def describe_rules(policy: PasswordPolicy) -> list[tuple[str, str]]:
-    """Every rule the server applies, as (code, text) for the password screens' checklist; the script ticks the
-    first ones live, "common" and "context" are checked when the form is sent."""
+    """Every rule the server applies, as (code, text) for the password screens' checklist; the script ticks them
+    live (with ``checklist_data`` and ``blocklist.script_data``), the server's check on sending is what counts."""
     rules = [("too_short", _("Au moins %(count)s caractères", count=policy.min_length))]
     if policy.require_upper:
         rules.append(("no_upper", _("Une lettre majuscule")))

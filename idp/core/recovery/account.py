@@ -33,12 +33,14 @@ from idp.core.authn.policy import FULL_METHODS
 from idp.core.authn.sessions import find_session
 from idp.core.i18n import N_, _
 from idp.core.passwords.hashing import PasswordHasher
-from idp.core.passwords.policy import PasswordContext
 from idp.core.recovery.service import RESET, notify_password_change
 from idp.errors import LoginThrottled, PasswordRejected
 
 KINDS = {Channel.MAIL: TxKind.CHANGE_EMAIL.value, Channel.SMS: TxKind.CHANGE_PHONE.value}
-WRONG_CURRENT = "Mot de passe actuel incorrect."
+WRONG_CURRENT = N_("Mot de passe actuel incorrect : vérifiez-le et réessayez.")
+CURRENT_MISSING = N_("Indiquez votre mot de passe actuel.")
+NEW_CONTACT_MISSING = {Channel.SMS: N_("Indiquez le nouveau numéro de téléphone portable."),
+                       Channel.MAIL: N_("Indiquez la nouvelle adresse mail.")}
 REFUSED_EVENTS = {Channel.SMS: events.PHONE_CHANGE_REFUSED, Channel.MAIL: events.EMAIL_CHANGE_REFUSED}
 
 
@@ -106,12 +108,8 @@ class AccountSettings:
         self._reauthenticate(account, current, ip)
         if new != confirmation:
             raise FormProblem(["Les deux nouveaux mots de passe saisis ne sont pas identiques."])
-        with self.kit.uow() as uow:
-            names = tuple(uow.accounts.related_names(account.id))
-        context = PasswordContext(identifier=account.identifier,
-                                  names=(account.family_name, account.given_names, *names))
         try:
-            self._accounts.check_new_password(new, context)
+            self._accounts.check_new_password(new, self._accounts.password_context(account))
         except PasswordRejected as exc:
             raise FormProblem(exc.reasons) from None
         hashed = self._hasher.hash(new)
@@ -142,11 +140,13 @@ class AccountSettings:
                                          kit.clock.now())
         if wait:
             raise LoginThrottled(wait)
-        if not password or not self._hasher.verify(account.password_hash, password[:1024]):
+        if not password:
+            raise FormProblem([], {"actuel": _(CURRENT_MISSING)})
+        if not self._hasher.verify(account.password_hash, password[:1024]):
             with kit.uow() as uow:
                 throttle.record_failure(keys, uow.throttle, self._flow._throttle, kit.clock.now())  # noqa: SLF001
                 uow.commit()
-            raise FormProblem([WRONG_CURRENT])
+            raise FormProblem([], {"actuel": _(WRONG_CURRENT)})
 
     # --- e-mail and phone -------------------------------------------------------------------------
 
@@ -199,15 +199,19 @@ class AccountSettings:
         raise ContactChangeRefused(reason, sms=channel is Channel.SMS)
 
     def _new_contact(self, channel: Channel, value: str) -> str:
+        """The new number or address, checked; the problem is written beside the field (empty says empty)."""
+        if not value.strip():
+            raise FormProblem([], {"valeur": _(NEW_CONTACT_MISSING[channel])})
         if channel is Channel.SMS:
             phone = parse_phone(value, self.kit.limits.default_region)
             mobile = sms_destination(phone, self.kit.limits.allowed_regions) if phone else None
             if mobile is None:
-                raise FormProblem([mobile_problem(value, self.kit.limits.default_region) or _(PHONE_PROBLEM)])
+                raise FormProblem([], {"valeur": mobile_problem(value, self.kit.limits.default_region)
+                                       or _(PHONE_PROBLEM)})
             return mobile
         email = value.strip()
         if email_problem(email):
-            raise FormProblem([email_problem(email)])
+            raise FormProblem([], {"valeur": email_problem(email)})
         return email
 
     def _contact_tx(self, token: str | None, tx_token: str | None, browser_id: str,

@@ -17,19 +17,25 @@ from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
 from idp.core.activation.common import FlowKit
 from idp.core.activation.errors import FormProblem, StepNotAllowed
-from idp.core.activation.matching import PHONE_PROBLEM, parse_phone, sms_destination
+from idp.core.activation.matching import PHONE_MISSING, PHONE_PROBLEM, parse_phone, sms_destination
 from idp.core.activation.model import Channel, TxKind, TxState
 from idp.core.activation.provisional import email_problem
 from idp.core.authn import throttle
 from idp.core.authn.flow import browser_hash
-from idp.core.i18n import _
+from idp.core.i18n import N_, _
 from idp.core.passwords.hashing import PasswordHasher
-from idp.core.passwords.policy import MSG_MISMATCH, PasswordContext
+from idp.core.passwords.policy import MSG_MISMATCH, NO_CONTEXT, PasswordContext
 from idp.core.ports import UnitOfWork
 from idp.errors import PasswordRejected
 
 RESET = TxKind.RECOVER_PASSWORD.value
 IDENT = TxKind.RECOVER_IDENTIFIER.value
+#: The form fields of « Identifiant oublié », where each problem is written.
+CONTACT_FIELDS = {Channel.SMS: "telephone", Channel.MAIL: "courriel"}
+EMAIL_MISSING = N_("Indiquez l'adresse mail de votre compte.")
+CHANNEL_MISSING = N_("Choisissez de recevoir votre identifiant par SMS ou par mail, et indiquez le numéro ou "
+                     "l'adresse.")
+IDENTIFIER_MISSING = N_("Indiquez votre identifiant (au format p.nomXX).")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class ResetView:
     delivery_problem: bool
     request_id: str
     identifier: str = ""
+    #: Once the code proved it: what the new password must not contain, for the live checklist.
+    avoid: PasswordContext = NO_CONTEXT
 
 
 def parse_channel(value: str) -> Channel:
@@ -49,14 +57,20 @@ def parse_channel(value: str) -> Channel:
     try:
         return Channel(value)
     except ValueError:
-        raise FormProblem([_("Choisissez de recevoir le code par SMS ou par mail.")]) from None
+        raise FormProblem([], {"canal_sms": _("Choisissez de recevoir le code par SMS ou par mail.")}) from None
 
 
 def chosen_contact(choice: str, phone: str, email: str) -> tuple[Channel, str]:
     """The channel and the contact typed on « Identifiant oublié » (both fields are on the page): the one chosen,
     unless only the other field was filled in, which says what the person meant (a mail alone is a mail)."""
-    channel = parse_channel(choice)
     typed = {Channel.SMS: phone.strip(), Channel.MAIL: email.strip()}
+    if choice not in ("sms", "mail"):
+        # Nothing is preselected: what was typed says which one (both typed: the choice is needed).
+        filled = [c for c, value in typed.items() if value]
+        if len(filled) != 1:
+            raise FormProblem([], {"canal_sms": _(CHANNEL_MISSING)})
+        return filled[0], typed[filled[0]]
+    channel = Channel(choice)
     other = Channel.MAIL if channel is Channel.SMS else Channel.SMS
     if not typed[channel] and typed[other]:
         channel = other
@@ -93,14 +107,18 @@ class RecoveryService:
         kit.wake()
 
     def _contact(self, channel: Channel, value: str) -> str:
+        """The phone or address typed, checked; a problem is written next to its field (empty says empty)."""
+        field = CONTACT_FIELDS[channel]
+        if not value.strip():
+            raise FormProblem([], {field: _(PHONE_MISSING if channel is Channel.SMS else EMAIL_MISSING)})
         if channel is Channel.SMS:
             phone = parse_phone(value, self.kit.limits.default_region)
             if phone is None:
-                raise FormProblem([_(PHONE_PROBLEM)])
+                raise FormProblem([], {field: _(PHONE_PROBLEM)})
             return phone
         email = value.strip()
         if email_problem(email):
-            raise FormProblem([email_problem(email)])
+            raise FormProblem([], {field: email_problem(email)})
         return email.lower()
 
     def _deliverable(self, channel: Channel, contact: str) -> str | None:
@@ -116,7 +134,7 @@ class RecoveryService:
         kit = self.kit
         ident = normalise_login_input(identifier)
         if not ident:
-            raise FormProblem(["Indiquez votre identifiant (au format p.nomXX)."])
+            raise FormProblem([], {"identifiant": _(IDENTIFIER_MISSING)})
         with kit.uow() as uow:
             store = kit.stores(uow)
             kit.check_starts(store, ip, (RESET,))
@@ -162,10 +180,12 @@ class RecoveryService:
             tx = kit.load(store, token, browser_id, RESET)
             channel = Channel(tx.channel)
             problem = tx.state is TxState.CODE_SENT and kit.delivery_problem(store, tx, channel)
+            account = uow.accounts.get(tx.account_id) if tx.state is TxState.CODE_VERIFIED and tx.account_id else None
+        proved = tx.state in (TxState.CODE_VERIFIED, TxState.DONE)  # the code proved it
         return ResetView(state=tx.state, channel=tx.channel, resend_wait=kit.resend_wait(tx),
                          delivery_problem=problem, request_id=tx.request_id,
-                         identifier=tx.data.get("identifier", "")
-                         if tx.state in (TxState.CODE_VERIFIED, TxState.DONE) else "")  # the code proved it
+                         identifier=tx.data.get("identifier", "") if proved else "",
+                         avoid=self._accounts.password_context(account) if account else NO_CONTEXT)
 
     def resend(self, token: str | None, browser_id: str) -> None:
         """A new code (the old one dies), within the limits."""
@@ -209,15 +229,12 @@ class RecoveryService:
             if tx.state is not TxState.CODE_VERIFIED or tx.account_id is None:
                 raise StepNotAllowed()
             account = uow.accounts.get(tx.account_id)
-            names = (*uow.accounts.related_names(tx.account_id),) if account else ()
         if account is None or tx.data.get("pw") != _password_mark(account):
             raise StepNotAllowed()  # the password changed since the request: the reset is void (A15)
         if password != confirmation:
             raise FormProblem([_(MSG_MISMATCH)])
-        context = PasswordContext(identifier=account.identifier, names=(account.family_name, account.given_names,
-                                                                         *names))
         try:
-            self._accounts.check_new_password(password, context)
+            self._accounts.check_new_password(password, self._accounts.password_context(account))
         except PasswordRejected as exc:
             raise FormProblem(exc.reasons) from None
         hashed = self._hasher.hash(password)
