@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 
 from idp.core.accounts.identifiers import format_identifier
 from idp.core.accounts.model import Account, AccountState, NewAccount, Profile
-from idp.storage.models import AccountRow, RepresentativeRow, SchoolRow, StudentLinkRow, StudentRow, table_of
+from idp.storage.models import (
+    AccountRow,
+    Executor,
+    RepresentativeRow,
+    SchoolRow,
+    StudentLinkRow,
+    StudentRow,
+    table_of,
+)
 
 MAX_ATTEMPTS = 20
 
@@ -74,7 +82,7 @@ def to_account(row: AccountRow | Row[Any]) -> Account:
 class SqlAccountRepository:
     """``AccountRepository`` on SQLAlchemy."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self._s = session
 
     def get(self, account_id: int) -> Account | None:
@@ -94,6 +102,9 @@ class SqlAccountRepository:
     def add(self, new: NewAccount, identifier_base: str, at: dt.datetime) -> Account:
         """Insert an account under ``base`` + the next free number; retry when another worker took it."""
         now = at
+        session = self._s
+        if not isinstance(session, Session):
+            raise TypeError("accounts are created in a unit of work's transaction, not in autocommit")
         for attempt in range(MAX_ATTEMPTS):
             number = self._next_number(identifier_base) + (secrets.randbelow(3 * attempt) if attempt else 0)
             row = AccountRow(
@@ -105,9 +116,9 @@ class SqlAccountRepository:
                 email=new.email, phone=new.phone, created_at=now,
             )
             try:
-                with self._s.begin_nested():
-                    self._s.add(row)
-                    self._s.flush()
+                with session.begin_nested():
+                    session.add(row)
+                    session.flush()
             except IntegrityError:
                 continue
             return to_account(row)
@@ -129,11 +140,11 @@ class SqlAccountRepository:
         self._s.execute(_RECORD_LOGIN, {"account_id": account_id, "at": at})
 
     def search(self, text: str, limit: int) -> Sequence[Account]:
-        query = select(AccountRow).order_by(AccountRow.identifier).limit(limit)
+        query = select(_AC).order_by(_AC.c.identifier).limit(limit)
         if text:
             like = f"%{text.lower()}%"
             query = query.where(or_(AccountRow.identifier.like(like), func.lower(AccountRow.family_name).like(like)))
-        return [to_account(r) for r in self._s.scalars(query)]
+        return [to_account(r) for r in self._s.execute(query)]
 
     def related_names(self, account_id: int) -> Sequence[str]:
         """Names of the register records linked to the account and of a parent's children."""
@@ -202,14 +213,14 @@ class SqlAccountRepository:
 
     def with_verified_contact(self, *, phone: str = "", email: str = "") -> Sequence[Account]:
         """Active accounts whose verified phone number or e-mail address is this one."""
-        query = select(AccountRow).where(AccountRow.state == AccountState.ACTIVE.value)
+        query = select(_AC).where(_AC.c.state == AccountState.ACTIVE.value)
         if phone:
             query = query.where(AccountRow.phone == phone, AccountRow.phone_verified_at.is_not(None))
         elif email:
             query = query.where(func.lower(AccountRow.email) == email.lower(), AccountRow.email_verified_at.is_not(None))
         else:
             return []
-        return [to_account(r) for r in self._s.scalars(query.order_by(AccountRow.identifier).limit(10))]
+        return [to_account(r) for r in self._s.execute(query.order_by(_AC.c.identifier).limit(10))]
 
     def link_register(self, account_id: int, *, student_ines: Sequence[str] = (),
                       representatives: Sequence[tuple[str, str]] = ()) -> int:

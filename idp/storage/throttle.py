@@ -10,10 +10,9 @@ from sqlalchemy import bindparam, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
-from sqlalchemy.orm import Session
 
 from idp.core.ports import ThrottleCounter
-from idp.storage.models import ThrottleRow, table_of
+from idp.storage.models import Executor, ThrottleRow, table_of
 
 _T = table_of(ThrottleRow)
 _GET_MANY = select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))
@@ -48,7 +47,7 @@ def _to_counter(row: Row[Any]) -> ThrottleCounter:
 class SqlThrottleStore:
     """``ThrottleStore`` on SQLAlchemy (PostgreSQL or SQLite upsert)."""
 
-    def __init__(self, session: Session, dialect: str) -> None:
+    def __init__(self, session: Executor, dialect: str) -> None:
         self._s = session
         self._record = _RECORD_FAILURE["postgresql" if dialect == "postgresql" else "sqlite"]
 
