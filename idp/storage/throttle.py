@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, select, update
+from sqlalchemy import any_, bindparam, case, delete, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -15,7 +16,10 @@ from idp.core.ports import ThrottleCounter
 from idp.storage.models import Executor, ThrottleRow, table_of
 
 _T = table_of(ThrottleRow)
-_GET_MANY = select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))
+# PostgreSQL: ``key = ANY(%(keys)s)``, one array parameter (the SQL text and its compiled form do not depend on the
+# number of keys: no "expanding" IN rewritten at each execution); SQLite has no arrays.
+_GET_MANY = {"postgresql": select(_T).where(_T.c.key == any_(bindparam("keys", type_=ARRAY(_T.c.key.type)))),
+             "sqlite": select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))}
 _SET_LOCK = update(_T).where(_T.c.key == bindparam("k")).values(locked_until=bindparam("until"))
 _RESET = delete(_T).where(_T.c.key == bindparam("k"))
 
@@ -49,10 +53,11 @@ class SqlThrottleStore:
 
     def __init__(self, session: Executor, dialect: str) -> None:
         self._s = session
-        self._record = _RECORD_FAILURE["postgresql" if dialect == "postgresql" else "sqlite"]
+        name = "postgresql" if dialect == "postgresql" else "sqlite"
+        self._record, self._get_many = _RECORD_FAILURE[name], _GET_MANY[name]
 
     def get_many(self, keys: Iterable[str]) -> dict[str, ThrottleCounter]:
-        rows = self._s.execute(_GET_MANY, {"keys": list(keys)})
+        rows = self._s.execute(self._get_many, {"keys": list(keys)})
         return {row.key: _to_counter(row) for row in rows}
 
     def record_failure(self, key: str, now: dt.datetime, window: dt.timedelta) -> ThrottleCounter:
