@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import secrets
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, or_, select, update
@@ -24,6 +25,7 @@ from idp.storage.models import (
     StudentRow,
     table_of,
 )
+from idp.storage.pgexec import PgStatement
 
 MAX_ATTEMPTS = 20
 
@@ -62,11 +64,12 @@ _AC = table_of(AccountRow)
 _POSTAL_CODE = select(_RP.c.postal_code).where(_RP.c.account_id == bindparam("account_id"),
                                                _RP.c.postal_code != "").limit(1)
 _BY_IDENTIFIER = select(_AC).where(_AC.c.identifier == bindparam("identifier"))
+_PG_BY_IDENTIFIER = PgStatement(_BY_IDENTIFIER)  # every password login: psycopg directly on PostgreSQL
 _BY_ID = select(_AC).where(_AC.c.id == bindparam("account_id"))
 _RECORD_LOGIN = update(_AC).where(_AC.c.id == bindparam("account_id")).values(last_login_at=bindparam("at"))
 
 
-def to_account(row: AccountRow | Row[Any]) -> Account:
+def to_account(row: AccountRow | Row[Any] | SimpleNamespace) -> Account:
     """Turn a row into the core's value."""
     return Account(
         id=row.id, public_id=row.public_id, identifier=row.identifier, profile=Profile(row.profile),
@@ -82,14 +85,18 @@ def to_account(row: AccountRow | Row[Any]) -> Account:
 class SqlAccountRepository:
     """``AccountRepository`` on SQLAlchemy."""
 
-    def __init__(self, session: Executor) -> None:
+    def __init__(self, session: Executor, dialect: str = "") -> None:
         self._s = session
+        self._postgres = dialect == "postgresql"
 
     def get(self, account_id: int) -> Account | None:
         row = self._s.execute(_BY_ID, {"account_id": account_id}).first()
         return to_account(row) if row else None
 
     def by_identifier(self, identifier: str) -> Account | None:
+        if self._postgres:
+            found = _PG_BY_IDENTIFIER.first(self._s, {"identifier": identifier})
+            return to_account(SimpleNamespace(**found)) if found else None
         row = self._s.execute(_BY_IDENTIFIER, {"identifier": identifier}).first()
         return to_account(row) if row else None
 

@@ -78,7 +78,7 @@ class SqlUnitOfWork:
     def accounts(self) -> SqlAccountRepository:
         repo = self._repos.get("accounts")
         if repo is None:
-            repo = self._repos["accounts"] = SqlAccountRepository(self._executor)
+            repo = self._repos["accounts"] = SqlAccountRepository(self._executor, self._db.dialect)
         return repo
 
     @property
