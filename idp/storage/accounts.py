@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import secrets
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, or_, select, update
@@ -15,7 +16,16 @@ from sqlalchemy.orm import Session
 
 from idp.core.accounts.identifiers import format_identifier
 from idp.core.accounts.model import Account, AccountState, NewAccount, Profile
-from idp.storage.models import AccountRow, RepresentativeRow, SchoolRow, StudentLinkRow, StudentRow, table_of
+from idp.storage.models import (
+    AccountRow,
+    Executor,
+    RepresentativeRow,
+    SchoolRow,
+    StudentLinkRow,
+    StudentRow,
+    table_of,
+)
+from idp.storage.pgexec import PgStatement
 
 MAX_ATTEMPTS = 20
 # The number part of an identifier (what ``add`` accepts after the base in a preferred identifier).
@@ -56,11 +66,12 @@ _AC = table_of(AccountRow)
 _POSTAL_CODE = select(_RP.c.postal_code).where(_RP.c.account_id == bindparam("account_id"),
                                                _RP.c.postal_code != "").limit(1)
 _BY_IDENTIFIER = select(_AC).where(_AC.c.identifier == bindparam("identifier"))
+_PG_BY_IDENTIFIER = PgStatement(_BY_IDENTIFIER)  # every password login: psycopg directly on PostgreSQL
 _BY_ID = select(_AC).where(_AC.c.id == bindparam("account_id"))
 _RECORD_LOGIN = update(_AC).where(_AC.c.id == bindparam("account_id")).values(last_login_at=bindparam("at"))
 
 
-def to_account(row: AccountRow | Row[Any]) -> Account:
+def to_account(row: AccountRow | Row[Any] | SimpleNamespace) -> Account:
     """Turn a row into the core's value."""
     return Account(
         id=row.id, public_id=row.public_id, identifier=row.identifier, profile=Profile(row.profile),
@@ -76,14 +87,18 @@ def to_account(row: AccountRow | Row[Any]) -> Account:
 class SqlAccountRepository:
     """``AccountRepository`` on SQLAlchemy."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor, dialect: str = "") -> None:
         self._s = session
+        self._postgres = dialect == "postgresql"
 
     def get(self, account_id: int) -> Account | None:
         row = self._s.execute(_BY_ID, {"account_id": account_id}).first()
         return to_account(row) if row else None
 
     def by_identifier(self, identifier: str) -> Account | None:
+        if self._postgres:
+            found = _PG_BY_IDENTIFIER.first(self._s, {"identifier": identifier})
+            return to_account(SimpleNamespace(**found)) if found else None
         row = self._s.execute(_BY_IDENTIFIER, {"identifier": identifier}).first()
         return to_account(row) if row else None
 
@@ -103,6 +118,9 @@ class SqlAccountRepository:
         ``base`` + the next free number; retry when another worker took it."""
         now = at
         first = preferred if preferred and _NUMBERED.fullmatch(preferred.removeprefix(identifier_base)) else None
+        session = self._s
+        if not isinstance(session, Session):
+            raise TypeError("accounts are created in a unit of work's transaction, not in autocommit")
         for attempt in range(MAX_ATTEMPTS):
             number = self._next_number(identifier_base) + (secrets.randbelow(3 * attempt) if attempt else 0)
             identifier = first if first and attempt == 0 else format_identifier(identifier_base, number)
@@ -115,9 +133,9 @@ class SqlAccountRepository:
                 email=new.email, phone=new.phone, created_at=now,
             )
             try:
-                with self._s.begin_nested():
-                    self._s.add(row)
-                    self._s.flush()
+                with session.begin_nested():
+                    session.add(row)
+                    session.flush()
             except IntegrityError:
                 continue
             return to_account(row)
@@ -139,11 +157,11 @@ class SqlAccountRepository:
         self._s.execute(_RECORD_LOGIN, {"account_id": account_id, "at": at})
 
     def search(self, text: str, limit: int) -> Sequence[Account]:
-        query = select(AccountRow).order_by(AccountRow.identifier).limit(limit)
+        query = select(_AC).order_by(_AC.c.identifier).limit(limit)
         if text:
             like = f"%{text.lower()}%"
             query = query.where(or_(AccountRow.identifier.like(like), func.lower(AccountRow.family_name).like(like)))
-        return [to_account(r) for r in self._s.scalars(query)]
+        return [to_account(r) for r in self._s.execute(query)]
 
     def related_names(self, account_id: int) -> Sequence[str]:
         """Names of the register records linked to the account and of a parent's children."""
@@ -212,14 +230,14 @@ class SqlAccountRepository:
 
     def with_verified_contact(self, *, phone: str = "", email: str = "") -> Sequence[Account]:
         """Active accounts whose verified phone number or e-mail address is this one."""
-        query = select(AccountRow).where(AccountRow.state == AccountState.ACTIVE.value)
+        query = select(_AC).where(_AC.c.state == AccountState.ACTIVE.value)
         if phone:
             query = query.where(AccountRow.phone == phone, AccountRow.phone_verified_at.is_not(None))
         elif email:
             query = query.where(func.lower(AccountRow.email) == email.lower(), AccountRow.email_verified_at.is_not(None))
         else:
             return []
-        return [to_account(r) for r in self._s.scalars(query.order_by(AccountRow.identifier).limit(10))]
+        return [to_account(r) for r in self._s.execute(query.order_by(_AC.c.identifier).limit(10))]
 
     def link_register(self, account_id: int, *, student_ines: Sequence[str] = (),
                       representatives: Sequence[tuple[str, str]] = ()) -> int:

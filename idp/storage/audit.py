@@ -6,10 +6,9 @@ import json
 import logging
 
 from sqlalchemy import insert
-from sqlalchemy.orm import Session
 
 from idp.core.ports import AuditEvent
-from idp.storage.models import AuditEventRow, table_of
+from idp.storage.models import AuditEventRow, Executor, table_of
 from idp.storage.staff_console_store import AuditLinkRow
 
 log = logging.getLogger("idp.audit")
@@ -19,7 +18,7 @@ _INSERT = insert(table_of(AuditEventRow))
 class SqlAuditLog:
     """``AuditLog`` on SQLAlchemy; each event also goes to the ``idp.audit`` logger."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self._s = session
 
     def record(self, event: AuditEvent) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from idp.core.ports import ServiceEntry
+from idp.storage.models import Executor
 
 _generation = 0
 _lock = threading.Lock()
@@ -71,9 +72,9 @@ class CatalogueCache:
 
 
 class SqlServiceCatalogue:
-    """``ServiceCatalogue`` on a SQLAlchemy ``Session``, cached when given a cache."""
+    """``ServiceCatalogue`` on a SQLAlchemy ``Session`` or ``Connection``, cached when given a cache."""
 
-    def __init__(self, session: Any, cache: CatalogueCache | None = None) -> None:
+    def __init__(self, session: Executor, cache: CatalogueCache | None = None) -> None:
         self._s = session
         self._cache = cache
 

@@ -23,7 +23,8 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -53,6 +54,11 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+#: What a repository sends its Core statements through: the ORM ``Session`` of a unit of work's transaction, or
+#: the pooled ``Connection`` itself in an autocommit unit of work (``idp.storage.uow``).
+Executor = Session | Connection
 
 
 def table_of(model: type[Base]) -> Table:

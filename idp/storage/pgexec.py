@@ -60,6 +60,18 @@ class PgStatement:
     def first(self, session: Session | Connection, params: dict[str, Any]) -> dict[str, Any] | None:
         """The first row as a dict (None: no row), in the transaction or autocommit of ``session`` (a unit of
         work's ORM session, or its connection)."""
+        rows = self._run(session, params, every=False)
+        return rows[0] if rows else None
+
+    def all(self, session: Session | Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every row, as dicts (see ``first``)."""
+        return self._run(session, params, every=True)
+
+    def execute(self, session: Session | Connection, params: dict[str, Any]) -> None:
+        """Run a statement whose rows are not needed."""
+        self._run(session, params, every=False)
+
+    def _run(self, session: Session | Connection, params: dict[str, Any], *, every: bool) -> list[dict[str, Any]]:
         connection = session.connection() if isinstance(session, Session) else session
         dialect = connection.dialect
         compiled = self._compiled or self._compile(dialect)
@@ -70,25 +82,28 @@ class PgStatement:
         try:
             cursor = driver.execute(compiled.sql, values, prepare=True)  # type: ignore[union-attr]
             # (psycopg builds ``description`` anew at each access: read once, for the names.)
-            row = cursor.fetchone() if compiled.returns_rows else None
+            if not compiled.returns_rows:
+                rows = []
+            elif every:
+                rows = cursor.fetchall()
+            else:
+                rows = [row] if (row := cursor.fetchone()) is not None else []
         except psycopg.Error as exc:
             broken = isinstance(exc, psycopg.OperationalError) or driver.closed  # type: ignore[union-attr]
             if broken:
                 connection.invalidate(exc)
             raise DBAPIError.instance(compiled.sql, values, exc, psycopg.Error,
                                       connection_invalidated=broken) from exc
-        if row is None:
-            return None
-        values_out = list(row)
-        for index, process in compiled.results:
-            values_out[index] = process(values_out[index])
-        if compiled.names is None:
+        if rows and compiled.names is None:
             compiled.names = [column.name for column in cursor.description or ()]
-        return dict(zip(compiled.names, values_out, strict=True))
+        return [self._converted(compiled, row) for row in rows]
 
-    def execute(self, session: Session | Connection, params: dict[str, Any]) -> None:
-        """Run a statement whose rows are not needed."""
-        self.first(session, params)
+    @staticmethod
+    def _converted(compiled: _Compiled, row: Any) -> dict[str, Any]:
+        values = list(row)
+        for index, process in compiled.results:
+            values[index] = process(values[index])
+        return dict(zip(compiled.names or (), values, strict=True))
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         with self._lock:

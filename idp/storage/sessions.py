@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.orm import Session
 
 from idp.core.accounts.model import Account, AccountState, Profile
 from idp.core.authn.model import AuthMethod, AuthnRequest, SsoSession
@@ -21,6 +20,7 @@ from idp.storage.models import (
     AccountRow,
     AuditEventRow,
     AuthnRequestRow,
+    Executor,
     SessionParticipantRow,
     SsoSessionRow,
     table_of,
@@ -39,7 +39,8 @@ _SESSION = select(_S).where(_S.c.id == bindparam("sid"))
 _INSERT_SESSION = insert(_S)
 _TOUCH = update(_S).where(_S.c.id == bindparam("sid")).values(last_seen_at=bindparam("at"))
 _END = update(_S).where(_S.c.id == bindparam("sid"), _S.c.ended_at.is_(None)).values(ended_at=bindparam("at"))
-_INSERT_PARTICIPANT = insert(table_of(SessionParticipantRow))
+_P = table_of(SessionParticipantRow)
+_INSERT_PARTICIPANT = insert(_P)
 # A login's writes in one PostgreSQL statement (data-modifying CTEs run together, atomically).
 _E = table_of(AuditEventRow)
 _LOGIN_WRITES = (
@@ -87,7 +88,7 @@ def _to_session(row: SsoSessionRow | Row[Any]) -> SsoSession:
 class SqlSessionRepository:
     """``SessionRepository`` on SQLAlchemy."""
 
-    def __init__(self, session: Session, dialect: str = "") -> None:
+    def __init__(self, session: Executor, dialect: str = "") -> None:
         self._s = session
         self._dialect = dialect
 
@@ -160,9 +161,9 @@ class SqlSessionRepository:
         return [_to_session(row) for row in rows]
 
     def active_for_account(self, account_id: int, now: dt.datetime) -> Sequence[SsoSession]:
-        rows = self._s.scalars(
-            select(SsoSessionRow).where(SsoSessionRow.account_id == account_id, SsoSessionRow.ended_at.is_(None),
-                                        SsoSessionRow.expires_at > now).order_by(SsoSessionRow.created_at)
+        rows = self._s.execute(
+            select(_S).where(_S.c.account_id == account_id, _S.c.ended_at.is_(None), _S.c.expires_at > now)
+            .order_by(_S.c.created_at)
         )
         return [_to_session(r) for r in rows]
 
@@ -172,8 +173,7 @@ class SqlSessionRepository:
                                               "data": json.dumps(data), "created_at": at})
 
     def participants(self, session_id: str) -> Sequence[tuple[str, str, dict[str, Any]]]:
-        rows = self._s.scalars(select(SessionParticipantRow).where(SessionParticipantRow.session_id == session_id)
-                               .order_by(SessionParticipantRow.id))
+        rows = self._s.execute(select(_P).where(_P.c.session_id == session_id).order_by(_P.c.id))
         return [(r.protocol, r.client_id, json.loads(r.data)) for r in rows]
 
 
@@ -189,7 +189,7 @@ def _to_request(row: Row[Any]) -> AuthnRequest:
 class SqlAuthnRequestRepository:
     """``AuthnRequestRepository`` on SQLAlchemy."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self._s = session
 
     def add(self, request: AuthnRequest, browser_hash: str) -> None:

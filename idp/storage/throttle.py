@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, select, update
+from sqlalchemy import any_, bindparam, case, delete, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
-from sqlalchemy.orm import Session
 
 from idp.core.ports import ThrottleCounter
-from idp.storage.models import ThrottleRow, table_of
+from idp.storage.models import Executor, ThrottleRow, table_of
+from idp.storage.pgexec import PgStatement
 
 _T = table_of(ThrottleRow)
+# Every password login reads its three counters. PostgreSQL: ``key = ANY(%(keys)s)``, one array parameter (the SQL
+# text does not depend on the number of keys), run on psycopg directly (``idp.storage.pgexec``); SQLite has no
+# arrays: an expanding IN through SQLAlchemy.
+_PG_GET_MANY = PgStatement(select(_T).where(_T.c.key == any_(bindparam("keys", type_=ARRAY(_T.c.key.type)))))
 _GET_MANY = select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))
 _SET_LOCK = update(_T).where(_T.c.key == bindparam("k")).values(locked_until=bindparam("until"))
 _RESET = delete(_T).where(_T.c.key == bindparam("k"))
@@ -40,21 +44,25 @@ def _record_failure(insert_for: Any) -> Any:
 _RECORD_FAILURE = {"postgresql": _record_failure(pg_insert), "sqlite": _record_failure(sqlite_insert)}
 
 
-def _to_counter(row: Row[Any]) -> ThrottleCounter:
-    return ThrottleCounter(key=row.key, failures=row.failures, window_started_at=row.window_started_at,
-                           locked_until=row.locked_until)
+def _to_counter(row: Mapping[str, Any]) -> ThrottleCounter:
+    return ThrottleCounter(key=row["key"], failures=row["failures"], window_started_at=row["window_started_at"],
+                           locked_until=row["locked_until"])
 
 
 class SqlThrottleStore:
     """``ThrottleStore`` on SQLAlchemy (PostgreSQL or SQLite upsert)."""
 
-    def __init__(self, session: Session, dialect: str) -> None:
+    def __init__(self, session: Executor, dialect: str) -> None:
         self._s = session
-        self._record = _RECORD_FAILURE["postgresql" if dialect == "postgresql" else "sqlite"]
+        self._postgres = dialect == "postgresql"
+        self._record = _RECORD_FAILURE["postgresql" if self._postgres else "sqlite"]
 
     def get_many(self, keys: Iterable[str]) -> dict[str, ThrottleCounter]:
-        rows = self._s.execute(_GET_MANY, {"keys": list(keys)})
-        return {row.key: _to_counter(row) for row in rows}
+        if self._postgres:
+            rows: Iterable[Mapping[str, Any]] = _PG_GET_MANY.all(self._s, {"keys": list(keys)})
+        else:
+            rows = (row._mapping for row in self._s.execute(_GET_MANY, {"keys": list(keys)}))
+        return {row["key"]: _to_counter(row) for row in rows}
 
     def record_failure(self, key: str, now: dt.datetime, window: dt.timedelta) -> ThrottleCounter:
         """Add one failure, starting a new window when the previous one is over."""

@@ -19,7 +19,7 @@ from idp.web.edge import CORRELATION_KEY, Edge
 from idp.web.i18n import install_i18n
 from idp.web.security import SessionCookie, cached_url_for, csrf_token, install_headers
 from idp.web.staff import register_staff
-from idp.web.timing import RequestTimer
+from idp.web.timing import ROUTE_KEY, RequestTimer
 from idp.wiring import Services
 
 log = logging.getLogger("idp.web")
@@ -49,6 +49,12 @@ def register_web(app: Flask, services: Services) -> None:
     def _correlation() -> None:
         # Given by the edge (``idp.web.edge``) to every request, with its log lines and answer header.
         g.correlation_id = request.environ.get(CORRELATION_KEY) or secrets.token_hex(8)
+
+    @app.before_request
+    def _route() -> None:
+        # The rule Flask matched, for the request timer's route label (``idp.web.timing``): no second match.
+        if request.url_rule is not None:
+            request.environ[ROUTE_KEY] = request.url_rule.rule
 
     portal_frontend = portal.PortalFrontend()
     services.frontends.setdefault(portal_frontend.name, portal_frontend)

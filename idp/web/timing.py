@@ -1,7 +1,7 @@
 """The outermost WSGI layer: every answer's time in ``idp_request_duration_seconds{method, route, status}``.
 
 The route is the URL rule that matches (``/login/<request_id>``, never the id itself), so the number of
-series stays bounded; the WSGI lanes in front of Flask are timed too, as they sit inside this layer.
+series stays bounded; the back-channel handlers (``idp.web.edge``) are timed too, as they sit inside this layer.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from werkzeug.routing import Map, RequestRedirect
 from idp import metrics
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+#: Where a Flask view's request leaves the URL rule it matched (``idp.web.register_web``), so that the timer
+#: does not match the URL a second time.
+ROUTE_KEY = "idp.route"
 
 
 class RequestTimer:
@@ -40,6 +44,9 @@ class RequestTimer:
                                            status=status[0]).observe(time.perf_counter() - start)
 
     def _route(self, environ: dict[str, Any]) -> str:
+        matched = environ.get(ROUTE_KEY)  # a Flask view's; back-channel handlers and unmatched paths: match here
+        if matched is not None:
+            return str(matched)
         try:
             rule, _ = self._url_map.bind_to_environ(environ).match(return_rule=True)
         except (HTTPException, RequestRedirect):
