@@ -2,7 +2,10 @@
 
 A worker keeps a few things it would otherwise read at every request. None of them replaces a check (a
 signature, a ticket, a code, a session, the replay cache always hit the shared store), and each is seen
-stale by other workers for at most its lifetime after an ``idp …`` command or a register import:
+stale by other workers for at most its lifetime after an ``idp …`` command. A register import is never seen
+late: ``saml_released`` is keyed by the account's ``register_changed_at`` (read with the account, which the
+import sets for every account whose released values it changed), as CAS's attributes copies are
+(``idp.storage.cas_tickets``), and OIDC reads the register at each request:
 
 ==========================  ================================================  ===============================
 cache                       what                                              lifetime (``[caches]``)
@@ -10,8 +13,8 @@ cache                       what                                              li
 ``oidc_clients``            OIDC client registrations (``idp oidc …``)         ``oidc_clients_seconds``
 ``saml_service_providers``  SAML SP rows (``idp sp …``; parsed metadata is     ``saml_service_providers_seconds``
                             kept per document hash, ``saml.registry``)
-``saml_released``           attributes released to an SP in an SSO session     ``saml_released_seconds``
-                            (a register change reaches that SP within it)
+``saml_released``           attributes released to an SP in an SSO session,    ``saml_released_seconds``
+                            SP policy and register change of the account
 ``saml_participants``       session participants this worker already wrote     ``saml_released_seconds``
 ``catalogue``               "Mes services" (``service_providers``; a change    ``catalogue_seconds``
                             made in this process is seen at once)

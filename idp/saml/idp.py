@@ -306,8 +306,10 @@ class SamlIdp:
             and FRESH_LOGIN in checked.authn_classes
 
     def _release(self, uow: Any, assertion: Assertion, row: SpRow, now: dt.datetime) -> dict[Attr, list[str]]:
-        """The attributes this SP may see, read from the register once per session, SP and policy version."""
-        key = (assertion.session.id, row.entity_id, (row.updated_at, row.attributes, row.clear_ine))
+        """The attributes this SP may see, read from the register once per session, SP, policy version and
+        register change of the account (read with it): a register import reaches the next answer."""
+        key = (assertion.session.id, row.entity_id,
+               (row.updated_at, row.attributes, row.clear_ine, assertion.account.register_changed_at))
         released = self._released.get(key)
         if released is None:
             identity = load_identity(uow, assertion.account, assertion.session)

@@ -1,0 +1,41 @@
+"""Issue 17: a register change (a pupil changes school) reaches the next SAML answer of the same SSO session,
+although the released attributes are cached per session and SP (``caches.saml_released``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from register_files import pupil_moved, register_dir, run_import
+
+from idp.core.accounts.model import Profile
+from idp.wiring import Services
+from tests.conftest import DEFAULT_PASSWORD
+from tests.protocols.saml.conftest import OneLoginSp, login_through, path_of
+
+PUPIL_INE = "1234567890A"  # tests/data/register/valid: collège 0690026D
+
+
+def _school(sp: OneLoginSp, client: Any) -> list[str]:
+    url, request_id = sp.login_url()
+    auth = sp.consume(client.get(path_of(url)).get_data(as_text=True), request_id)
+    assert auth.is_authenticated(), auth.get_last_error_reason()
+    return auth.get_attributes()["FrEduCtEleveUAI"]  # type: ignore[no-any-return]
+
+
+def test_the_next_answer_carries_the_pupils_new_school(client: Any, login: Any, account_factory: Any,
+                                                      sp1: OneLoginSp, services: Services, tmp_path: Path) -> None:
+    assert run_import(services, register_dir(tmp_path)).applied
+    pupil = account_factory("Léa", "Dupont", profile=Profile.STUDENT)
+    with services.uow() as uow:
+        uow.accounts.link_register(pupil.id, student_ines=[PUPIL_INE])
+        uow.commit()
+    url, request_id = sp1.login_url()
+    first = sp1.consume(login_through(client, login, url, pupil.identifier, DEFAULT_PASSWORD), request_id)
+    assert first.get_attributes()["FrEduCtEleveUAI"] == ["0690026D"]
+    assert _school(sp1, client) == ["0690026D"]  # the SSO session, from the released attributes cache
+
+    services.clock.advance(minutes=1)
+    assert run_import(services, pupil_moved(tmp_path, "v2", PUPIL_INE, "0750654D")).applied
+
+    assert _school(sp1, client) == ["0750654D"]

@@ -1,0 +1,52 @@
+"""Register files for tests: copies of tests/data/register/valid with rows replaced, imported as ``idp import``
+does (the integration tests of the import, and the protocols' tests of a register change)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from idp.core.register.csv_format import FILE_NAMES, read_csv
+from idp.core.register.records import ImportReport, Kind
+from idp.storage.register import ImportRequest, SqlRegisterImport
+from idp.wiring import Services
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def register_dir(tmp_path: Path, name: str = "v1", **replace: list[str]) -> Path:
+    """A copy of tests/data/register/valid, with whole files replaced (``eleves=[rows…]``)."""
+    target = tmp_path / name
+    shutil.copytree(DATA / "register" / "valid", target)
+    for stem, rows in replace.items():
+        path = target / f"{stem}.csv"
+        header = path.read_text(encoding="utf-8").splitlines()[0]
+        path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return target
+
+
+def lines(stem: str) -> list[str]:
+    """The data rows of one file of the valid register."""
+    return (DATA / "register" / "valid" / f"{stem}.csv").read_text(encoding="utf-8").splitlines()[1:]
+
+
+def run_import(services: Services, directory: Path, *, kinds: tuple[Kind, ...] = tuple(Kind),
+               **options: Any) -> ImportReport:
+    """Import the register files of ``directory`` at the services' clock."""
+    today = services.clock.now().date()
+    paths = {kind: directory / FILE_NAMES[kind] for kind in kinds}
+    request = ImportRequest({k: read_csv(p, k, today) for k, p in paths.items()},
+                            {k: p.name for k, p in paths.items()}, **options)
+    return SqlRegisterImport(services.db, services.settings.register.batch_size).run(request, services.clock.now())
+
+
+def pupil_moved(tmp_path: Path, name: str, ine: str, uai: str) -> Path:
+    """The valid register where pupil ``ine`` now attends school ``uai`` (her parents' links stay)."""
+    pupils = []
+    for row in lines("eleves"):
+        fields = row.split(";")
+        if fields[0] == ine:
+            fields[1] = uai
+        pupils.append(";".join(fields))
+    return register_dir(tmp_path, name, eleves=pupils)
