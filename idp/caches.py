@@ -16,6 +16,10 @@ cache                       what                                              li
 ``saml_released``           attributes released to an SP in an SSO session,    ``saml_released_seconds``
                             SP policy and register change of the account
 ``saml_participants``       session participants this worker already wrote     ``saml_released_seconds``
+``oidc_client_keys``        ``private_key_jwt`` clients' public keys: the      ``oidc_client_keys_seconds``
+                            registered JWKS parsed, or the ``jwks_uri``
+                            fetched (a client's key rotation is seen within
+                            it)
 ``catalogue``               "Mes services" (``service_providers``; a change    ``catalogue_seconds``
                             made in this process is seen at once)
 ``pages``                   rendered screens with slots (login screens, "Mes   none: keyed by everything they
@@ -120,6 +124,7 @@ class ProcessCaches:
 
         self.lifetimes = lifetimes
         self.oidc_clients: TtlCache[str, Any] = TtlCache(lifetimes.oidc_clients_seconds, 10_000)
+        self.oidc_client_keys: TtlCache[str, Any] = TtlCache(lifetimes.oidc_client_keys_seconds, 1_000)
         self.saml_service_providers: TtlCache[str, Any] = TtlCache(lifetimes.saml_service_providers_seconds, 10_000)
         self.saml_released: TtlCache[tuple[str, str, object], Any] = TtlCache(lifetimes.saml_released_seconds)
         self.saml_participants: TtlCache[tuple[str, str, str], bool] = TtlCache(lifetimes.saml_released_seconds)
@@ -128,5 +133,6 @@ class ProcessCaches:
 
     def clear(self) -> None:
         """Forget everything this process keeps (tests, or after a change made in this process)."""
-        for cache in (self.oidc_clients, self.saml_service_providers, self.saml_released, self.saml_participants):
+        for cache in (self.oidc_clients, self.oidc_client_keys, self.saml_service_providers, self.saml_released,
+                      self.saml_participants):
             cache.clear()

@@ -7,12 +7,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from idp.core.accounts.model import Account, Profile
 from idp.core.register.csv_format import FILE_NAMES, read_csv
 from idp.core.register.records import ImportReport, Kind
 from idp.storage.register import ImportRequest, SqlRegisterImport
 from idp.wiring import Services
 
 DATA = Path(__file__).resolve().parent / "data"
+#: A pupil of the valid register, at collège ``SCHOOL`` until ``pupil_changes_school`` moves her to ``NEW_SCHOOL``.
+PUPIL_INE, SCHOOL, NEW_SCHOOL = "1234567890A", "0690026D", "0750654D"
 
 
 def register_dir(tmp_path: Path, name: str = "v1", **replace: list[str]) -> Path:
@@ -50,3 +53,19 @@ def pupil_moved(tmp_path: Path, name: str, ine: str, uai: str) -> Path:
             fields[1] = uai
         pupils.append(";".join(fields))
     return register_dir(tmp_path, name, eleves=pupils)
+
+
+def registered_pupil(services: Services, account_factory: Any, tmp_path: Path) -> Account:
+    """The valid register imported, and the account of its pupil ``PUPIL_INE`` (at ``SCHOOL``)."""
+    assert run_import(services, register_dir(tmp_path)).applied
+    pupil: Account = account_factory("Léa", "Dupont", profile=Profile.STUDENT)
+    with services.uow() as uow:
+        uow.accounts.link_register(pupil.id, student_ines=[PUPIL_INE])
+        uow.commit()
+    return pupil
+
+
+def pupil_changes_school(services: Services, tmp_path: Path) -> None:
+    """A minute later, a register import where pupil ``PUPIL_INE`` attends ``NEW_SCHOOL``."""
+    services.clock.advance(minutes=1)  # type: ignore[attr-defined]
+    assert run_import(services, pupil_moved(tmp_path, "moved", PUPIL_INE, NEW_SCHOOL)).applied

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from register_files import DATA, lines, pupil_moved, register_dir, run_import
+from register_files import DATA, PUPIL_INE, lines, pupil_changes_school, register_dir, run_import
 from sqlalchemy import select, text
 
 from idp.core.accounts.model import Profile
@@ -461,14 +461,13 @@ def test_an_import_dates_the_register_change_of_the_accounts_whose_values_change
     assert run_import(services, register_dir(tmp_path)).applied
     moved, other = account_factory(profile=Profile.STUDENT), account_factory(profile=Profile.STUDENT)
     mother = account_factory()
-    link_account(services, moved.id, ine="1234567890A")
+    link_account(services, moved.id, ine=PUPIL_INE)
     link_account(services, other.id, ine="1234567891B")
     link_account(services, mother.id, uai="0690026D", external_id="R1")
     services.clock.advance(minutes=1)
     assert run_import(services, register_dir(tmp_path, "same")).applied
     assert [account(services, a.id).register_changed_at for a in (moved, other, mother)] == [None, None, None]
 
-    services.clock.advance(minutes=1)
-    assert run_import(services, pupil_moved(tmp_path, "moved", "1234567890A", "0750654D")).applied
+    pupil_changes_school(services, tmp_path)
     now = services.clock.now()
     assert [account(services, a.id).register_changed_at for a in (moved, other, mother)] == [now, None, now]

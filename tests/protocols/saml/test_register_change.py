@@ -6,14 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from register_files import pupil_moved, register_dir, run_import
+from register_files import NEW_SCHOOL, SCHOOL, pupil_changes_school, registered_pupil
 
-from idp.core.accounts.model import Profile
 from idp.wiring import Services
 from tests.conftest import DEFAULT_PASSWORD
 from tests.protocols.saml.conftest import OneLoginSp, login_through, path_of
-
-PUPIL_INE = "1234567890A"  # tests/data/register/valid: collège 0690026D
 
 
 def _school(sp: OneLoginSp, client: Any) -> list[str]:
@@ -25,17 +22,12 @@ def _school(sp: OneLoginSp, client: Any) -> list[str]:
 
 def test_the_next_answer_carries_the_pupils_new_school(client: Any, login: Any, account_factory: Any,
                                                       sp1: OneLoginSp, services: Services, tmp_path: Path) -> None:
-    assert run_import(services, register_dir(tmp_path)).applied
-    pupil = account_factory("Léa", "Dupont", profile=Profile.STUDENT)
-    with services.uow() as uow:
-        uow.accounts.link_register(pupil.id, student_ines=[PUPIL_INE])
-        uow.commit()
+    pupil = registered_pupil(services, account_factory, tmp_path)
     url, request_id = sp1.login_url()
     first = sp1.consume(login_through(client, login, url, pupil.identifier, DEFAULT_PASSWORD), request_id)
-    assert first.get_attributes()["FrEduCtEleveUAI"] == ["0690026D"]
-    assert _school(sp1, client) == ["0690026D"]  # the SSO session, from the released attributes cache
+    assert first.get_attributes()["FrEduCtEleveUAI"] == [SCHOOL]
+    assert _school(sp1, client) == [SCHOOL]  # the SSO session, from the released attributes cache
 
-    services.clock.advance(minutes=1)
-    assert run_import(services, pupil_moved(tmp_path, "v2", PUPIL_INE, "0750654D")).applied
+    pupil_changes_school(services, tmp_path)
 
-    assert _school(sp1, client) == ["0750654D"]
+    assert _school(sp1, client) == [NEW_SCHOOL]
