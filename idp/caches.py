@@ -2,7 +2,10 @@
 
 A worker keeps a few things it would otherwise read at every request. None of them replaces a check (a
 signature, a ticket, a code, a session, the replay cache always hit the shared store), and each is seen
-stale by other workers for at most its lifetime after an ``idp …`` command or a register import:
+stale by other workers for at most its lifetime after an ``idp …`` command. A register import is never seen
+late: ``saml_released`` is keyed by the account as read with the session, ``register_changed_at`` included
+(which the import sets for every account whose released values it changed), CAS's attributes copies by that
+same value (``idp.storage.cas_tickets``), and OIDC reads the register at each request:
 
 ==========================  ================================================  ===============================
 cache                       what                                              lifetime (``[caches]``)
@@ -10,9 +13,13 @@ cache                       what                                              li
 ``oidc_clients``            OIDC client registrations (``idp oidc …``)         ``oidc_clients_seconds``
 ``saml_service_providers``  SAML SP rows (``idp sp …``; parsed metadata is     ``saml_service_providers_seconds``
                             kept per document hash, ``saml.registry``)
-``saml_released``           attributes released to an SP in an SSO session     ``saml_released_seconds``
-                            (a register change reaches that SP within it)
+``saml_released``           attributes released to an SP in an SSO session,    ``saml_released_seconds``
+                            for an SP policy and an account row
 ``saml_participants``       session participants this worker already wrote     ``saml_released_seconds``
+``oidc_client_keys``        ``private_key_jwt`` clients' public keys: the      ``oidc_client_keys_seconds``
+                            registered JWKS parsed, or the ``jwks_uri``
+                            fetched (a client's key rotation is seen within
+                            it)
 ``catalogue``               "Mes services" (``service_providers``; a change    ``catalogue_seconds``
                             made in this process is seen at once)
 ``pages``                   rendered screens with slots (login screens, "Mes   none: keyed by everything they
@@ -117,13 +124,15 @@ class ProcessCaches:
 
         self.lifetimes = lifetimes
         self.oidc_clients: TtlCache[str, Any] = TtlCache(lifetimes.oidc_clients_seconds, 10_000)
+        self.oidc_client_keys: TtlCache[str, Any] = TtlCache(lifetimes.oidc_client_keys_seconds, 1_000)
         self.saml_service_providers: TtlCache[str, Any] = TtlCache(lifetimes.saml_service_providers_seconds, 10_000)
-        self.saml_released: TtlCache[tuple[str, str, object], Any] = TtlCache(lifetimes.saml_released_seconds)
+        self.saml_released: TtlCache[tuple[str, str, object, object], Any] = TtlCache(lifetimes.saml_released_seconds)
         self.saml_participants: TtlCache[tuple[str, str, str], bool] = TtlCache(lifetimes.saml_released_seconds)
         self.catalogue = CatalogueCache(lifetimes.catalogue_seconds)
         self.pages = PageCache()
 
     def clear(self) -> None:
         """Forget everything this process keeps (tests, or after a change made in this process)."""
-        for cache in (self.oidc_clients, self.saml_service_providers, self.saml_released, self.saml_participants):
+        for cache in (self.oidc_clients, self.oidc_client_keys, self.saml_service_providers, self.saml_released,
+                      self.saml_participants):
             cache.clear()

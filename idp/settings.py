@@ -119,8 +119,9 @@ class CacheSettings:
 
     oidc_clients_seconds: float = 5.0
     saml_service_providers_seconds: float = 5.0
-    saml_released_seconds: float = 300.0  # attributes released to an SP in one SSO session (register changes)
+    saml_released_seconds: float = 300.0  # attributes released to an SP in one SSO session
     catalogue_seconds: float = 30.0  # "Mes services"
+    oidc_client_keys_seconds: float = 300.0  # keys of ``private_key_jwt`` clients (their ``jwks_uri``, fetched)
 
 
 @dataclass(frozen=True)

@@ -287,10 +287,7 @@ def main() -> None:
 
 def drop_instance(services: object, pg_admin: str, folder: Path) -> None:
     """Close this process's connections, drop the bench database and the instance folder."""
-    services.db.dispose()  # type: ignore[attr-defined]
-    fast = getattr(services.db, "cas_fast_engine", None)  # type: ignore[attr-defined]
-    if fast is not None:
-        fast.dispose()
+    services.db.dispose()  # type: ignore[attr-defined]  # the CAS pool's connections too (Database.dispose)
     name = services.settings.database.url.rpartition("/")[2]  # type: ignore[attr-defined]
     with psycopg.connect(pg_admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

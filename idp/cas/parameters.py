@@ -1,5 +1,5 @@
 """The CAS request parameters that change what ``/cas/login`` and the validations may do (CAS 3.0 §2.1.1,
-§2.4.1, §2.5.1): parsed here once, for the Flask views and the WSGI lane alike.
+§2.4.1, §2.5.1): parsed here once, for the Flask views and the validations alike.
 
 CAS 3.0 §2.1.1: "if this parameter is set, single sign-on will be bypassed". A boolean parameter is therefore
 *set* whenever it is present — ``renew``, ``renew=``, ``renew=true``, ``renew=1``, ``renew=yes`` — except with
@@ -32,11 +32,6 @@ class LoginParameters:
         """``gateway`` without ``renew`` (§2.1.1: the two together are undefined; ``renew`` wins, the safer)."""
         return self.gateway and not self.renew
 
-    @property
-    def from_session(self) -> bool:
-        """A plain request the SSO session may answer with a redirect (no password asked, no passive
-        answer to give, no POST form): what the WSGI lane may answer."""
-        return bool(self.service) and not self.renew and not self.gateway and self.method == "GET"
 
 
 def login_parameters(values: Mapping[str, str]) -> LoginParameters:

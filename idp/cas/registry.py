@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from idp.core import urls
 from idp.errors import UntrustedRequest
-from idp.storage.cas_store import CasServiceRecord, SqlCasStore
-from idp.storage.cas_tickets import FastCasStore
+from idp.storage.cas_store import CasServiceRecord
+from idp.storage.cas_tickets import SqlCasTickets
 
 MAX_SERVICE_LENGTH = urls.MAX_URL_LENGTH
 MATCH_KINDS = ("exact", "prefix", "regex")
@@ -115,7 +115,7 @@ def matches(service: CasServiceRecord, url: ServiceUrl) -> bool:
     return False
 
 
-def find_service(store: SqlCasStore | FastCasStore, url: ServiceUrl) -> CasServiceRecord | None:
+def find_service(store: SqlCasTickets, url: ServiceUrl) -> CasServiceRecord | None:
     """The first registration (oldest first) that matches a normalised candidate on its host."""
     for service in store.services_on(url.scheme, url.host):
         if matches(service, url):
@@ -123,7 +123,7 @@ def find_service(store: SqlCasStore | FastCasStore, url: ServiceUrl) -> CasServi
     return None
 
 
-def resolve(store: SqlCasStore | FastCasStore, raw: str, *, allow_http: bool) -> tuple[ServiceUrl, CasServiceRecord]:
+def resolve(store: SqlCasTickets, raw: str, *, allow_http: bool) -> tuple[ServiceUrl, CasServiceRecord]:
     """Parse a ``service`` parameter and find its registration, or raise ``UnknownService``."""
     try:
         url = parse_service(raw, allow_http=allow_http)

@@ -1,12 +1,13 @@
 """The CAS server: issue service tickets, validate them, grant proxy tickets (CAS 3.0 §2.2–§2.9, §3).
 
 Views call one method each; whether the SSO session may answer ``/cas/login`` without a password is the
-common login's decision (``AuthnFlow.begin``), never re-stated here. What validations answer (user id, attributes) is computed from the SSO
-session's identity at its first ticket for a service and copied into each ticket, so a validation is one
-atomic take-out of the ticket store (``DELETE … RETURNING`` on the database, ``GETDEL`` on Redis): the ticket
-is burnt first, whatever follows (§3.1.1); a repeated SSO login to a service without single logout is one
-``INSERT … SELECT`` (or one Lua script on Redis). Tickets live in Redis when ``[redis] url`` is set, else in
-the database (``idp.storage.cas_tickets.ticket_store``).
+common login's decision (``AuthnFlow.begin``), never re-stated here. What validations answer (user id,
+attributes) is computed from the SSO session's identity at its first ticket for a service (again after a
+register change of the account) and copied into each ticket, so a validation is one atomic take-out of the
+ticket store (``DELETE … RETURNING`` on the database, ``GETDEL`` on Redis): the ticket is burnt first,
+whatever follows (§3.1.1); a repeated SSO login to a service without single logout is one ``INSERT … SELECT``
+(or one Lua script on Redis). Tickets live in Redis when ``[redis] url`` is set, else in the database
+(``idp.storage.cas_tickets.ticket_store``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ from idp.wiring import Services
 
 log = logging.getLogger("idp.cas")
 
+
+def register_version(account: Account) -> str:
+    """The account's register version an attributes copy is computed from and reused for: when a register
+    import last changed what it releases ("" if never), read with the account, so no extra statement."""
+    changed = account.register_changed_at
+    return changed.isoformat() if changed is not None else ""
+
+
 def _participant(ticket: str, record: TicketRecord, service: CasServiceRecord) -> dict[str, object]:
     """What a CAS service's session participant row keeps: single logout needs each ticket string later (its
     SessionIndex, Appendix C); other services join once, without it."""
@@ -51,14 +60,14 @@ class CasServer:
         self._secret = services.settings.pairwise_salt
         self._allow_http = services.settings.server.development
         self.logout_url = services.settings.server.base_url.rstrip("/") + "/cas/logout"
-        self._fast, configured = ticket_store(services.settings, services.db)
+        self._database, configured = ticket_store(services.settings, services.db)
         self.tickets = tickets or configured
 
     # --- registry --------------------------------------------------------------------------------
 
     def resolve(self, raw_service: str) -> tuple[ServiceUrl, CasServiceRecord]:
         """The registration of a ``service`` parameter, or ``UnknownService`` (C01/C02)."""
-        return resolve(self._fast, raw_service, allow_http=self._allow_http)
+        return resolve(self._database, raw_service, allow_http=self._allow_http)
 
     # --- /login ----------------------------------------------------------------------------------
 
@@ -68,25 +77,28 @@ class CasServer:
         now = self._clock.now()
         ticket = new_ticket("ST")
         record = self._record(ticket, KIND_ST, service, url, account.id, session, fresh, (), now)
-        # Once the service's attributes exist for this session (it already joined it), the ticket is one
-        # statement (with a single-logout service's participant row, on PostgreSQL).
-        if self._from_session(record, service, ticket, now):
+        # Once the service's attributes exist for this session and the account's register version (it already
+        # joined it since the last register change), the ticket is one statement (with a single-logout
+        # service's participant row, on PostgreSQL).
+        if self._from_session(record, register_version(account), service, ticket, now):
             return ticket
         self._store_ticket(ticket, record, service, account, session, now)
         return ticket
 
-    def _from_session(self, record: TicketRecord, service: CasServiceRecord, ticket: str, now: dt.datetime) -> bool:
+    def _from_session(self, record: TicketRecord, register: str, service: CasServiceRecord, ticket: str,
+                      now: dt.datetime) -> bool:
         """Store a ticket from the session's attributes copy; a single-logout service's ticket is also recorded
-        as a session participant (with the database store: in the same statement). False: no copy yet."""
+        as a session participant (with the database store: in the same statement). False: no copy yet, or
+        one computed before the account's last register change (``register``)."""
         if not service.slo:
-            return self.tickets.from_session(record)
+            return self.tickets.from_session(record, register)
         data = _participant(ticket, record, service)
-        if self.tickets is self._fast:
-            return self._fast.from_session_joining(record, data)
+        if self.tickets is self._database:
+            return self._database.from_session_joining(record, register, data)
         # Tickets in Redis: the ticket, then its participant row; it is handed out only once both are stored.
-        if not self.tickets.from_session(record):
+        if not self.tickets.from_session(record, register):
             return False
-        self._fast.add_participant(record.session_id, service.service_id, data, now)
+        self._database.add_participant(record.session_id, service.service_id, data, now)
         return True
 
     @staticmethod
@@ -98,12 +110,14 @@ class CasServer:
 
     def _store_ticket(self, ticket: str, record: TicketRecord, service: CasServiceRecord, account: Account,
                       session: SsoSession, now: dt.datetime) -> None:
-        """A first ticket of a session for a service, or one for a single-logout service (slow path).
+        """A first ticket of a session for a service (or the first since a register change of the account), or
+        one for a single-logout service, or a proxy ticket.
 
         The session participant (which single logout and the other protocols' logouts read) is committed first,
         then the attributes and the ticket are stored: a failure in between leaves no ticket anyone received.
         """
-        payload = self.tickets.session_attributes(session.id, service.service_id)
+        register = register_version(account)
+        payload = self.tickets.session_attributes(session.id, service.service_id, register)
         joined = payload is not None
         if payload is None or service.slo:
             with self._uow() as uow:
@@ -114,7 +128,7 @@ class CasServer:
                                              _participant(ticket, record, service), now)
                 uow.commit()
         if not joined:
-            self.tickets.keep_session_attributes(session.id, service.service_id, payload, now)
+            self.tickets.keep_session_attributes(session.id, service.service_id, payload, now, register)
         self.tickets.add(dataclasses.replace(record, payload=payload))
 
     # --- validation ------------------------------------------------------------------------------

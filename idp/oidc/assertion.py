@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import threading
-import time
 import urllib.request
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,6 +17,7 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from joserfc.jwk import KeySet
 
+from idp.caches import TtlCache
 from idp.oidc import jose
 
 if TYPE_CHECKING:
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
 JWKS_MAX_BYTES = 65536
-JWKS_CACHE_SECONDS = 300.0
 JWKS_TIMEOUT_SECONDS = 3.0
 
 
@@ -51,22 +49,19 @@ def _unverified_claims(assertion: str) -> dict[str, Any]:
 
 
 class ClientKeys:
-    """Clients' public keys: the registered JWKS, or the JWKS URL fetched with a short timeout and cached."""
+    """Clients' public keys: the registered JWKS, or the JWKS URL fetched with a short timeout, kept in
+    ``caches.oidc_client_keys`` (``[caches] oidc_client_keys_seconds``) by the JWKS or URL."""
 
-    def __init__(self, allow_http_loopback: bool = False) -> None:
-        self._cache: dict[str, tuple[float, KeySet]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, cache: TtlCache[str, Any], allow_http_loopback: bool = False) -> None:
+        self._cache = cache
         self._allow_http_loopback = allow_http_loopback
 
     def for_client(self, jwks: str, jwks_uri: str) -> KeySet:
         key = jwks or jwks_uri
-        with self._lock:
-            cached = self._cache.get(key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
-        keys = jose.import_client_keys(jwks if jwks else self._fetch(jwks_uri))
-        with self._lock:
-            self._cache[key] = (time.monotonic() + JWKS_CACHE_SECONDS, keys)
+        keys: KeySet | None = self._cache.get(key)
+        if keys is None:
+            keys = jose.import_client_keys(jwks if jwks else self._fetch(jwks_uri))
+            self._cache.put(key, keys)
         return keys
 
     def _fetch(self, url: str) -> str:
@@ -89,7 +84,8 @@ class PrivateKeyJwt:
 
     def __init__(self, server: OidcServer) -> None:
         self.server = server
-        self.keys = ClientKeys(allow_http_loopback=server.services.settings.server.development)
+        self.keys = ClientKeys(server.services.caches.oidc_client_keys,
+                               allow_http_loopback=server.services.settings.server.development)
 
     def __call__(self, query_client: Any, request: Any) -> OidcClient | None:
         form = request.form

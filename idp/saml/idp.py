@@ -306,8 +306,12 @@ class SamlIdp:
             and FRESH_LOGIN in checked.authn_classes
 
     def _release(self, uow: Any, assertion: Assertion, row: SpRow, now: dt.datetime) -> dict[Attr, list[str]]:
-        """The attributes this SP may see, read from the register once per session, SP and policy version."""
-        key = (assertion.session.id, row.entity_id, (row.updated_at, row.attributes, row.clear_ine))
+        """The attributes this SP may see, read from the register once per session, SP, policy version and
+        account as read with the session: a change of the account's row (its verified e-mail, or the
+        ``register_changed_at`` a register import sets when it changes what the account releases) reaches
+        the next answer."""
+        key = (assertion.session.id, row.entity_id, (row.updated_at, row.attributes, row.clear_ine),
+               assertion.account)
         released = self._released.get(key)
         if released is None:
             identity = load_identity(uow, assertion.account, assertion.session)

@@ -80,7 +80,7 @@ def to_account(row: AccountRow | Row[Any] | SimpleNamespace) -> Account:
         provisional_expires_at=row.provisional_expires_at, email=row.email,
         email_verified=row.email_verified_at is not None, phone=row.phone,
         phone_verified=row.phone_verified_at is not None, created_at=row.created_at,
-        last_login_at=row.last_login_at,
+        last_login_at=row.last_login_at, register_changed_at=row.register_changed_at,
     )
 
 

@@ -4,8 +4,8 @@ Keys, under ``idp:cas:`` (a store may be given another prefix):
 
 - ``t:<sha256>`` a service or proxy ticket, ``g:<sha256>`` a proxy-granting ticket: the ticket's JSON, with a
   TTL up to its ``expires_at`` (10 s for ST/PT, the SSO session's end for a PGT);
-- ``a:<session id>:<service id>``: the attributes kept for a session and service (TTL: the longest an SSO
-  session may live);
+- ``a:<session id>:<service id>``: the attributes kept for a session and service, as the account's register
+  version they were computed from, a newline, and their JSON (TTL: the longest an SSO session may live);
 - ``s:<session id>`` and ``v:<service id>``: sorted sets of the keys above by expiry (milliseconds), so that
   ``end_session`` and ``forget_service`` find what to delete; each addition prunes the members that have
   expired, so an index never holds more than the live keys.
@@ -28,14 +28,10 @@ from idp.storage.cas_store import KIND_PGT, TicketRecord
 
 PREFIX = "idp:cas:"
 
-# KEYS: key, session index, service index. ARGV: value, TTL (ms), NX ("1" keeps an existing value).
+# KEYS: key, session index, service index. ARGV: value, TTL (ms).
 _ADD = """
 local ttl = tonumber(ARGV[2])
-if ARGV[3] == '1' then
-  if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl, 'NX') then return 0 end
-else
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 for i = 2, 3 do
@@ -46,10 +42,14 @@ end
 return 1
 """
 
-# KEYS: attributes, ticket, session index, service index. ARGV: ticket JSON up to its payload, TTL (ms).
+# KEYS: attributes, ticket, session index, service index. ARGV: ticket JSON up to its payload, TTL (ms), the
+# account's register version (a copy computed from another one is not used).
 _FROM_SESSION = """
-local payload = redis.call('GET', KEYS[1])
-if not payload then return 0 end
+local kept = redis.call('GET', KEYS[1])
+if not kept then return 0 end
+local cut = string.find(kept, '\\n', 1, true)
+if string.sub(kept, 1, cut - 1) ~= ARGV[3] then return 0 end
+local payload = string.sub(kept, cut + 1)
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[2], ARGV[1] .. payload .. '}', 'PX', ttl)
 local t = redis.call('TIME')
@@ -129,13 +129,14 @@ class RedisCasTickets:
         """Store a new ticket (by hash) with its TTL, listed under its session and service."""
         value = self._head(record) + json.dumps(record.payload or None, ensure_ascii=False) + "}"
         keys = [self._ticket_key(record.id, record.kind), *self._indexes(record.session_id, record.service_id)]
-        self._call(self._add, keys, [value, self._ttl_ms(record), "0"])
+        self._call(self._add, keys, [value, self._ttl_ms(record)])
 
-    def from_session(self, record: TicketRecord) -> bool:
-        """Store a ticket carrying the attributes kept for its session and service; False if none."""
+    def from_session(self, record: TicketRecord, register: str) -> bool:
+        """Store a ticket carrying the attributes kept for its session and service from the account's register
+        version ``register``; False if none."""
         keys = [self._attributes_key(record.session_id, record.service_id),
                 self._ticket_key(record.id, record.kind), *self._indexes(record.session_id, record.service_id)]
-        return bool(self._call(self._from_session, keys, [self._head(record), self._ttl_ms(record)]))
+        return bool(self._call(self._from_session, keys, [self._head(record), self._ttl_ms(record), register]))
 
     def consume(self, ticket_id: str) -> TicketRecord | None:
         """Take a service or proxy ticket out: ``GETDEL``, one winner."""
@@ -153,19 +154,24 @@ class RedisCasTickets:
             raise ServiceUnavailable() from exc
         return self._decode(raw)  # type: ignore[arg-type]
 
-    def session_attributes(self, session_id: str, service_id: str) -> dict[str, Any] | None:
-        """The attributes computed for this session and service, if any."""
+    def session_attributes(self, session_id: str, service_id: str, register: str) -> dict[str, Any] | None:
+        """The attributes computed for this session and service from register version ``register``, if any."""
         try:
             raw = self._r.get(self._attributes_key(session_id, service_id))
         except redis.RedisError as exc:
             raise ServiceUnavailable() from exc
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        version, _, payload = raw.decode().partition("\n")  # type: ignore[union-attr]
+        return json.loads(payload) if version == register else None
 
     def keep_session_attributes(self, session_id: str, service_id: str, payload: dict[str, Any],
-                                at: dt.datetime) -> None:
-        """Remember a session's attributes for a service (a concurrent first ticket may have done it)."""
+                                at: dt.datetime, register: str) -> None:
+        """Remember a session's attributes for a service, computed from register version ``register``, in place
+        of any earlier copy (a stale one, or a concurrent first ticket's, computed from the same register)."""
         keys = [self._attributes_key(session_id, service_id), *self._indexes(session_id, service_id)]
-        self._call(self._add, keys, [json.dumps(payload, ensure_ascii=False), self._attributes_ms, "1"])
+        value = register + "\n" + json.dumps(payload, ensure_ascii=False)
+        self._call(self._add, keys, [value, self._attributes_ms])
 
     def end_session(self, session_id: str) -> None:
         """Drop every ticket and the attributes of an ended SSO session (its PGTs die with it)."""

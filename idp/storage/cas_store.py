@@ -29,8 +29,6 @@ from idp.storage import catalogue
 from idp.storage.models import Base, ServiceProviderRow, UtcDateTime, table_of
 
 KIND_ST, KIND_PT, KIND_PGT = "ST", "PT", "PGT"
-#: ``application_name`` of the CAS hot-path pool's PostgreSQL connections (visible in ``pg_stat_activity``).
-FAST_POOL_NAME = "idp-cas"
 
 
 class CasServiceRow(Base):
@@ -76,13 +74,16 @@ class CasTicketRow(Base):
 
 
 class CasSessionAttributesRow(Base):
-    """What validations answer for one SSO session and service (user id, attributes), computed once."""
+    """What validations answer for one SSO session and service (user id, attributes), computed at its first
+    ticket and again after a register change of the account."""
 
     __tablename__ = "cas_session_attributes"
 
     session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     service_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     payload: Mapped[str] = mapped_column(Text)
+    # The account's register version the copy was computed from (``register_version``; "": never changed).
+    register_version: Mapped[str] = mapped_column(String(40), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
 
 
@@ -135,20 +136,14 @@ def _service(row: CasServiceRow) -> CasServiceRecord:
 _T = table_of(CasTicketRow)
 
 class SqlCasStore:
-    """The CAS registry on one SQLAlchemy session (``uow.session``), and the removal and purge of tickets kept in
-    the database (the ticket stores themselves are in ``idp.storage.cas_tickets``)."""
+    """The CAS registry's administration on one SQLAlchemy session (``uow.session``), and the removal and purge
+    of tickets kept in the database (the login's registry lookup and the ticket stores themselves are in
+    ``idp.storage.cas_tickets``)."""
 
     def __init__(self, session: Session) -> None:
         self._s = session
 
     # --- registry --------------------------------------------------------------------------------
-
-    def services_on(self, scheme: str, host: str) -> Sequence[CasServiceRecord]:
-        """Enabled services registered on this scheme and host (the only ones a URL there may match)."""
-        rows = self._s.scalars(select(CasServiceRow).where(
-            CasServiceRow.host == host, CasServiceRow.scheme == scheme, CasServiceRow.enabled.is_(True))
-            .order_by(CasServiceRow.id))
-        return [_service(r) for r in rows]
 
     def service(self, service_id: str) -> CasServiceRecord | None:
         """One registry entry by its id (enabled or not)."""

@@ -1,4 +1,4 @@
-"""Where CAS tickets live: the database (``FastCasStore``) or Redis (``idp.storage.cas_redis``).
+"""Where CAS tickets live: the database (``SqlCasTickets``) or Redis (``idp.storage.cas_redis``).
 
 Every worker sees them either way (issue 5). Both stores keep the same contract, ``CasTicketStore``, and the
 same tests run against both (``tests/protocols/cas/test_ticket_store.py``):
@@ -8,10 +8,12 @@ same tests run against both (``tests/protocols/cas/test_ticket_store.py``):
 - ``consume`` takes a service or proxy ticket out in ONE atomic step (``DELETE … RETURNING``, ``GETDEL``):
   whoever gets it back is the only validation that ever sees it, whether it then succeeds or fails (CAS 3.0
   §3.1.1); a proxy-granting ticket is never consumed (§3.3.1), only read by ``proxy_granting``;
-- what validations answer for an SSO session and a service (user id, attributes) is computed once, at the
-  first ticket, and kept (``keep_session_attributes``; the reference CAS server keeps the principal's
-  attributes with its TGT the same way); ``from_session`` stores a ticket carrying that copy in one step,
-  or answers False when there is none yet;
+- what validations answer for an SSO session and a service (user id, attributes) is computed at the first
+  ticket and kept (``keep_session_attributes``; the reference CAS server keeps the principal's attributes
+  with its TGT the same way), with the account's register version (``register_version``: when a register
+  import last changed what it releases); ``from_session`` stores a ticket carrying that copy in one step, or
+  answers False when there is none for the account's current register version, and the next copy kept
+  replaces the stale one: a register change reaches the next ticket of the SSO session;
 - ``end_session`` forgets a session's tickets (its PGTs die with it) and attributes; ``forget_service`` those
   of a registration that is removed.
 
@@ -39,7 +41,7 @@ from idp.storage.db import Database
 from idp.storage.uow import OUTAGE_ERRORS, is_outage
 
 #: ``application_name`` of the CAS hot-path pool's PostgreSQL connections (visible in ``pg_stat_activity``).
-FAST_POOL_NAME = "idp-cas"
+CAS_POOL_NAME = "idp-cas"
 
 
 class CasTicketStore(Protocol):
@@ -47,33 +49,34 @@ class CasTicketStore(Protocol):
 
     def add(self, record: TicketRecord) -> None: ...
 
-    def from_session(self, record: TicketRecord) -> bool: ...
+    def from_session(self, record: TicketRecord, register: str) -> bool: ...
 
     def consume(self, ticket_id: str) -> TicketRecord | None: ...
 
     def proxy_granting(self, ticket_id: str) -> TicketRecord | None: ...
 
-    def session_attributes(self, session_id: str, service_id: str) -> dict[str, Any] | None: ...
+    def session_attributes(self, session_id: str, service_id: str, register: str) -> dict[str, Any] | None: ...
 
     def keep_session_attributes(self, session_id: str, service_id: str, payload: dict[str, Any],
-                                at: dt.datetime) -> None: ...
+                                at: dt.datetime, register: str) -> None: ...
 
     def end_session(self, session_id: str) -> None: ...
 
     def forget_service(self, service_id: str) -> None: ...
 
 
-def ticket_store(settings: Settings, db: Database) -> tuple[FastCasStore, CasTicketStore]:
-    """The registry's fast lookups and the ticket store: Redis when ``[redis] url`` is set, else the database."""
-    database = settings.database
-    fast = FastCasStore(db, pool_size=database.pool_size, timeout_seconds=database.pool_timeout_seconds)
+def ticket_store(settings: Settings, db: Database) -> tuple[SqlCasTickets, CasTicketStore]:
+    """The CAS statements on the database (registry lookup, session participants) and the ticket store: Redis
+    when ``[redis] url`` is set, else the same database store."""
+    pool = settings.database
+    database = SqlCasTickets(db, pool_size=pool.pool_size, timeout_seconds=pool.pool_timeout_seconds)
     if not settings.redis.url:
-        return fast, fast
+        return database, database
     from idp.storage.cas_redis import RedisCasTickets
     from idp.storage.redis_store import connect
 
     lifetime = dt.timedelta(hours=settings.session.absolute_hours)
-    return fast, RedisCasTickets(connect(settings.redis.url), attributes_ttl=lifetime)
+    return database, RedisCasTickets(connect(settings.redis.url), attributes_ttl=lifetime)
 
 
 _SERVICE_COLUMNS = ("service_id", "name", "match", "pattern", "scheme", "host", "preset", "attributes", "clear_ine",
@@ -90,14 +93,16 @@ _SQL = {
     "from_session": "INSERT INTO cas_tickets (id, kind, service_id, service, session_id, account_id, fresh, "
                     "created_at, expires_at, proxies, payload) SELECT :id, :kind, :service_id, :service, "
                     ":session_id, :account_id, :fresh, :created_at, :expires_at, :proxies, payload "
-                    "FROM cas_session_attributes WHERE session_id = :of_session AND service_id = :of_service",
+                    "FROM cas_session_attributes WHERE session_id = :of_session AND service_id = :of_service "
+                    "AND register_version = :of_register",
     # A single-logout service's ticket and its session participant (read by single logout), in one PostgreSQL
     # statement: data-modifying CTEs run together, atomically; no attributes copy, neither row.
     "from_session_joining": "WITH t AS (INSERT INTO cas_tickets (id, kind, service_id, service, session_id, "
                             "account_id, fresh, created_at, expires_at, proxies, payload) SELECT :id, :kind, "
                             ":service_id, :service, :session_id, :account_id, :fresh, :created_at, :expires_at, "
                             ":proxies, payload FROM cas_session_attributes WHERE session_id = :of_session "
-                            "AND service_id = :of_service RETURNING session_id) "
+                            "AND service_id = :of_service AND register_version = :of_register "
+                            "RETURNING session_id) "
                             "INSERT INTO sso_session_participants (session_id, protocol, client_id, data, "
                             "created_at) SELECT session_id, 'cas', :of_service, :data, :created_at FROM t",
     "participant": "INSERT INTO sso_session_participants (session_id, protocol, client_id, data, created_at) "
@@ -106,9 +111,12 @@ _SQL = {
                "service, session_id, account_id, fresh, created_at, expires_at, proxies, payload",
     "pgt": "SELECT id, kind, service_id, service, session_id, account_id, fresh, created_at, expires_at, proxies, payload FROM cas_tickets WHERE id = :id AND kind = 'PGT'",
     "attributes": "SELECT payload FROM cas_session_attributes WHERE session_id = :session_id "
-                  "AND service_id = :service_id",
-    "keep": "INSERT INTO cas_session_attributes (session_id, service_id, payload, created_at) "
-            "VALUES (:session_id, :service_id, :payload, :created_at) ON CONFLICT (session_id, service_id) DO NOTHING",
+                  "AND service_id = :service_id AND register_version = :register",
+    # A copy older than the account's register change is replaced, not kept (see ``keep_session_attributes``).
+    "keep": "INSERT INTO cas_session_attributes (session_id, service_id, payload, register_version, created_at) "
+            "VALUES (:session_id, :service_id, :payload, :register, :created_at) "
+            "ON CONFLICT (session_id, service_id) DO UPDATE SET payload = excluded.payload, "
+            "register_version = excluded.register_version, created_at = excluded.created_at",
     "end_attributes": "DELETE FROM cas_session_attributes WHERE session_id = :session_id",
     "end_tickets": "DELETE FROM cas_tickets WHERE session_id = :session_id",
     "forget_attributes": "DELETE FROM cas_session_attributes WHERE service_id = :service_id",
@@ -117,7 +125,7 @@ _SQL = {
 _PYFORMAT = {name: re.sub(r":(\w+)", r"%(\1)s", sql) for name, sql in _SQL.items()}
 
 
-class FastCasStore:
+class SqlCasTickets:
     """The registry lookup and the ticket store on the database, as single autocommit statements on a pooled
     DBAPI connection.
 
@@ -139,14 +147,14 @@ class FastCasStore:
 
     @staticmethod
     def _pool_for(db: Database, pool_size: int, timeout_seconds: int) -> Engine:
-        engine = getattr(db, "cas_fast_engine", None)
+        engine = getattr(db, "cas_engine", None)
         if engine is None:
             # Autocommit: a returned connection has no transaction to roll back (no reset on return).
             engine = create_engine(db.engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
                                    pool_reset_on_return=None, pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout_seconds,
                                    connect_args={"connect_timeout": timeout_seconds,
-                                                 "application_name": FAST_POOL_NAME})
-            db.cas_fast_engine = engine  # type: ignore[attr-defined]
+                                                 "application_name": CAS_POOL_NAME})
+            db.cas_engine = engine  # type: ignore[attr-defined]
         return engine
 
     def _bind_time(self, value: dt.datetime) -> object:
@@ -208,29 +216,32 @@ class FastCasStore:
         with contextlib.suppress(self._integrity_error):  # a retry after a lost answer: the first one stored it
             self._run("add", self._params(record), rows=False)
 
-    def from_session(self, record: TicketRecord) -> bool:
-        """Store a ticket with the attributes already computed for its session and service; False if none."""
+    def from_session(self, record: TicketRecord, register: str) -> bool:
+        """Store a ticket with the attributes already computed for its session and service from the account's
+        register version ``register``; False if there is no such copy."""
         # The WHERE parameters are separate: PostgreSQL deduces one type per parameter (text vs varchar here).
-        params = {**self._params(record), "of_session": record.session_id, "of_service": record.service_id}
+        params = {**self._params(record), "of_session": record.session_id, "of_service": record.service_id,
+                  "of_register": register}
         try:
             return bool(self._run("from_session", params, rows=False))
         except self._integrity_error:  # a retry after a lost answer: the first attempt did store it
             return True
 
-    def from_session_joining(self, record: TicketRecord, participant: dict[str, Any]) -> bool:
+    def from_session_joining(self, record: TicketRecord, register: str, participant: dict[str, Any]) -> bool:
         """``from_session`` for a single-logout service, with its session participant row (``participant`` as
-        its data); False, and neither row, when the session has no attributes copy for the service.
+        its data); False, and neither row, when the session has no attributes copy for the service and register
+        version.
 
         One statement on PostgreSQL. On SQLite (no data-modifying CTE) the ticket first, then the participant:
         the caller hands the ticket out only once both are stored, so a failure in between leaves a ticket
         nobody received, which expires unseen."""
         if not self._postgres:
-            if not self.from_session(record):
+            if not self.from_session(record, register):
                 return False
             self.add_participant(record.session_id, record.service_id, participant, record.created_at)
             return True
         params = {**self._params(record), "of_session": record.session_id, "of_service": record.service_id,
-                  "data": json.dumps(participant)}
+                  "of_register": register, "data": json.dumps(participant)}
         try:
             return bool(self._run("from_session_joining", params, rows=False))
         except self._integrity_error:  # a retry after a lost answer: the first attempt stored both rows
@@ -252,16 +263,18 @@ class FastCasStore:
         rows = self._run("pgt", {"id": ticket_id}, rows=True)
         return self._ticket(rows[0]) if rows else None
 
-    def session_attributes(self, session_id: str, service_id: str) -> dict[str, Any] | None:
-        """The attributes computed for this session and service, if any."""
-        rows = self._run("attributes", {"session_id": session_id, "service_id": service_id}, rows=True)
+    def session_attributes(self, session_id: str, service_id: str, register: str) -> dict[str, Any] | None:
+        """The attributes computed for this session and service from register version ``register``, if any."""
+        rows = self._run("attributes", {"session_id": session_id, "service_id": service_id, "register": register},
+                         rows=True)
         return json.loads(rows[0][0]) if rows and rows[0][0] else None
 
     def keep_session_attributes(self, session_id: str, service_id: str, payload: dict[str, Any],
-                                at: dt.datetime) -> None:
-        """Remember a session's attributes for a service (a concurrent first ticket may have done it)."""
+                                at: dt.datetime, register: str) -> None:
+        """Remember a session's attributes for a service, computed from register version ``register``, in place
+        of any earlier copy (a stale one, or a concurrent first ticket's, computed from the same register)."""
         self._run("keep", {"session_id": session_id, "service_id": service_id, "payload": json.dumps(payload),
-                           "created_at": self._bind_time(at)}, rows=False)
+                           "register": register, "created_at": self._bind_time(at)}, rows=False)
 
     def end_session(self, session_id: str) -> None:
         """Drop every ticket and the attributes of an ended SSO session (its PGTs die with it, §3.3.1)."""

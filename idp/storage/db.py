@@ -237,5 +237,5 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (after a fork, or at shutdown)."""
         for engine in {self.engine, self.login_state_engine, self.autocommit_engine,
-                       getattr(self, "cas_fast_engine", self.engine)}:
+                       getattr(self, "cas_engine", self.engine)}:
             engine.dispose()

@@ -163,6 +163,8 @@ class AccountRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # When a register import last changed what this account's answers release (cached copies before it are stale).
+    register_changed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class SsoSessionRow(Base):

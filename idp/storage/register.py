@@ -43,6 +43,7 @@ from idp.storage.register_sql import (
     END_SESSIONS,
     LINKS,
     LINKS_VANISH,
+    REGISTER_CHANGED,
     REPRESENTATIVES,
     RESOLVED_LINK_CHECKS,
     SCHOOL_COUNTS,
@@ -271,7 +272,8 @@ class _Job:
             self._apply(STUDENTS if kind is Kind.STUDENT else REPRESENTATIVES)
 
     def finish(self) -> None:
-        """Mark the vanished records of the imported schools, close accounts left without a present record."""
+        """Mark the vanished records of the imported schools, close accounts left without a present record, and
+        date the register change of every account whose released values changed (``REGISTER_CHANGED``)."""
         now, given, counts = self.now, self.request.sources, self.report.counts
         self.sql("INSERT INTO stage_scope (uai) SELECT uai FROM stage_students UNION "
                  "SELECT uai FROM stage_representatives UNION SELECT uai FROM stage_links")
@@ -287,6 +289,9 @@ class _Job:
             closed = self.sql(CLOSE_ACCOUNTS, now=now).rowcount
             ended = self.sql(END_SESSIONS, now=now).rowcount if closed else 0
             log.info("register import: %d accounts closed, %d sessions ended", closed, ended)
+        if any(c.changed for c in counts.values()):
+            changed = self.sql(REGISTER_CHANGED, now=now).rowcount
+            log.info("register import: %d accounts see changed register values", changed)
 
     def _apply_schools(self) -> None:
         counts = self.report.counts[Kind.SCHOOL]

@@ -171,6 +171,18 @@ SCHOOL_INSERT = ("INSERT INTO schools (uai, name, kind, academie, city, updated_
                  "s.academie, s.city, :now FROM stage_schools s "
                  "WHERE NOT EXISTS (SELECT 1 FROM schools t WHERE t.uai = s.uai)")
 
+#: Accounts whose released values this import changed (it wrote each changed row with ``updated_at = :now``): a
+#: pupil's own record or school, a representative's record, a parent's child's record, school or link. Their
+#: cached answers (SAML's released attributes, CAS's attributes copies) are then stale.
+REGISTER_CHANGED = (
+    "UPDATE accounts SET register_changed_at = :now WHERE id IN "
+    "(SELECT s.account_id FROM students s JOIN schools sc ON sc.uai = s.uai "
+    "WHERE s.updated_at = :now OR sc.updated_at = :now "
+    "UNION SELECT account_id FROM representatives WHERE updated_at = :now "
+    "UNION SELECT r.account_id FROM student_links l JOIN representatives r ON r.id = l.representative_id "
+    "JOIN students s ON s.id = l.student_id JOIN schools sc ON sc.uai = s.uai "
+    "WHERE l.updated_at = :now OR s.updated_at = :now OR sc.updated_at = :now)")
+
 #: An account whose records just became "leaving" and that has no present record left is closed.
 CLOSE_ACCOUNTS = (
     "UPDATE accounts SET state = 'closed', closed_at = :now WHERE state <> 'closed' AND id IN "

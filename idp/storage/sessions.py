@@ -138,7 +138,7 @@ class SqlSessionRepository:
             provisional_expires_at=m["a_provisional_expires_at"], email=m["a_email"],
             email_verified=m["a_email_verified_at"] is not None, phone=m["a_phone"],
             phone_verified=m["a_phone_verified_at"] is not None, created_at=m["a_created_at"],
-            last_login_at=m["a_last_login_at"],
+            last_login_at=m["a_last_login_at"], register_changed_at=m["a_register_changed_at"],
         )
         return session, account
 

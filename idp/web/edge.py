@@ -7,7 +7,8 @@ completes every answer with the security headers (SECURITY W04, W05: what a resp
 
 Back-channel endpoints (the OIDC token, UserInfo, revocation and introspection endpoints, the CAS
 validations) are small framework-free handlers: ``routes`` maps their paths to them, and Flask never sees
-those paths (no view exists there). A browser endpoint is a Flask view. Each path has one implementation.
+those paths (no view exists there); the path a request was dispatched to is its route label in the metrics
+(``ROUTE_KEY``). A browser endpoint is a Flask view. Each path has one implementation.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from idp.observability import correlation_id
 from idp.settings import Settings
 from idp.web.security import security_headers
+from idp.web.timing import ROUTE_KEY
 
 log = logging.getLogger("idp.web")
 
@@ -53,7 +55,11 @@ class Edge:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         try:
-            handler = self._routes.get(environ.get("PATH_INFO", ""), self._app)
+            path = environ.get("PATH_INFO", "")
+            handler = self._routes.get(path)
+            if handler is None:
+                return self._app(environ, complete)
+            environ[ROUTE_KEY] = path
             return handler(environ, complete)
         finally:
             correlation_id.reset(context)

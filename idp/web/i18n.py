@@ -34,9 +34,7 @@ bp = Blueprint("i18n", __name__)
 
 
 def choose_language(chosen: str | None, accept_language: str | None, languages: tuple[str, ...]) -> str:
-    """The page's language: the cookie's if offered, else the browser's best match, else the first offered.
-
-    Plain werkzeug, no request context: the portal's WSGI lane picks its cached screen with it too."""
+    """The page's language: the cookie's if offered, else the browser's best match, else the first offered."""
     if chosen in languages:
         return chosen  # type: ignore[return-value]
     if accept_language:

@@ -1,7 +1,9 @@
 """The outermost WSGI layer: every answer's time in ``idp_request_duration_seconds{method, route, status}``.
 
 The route is the URL rule that matches (``/login/<request_id>``, never the id itself), so the number of
-series stays bounded; the back-channel handlers (``idp.web.edge``) are timed too, as they sit inside this layer.
+series stays bounded; a back-channel request (token, UserInfo, revocation, introspection, CAS validations),
+which no Flask rule matches, is labelled with the path of the handler the edge (``idp.web.edge``) dispatched it
+to, read after the answer, as the edge sits inside this layer.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from idp import metrics
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-#: Where a Flask view's request leaves the URL rule it matched (``idp.web.register_web``), so that the timer
-#: does not match the URL a second time.
+#: Where a Flask view's request leaves the URL rule it matched (``idp.web.register_web``), and the edge the path
+#: of the back-channel handler it dispatched to, so that the timer does not match the URL a second time.
 ROUTE_KEY = "idp.route"
 
 
@@ -44,7 +46,7 @@ class RequestTimer:
                                            status=status[0]).observe(time.perf_counter() - start)
 
     def _route(self, environ: dict[str, Any]) -> str:
-        matched = environ.get(ROUTE_KEY)  # a Flask view's; back-channel handlers and unmatched paths: match here
+        matched = environ.get(ROUTE_KEY)  # a Flask view's rule or a back-channel handler's path
         if matched is not None:
             return str(matched)
         try:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from register_files import DATA, PUPIL_INE, lines, pupil_changes_school, register_dir, run_import
 from sqlalchemy import select, text
 
 from idp.core.accounts.model import Profile
@@ -20,36 +20,10 @@ from idp.storage.purge import SqlPurge
 from idp.storage.register import ImportRequest, SqlRegisterImport
 from idp.wiring import Services
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 TABLES = ("schools", "students", "representatives", "student_links")
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-
-def register_dir(tmp_path: Path, name: str = "v1", **replace: list[str]) -> Path:
-    """A copy of tests/data/register/valid, with whole files replaced (``eleves=[rows…]``)."""
-    target = tmp_path / name
-    shutil.copytree(DATA / "register" / "valid", target)
-    for stem, rows in replace.items():
-        path = target / f"{stem}.csv"
-        header = path.read_text(encoding="utf-8").splitlines()[0]
-        path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    return target
-
-
-def lines(stem: str) -> list[str]:
-    """The data rows of one file of the valid register."""
-    return (DATA / "register" / "valid" / f"{stem}.csv").read_text(encoding="utf-8").splitlines()[1:]
-
-
-def run_import(services: Services, directory: Path, *, kinds: tuple[Kind, ...] = tuple(Kind),
-               **options: Any) -> ImportReport:
-    today = services.clock.now().date()
-    paths = {kind: directory / FILE_NAMES[kind] for kind in kinds}
-    request = ImportRequest({k: read_csv(p, k, today) for k, p in paths.items()},
-                            {k: p.name for k, p in paths.items()}, **options)
-    return SqlRegisterImport(services.db, services.settings.register.batch_size).run(request, services.clock.now())
 
 
 def q(services: Services, sql: str, **params: Any) -> list[Any]:
@@ -475,3 +449,25 @@ def test_a_first_load_keeps_every_foreign_key(services: Services, tmp_path: Path
     if services.db.dialect == "postgresql":
         assert q(services, query) == before
     assert run_import(services, directory).changed == 0
+
+
+# --- the register change seen by the protocols (issue 17) --------------------------------------------------
+
+
+def test_an_import_dates_the_register_change_of_the_accounts_whose_values_changed(
+        services: Services, tmp_path: Path, account_factory: Any) -> None:
+    """The pupil who changed school and her parents (their child's record) get ``register_changed_at``; another
+    pupil of the same school does not, nor does anyone when an import changes nothing."""
+    assert run_import(services, register_dir(tmp_path)).applied
+    moved, other = account_factory(profile=Profile.STUDENT), account_factory(profile=Profile.STUDENT)
+    mother = account_factory()
+    link_account(services, moved.id, ine=PUPIL_INE)
+    link_account(services, other.id, ine="1234567891B")
+    link_account(services, mother.id, uai="0690026D", external_id="R1")
+    services.clock.advance(minutes=1)
+    assert run_import(services, register_dir(tmp_path, "same")).applied
+    assert [account(services, a.id).register_changed_at for a in (moved, other, mother)] == [None, None, None]
+
+    pupil_changes_school(services, tmp_path)
+    now = services.clock.now()
+    assert [account(services, a.id).register_changed_at for a in (moved, other, mother)] == [now, None, now]

@@ -1,5 +1,5 @@
 """The profile chosen is the profile that logs in (issue 16 item 3), through the Flask test client: the portal's
-form (answered by the portal lane), a stored request's form (the Flask view), on SQLite and PostgreSQL."""
+form and a stored request's form, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def sso_cookie_set(response) -> bool:
 def test_a_parent_on_the_pupil_form_is_not_logged_in_and_is_sent_to_the_parent_form(
         client: FlaskClient, login: LoginHelper, account_factory: AccountFactory, services: Services) -> None:
     parent = account_factory("Sandrine", "Dupuis")
-    answer = login(parent.identifier, path="/login?profil=eleve")  # the portal: its lane runs the login
+    answer = login(parent.identifier, path="/login?profil=eleve")  # the portal's form runs the login
     page = text_of(answer)
     assert answer.status_code == 200 and not sso_cookie_set(answer)
     assert "Cet identifiant est celui d'un compte « Représentant légal », pas d'un compte « Élève »" in page

@@ -60,6 +60,8 @@ class Account:
     phone_verified: bool = False
     created_at: dt.datetime | None = None
     last_login_at: dt.datetime | None = None
+    #: When a register import last changed what this account's answers release: copies kept before are stale.
+    register_changed_at: dt.datetime | None = None
 
     @property
     def display_name(self) -> str:

@@ -91,7 +91,7 @@ def find_session(uow: UnitOfWork, token: str | None, policy: SessionPolicy, cloc
 
 def find_session_with_account(uow: UnitOfWork, token: str | None, policy: SessionPolicy,
                               clock: Clock) -> tuple[SsoSession, Account] | None:
-    """Like ``find_session``, with the account loaded in the same query: THE SSO-session fast path.
+    """Like ``find_session``, with the account loaded in the same query: what every SSO answer reads.
 
     One SELECT (session joined to its account, Core, no ORM), and a write only when the idle timer is older
     than ``policy.touch_interval`` (60 s by default). Call it in ``uow_factory.autocommit()`` (no

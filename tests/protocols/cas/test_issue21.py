@@ -1,5 +1,5 @@
 """Issue 21 items 4 and 5 through the test client: dot-segments and encoded slashes in ``service`` for every
-match kind on ``/login`` (lane and view), ``/logout`` and the validations (C15); ``renew`` and ``gateway``
+match kind on ``/login``, ``/logout`` and the validations (C15); ``renew`` and ``gateway``
 set by their mere presence, on ``/login`` and on every validation endpoint (C07, CAS 3.0 §2.1.1)."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def test_an_equivalent_spelling_of_the_service_validates(browser: CasBrowser, pe
 @pytest.mark.parametrize("extra", ["&renew", "&renew=", "&renew=true", "&renew=1", "&renew=0", "&renew=TRUE",
                                    "&renew=%20", "&gateway=true&renew"])
 def test_renew_present_asks_the_password(browser: CasBrowser, people: People, register, extra: str) -> None:
-    """CAS 3.0 §2.1.1: any presence but an explicit ``false`` bypasses SSO (lane and view alike)."""
+    """CAS 3.0 §2.1.1: any presence but an explicit ``false`` bypasses SSO."""
     register()
     browser.first_login(people.parent.identifier)
     response = browser.sso(extra=extra)
@@ -128,7 +128,7 @@ def test_validation_renew_present_refuses_an_sso_ticket(browser: CasBrowser, peo
 
 
 def test_validation_bare_renew_parameter(browser: CasBrowser, people: People, register) -> None:
-    """``&renew`` with no ``=`` at all, on the lane's query parser."""
+    """``&renew`` with no ``=`` at all, on the validations' query parser."""
     register()
     browser.first_login(people.parent.identifier)
     ticket = ticket_from(browser.sso())

@@ -13,7 +13,7 @@ from lxml import etree
 
 from idp import create_app
 from idp.settings import DatabaseSettings
-from idp.storage.cas_store import FAST_POOL_NAME
+from idp.storage.cas_tickets import CAS_POOL_NAME
 from idp.wiring import build_services
 
 from .conftest import CAS_NS, SERVICE, CasBrowser, People, fetch
@@ -163,7 +163,7 @@ def test_validation_recovers_when_database_connections_die(browser: CasBrowser, 
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
         killed = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                               "WHERE datname = current_database() AND application_name = %s",
-                              (FAST_POOL_NAME,)).fetchone()[0]
+                              (CAS_POOL_NAME,)).fetchone()[0]
     assert killed >= 1
     response = _validate(live, second)
     assert response.status_code == 200 and "<cas:authenticationSuccess>" in response.text

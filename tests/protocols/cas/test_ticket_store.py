@@ -18,7 +18,7 @@ from idp.cas.tickets import TICKET_TTL, new_ticket, ticket_id
 from idp.errors import ServiceUnavailable
 from idp.storage.cas_redis import RedisCasTickets
 from idp.storage.cas_store import KIND_PGT, KIND_PT, KIND_ST, TicketRecord
-from idp.storage.cas_tickets import CasTicketStore, FastCasStore
+from idp.storage.cas_tickets import CasTicketStore, SqlCasTickets
 from idp.storage.redis_store import connect
 from idp.wiring import Services
 
@@ -31,7 +31,7 @@ PAYLOAD = {"user": "u-1", "attributes": [["nom", ["Martin"]], ["categories", ["N
 def store(ticket_backend: str, services: Services, request: pytest.FixtureRequest) -> CasTicketStore:
     if ticket_backend == "redis":
         return request.getfixturevalue("redis_tickets")()  # type: ignore[no-any-return]
-    return FastCasStore(services.db)
+    return SqlCasTickets(services.db)
 
 
 def record(kind: str = KIND_ST, session: str = "s-1", service: str = "ent", **changes: object) -> TicketRecord:
@@ -79,27 +79,43 @@ def test_unknown_tickets(store: CasTicketStore) -> None:
 
 def test_ticket_from_the_attributes_kept_for_the_session(store: CasTicketStore) -> None:
     first = record(payload={})
-    assert store.session_attributes("s-1", "ent") is None
-    assert store.from_session(first) is False
+    assert store.session_attributes("s-1", "ent", "") is None
+    assert store.from_session(first, "") is False
     assert store.consume(first.id) is None  # nothing was stored
-    store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW)
-    store.keep_session_attributes("s-1", "ent", {"user": "someone else"}, NOW)  # the first copy stays
-    assert store.session_attributes("s-1", "ent") == PAYLOAD
-    assert store.session_attributes("s-1", "other") is None
-    assert store.from_session(first) is True
+    store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW, "")
+    assert store.session_attributes("s-1", "ent", "") == PAYLOAD
+    assert store.session_attributes("s-1", "other", "") is None
+    assert store.from_session(first, "") is True
     assert store.consume(first.id) == dataclasses.replace(first, payload=PAYLOAD)
+
+
+def test_a_copy_from_an_older_register_version_is_not_used_and_is_replaced(store: CasTicketStore) -> None:
+    """Issue 17: after a register change of the account, the next ticket is not built from the copy computed
+    before it; the copy computed again takes its place."""
+    changed = "2026-11-23T09:00:00+00:00"
+    store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW, "")
+    ticket = record(payload={})
+    assert store.session_attributes("s-1", "ent", changed) is None
+    assert store.from_session(ticket, changed) is False
+    assert store.consume(ticket.id) is None
+    again = {**PAYLOAD, "attributes": [["nom", ["Martin"]], ["classe", ["4B"]]]}
+    store.keep_session_attributes("s-1", "ent", again, NOW + dt.timedelta(hours=1), changed)
+    assert store.session_attributes("s-1", "ent", changed) == again
+    assert store.session_attributes("s-1", "ent", "") is None
+    assert store.from_session(ticket, changed) is True
+    assert store.consume(ticket.id) == dataclasses.replace(ticket, payload=again)
 
 
 def test_end_session_drops_its_tickets_and_attributes_only(store: CasTicketStore) -> None:
     mine, pgt, other = record(session="s-1"), record(KIND_PGT, session="s-1"), record(session="s-2")
     for ticket in (mine, pgt, other):
         store.add(ticket)
-    store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW)
-    store.keep_session_attributes("s-2", "ent", PAYLOAD, NOW)
+    store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW, "")
+    store.keep_session_attributes("s-2", "ent", PAYLOAD, NOW, "")
     store.end_session("s-1")
     assert store.consume(mine.id) is None and store.proxy_granting(pgt.id) is None
-    assert store.session_attributes("s-1", "ent") is None
-    assert store.session_attributes("s-2", "ent") == PAYLOAD
+    assert store.session_attributes("s-1", "ent", "") is None
+    assert store.session_attributes("s-2", "ent", "") == PAYLOAD
     assert store.consume(other.id) == other
     store.end_session("s-1")  # idempotent
 
@@ -108,12 +124,12 @@ def test_forget_service_drops_its_tickets_and_attributes_only(store: CasTicketSt
     gone, pgt, kept = record(service="ent"), record(KIND_PGT, service="ent"), record(service="pronote")
     for ticket in (gone, pgt, kept):
         store.add(ticket)
-    store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW)
-    store.keep_session_attributes("s-1", "pronote", PAYLOAD, NOW)
+    store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW, "")
+    store.keep_session_attributes("s-1", "pronote", PAYLOAD, NOW, "")
     store.forget_service("ent")
     assert store.consume(gone.id) is None and store.proxy_granting(pgt.id) is None
-    assert store.session_attributes("s-1", "ent") is None
-    assert store.session_attributes("s-1", "pronote") == PAYLOAD
+    assert store.session_attributes("s-1", "ent", "") is None
+    assert store.session_attributes("s-1", "pronote", "") == PAYLOAD
     assert store.consume(kept.id) == kept
 
 
@@ -153,7 +169,7 @@ def test_redis_keys_live_as_long_as_the_ticket(redis_tickets: Callable[[], Redis
     st, pgt = record(), record(KIND_PGT)
     store.add(st)
     store.add(pgt)
-    store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW)
+    store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW, "")
     assert 0 < client.pttl(f"{prefix}t:{st.id}") <= 10_000
     assert 7 * 3600_000 < client.pttl(f"{prefix}g:{pgt.id}") <= 8 * 3600_000
     assert 9 * 3600_000 < client.pttl(f"{prefix}a:s-1:ent") <= 10 * 3600_000
@@ -167,9 +183,9 @@ def test_redis_down_is_service_unavailable(ticket_backend: str) -> None:
     store = RedisCasTickets(connect("redis://127.0.0.1:1/0"), attributes_ttl=dt.timedelta(hours=10))
     ticket = record()
     calls: list[Callable[[], object]] = [
-        lambda: store.add(ticket), lambda: store.from_session(ticket), lambda: store.consume(ticket.id),
-        lambda: store.proxy_granting(ticket.id), lambda: store.session_attributes("s-1", "ent"),
-        lambda: store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW), lambda: store.end_session("s-1"),
+        lambda: store.add(ticket), lambda: store.from_session(ticket, ""), lambda: store.consume(ticket.id),
+        lambda: store.proxy_granting(ticket.id), lambda: store.session_attributes("s-1", "ent", ""),
+        lambda: store.keep_session_attributes("s-1", "ent", PAYLOAD, NOW, ""), lambda: store.end_session("s-1"),
         lambda: store.forget_service("ent"),
     ]
     for call in calls:

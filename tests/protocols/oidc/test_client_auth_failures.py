@@ -80,7 +80,7 @@ def test_the_client_id_is_throttled_after_five_failures_but_its_holder_is_never_
     _is_invalid_client(throttled, 429)
     assert 0 < int(throttled.headers["Retry-After"]) <= 15 * 60 + 1
     assert "Too many failed client authentications" in throttled.get_json()["error_description"]
-    # The real client, with its secret, still gets its tokens (fast path and authlib's path alike).
+    # The real client, with its secret, still gets its tokens.
     assert browser.tokens(rp, parent.identifier)["access_token"]
     query = browser.code_flow(rp, parent.identifier)
     assert browser.token(rp, query["code"], auth="basic", scope="openid").status_code == 200
