@@ -31,7 +31,7 @@ from idp.core.authn.flow import browser_hash
 from idp.core.authn.model import AuthnRequest, SsoSession
 from idp.core.authn.sessions import LogoutHooks
 from idp.core.clock import Clock
-from idp.core.i18n import _
+from idp.core.i18n import _, ngettext
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("idp.activation")
@@ -210,7 +210,8 @@ class FlowKit:
                                        "Recommencez la démarche depuis le début plus tard."))
         last = current.last_send_at or self.clock.now()
         wait = max(1, int((last + self.limits.resend_cooldown - self.clock.now()).total_seconds()))
-        return SendLimited(wait, f"Vous pourrez demander un nouveau code dans {wait} secondes.")
+        return SendLimited(wait, ngettext("Vous pourrez demander un nouveau code dans %(n)s seconde.",
+                                          "Vous pourrez demander un nouveau code dans %(n)s secondes.", wait))
 
     def check_code(self, uow: UnitOfWork, store: ActivationStore, tx: Transaction, typed: str) -> None:
         """Count the attempt, then compare; a right code is consumed once (A04, A05, A06, R04).
