@@ -126,11 +126,11 @@ class PageCatalogue:
 
     def gettext(self, message: str) -> str:
         """``message`` in the page's language."""
-        return get_translations().gettext(message)
+        return str(get_translations().gettext(message))
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         """The page language's form of ``singular``/``plural`` for ``n``."""
-        return get_translations().ngettext(singular, plural, n)
+        return str(get_translations().ngettext(singular, plural, n))
 
 
 def translate(text: str) -> str:
