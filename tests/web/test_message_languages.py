@@ -1,4 +1,4 @@
-"""Every SMS and mail a family receives is in the language of the page it was asked from (issue 19).
+"""Every SMS and mail a family receives, and the core's refusals, are in the language of the page (issue 19).
 
 The flows below are driven in English through the web client and the outbox read back (the text is written
 while the request is served, in its language); the other kinds are rendered under an English request the way
@@ -16,7 +16,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))
-from test_activation_support import PHONE, Browser, flow_settings, make_family, outbox  # noqa: E402
+from test_activation_support import (  # noqa: E402
+    PHONE,
+    Browser,
+    flow_settings,
+    last_code,
+    make_family,
+    outbox,
+    text_of,
+)
 
 from idp.core import i18n as core_i18n  # noqa: E402
 from idp.core.activation import messages  # noqa: E402
@@ -54,6 +62,14 @@ def test_the_activation_code_sms_is_in_the_page_language(app: Flask, services: S
     assert _english(app, "10.3.0.1").start_activation().status_code == 303
     body = outbox(services, PHONE)[-1]["body"]
     assert "your security code is" in body and "(valid for 30 min)" in body and "valable" not in body
+
+
+def test_a_wrong_code_says_the_tries_left_in_the_page_language(app: Flask, services: Services) -> None:
+    make_family(services)
+    browser = _english(app, "10.3.0.4")
+    browser.start_activation()
+    wrong = "000000" if last_code(services) != "000000" else "111111"
+    assert "Incorrect code. You have 4 attempts left." in text_of(browser.code(wrong))
 
 
 def test_the_identifier_reminder_is_in_the_page_language(app: Flask, services: Services, sophie) -> None:

@@ -240,7 +240,8 @@ class FlowKit:
                 raise TooManyAttempts()
             uow.commit()
             left = self.limits.code_attempts - attempts
-            raise CodeRejected(f"Code incorrect. Il vous reste {left} essai{'s' if left > 1 else ''}.")
+            raise CodeRejected(ngettext("Code incorrect. Il vous reste %(n)s essai.",
+                                        "Code incorrect. Il vous reste %(n)s essais.", left))
         if not store.use_code(code.id, now):
             uow.commit()
             raise CodeExpired()

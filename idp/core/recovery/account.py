@@ -38,7 +38,7 @@ from idp.core.recovery.service import RESET, notify_password_change
 from idp.errors import LoginThrottled, PasswordRejected
 
 KINDS = {Channel.MAIL: TxKind.CHANGE_EMAIL.value, Channel.SMS: TxKind.CHANGE_PHONE.value}
-WRONG_CURRENT = "Mot de passe actuel incorrect."
+WRONG_CURRENT = N_("Mot de passe actuel incorrect.")
 REFUSED_EVENTS = {Channel.SMS: events.PHONE_CHANGE_REFUSED, Channel.MAIL: events.EMAIL_CHANGE_REFUSED}
 
 
@@ -105,7 +105,7 @@ class AccountSettings:
         session, account = self.current(token)
         self._reauthenticate(account, current, ip)
         if new != confirmation:
-            raise FormProblem(["Les deux nouveaux mots de passe saisis ne sont pas identiques."])
+            raise FormProblem([_("Les deux nouveaux mots de passe saisis ne sont pas identiques.")])
         with self.kit.uow() as uow:
             names = tuple(uow.accounts.related_names(account.id))
         context = PasswordContext(identifier=account.identifier,
@@ -146,7 +146,7 @@ class AccountSettings:
             with kit.uow() as uow:
                 throttle.record_failure(keys, uow.throttle, self._flow._throttle, kit.clock.now())  # noqa: SLF001
                 uow.commit()
-            raise FormProblem([WRONG_CURRENT])
+            raise FormProblem([_(WRONG_CURRENT)])
 
     # --- e-mail and phone -------------------------------------------------------------------------
 

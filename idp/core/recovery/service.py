@@ -116,7 +116,7 @@ class RecoveryService:
         kit = self.kit
         ident = normalise_login_input(identifier)
         if not ident:
-            raise FormProblem(["Indiquez votre identifiant (au format p.nomXX)."])
+            raise FormProblem([_("Indiquez votre identifiant (au format p.nomXX).")])
         with kit.uow() as uow:
             store = kit.stores(uow)
             kit.check_starts(store, ip, (RESET,))
