@@ -1,17 +1,27 @@
 """Translating the core's family-facing texts (errors, SMS, mails) without the core knowing about the web.
 
-The core writes French and calls ``_(text, **values)``; the web layer sets, for each request, the function that
-looks ``text`` up in the request's language catalogue (``idp.web.i18n``), held in a context variable so that
-threads and requests never see each other's language. Outside a request (command line, workers) the text stays
-French. ``N_`` only marks a text for extraction (class attributes, module constants), translated when shown.
+The core writes French and calls ``_(text, **values)`` (``ngettext(one, many, n, **values)`` for a text with a
+count); the web layer sets, for each request, the catalogue of the request's language (``idp.web.i18n``), held in
+a context variable so that threads and requests never see each other's language. Outside a request (command line,
+workers) the text stays French. ``N_`` only marks a text for extraction (class attributes, module constants),
+translated when shown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextvars import ContextVar, Token
+from typing import Protocol
 
-Translate = Callable[[str], str]
+
+class Translate(Protocol):
+    """A language's catalogue: what the core needs of gettext's ``Translations``."""
+
+    def gettext(self, message: str) -> str:
+        """``message`` in this language."""
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """The form of ``singular``/``plural`` for ``n`` in this language (Arabic has six, Turkish two)."""
+
 
 _translate: ContextVar[Translate | None] = ContextVar("idp_translate", default=None)
 
@@ -19,8 +29,18 @@ _translate: ContextVar[Translate | None] = ContextVar("idp_translate", default=N
 def _(text: str, **values: object) -> str:
     """``text`` in the current language, with ``%(name)s`` placeholders filled from ``values``."""
     translate = _translate.get()
-    translated = translate(text) if translate is not None else text
+    translated = translate.gettext(text) if translate is not None else text
     return translated % values if values else translated
+
+
+def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
+    """The form for ``n`` in the current language, ``%(n)s`` and ``values`` filled (French: 0 and 1 singular)."""
+    translate = _translate.get()
+    if translate is not None:
+        chosen = translate.ngettext(singular, plural, n)
+    else:
+        chosen = singular if n < 2 else plural
+    return chosen % {"n": n, **values}
 
 
 def N_(text: str) -> str:  # noqa: N802 - the gettext convention the extractor looks for

@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 
 from idp.core.activation.errors import CodeRejected, FormProblem, SendLimited, TooManyAttempts
 from idp.core.activation.model import Channel
-from idp.core.i18n import gettext
+from idp.core.i18n import gettext, ngettext
 from idp.core.recovery.account import NotLoggedIn
 from idp.web.activation import NEW_CODE, checklist, install_flow_headers, limited, password_rules, services
 from idp.web.federation import link_targets
@@ -90,7 +90,8 @@ def change_password() -> ResponseReturnValue:
             form.get("confirmation", "")[:1024], ip=client_ip())
     except FormProblem as exc:
         return _change_page("account_password.html", *_problems(exc))
-    flash(gettext("Votre mot de passe a été modifié. Vos autres appareils (%(count)s) ont été déconnectés.", count=ended)
+    flash(ngettext("Votre mot de passe a été modifié. Votre autre appareil (%(n)s) a été déconnecté.",
+                   "Votre mot de passe a été modifié. Vos autres appareils (%(n)s) ont été déconnectés.", ended)
           if ended else gettext("Votre mot de passe a été modifié."))
     return redirect(url_for("account.overview"), 303)
 

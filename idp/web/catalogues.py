@@ -125,11 +125,15 @@ def check(template: Catalog | None = None) -> Report:
 
 
 def _translated(catalog: Catalog, msgid: str | tuple[str, ...]) -> bool:
+    """Present, not fuzzy, and every form filled: a text with a count needs all the language's plural forms
+    (six in Arabic, two in Turkish: ``Plural-Forms`` in the header), else a form falls back to French."""
     message = catalog.get(msgid)
     if message is None or message.fuzzy:
         return False
-    strings = message.string if isinstance(message.string, tuple) else (message.string,)
-    return all(strings)
+    if not message.pluralizable:
+        return bool(message.string)
+    strings = message.string if isinstance(message.string, (tuple, list)) else (message.string,)
+    return len(strings) == catalog.num_plurals and all(strings)
 
 
 def _key(msgid: str | tuple[str, ...]) -> str:

@@ -109,13 +109,26 @@ def install_i18n(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def _core_language() -> None:
-        g.core_language = core_i18n.use(translate)
+        g.core_language = core_i18n.use(PageCatalogue())
 
     @app.teardown_request
     def _core_language_done(_: BaseException | None) -> None:
         token = g.pop("core_language", None)
         if token is not None:
             core_i18n.reset(token)
+
+
+class PageCatalogue:
+    """The core's view of the page's catalogue (``idp.core.i18n.Translate``), looked up when a text is asked for:
+    the language is chosen lazily, and ``force_locale`` (a mail in another language) is followed."""
+
+    def gettext(self, message: str) -> str:
+        """``message`` in the page's language."""
+        return str(get_translations().gettext(message))
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """The page language's form of ``singular``/``plural`` for ``n``."""
+        return str(get_translations().ngettext(singular, plural, n))
 
 
 def translate(text: str) -> str:

@@ -155,7 +155,7 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
     chosen = request.values.get("profil", "")
     profile = Profile.from_choice(chosen if chosen in PROFILES else _profile(form_request()))
     if profile is None:  # no screen of ours posts without a profile: ask for it, check nothing
-        return _render_screen(form_request(), "", error="Choisissez d'abord votre profil."), 400
+        return _render_screen(form_request(), "", error=N_("Choisissez d'abord votre profil.")), 400
     problem = field_problem(identifier, password)
     if problem:
         return _render_form(form_request(), profile.choice, error=problem, identifier=identifier[:MAX_IDENTIFIER],

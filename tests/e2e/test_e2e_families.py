@@ -21,6 +21,7 @@ OPEN_PAGES = [
     ("/identifiant-oublie", "identifiant oublié"),
     ("/mot-de-passe-oublie", "mot de passe oublié"),
     ("/pages/aide", "aide"),
+    ("/aide/demande?contexte=aide", "demande d'aide"),
     ("/pages/mentions-legales", "mentions légales"),
     ("/pages/accessibilite", "accessibilité"),
 ]

@@ -121,7 +121,7 @@ def test_change_password_needs_the_current_one_and_ends_other_sessions(app: Flas
                                                  "confirmation": GOOD_PASSWORD}, page="/compte")
     assert ok.status_code == 303
     page = text_of(logged_in.client.get("/compte"))
-    assert "Votre mot de passe a été modifié. Vos autres appareils (1) ont été déconnectés." in page
+    assert "Votre mot de passe a été modifié. Votre autre appareil (1) a été déconnecté." in page
     with services.uow() as uow:
         live = uow.session.scalars(select(SsoSessionRow.id).where(SsoSessionRow.ended_at.is_(None))).all()
     assert len(live) == 1

@@ -13,10 +13,14 @@ from pathlib import Path
 
 import pytest
 from conftest import csrf_from
+from flask import Flask
 from flask.testing import FlaskClient
+from flask_babel import ngettext
 
+from idp.core import i18n as core_i18n
+from idp.core.activation.errors import ContactChangeRefused
 from idp.web import catalogues
-from idp.web.i18n import choose_language
+from idp.web.i18n import PageCatalogue, choose_language
 
 LANGUAGES = ("fr", "en", "ar", "tr", "pt", "es")
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -99,3 +103,74 @@ def _bare_text(source: str) -> list[str]:
 @pytest.mark.parametrize("template", sorted(p.name for p in TEMPLATES.glob("*.html") if p.name not in FRENCH_ONLY))
 def test_no_template_text_escapes_translation(template: str) -> None:
     assert _bare_text((TEMPLATES / template).read_text(encoding="utf-8")) == []
+
+
+#: Each language's plural rule as gettext writes it (CLDR's, through Babel): Arabic has six forms.
+PLURAL_FORMS = {
+    "ar": (6, "(n == 0 ? 0 : n == 1 ? 1 : n == 2 ? 2 : n % 100 >= 3 && n % 100 <= 10 ? 3 : n % 100 >= 11 && "
+              "n % 100 <= 99 ? 4 : 5)"),
+    "en": (2, "(n != 1)"),
+    "tr": (2, "(n != 1)"),
+    "pt": (3, "(n == 0 || n == 1) ? 0 : n != 0 && n % 1000000 == 0 ? 1 : 2"),
+    "es": (3, "(n == 1 ? 0 : n != 0 && n % 1000000 == 0 ? 1 : 2)"),
+}
+
+
+@pytest.mark.parametrize("lang", sorted(PLURAL_FORMS))
+def test_each_catalogue_has_its_plural_rule_and_every_form_of_every_count(lang: str) -> None:
+    catalog = catalogues.read(lang)
+    assert (catalog.num_plurals, catalog.plural_expr) == PLURAL_FORMS[lang]
+    counted = [m for m in catalog if m.id and m.pluralizable]
+    assert len(counted) >= 10  # tries left, seconds, minutes, hours, characters, devices
+    for message in counted:
+        assert len(message.string) == catalog.num_plurals and all(message.string), message.id
+
+
+def test_a_missing_plural_form_is_reported() -> None:
+    catalog = catalogues.read("ar")
+    message = next(m for m in catalog if m.id and m.pluralizable)
+    message.string = (*message.string[:-1], "")
+    assert not catalogues._translated(catalog, message.id)
+
+
+@pytest.mark.parametrize(("tries", "words"), [(2, "محاولتان"), (3, "محاولات"), (11, "محاولةً")])
+def test_arabic_counts_take_their_own_form(app: Flask, tries: int, words: str) -> None:
+    with app.test_request_context("/", headers={"Accept-Language": "ar"}):
+        page = ngettext("Il vous reste %(count)s essai avant que la connexion soit suspendue quelques minutes.",
+                        "Il vous reste %(count)s essais avant que la connexion soit suspendue quelques minutes.",
+                        tries, count=tries)  # the login page's {% trans count %}…{% pluralize %}
+        token = core_i18n.use(PageCatalogue())
+        try:
+            core = core_i18n.ngettext("Il vous reste %(n)s essai.", "Il vous reste %(n)s essais.", tries)
+        finally:
+            core_i18n.reset(token)
+    assert words in page and str(tries) in page
+    assert words in core and str(tries) in core
+
+
+def test_the_help_request_is_a_families_page_in_their_language(client: FlaskClient) -> None:
+    client.set_cookie("idp_lang", "tr")
+    page = text_of(client.get("/aide/demande?contexte=sms"))
+    assert '<html lang="tr" dir="ltr">' in page and "Talebimi gönder" in page
+    sent = client.post("/aide/demande?contexte=sms", data={"csrf_token": csrf_from(page), "nom": "Durand",
+                                                           "prenom": "", "uai": "", "enfants": "", "contact": ""})
+    answer = text_of(sent)
+    assert sent.status_code == 400 and 'value="Durand"' in answer  # what was typed is kept
+    for field, words in (("uai", "Çocuklarınızın okulunu listeden seçin."), ("enfants", "sınıfını belirtin"),
+                         ("contact", "yanıt verebileceği")):
+        assert f'id="{field}-erreur"' in answer and words in answer
+    assert 'id="prenom-erreur"' in answer and 'id="nom-erreur"' not in answer
+
+
+@pytest.mark.parametrize(("reason", "sms", "words"), [
+    ("account", True, "your current number stays valid"), ("account", False, "your current address stays valid"),
+    ("recipient", True, "This number has already received"), ("budget", True, "confirmation text messages"),
+    ("address", False, "Too many requests from this connection"),
+])
+def test_the_contact_change_refusals_are_translated(app: Flask, reason: str, sms: bool, words: str) -> None:
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        token = core_i18n.use(PageCatalogue())
+        try:
+            assert words in ContactChangeRefused(reason, sms=sms).description
+        finally:
+            core_i18n.reset(token)

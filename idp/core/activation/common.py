@@ -31,7 +31,7 @@ from idp.core.authn.flow import browser_hash
 from idp.core.authn.model import AuthnRequest, SsoSession
 from idp.core.authn.sessions import LogoutHooks
 from idp.core.clock import Clock
-from idp.core.i18n import N_, _
+from idp.core.i18n import N_, _, ngettext
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("idp.activation")
@@ -211,7 +211,8 @@ class FlowKit:
                                        "Recommencez la démarche depuis le début plus tard."))
         last = current.last_send_at or self.clock.now()
         wait = max(1, int((last + self.limits.resend_cooldown - self.clock.now()).total_seconds()))
-        return SendLimited(wait, f"Vous pourrez demander un nouveau code dans {wait} secondes.")
+        return SendLimited(wait, ngettext("Vous pourrez demander un nouveau code dans %(n)s seconde.",
+                                          "Vous pourrez demander un nouveau code dans %(n)s secondes.", wait))
 
     def check_code(self, uow: UnitOfWork, store: ActivationStore, tx: Transaction, typed: str) -> None:
         """Count the attempt, then compare; a right code is consumed once (A04, A05, A06, R04).
@@ -242,9 +243,8 @@ class FlowKit:
                 raise TooManyAttempts()
             uow.commit()
             left = self.limits.code_attempts - attempts
-            tries = (_("Il vous reste %(left)s essai.", left=left) if left == 1
-                     else _("Il vous reste %(left)s essais.", left=left))
-            raise CodeRejected(f"{_(CodeRejected.description)} {tries}")
+            raise CodeRejected(ngettext("Code incorrect. Il vous reste %(n)s essai.",
+                                        "Code incorrect. Il vous reste %(n)s essais.", left))
         if not store.use_code(code.id, now):
             uow.commit()
             raise CodeExpired()

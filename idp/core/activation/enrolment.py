@@ -40,7 +40,7 @@ from idp.core.activation.model import Channel, ChildRecord, RepresentativeRecord
 from idp.core.activation.ports import ActivationStore
 from idp.core.authn.flow import AuthnFlow, browser_hash
 from idp.core.authn.model import AuthMethod
-from idp.core.i18n import N_, _
+from idp.core.i18n import N_, _, ngettext
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.passwords.policy import MSG_MISMATCH, NO_CONTEXT, PasswordContext
 from idp.core.ports import UnitOfWork
@@ -337,8 +337,7 @@ class ParentEnrolment:
                                     "la démarche est annulée et l'établissement en est informé."))
         uow.commit()
         left = kit.limits.birthdate_failures - failures
-        tries = (_("Il vous reste %(left)s essai.", left=left) if left == 1
-                 else _("Il vous reste %(left)s essais.", left=left))
+        tries = ngettext("Il vous reste %(n)s essai.", "Il vous reste %(n)s essais.", left)
         raise FormProblem([f"{_(DATES_PROBLEM)} {tries}"])
 
     def _report(self, uow: UnitOfWork, store: ActivationStore, tx: Transaction, refused: list[ChildRecord]) -> None:

@@ -1,8 +1,8 @@
-"""Errors of the activation, recovery and account flows: each with a plain French message."""
+"""Errors of the activation, recovery and account flows: each with a plain French message, translated where shown."""
 
 from __future__ import annotations
 
-from idp.core.i18n import N_
+from idp.core.i18n import N_, _
 from idp.errors import IdpError
 
 #: Said when an address has started too many code-based démarches in an hour (A03, A18).
@@ -95,16 +95,24 @@ class ContactChangeRefused(SendLimited):
 
     def __init__(self, reason: str, sms: bool) -> None:
         self.reason = reason
-        texts = {
-            "address": (_HOUR, TOO_MANY_STARTS),
-            "account": (_DAY, "Vous avez déjà demandé le nombre maximal de codes de confirmation aujourd'hui. "
-                             f"Réessayez demain : {'votre numéro actuel' if sms else 'votre adresse actuelle'} "
-                             "reste valable d'ici là."),
-            "recipient": (_DAY, f"{'Ce numéro' if sms else 'Cette adresse'} a déjà reçu le nombre maximal de codes "
-                               "aujourd'hui. Vérifiez ce que vous avez saisi, ou réessayez demain."),
-            "budget": (_HOUR, "Trop de changements de numéro sont demandés en ce moment : l'envoi des SMS de "
-                             "confirmation est suspendu pour une heure au plus. Réessayez plus tard ; votre numéro "
-                             "actuel reste valable."),
-        }
-        wait, text = texts[reason]
-        super().__init__(wait, text)
+        wait, text = _CONTACT_REFUSALS[reason, sms]
+        super().__init__(wait, _(text))
+
+
+_ACCOUNT_LIMIT_SMS = N_("Vous avez déjà demandé le nombre maximal de codes de confirmation aujourd'hui. Réessayez "
+                        "demain : votre numéro actuel reste valable d'ici là.")
+_ACCOUNT_LIMIT_MAIL = N_("Vous avez déjà demandé le nombre maximal de codes de confirmation aujourd'hui. Réessayez "
+                         "demain : votre adresse actuelle reste valable d'ici là.")
+_RECIPIENT_LIMIT_SMS = N_("Ce numéro a déjà reçu le nombre maximal de codes aujourd'hui. Vérifiez ce que vous avez "
+                          "saisi, ou réessayez demain.")
+_RECIPIENT_LIMIT_MAIL = N_("Cette adresse a déjà reçu le nombre maximal de codes aujourd'hui. Vérifiez ce que vous "
+                           "avez saisi, ou réessayez demain.")
+_SMS_BUDGET_SPENT = N_("Trop de changements de numéro sont demandés en ce moment : l'envoi des SMS de confirmation "
+                       "est suspendu pour une heure au plus. Réessayez plus tard ; votre numéro actuel reste valable.")
+#: (reason, by SMS) → (seconds to wait, the text the page shows); whole sentences, so that each is translated.
+_CONTACT_REFUSALS = {
+    ("address", True): (_HOUR, TOO_MANY_STARTS), ("address", False): (_HOUR, TOO_MANY_STARTS),
+    ("account", True): (_DAY, _ACCOUNT_LIMIT_SMS), ("account", False): (_DAY, _ACCOUNT_LIMIT_MAIL),
+    ("recipient", True): (_DAY, _RECIPIENT_LIMIT_SMS), ("recipient", False): (_DAY, _RECIPIENT_LIMIT_MAIL),
+    ("budget", True): (_HOUR, _SMS_BUDGET_SPENT), ("budget", False): (_HOUR, _SMS_BUDGET_SPENT),
+}

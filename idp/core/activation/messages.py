@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from idp.core.i18n import _
+from idp.core.i18n import _, ngettext
 
 FAMILIES_TIME_ZONE = ZoneInfo("Europe/Paris")
 
@@ -29,20 +29,26 @@ def code_subject(product: str) -> str:
 
 def activation_code(product: str, code: str, minutes: int) -> str:
     """SMS carrying the activation code."""
-    return _("%(product)s : votre code de sécurité est %(code)s (valable %(minutes)s min). "
-             "Ne le communiquez à personne.", product=product, code=code, minutes=minutes)
+    return ngettext("%(product)s : votre code de sécurité est %(code)s (valable %(n)s min). "
+                    "Ne le communiquez à personne.",
+                    "%(product)s : votre code de sécurité est %(code)s (valable %(n)s min). "
+                    "Ne le communiquez à personne.", minutes, product=product, code=code)
 
 
 def reset_code(product: str, code: str, minutes: int) -> str:
     """SMS or e-mail body carrying a password reset code."""
-    return _("%(product)s : code pour choisir un nouveau mot de passe : %(code)s (valable %(minutes)s min). "
-             "Si vous n'avez rien demandé, ignorez ce message.", product=product, code=code, minutes=minutes)
+    return ngettext("%(product)s : code pour choisir un nouveau mot de passe : %(code)s (valable %(n)s min). "
+                    "Si vous n'avez rien demandé, ignorez ce message.",
+                    "%(product)s : code pour choisir un nouveau mot de passe : %(code)s (valable %(n)s min). "
+                    "Si vous n'avez rien demandé, ignorez ce message.", minutes, product=product, code=code)
 
 
 def contact_code(product: str, code: str, minutes: int) -> str:
     """Code confirming a new phone number or e-mail address."""
-    return _("%(product)s : code pour confirmer cette nouvelle coordonnée : %(code)s (valable %(minutes)s min). "
-             "Si vous n'avez rien demandé, ignorez ce message.", product=product, code=code, minutes=minutes)
+    return ngettext("%(product)s : code pour confirmer cette nouvelle coordonnée : %(code)s (valable %(n)s min). "
+                    "Si vous n'avez rien demandé, ignorez ce message.",
+                    "%(product)s : code pour confirmer cette nouvelle coordonnée : %(code)s (valable %(n)s min). "
+                    "Si vous n'avez rien demandé, ignorez ce message.", minutes, product=product, code=code)
 
 
 def identifiers(product: str, found: list[tuple[str, str]]) -> str:
@@ -96,5 +102,7 @@ def contact_changed(product: str, identifier: str, phone: bool) -> tuple[str, st
 def email_confirmation(product: str, link: str, hours: int) -> tuple[str, str]:
     """Subject and body of the e-mail confirmation link."""
     return (_("%(product)s : confirmez votre adresse mail", product=product),
-            _("Bonjour,\n\nPour confirmer votre adresse mail, ouvrez ce lien (valable %(hours)s h) :\n\n"
-              "%(link)s\n\nSi vous n'avez rien demandé, ignorez ce message.\n", hours=hours, link=link))
+            ngettext("Bonjour,\n\nPour confirmer votre adresse mail, ouvrez ce lien (valable %(n)s heure) :\n\n"
+                     "%(link)s\n\nSi vous n'avez rien demandé, ignorez ce message.\n",
+                     "Bonjour,\n\nPour confirmer votre adresse mail, ouvrez ce lien (valable %(n)s heures) :\n\n"
+                     "%(link)s\n\nSi vous n'avez rien demandé, ignorez ce message.\n", hours, link=link))

@@ -207,7 +207,7 @@ class ProvisionalCredentials:
             uow.commit()
         if session is None or account is None or session.auth_method is not AuthMethod.PROVISIONAL \
                 or account.state is not AccountState.PROVISIONAL:
-            raise FlowExpired("Connectez-vous avec vos identifiants provisoires pour activer votre compte.")
+            raise FlowExpired(_("Connectez-vous avec vos identifiants provisoires pour activer votre compte."))
         return session, account
 
     def password_context(self, account: Account) -> PasswordContext:
@@ -243,7 +243,7 @@ class ProvisionalCredentials:
                        email: str) -> list[str]:
         problems = []
         if not password:
-            problems.append("Choisissez un mot de passe.")
+            problems.append(_("Choisissez un mot de passe."))
         elif password != confirmation:
             problems.append(_(MSG_MISMATCH))
         if birth_date is None:

@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from idp.core.accounts.identifiers import fold_text
-from idp.core.i18n import N_, _
+from idp.core.i18n import N_, _, ngettext
 from idp.core.passwords.blocklist import deleet, is_common
 
 # NIST 800-63B-4 asks verifiers to accept at least 64 characters.
@@ -89,9 +89,11 @@ def _is_control(ch: str) -> bool:
 def _composition_violations(password: str, policy: PasswordPolicy) -> list[Violation]:
     checks = [
         ("too_short", len(password) < policy.min_length,
-         _("Le mot de passe doit contenir au moins %(count)s caractères.", count=policy.min_length)),
+         ngettext("Le mot de passe doit contenir au moins %(n)s caractère.",
+                  "Le mot de passe doit contenir au moins %(n)s caractères.", policy.min_length)),
         ("too_long", len(password) > policy.max_length,
-         _("Le mot de passe ne doit pas dépasser %(count)s caractères.", count=policy.max_length)),
+         ngettext("Le mot de passe ne doit pas dépasser %(n)s caractère.",
+                  "Le mot de passe ne doit pas dépasser %(n)s caractères.", policy.max_length)),
         ("no_upper", policy.require_upper and not any(ch.isupper() for ch in password),
          _("Le mot de passe doit contenir au moins une lettre majuscule.")),
         ("no_lower", policy.require_lower and not any(ch.islower() for ch in password),
@@ -151,7 +153,7 @@ def checklist_data(policy: PasswordPolicy, context: PasswordContext = NO_CONTEXT
 def describe_rules(policy: PasswordPolicy) -> list[tuple[str, str]]:
     """Every rule the server applies, as (code, text) for the password screens' checklist; the script ticks them
     live (with ``checklist_data`` and ``blocklist.script_data``), the server's check on sending is what counts."""
-    rules = [("too_short", _("Au moins %(count)s caractères", count=policy.min_length))]
+    rules = [("too_short", ngettext("Au moins %(n)s caractère", "Au moins %(n)s caractères", policy.min_length))]
     if policy.require_upper:
         rules.append(("no_upper", _("Une lettre majuscule")))
     if policy.require_lower:

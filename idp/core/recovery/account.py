@@ -107,7 +107,7 @@ class AccountSettings:
         session, account = self.current(token)
         self._reauthenticate(account, current, ip)
         if new != confirmation:
-            raise FormProblem(["Les deux nouveaux mots de passe saisis ne sont pas identiques."])
+            raise FormProblem([_("Les deux nouveaux mots de passe saisis ne sont pas identiques.")])
         try:
             self._accounts.check_new_password(new, self._accounts.password_context(account))
         except PasswordRejected as exc:

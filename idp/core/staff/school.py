@@ -12,6 +12,7 @@ from typing import Any
 from idp.core.activation.common import FlowKit
 from idp.core.activation.errors import FormProblem, SendLimited
 from idp.core.activation.matching import name_problem
+from idp.core.i18n import _
 from idp.core.staff.console import StaffConsole
 from idp.core.staff.errors import OutOfScope, ReferentOnly
 from idp.core.staff.model import CampaignTarget, FunnelRow, InboxItem, StaffContext
@@ -45,26 +46,26 @@ class SchoolDesk:
     def request_help(self, uai: str, family_name: str, given_names: str, children: str, contact: str,
                      message: str, context: str, ip: str) -> str:
         """Store a family's request for help in its school's inbox; returns the reference shown to the parent."""
-        problems = [p for p in (name_problem(family_name, "nom"), name_problem(given_names, "prénom")) if p]
+        fields = {field: problem for field, problem in (("nom", name_problem(family_name, "nom")),
+                                                         ("prenom", name_problem(given_names, "prénom"))) if problem}
         if not children.strip():
-            problems.append("Indiquez le nom, le prénom et la classe de vos enfants.")
+            fields["enfants"] = _("Indiquez le nom, le prénom et la classe de vos enfants.")
         if len(contact.strip()) < 6:
-            problems.append("Indiquez un numéro de téléphone ou une adresse électronique où l'établissement peut "
-                            "vous répondre.")
-        if len(children) > 1000 or len(message) > 2000 or len(contact) > 254:
-            problems.append("Votre message est trop long : résumez-le.")
+            fields["contact"] = _("Indiquez un numéro de téléphone ou une adresse électronique où l'établissement "
+                                  "peut vous répondre.")
+        too_long = len(children) > 1000 or len(message) > 2000 or len(contact) > 254
         kit = self.kit
         with kit.uow() as uow:
             inbox = self.console.inbox_store(uow)
             if not inbox.school_exists(uai):
-                problems.append("Choisissez l'établissement de vos enfants dans la liste.")
-            if problems:
-                raise FormProblem(problems)
+                fields["uai"] = _("Choisissez l'établissement de vos enfants dans la liste.")
+            if fields or too_long:
+                raise FormProblem([_("Votre message est trop long : résumez-le.")] if too_long else [], fields)
             ip_key = hashlib.sha256(f"help\0{ip}".encode()).hexdigest()
             now = kit.clock.now()
             if inbox.count_help_requests(ip_key, now - dt.timedelta(hours=1)) >= self._per_hour:
-                raise SendLimited(3600, "Vous avez déjà envoyé plusieurs demandes : l'établissement vous répondra. "
-                                        "Réessayez dans une heure si besoin.")
+                raise SendLimited(3600, _("Vous avez déjà envoyé plusieurs demandes : l'établissement vous "
+                                          "répondra. Réessayez dans une heure si besoin."))
             reference = "AIDE-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
             inbox.add_help_request(reference, uai, family_name.strip(), given_names.strip(), children.strip(),
                                    contact.strip(), message.strip(), context[:40], ip_key, now)

@@ -1,4 +1,7 @@
-"""The families' request for help (``/aide/demande``): no login, CSRF, throttled, a reference shown."""
+"""The families' request for help (``/aide/demande``): no login, CSRF, throttled, a reference shown.
+
+A families' page (``templates/help_request.html``, six languages, each field with its own error); the request
+lands in the school's French inbox."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ def _context() -> str:
 @help_bp.get("/aide/demande")
 def help_form() -> ResponseReturnValue:
     """The form: names, children as typed, the school among the register's, a contact."""
-    return render_template("staff/help_request.html", schools=staff().desk.schools(), form={}, errors=[],
+    return render_template("help_request.html", schools=staff().desk.schools(), form={}, errors=[],
                            contexte=_context())
 
 
@@ -35,9 +38,10 @@ def help_submit() -> ResponseReturnValue:
         reference = desk.request_help(form["uai"][:8], form["nom"][:100], form["prenom"][:200], form["enfants"],
                                       form["contact"], form["message"], _context(), client_ip())
     except FormProblem as exc:
-        return render_template("staff/help_request.html", schools=desk.schools(), form=form, errors=exc.reasons,
+        return render_template("help_request.html", schools=desk.schools(), form=form, field_errors=exc.fields,
+                               errors=[r for r in exc.reasons if r not in exc.fields.values()],
                                contexte=_context()), 400
     except SendLimited as exc:
-        return limited("staff/help_request.html", exc, schools=desk.schools(), form=form, contexte=_context())
+        return limited("help_request.html", exc, schools=desk.schools(), form=form, contexte=_context())
     school = dict(desk.schools()).get(form["uai"][:8], "")
-    return render_template("staff/help_sent.html", reference=reference, school=school)
+    return render_template("help_sent.html", reference=reference, school=school)
