@@ -28,6 +28,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('register_changed_at', idp.storage.models.UtcDateTime(), nullable=True))
     with op.batch_alter_table('cas_session_attributes', schema=None) as batch_op:
         batch_op.add_column(sa.Column('register_version', sa.String(length=40), server_default='', nullable=False))
+    # The copies kept before this upgrade say nothing of the register version they were computed from: they are a
+    # cache, dropped, and the next ticket of each session computes and keeps its copy again.
+    op.execute("DELETE FROM cas_session_attributes")
 
 
 def downgrade() -> None:
