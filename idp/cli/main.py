@@ -73,6 +73,9 @@ class IdpGroup(click.Group):
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Fournisseur d'identité pour les écoles : administration en ligne de commande."""
     ctx.obj = CliContext(config_path=config_path)
+    # The pools' connections are closed when the command ends, not left to the garbage collector (a command
+    # run in process, as the tests and `idp demo` do, would otherwise keep them open on the server).
+    ctx.call_on_close(ctx.obj.reset)
 
 
 def _register_commands() -> None:
