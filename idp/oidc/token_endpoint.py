@@ -4,7 +4,8 @@ A relying party's server calls the token endpoint (RFC 6749 §3.2, OIDC Core 3.1
 (RFC 7009), the introspection endpoint (RFC 7662) and UserInfo (OIDC Core 5.3, ``idp.oidc.userinfo``). None
 of them needs a browser's session, templates or routing, so each is a werkzeug ``Request`` handed to authlib's
 framework-free server (``OidcServer.create_token_response`` / ``create_endpoint_response``), as authlib's own
-integrations do, in one database transaction. ``idp.web.edge.Edge`` routes the paths here and adds the security
+integrations do: the token endpoint in autocommit on PostgreSQL, where a granted request is one statement
+(``OidcServer.transaction(redeeming=True)``), every other endpoint in one transaction. ``idp.web.edge.Edge`` routes the paths here and adds the security
 headers and the correlation id. Answers are JSON with ``Cache-Control: no-store`` (RFC 6749 §5.1); a database
 outage is ``temporarily_unavailable`` (503, ``Retry-After``), a bug ``server_error`` (500), both logged.
 """
