@@ -147,7 +147,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         round trips; what a refusal writes goes through ``atomically``. SQLite keeps the transaction."""
         autocommit = redeeming and self.services.db.dialect == "postgresql"
         with (self.services.uow.autocommit() if autocommit else self.services.uow()) as uow:
-            uow.oidc = SqlOidcStore(uow.session)  # type: ignore[attr-defined]
+            uow.oidc = SqlOidcStore(uow)  # type: ignore[attr-defined]
             token = self._uow.set((uow, autocommit))
             try:
                 yield uow
@@ -165,7 +165,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
             yield
             return
         with self.services.uow() as uow:
-            uow.oidc = SqlOidcStore(uow.session)  # type: ignore[attr-defined]
+            uow.oidc = SqlOidcStore(uow)  # type: ignore[attr-defined]
             token = self._uow.set((uow, False))
             try:
                 yield
@@ -188,7 +188,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
     def reading(self) -> Iterator[SqlOidcStore]:
         """The store on a unit of work for reads only (in autocommit: no ``BEGIN``/``ROLLBACK`` round trips)."""
         with self.services.uow.autocommit() as uow:
-            yield SqlOidcStore(uow.session)
+            yield SqlOidcStore(uow)
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
@@ -295,7 +295,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
     def issue_code(self, new: NewCode) -> None:
         """Store the code, its grant and the session participant (one statement on PostgreSQL)."""
         with self.services.uow.autocommit() as uow:
-            SqlOidcStore(uow.session).issue_code(new)
+            SqlOidcStore(uow).issue_code(new)
 
     def find_code(self, code: str, client: OidcClient, request: Any) -> StoredCode | None:
         """Redeem a code and store the tokens it gives (``SqlOidcStore.redeem_code``: one conditional UPDATE, RFC
