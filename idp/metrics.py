@@ -166,7 +166,7 @@ def render(extra: list[Any] | None = None) -> tuple[bytes, str]:
     if multiprocess():
         from prometheus_client import multiprocess as mp
 
-        _forget_dead_workers()
+        forget_dead_workers()
         registry = CollectorRegistry()
         mp.MultiProcessCollector(registry)
     else:
@@ -205,7 +205,7 @@ def prepare_multiprocess() -> str:
     return directory
 
 
-def _forget_dead_workers() -> None:
+def forget_dead_workers() -> None:
     """Drop the live gauges (``livesum``, ``liveall``…) of workers that are no longer running, as
     prometheus_client's ``mark_process_dead`` documents, at scrape time: the server that started them (Granian,
     or gunicorn run by hand) needs no hook. Counters and histograms of dead workers keep counting, as they must."""
