@@ -1,4 +1,4 @@
-"""Shared benchmark plumbing: a throw-away instance (database, keys, accounts) and a pinned gunicorn server."""
+"""Shared benchmark plumbing: a throw-away instance (database, keys, accounts) and a pinned server (``idp serve``'s)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,19 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def server_command(core: int, port: int, threads: int = 4, workers: int = 1,
+                   target: str = "idp.wsgi:app") -> list[str]:
+    """The command that runs ``idp serve``'s server (``idp.cli.server.run_server``: Granian, WSGI) pinned to
+    ``core``, its configuration from ``IDP_CONFIG``; ``target`` may name a wrapper of ``idp.wsgi:app`` that
+    the caller puts on ``PYTHONPATH`` (a probe). The server's main process is the returned process, its
+    worker(s) that process's children (``children``)."""
+    code = ("import sys; import idp.cli.main; from idp.cli.server import run_server; "
+            "run_server(None, '127.0.0.1', int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), target=sys.argv[4])")
+    return ["taskset", "-c", str(core), sys.executable, "-c", code, str(port), str(workers), str(threads), target]
+
+
 def children(pid: int) -> list[int]:
-    """The direct children of a process (the gunicorn master's workers)."""
+    """The direct children of a process (the server's workers)."""
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
@@ -165,18 +176,14 @@ class Instance:
         services.db.dispose()
         return made
 
-    def start_server(self, core: int, workers: int = 1, worker_class: str = "sync", threads: int = 1,
-                     config: Path | None = None, env: dict[str, str] | None = None) -> None:
-        """Start gunicorn pinned to ``core`` (with a gunicorn ``config`` file and ``env`` added, if given) and
-        wait until /healthz answers."""
+    def start_server(self, core: int, workers: int = 1, threads: int = 4, target: str = "idp.wsgi:app",
+                     env: dict[str, str] | None = None) -> None:
+        """Start ``idp serve``'s server pinned to ``core`` (``server_command``, with ``env`` added) and wait until
+        /healthz answers."""
         env = {**os.environ, "IDP_CONFIG": str(self.config), **(env or {})}
         self.log = (self.dir / "server.log").open("wb")
-        kind = ["-k", worker_class] + (["--threads", str(threads)] if worker_class == "gthread" else [])
-        kind += ["-c", str(config)] if config is not None else []
-        self.server = subprocess.Popen(
-            ["taskset", "-c", str(core), sys.executable, "-m", "gunicorn", "-w", str(workers), *kind, "-b",
-             f"127.0.0.1:{self.port}", "idp.wsgi:app"],
-            env=env, cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
+        self.server = subprocess.Popen(server_command(core, self.port, threads, workers, target),
+                                       env=env, cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -188,7 +195,7 @@ class Instance:
         raise RuntimeError("server did not start:\n" + (self.dir / "server.log").read_text()[-3000:])
 
     def worker_pids(self) -> list[int]:
-        """The gunicorn workers of ``start_server``."""
+        """The workers of ``start_server``."""
         return children(self.server.pid) if self.server is not None else []
 
     def backend_pids(self) -> list[int]:

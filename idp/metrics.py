@@ -6,9 +6,9 @@ outcome="success").inc()``; a new counter is one line here: ``SMS_REFUSED = coun
 
 Metrics are declared here but created on first use, so that ``prometheus_client`` is imported after ``idp
 serve`` has set ``PROMETHEUS_MULTIPROC_DIR`` (the library picks its storage when it is first imported). With
-that variable set (gunicorn: one directory per ``idp serve``, emptied at start, each dead worker's files
-marked by ``mark_dead``), ``render()`` adds up every worker of the host, as prometheus_client's multiprocess
-mode documents; without it (tests, ``flask run``), the metrics of this process.
+that variable set (one directory per ``idp serve``, emptied at start; a dead worker's live gauges are
+dropped at the next scrape, whatever server runs the workers), ``render()`` adds up every worker of the host,
+as prometheus_client's multiprocess mode documents; without it (tests, ``flask run``), the metrics of this process.
 
 This module imports nothing from ``idp``: the core records through it as it logs through ``logging``.
 """
@@ -74,7 +74,7 @@ def counter(name: str, documentation: str, *labelnames: str) -> LazyMetric:
 
 
 def gauge(name: str, documentation: str, *labelnames: str, mode: str = "livesum") -> LazyMetric:
-    """Declare a gauge; under gunicorn the value of the host is the sum over live workers (``livesum``)."""
+    """Declare a gauge; under ``idp serve`` the value of the host is the sum over live workers (``livesum``)."""
     return LazyMetric("Gauge", name, documentation, labelnames, multiprocess_mode=mode)
 
 
@@ -153,7 +153,7 @@ def activation_step(route: str, step: str) -> Callable[[_F], _F]:
 # --- exposition ----------------------------------------------------------------------------------------------
 
 def multiprocess() -> bool:
-    """Whether this process writes its metrics to the shared directory (gunicorn under ``idp serve``)."""
+    """Whether this process writes its metrics to the shared directory (a worker of ``idp serve``)."""
     return bool(os.environ.get(MULTIPROC_ENV))
 
 
@@ -166,6 +166,7 @@ def render(extra: list[Any] | None = None) -> tuple[bytes, str]:
     if multiprocess():
         from prometheus_client import multiprocess as mp
 
+        forget_dead_workers()
         registry = CollectorRegistry()
         mp.MultiProcessCollector(registry)
     else:
@@ -187,7 +188,7 @@ class _Forward:
 
 
 def prepare_multiprocess() -> str:
-    """Before gunicorn forks: give the workers one directory for their metric files (``PROMETHEUS_MULTIPROC_DIR``
+    """Before the server starts its workers: give them one directory for their metric files (``PROMETHEUS_MULTIPROC_DIR``
     as set by the operator, emptied of a previous run's files, else a new temporary one); returns it, or "" when
     ``prometheus_client`` is already loaded in this process (each worker then exposes only its own metrics)."""
     import sys
@@ -204,17 +205,28 @@ def prepare_multiprocess() -> str:
     return directory
 
 
-def mark_dead(pid: int) -> None:
-    """gunicorn's ``child_exit`` hook: a dead worker's live gauges stop counting."""
-    if multiprocess():
-        from prometheus_client import multiprocess as mp
+def forget_dead_workers() -> None:
+    """Drop the live gauges (``livesum``, ``liveall``…) of workers that are no longer running, as
+    prometheus_client's ``mark_process_dead`` documents, at scrape time: the server that started them (Granian,
+    or gunicorn run by hand) needs no hook. Counters and histograms of dead workers keep counting, as they must."""
+    from pathlib import Path
 
-        mp.mark_process_dead(pid)
+    from prometheus_client import multiprocess as mp
+
+    pids = {path.stem.rsplit("_", 1)[-1] for path in Path(os.environ[MULTIPROC_ENV]).glob("gauge_live*_*.db")}
+    for pid in pids:
+        if pid.isdigit() and not _alive(int(pid)):
+            mp.mark_process_dead(int(pid))
 
 
-def child_exit(_server: Any, worker: Any) -> None:
-    """For a ``gunicorn.conf.py`` of your own (``from idp.metrics import child_exit``), as ``idp serve`` sets it."""
-    mark_dead(worker.pid)
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def gauge_family(name: str, documentation: str, label: str, values: dict[str, float]) -> Any:

@@ -1,4 +1,5 @@
-"""WSGI entry point for gunicorn: ``gunicorn 'idp.wsgi:app'`` (configuration from IDP_CONFIG)."""
+"""The WSGI application, for ``idp serve`` (Granian) or any WSGI server: ``granian --interface wsgi idp.wsgi:app``
+(configuration from IDP_CONFIG)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 
 1. SMS self-enrolment, through the real HTTP stack: a fresh PostgreSQL database (or SQLite with
    --database-url sqlite:///…) with N parents in the register (one child each, distinct mobile numbers), ONE
-   gunicorn sync worker pinned to core 0 (its delivery thread writes the SMS to the outbox table), this load
+   worker of idp serve's server (Granian, 4 threads) pinned to core 0 (its delivery thread writes the SMS to the outbox table), this load
    generator pinned to core 1 with a few concurrent browsers. One activation = GET the form → POST name and
    phone → GET "code sent" → read the code from the outbox table → POST the code → GET the children → POST the
    birth date → GET the password page → POST the password (argon2id hash with the default parameters) → GET
@@ -217,7 +217,7 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         done = len(latencies)
         ms = sorted(x * 1000 for x in latencies) or [0.0]
-        print(f"parent SMS activations ({instance.dialect}, 1 gunicorn worker on core 0, {args.browsers} browsers "
+        print(f"parent SMS activations ({instance.dialect}, 1 Granian worker on core 0, {args.browsers} browsers "
               f"on core 1, argon2id defaults): {done / elapsed:.1f} activations/s per core "
               f"({done} in {elapsed:.1f} s, {errors} errors); latency per activation (9 requests) "
               f"p50 {statistics.median(ms):.0f} ms, p95 {ms[int(0.95 * (len(ms) - 1))]:.0f} ms")

@@ -1,6 +1,6 @@
 """CAS benchmark: ticket validations/s and login-with-SSO-session → validate round trips/s, on one core.
 
-One gunicorn worker (gthread, 4 threads) is pinned to core 0 with ``taskset -c 0``; this process, the load
+One worker of idp serve's server (Granian, 4 threads) is pinned to core 0 with ``taskset -c 0``; this process, the load
 generator, pins itself to core 1. PostgreSQL (a fresh ``idp_bench_cas`` database) is not pinned. Each figure is
 bounded in time (``--seconds``, at most 30). Nothing hashes a password: the SSO session is opened directly.
 
@@ -32,11 +32,10 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import reference  # noqa: E402
-from common import Http, children, cpu_seconds, header_values, stop  # noqa: E402
+from common import Http, children, cpu_seconds, header_values, server_command, stop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "https://pronote.bench.example.fr/pronote/"
-VENV_BIN = Path(sys.executable).parent
 
 
 # --- set-up -----------------------------------------------------------------------------------------
@@ -122,12 +121,9 @@ def issue_batch(services: object, context: tuple, count: int) -> list[str]:
     return tickets
 
 
-def start_server(config: Path, port: int, worker_class: str) -> subprocess.Popen[bytes]:
+def start_server(config: Path, port: int, threads: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "IDP_CONFIG": str(config)}
-    threads = ["--threads", "4"] if worker_class == "gthread" else []
-    command = ["taskset", "-c", "0", str(VENV_BIN / "gunicorn"), "-w", "1", "-k", worker_class, *threads,
-               "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(ROOT), "idp.wsgi:app"]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    process = subprocess.Popen(server_command(0, port, threads), env=env, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -136,14 +132,14 @@ def start_server(config: Path, port: int, worker_class: str) -> subprocess.Popen
         except OSError:
             time.sleep(0.2)
     process.terminate()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("the server did not start")
 
 
 # --- the two measurements ---------------------------------------------------------------------------
 
 
 class WorkerCpu:
-    """CPU seconds used by the gunicorn worker (user + system), read from /proc: a figure that holds even when
+    """CPU seconds used by the server's worker (user + system), read from /proc: a figure that holds even when
     other processes share the machine (wall-clock throughput then understates what one core does)."""
 
     def __init__(self, master: int) -> None:
@@ -261,19 +257,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per figure (at most 30)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--port", type=int, default=18431)
-    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
+    parser.add_argument("--threads", type=int, default=4, help="the worker's application threads")
     parser.add_argument("--redis", default="", help="keep tickets in this Redis, e.g. redis://127.0.0.1:6379/14")
     args = parser.parse_args()
     seconds = min(args.seconds, 30.0)
     folder = Path(tempfile.mkdtemp(prefix="bench-cas-"))
     config, _ = make_instance(args.pg, folder, redis_url=args.redis)
     services, context, token = seed(config)
-    server = start_server(config, args.port, args.worker_class)
+    server = start_server(config, args.port, args.threads)
     cpu = WorkerCpu(server.pid)
     os.sched_setaffinity(0, {1})
     try:
         load = os.getloadavg()[0]
-        print(f"CAS benchmark: gunicorn 1 worker ({args.worker_class}) on core 0, generator on core 1, "
+        print(f"CAS benchmark: idp serve's server (Granian) 1 worker ({args.threads} threads) on core 0, generator on core 1, "
               f"{args.concurrency} connections, PostgreSQL, tickets in {'Redis' if args.redis else 'PostgreSQL'}; "
               f"load average before: {load:.2f}")
         reference.calibrate()

@@ -1,4 +1,6 @@
-"""gunicorn configuration used by ``bench/login/run.py``: the worker's own argon2 CPU time, counted where it runs.
+"""The WSGI application of ``bench/login/run.py`` and ``bench/saml/bench_logins.py``: the application they
+measure (``IDP_BENCH_APP``, default ``idp.wsgi:app``) with the worker's own argon2 CPU time counted where it
+runs.
 
 The argon2 verify measured in a separate process on an idle machine is not what the worker pays during the
 run: the 19 MiB the hash walks share the L3 cache with the load generator and PostgreSQL on the other core,
@@ -13,11 +15,13 @@ With ``IDP_BENCH_STUB_PASSWORD`` set (``run.py --stub-hash``), the wrapped verif
 it instead of running argon2: a diagnosis of what the rest of a login costs the worker without the hash
 walking 19 MiB between requests, never a login figure.
 
-    gunicorn -c bench/login/hash_probe.py …
+The server loads ``hash_probe:app`` in its worker (``common.server_command(…, target="hash_probe:app")``, with
+``bench/login`` on ``PYTHONPATH``): the probe is installed there, then the application imported.
 """
 
 from __future__ import annotations
 
+import importlib
 import mmap
 import os
 import struct
@@ -35,7 +39,8 @@ def read(path: Path) -> dict[str, float]:
     return {"verifications": verifications, "cpu_seconds": cpu_seconds}
 
 
-def post_worker_init(worker: Any) -> None:
+def install() -> None:
+    """Wrap argon2-cffi's verify in this process (the worker) and share its counters."""
     import argon2
 
     path = os.environ["IDP_BENCH_HASH_STATS"]
@@ -64,3 +69,14 @@ def post_worker_init(worker: Any) -> None:
                 _LAYOUT.pack_into(counters, 0, *totals)
 
     argon2.PasswordHasher.verify = verify  # type: ignore[method-assign]
+
+
+def __getattr__(name: str) -> Any:
+    """``app``, built on first access (by the server's worker; ``read`` alone builds nothing)."""
+    if name != "app":
+        raise AttributeError(name)
+    install()
+    module, _, attribute = os.environ.get("IDP_BENCH_APP", "idp.wsgi:app").partition(":")
+    application = getattr(importlib.import_module(module), attribute)
+    globals()["app"] = application
+    return application

@@ -1,7 +1,7 @@
 """Complete password logins per second per core, through the real HTTP stack.
 
 Method: a fresh PostgreSQL database (or SQLite with --database-url sqlite:///…), accounts hashed with the
-default argon2id parameters, ONE gunicorn worker (gthread, 4 threads) pinned to core 0 (taskset), this load generator pinned
+default argon2id parameters, ONE worker of idp serve's server (Granian, 4 threads) pinned to core 0 (taskset), this load generator pinned
 to core 1 with a few concurrent browsers. One login is the route a person takes, every redirect followed, in a
 new browser each time: GET /login?profil=parent (the form) → POST identifier and password → GET "Mes
 services" (3 requests; 5 before session 2, with a redirect to the form and a resume step). Prints logins/s,
@@ -97,14 +97,18 @@ def argon2_ms_on_core(core: int) -> tuple[float, float]:
     return float(wall), float(cpu)
 
 
+def probe_path() -> str:
+    """``PYTHONPATH`` for the server's worker to import ``hash_probe`` (beside this script)."""
+    return os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--browsers", type=int, default=4)
     parser.add_argument("--accounts", type=int, default=40)
-    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="gthread",
-                        help="gunicorn worker type (gthread overlaps one request's database waits with another's CPU)")
-    parser.add_argument("--threads", type=int, default=4, help="threads of the gthread worker")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="the worker's application threads (they overlap one request's database waits with another's CPU)")
     parser.add_argument("--pg-core", type=int, default=None,
                         help="pin the local PostgreSQL server to this core during the run (default: not pinned)")
     parser.add_argument("--stub-hash", action="store_true",
@@ -116,9 +120,8 @@ def main() -> None:
     with Instance(args.database_url, name="login") as instance:
         identifiers = instance.create_accounts(args.accounts, PASSWORD)
         stats = instance.dir / "hash_stats.bin"
-        instance.start_server(core=0, workers=1, worker_class=args.worker_class, threads=args.threads,
-                              config=Path(__file__).with_name("hash_probe.py"),
-                              env={"IDP_BENCH_HASH_STATS": str(stats),
+        instance.start_server(core=0, workers=1, threads=args.threads, target="hash_probe:app",
+                              env={"IDP_BENCH_HASH_STATS": str(stats), "PYTHONPATH": probe_path(),
                                    **({"IDP_BENCH_STUB_PASSWORD": PASSWORD} if args.stub_hash else {})})
         pin_self(1)
         with PinnedPostgres(args.pg_core) as pinned:
@@ -141,8 +144,7 @@ def main() -> None:
         print("STUB HASH: argon2 replaced by a comparison in the worker (diagnosis; not a login figure)")
     print(f"database              {instance.dialect}")
     print(f"logins                {len(latencies)} in {args.seconds:.0f} s, errors {errors}")
-    print(f"server                1 gunicorn {args.worker_class} worker"
-          f"{f' ({args.threads} threads)' if args.worker_class == 'gthread' else ''} on core 0; {pinned.note}")
+    print(f"server                idp serve's (Granian), 1 worker ({args.threads} threads) on core 0; {pinned.note}")
     print(machine.line())
     print(f"logins/s per core     {rate:.1f}   (3 HTTP requests each; bound by argon2, whose speed the line above "
           f"does not predict: see the verify time below)")
@@ -158,7 +160,7 @@ def main() -> None:
               f"PostgreSQL {pg_s / len(latencies) * 1000:.2f} ms")
         print(f"  in the hash         {in_worker:.1f} ms = {in_worker / per_login * 100:.0f} % (the worker's own verify CPU, "
               f"{verifications:.0f} verifies; {hash_cpu:.1f} ms on an idle machine = {hash_cpu / per_login * 100:.0f} %)")
-        print(f"  outside the hash    {per_login - in_worker:.1f} ms (3 requests: gunicorn, Flask, the login's statements)")
+        print(f"  outside the hash    {per_login - in_worker:.1f} ms (3 requests: HTTP server, Flask, the login's statements)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """OIDC benchmark: refresh grants/s, code exchanges/s and complete code flows/s on one core, PostgreSQL.
 
-One gunicorn worker (gthread) is pinned to core 0 with ``taskset -c 0``; this process, the load generator,
+One worker of idp serve's server (Granian) is pinned to core 0 with ``taskset -c 0``; this process, the load generator,
 pins itself to core 1 and speaks HTTP/1.1 keep-alive over raw sockets (cheap, so the generator is not the
 bottleneck). PostgreSQL (a fresh ``idp_bench_oidc`` database) is not pinned. Each figure is bounded in time
 (``--seconds``, at most 30). No password is hashed: the SSO session is opened directly in the database.
@@ -38,15 +38,14 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import reference  # noqa: E402
-from common import Http, children, cpu_seconds, free_port, stop  # noqa: E402
+from common import Http, children, cpu_seconds, free_port, server_command, stop  # noqa: E402
 from loops import REDIRECT, RefreshCheck, Rp, run_figures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 
 
 class CpuMeter:
-    """CPU used by the gunicorn worker and by the PostgreSQL backends of the bench database."""
+    """CPU used by the server's worker and by the PostgreSQL backends of the bench database."""
 
     def __init__(self, master: int, pg: str) -> None:
         self.worker = children(master)
@@ -128,10 +127,7 @@ def seed(config: Path) -> tuple[str, str, str]:
 
 def start_server(config: Path, port: int, threads: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "IDP_CONFIG": str(config)}
-    command = ["taskset", "-c", "0", str(VENV_BIN / "gunicorn"), "-w", "1", "-k", "gthread", "--threads",
-               str(threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(ROOT),
-               "idp.wsgi:app"]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    process = subprocess.Popen(server_command(0, port, threads), env=env, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -163,7 +159,7 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=6, help="concurrent load-generating connections")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn gthread threads")
+    parser.add_argument("--threads", type=int, default=4, help="the worker's application threads")
     parser.add_argument("--only", choices=["flows", "exchanges", "refresh"], default=None)
     args = parser.parse_args()
     seconds = min(args.seconds, 30.0)
@@ -177,7 +173,7 @@ def main() -> None:
         server = start_server(config, port, args.threads)
         meter = CpuMeter(server.pid, args.pg)
         os.sched_setaffinity(0, {1})
-        print(f"OIDC benchmark: 1 gunicorn gthread worker ({args.threads} threads) on core 0, load generator on "
+        print(f"OIDC benchmark: idp serve's server (Granian), 1 worker ({args.threads} threads) on core 0, load generator on "
               f"core 1, PostgreSQL; {seconds:.0f} s per figure")
         reference.calibrate()
         signing_floor(config)

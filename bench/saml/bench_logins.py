@@ -1,6 +1,6 @@
 """Complete SP-initiated SAML logins per second on one core (SECURITY R15).
 
-One gunicorn worker (gthread) pinned to core 0 (``taskset -c 0``) on PostgreSQL, the load generator pinned to core 1.
+One worker of idp serve's server (Granian, 4 threads) pinned to core 0 (``taskset -c 0``) on PostgreSQL, the load generator pinned to core 1.
 Two scenarios, each with our in-process signing and with the ``xmlsec1`` program (pysaml2's stock backend):
 - existing SSO session: GET /saml/sso/redirect?SAMLRequest=… → 200 autopost page with the signed Response;
 - password login: new browser, SSO request → login page → POST identifier + password → resume → Response
@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "bench" / "login"))
 import hash_probe  # noqa: E402
 import reference  # noqa: E402
+from common import server_command  # noqa: E402
 
 PASSWORD = "Velo-Rouge-Garonne-42"
 INPUT_RE = re.compile(r'name="SAMLResponse" value="([^"]+)"')
@@ -129,16 +130,14 @@ def hash_ceiling() -> float:
 
 
 def start_server(instance: Path, port: int, signer: str, threads: int) -> subprocess.Popen[bytes]:
-    """gunicorn pinned to core 0, with the login bench's probe counting the argon2 CPU inside the worker."""
+    """idp serve's server pinned to core 0, with the login bench's probe counting the argon2 CPU inside the
+    worker, around this bench's app (``wsgi_app``: the normal app, or the one signing through xmlsec1)."""
     env = {**os.environ, "IDP_CONFIG": str(instance / "config.toml"), "BENCH_SAML_SIGNER": signer,
-           "PYTHONPATH": f"{ROOT}:{ROOT / 'bench' / 'saml'}", "IDP_BENCH_HASH_STATS": str(hash_stats(instance))}
-    command = ["taskset", "-c", "0", sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread",
-               "-c", str(ROOT / "bench" / "login" / "hash_probe.py"),
-               "--threads", str(threads), "-b", f"127.0.0.1:{port}",
-               "--access-logfile", "/dev/null", "--error-logfile", str(instance / f"gunicorn-{signer}.log"),
-               "wsgi_app:app"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+           "PYTHONPATH": f"{ROOT}:{ROOT / 'bench' / 'saml'}:{ROOT / 'bench' / 'login'}",
+           "IDP_BENCH_APP": "wsgi_app:app", "IDP_BENCH_HASH_STATS": str(hash_stats(instance))}
+    log = (instance / f"server-{signer}.log").open("wb")
+    process = subprocess.Popen(server_command(0, port, threads, target="hash_probe:app"), env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -147,7 +146,7 @@ def start_server(instance: Path, port: int, signer: str, threads: int) -> subpro
         except requests.RequestException:
             time.sleep(0.2)
     process.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("the server did not start")
 
 
 def hash_stats(instance: Path) -> Path:
@@ -156,7 +155,7 @@ def hash_stats(instance: Path) -> Path:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (the gunicorn master and its worker), from /proc."""
+    """User + system CPU of a process and its children (the server's main process and its worker), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     pending = [pid]
@@ -250,7 +249,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--bits", type=int, default=2048)
     parser.add_argument("--server-threads", type=int, default=4,
-                        help="threads of the one gunicorn worker (gthread): they overlap database round trips")
+                        help="application threads of the one worker: they overlap database round trips")
     parser.add_argument("--signers", default="inprocess,xmlsec1")
     args = parser.parse_args()
     if shutil.which("taskset") is None:
@@ -262,7 +261,7 @@ def main() -> None:
         sp, identifier = prepare(instance, args.database, port, args.bits)
         base = f"http://127.0.0.1:{port}"
         ceiling = hash_ceiling()
-        print(f"IdP signing key RSA-{args.bits}; 1 gunicorn worker ({args.server_threads} threads) on core 0, "
+        print(f"IdP signing key RSA-{args.bits}; 1 Granian worker ({args.server_threads} threads) on core 0, "
               f"PostgreSQL, load on core 1 ({args.threads} client threads), {args.seconds:.0f} s per run")
         reference.calibrate()
         print()
@@ -290,7 +289,7 @@ def main() -> None:
                           f"{valid}/{len(result.samples)} sampled responses valid for python3-saml)")
                     if password:
                         print(f"  {'':<9} {'':<22} in the worker: argon2 {hash_ms:.1f} ms/login, the rest "
-                              f"{cpu_ms - hash_ms:.1f} ms (4 requests: gunicorn, Flask, SAML, statements)")
+                              f"{cpu_ms - hash_ms:.1f} ms (4 requests: HTTP server, Flask, SAML, statements)")
             finally:
                 stop_server(server)
         print(f"\n  argon2id m=19 MiB t=2 p=1 ceiling on one core: {ceiling:.1f} verifications/s; "

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 @click.option("--instances", default=2, show_default=True, type=click.IntRange(1, 32),
               help="Instances du fournisseur d'identité (processus « idp serve » sur des ports distincts).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Processus gunicorn par instance.")
+              help="Processus (workers) par instance.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute de HAProxy.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
               help="Port de HAProxy : l'adresse publique (base_url) de toutes les instances.")

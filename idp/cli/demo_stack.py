@@ -194,7 +194,7 @@ class Stack:
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
     with suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)  # the child's group: gunicorn's workers and any thread pool go too
+        os.killpg(process.pid, sig)  # the child's group: the server's workers and any thread pool go too
 
 
 @contextmanager

@@ -69,7 +69,7 @@ class Supervisor:
         return process
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to the child's whole group (gunicorn's workers too) and wait for the child."""
+        """Send ``sig`` to the child's whole group (the server's workers too) and wait for the child."""
         process = self.children[name]
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, sig)

@@ -2,7 +2,7 @@
 deployment runs on many hosts, here as processes of one machine (``idp cluster``; the multi-instance and
 fault tests of ``tests/cluster``).
 
-Each instance is ``idp serve`` (gunicorn) on its own port, with its own metrics directory; HAProxy spreads
+Each instance is ``idp serve`` (Granian) on its own port, with its own metrics directory; HAProxy spreads
 requests round-robin with no stickiness (any request on any instance), checks ``/healthz`` every second,
 retries a request whose instance refused the connection or died before answering on another one, and never
 forwards ``/metrics`` (scraped on each instance's own port with the token in ``keys/metrics.token``).
@@ -222,7 +222,7 @@ class Cluster:
         raise ClusterError(f"{name} ne répond pas sur {url} :\n{self.supervisor.log(name)}")
 
     def kill_instance(self, index: int) -> None:
-        """SIGKILL instance ``index`` (gunicorn's master and workers): a host lost in the middle of requests."""
+        """SIGKILL instance ``index`` (the server's main process and its workers): a host lost in the middle of requests."""
         self.supervisor.kill(f"idp{index + 1}")
 
     def _start_haproxy(self) -> None:

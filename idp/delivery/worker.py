@@ -1,7 +1,7 @@
 """The delivery worker: sends queued messages after the answer, so timing never tells whether one was sent.
 
 Each process has one worker. With ``[delivery] background = true`` (the default) a daemon thread, started on
-first use (after gunicorn forks), sends as soon as it is woken and polls every few seconds; otherwise the
+first use (after the server forks its workers), sends as soon as it is woken and polls every few seconds; otherwise the
 blueprints call ``after_response`` once the answer has been sent (and tests call ``run_pending``). Claiming a
 message is a conditional update, so several processes never send the same one.
 

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 from idp.core.accounts.model import Account
 from idp.core.authn.flow import Client, browser_hash
 from idp.core.authn.model import Assertion, AuthMethod, AuthnRequest, SsoSession
+from idp.core.ports import UnitOfWork
 from idp.errors import AuthnFailed, AuthnRequestExpired
 from idp.oidc.claims import allowed_scopes
 from idp.oidc.config import ACR, AMR
@@ -99,19 +100,26 @@ class OidcFrontend:
         """Authorization endpoint, GET or POST (OIDC Core 3.1.2.1)."""
         client, redirect_uri = self.trusted(params)
         flat = params.to_dict(flat=True)
+        answers: list[Response] = []
         try:
             demand, validated = self._validate(client, params, flat)
+
+            def answer(uow: UnitOfWork, assertion: Assertion) -> None:
+                # The SSO session answers: the code is issued on the unit of work that read the session.
+                answers.append(self.respond(assertion.account, assertion.session, flat, ask_consent=demand.consent,
+                                            passive=demand.passive, validated=validated, uow=uow))
+
             outcome = self.services.flow.begin(
                 Client(self.name, client.client_id, client.record.name), {"params": flat}, browser_id(),
-                sso_token(self.services.settings), force_authn=demand.force_authn, passive=demand.passive)
+                sso_token(self.services.settings), force_authn=demand.force_authn, passive=demand.passive,
+                on_answer=answer)
         except OAuth2Error as error:
             return self.error(error, redirect_uri, flat.get("state"))
         except AuthnFailed as failed:
             return self.error(oauth_error(failed.failure, redirect_uri, flat.get("state")), redirect_uri,
                               flat.get("state"))
         if isinstance(outcome, Assertion):
-            return self.respond(outcome.account, outcome.session, flat, ask_consent=demand.consent,
-                                passive=demand.passive, validated=validated)
+            return answers[0]
         hint = flat.get("login_hint", "")[:64]
         target = url_for("login.login_page", request_id=outcome.id)
         return redirect(target + ("?" + urlencode({"login_hint": hint}) if hint else ""), 303)
@@ -170,12 +178,14 @@ class OidcFrontend:
                        acr=ACR[method], amr=AMR[method])
 
     def respond(self, account: Account, session: SsoSession, params: dict[str, str], *, ask_consent: bool = False,
-                passive: bool = False, consented: bool = False, validated: Validated | None = None) -> Response:
+                passive: bool = False, consented: bool = False, validated: Validated | None = None,
+                uow: UnitOfWork | None = None) -> Response:
         """Issue the code (or ask consent first); record the client as a participant of the session.
 
         ``validated``: authlib's grant and redirect URI as ``_validate`` left them a moment ago in this request
         (the SSO session answered at once), not validated a second time. After the login or consent page the
-        stored parameters are validated again (``create_authorization_response``)."""
+        stored parameters are validated again (``create_authorization_response``). ``uow``: the unit of work
+        the session was read in (the code is written there), else one of its own."""
         server = self.server
         client = server.query_client(params.get("client_id"))
         if client is None:
@@ -213,7 +223,7 @@ class OidcFrontend:
         new_code = getattr(oauth_request, "new_code", None)
         if new_code is not None:
             # The grant, the code and the session participant (for single logout) in one statement.
-            server.issue_code(new_code)
+            server.issue_code(new_code, uow)
         return self._status(response)
 
     def _needs_consent(self, client: OidcClient, account: Account, scopes: list[str], ask: bool) -> bool:

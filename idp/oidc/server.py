@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, InvalidRequestError
@@ -27,7 +27,7 @@ from authlib.oidc.core.util import create_half_hash
 from werkzeug.wrappers import Request, Response
 
 from idp.core import audit
-from idp.core.ports import AuditEvent
+from idp.core.ports import AuditEvent, UnitOfWork
 from idp.oidc import jose
 from idp.oidc.assertion import PrivateKeyJwt
 from idp.oidc.client_auth import ClientAuthFailures
@@ -147,7 +147,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
         round trips; what a refusal writes goes through ``atomically``. SQLite keeps the transaction."""
         autocommit = redeeming and self.services.db.dialect == "postgresql"
         with (self.services.uow.autocommit() if autocommit else self.services.uow()) as uow:
-            uow.oidc = SqlOidcStore(uow.session)  # type: ignore[attr-defined]
+            uow.oidc = SqlOidcStore(uow)  # type: ignore[attr-defined]
             token = self._uow.set((uow, autocommit))
             try:
                 yield uow
@@ -165,7 +165,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
             yield
             return
         with self.services.uow() as uow:
-            uow.oidc = SqlOidcStore(uow.session)  # type: ignore[attr-defined]
+            uow.oidc = SqlOidcStore(uow)  # type: ignore[attr-defined]
             token = self._uow.set((uow, False))
             try:
                 yield
@@ -188,7 +188,7 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
     def reading(self) -> Iterator[SqlOidcStore]:
         """The store on a unit of work for reads only (in autocommit: no ``BEGIN``/``ROLLBACK`` round trips)."""
         with self.services.uow.autocommit() as uow:
-            yield SqlOidcStore(uow.session)
+            yield SqlOidcStore(uow)
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
@@ -292,10 +292,15 @@ class OidcServer(AuthorizationServer):  # type: ignore[misc]
                                    code_challenge_method=data.get("code_challenge_method") or "",
                                    expires_at=now + self.policy.code_ttl)
 
-    def issue_code(self, new: NewCode) -> None:
-        """Store the code, its grant and the session participant (one statement on PostgreSQL)."""
-        with self.services.uow.autocommit() as uow:
-            SqlOidcStore(uow.session).issue_code(new)
+    def issue_code(self, new: NewCode, uow: UnitOfWork | None = None) -> None:
+        """Store the code, its grant and the session participant (one statement on PostgreSQL), in ``uow`` (the
+        one that read the SSO session, committed by its owner) or in an autocommit unit of its own."""
+        if uow is not None:
+            SqlOidcStore(cast(SqlUnitOfWork, uow)).issue_code(new)
+            return
+        with self.services.uow.autocommit() as own:
+            SqlOidcStore(own).issue_code(new)
+            own.commit()
 
     def find_code(self, code: str, client: OidcClient, request: Any) -> StoredCode | None:
         """Redeem a code and store the tokens it gives (``SqlOidcStore.redeem_code``: one conditional UPDATE, RFC

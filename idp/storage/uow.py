@@ -70,29 +70,30 @@ class SqlUnitOfWork:
         return self._connection
 
     @property
-    def _executor(self) -> Session | Connection:
-        """What the repositories send their statements through."""
+    def executor(self) -> Session | Connection:
+        """What the repositories send their Core statements through: the pooled ``Connection`` in autocommit
+        (no ORM session is built), else the ORM session and its transaction."""
         return self._connect() if self._autocommit else self.session
 
     @property
     def accounts(self) -> SqlAccountRepository:
         repo = self._repos.get("accounts")
         if repo is None:
-            repo = self._repos["accounts"] = SqlAccountRepository(self._executor, self._db.dialect)
+            repo = self._repos["accounts"] = SqlAccountRepository(self.executor, self._db.dialect)
         return repo
 
     @property
     def sessions(self) -> SqlSessionRepository:
         repo = self._repos.get("sessions")
         if repo is None:
-            repo = self._repos["sessions"] = SqlSessionRepository(self._executor, self._db.dialect)
+            repo = self._repos["sessions"] = SqlSessionRepository(self.executor, self._db.dialect)
         return repo
 
     @property
     def authn_requests(self) -> SqlAuthnRequestRepository:
         repo = self._repos.get("authn_requests")
         if repo is None:
-            repo = self._repos["authn_requests"] = SqlAuthnRequestRepository(self._executor)
+            repo = self._repos["authn_requests"] = SqlAuthnRequestRepository(self.executor)
         return repo
 
     @property
@@ -101,21 +102,21 @@ class SqlUnitOfWork:
             return self._redis_throttle
         repo = self._repos.get("throttle")
         if repo is None:
-            repo = self._repos["throttle"] = SqlThrottleStore(self._executor, self._db.dialect)
+            repo = self._repos["throttle"] = SqlThrottleStore(self.executor, self._db.dialect)
         return repo
 
     @property
     def audit(self) -> SqlAuditLog:
         repo = self._repos.get("audit")
         if repo is None:
-            repo = self._repos["audit"] = SqlAuditLog(self._executor)
+            repo = self._repos["audit"] = SqlAuditLog(self.executor)
         return repo
 
     @property
     def services(self) -> SqlServiceCatalogue:
         repo = self._repos.get("services")
         if repo is None:
-            repo = self._repos["services"] = SqlServiceCatalogue(self._executor, self._catalogue)
+            repo = self._repos["services"] = SqlServiceCatalogue(self.executor, self._catalogue)
         return repo
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:

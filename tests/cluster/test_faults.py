@@ -4,7 +4,10 @@ consistency check (``idp check``)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -142,3 +145,45 @@ def test_an_instance_killed_in_the_middle_of_a_login(topology: Topology) -> None
         topology.cluster.wait_instance(0)
     topology.wait_serving()
     assert topology.consistency() == []
+
+
+def _scrape(topology: Topology, index: int) -> str:
+    return requests.get(f"{topology.cluster.instance_url(index)}/metrics", timeout=10,
+                        headers={"Authorization": f"Bearer {topology.cluster.metrics_token}"}).text
+
+
+def _durable_capacity(text: str) -> float:
+    return next(float(line.split()[-1]) for line in text.splitlines()
+                if line.startswith('idp_db_pool_capacity{pool="durable"}'))
+
+
+def test_a_worker_that_dies_is_started_again_and_stops_counting_in_the_gauges(topology: Topology) -> None:
+    server = topology.cluster.supervisor.children["idp2"].pid  # idp serve's main process (Granian)
+    before = _durable_capacity(_scrape(topology, 1))  # one worker per instance here: its own pools
+    (worker,) = _children(server)
+    os.kill(worker, signal.SIGKILL)  # a worker lost in the middle of its work (out of memory, a crash)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if [pid for pid in _children(server) if pid != worker] and _ready(topology, 1):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the dead worker was not replaced")
+    # The new worker's pools count; the dead one's live gauges are dropped at the scrape, not added to them.
+    assert _durable_capacity(_scrape(topology, 1)) == before
+    topology.wait_serving()
+    assert topology.consistency() == []
+
+
+def _ready(topology: Topology, index: int) -> bool:
+    try:  # while its only worker is replaced, the instance may refuse the connection
+        return requests.get(f"{topology.cluster.instance_url(index)}/readyz", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []

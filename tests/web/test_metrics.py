@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 
 from conftest import AccountFactory, LoginHelper
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp import create_app
+from idp import create_app, metrics
 from idp.settings import Settings
 from idp.web.readiness import readiness
 from idp.wiring import Services, build_services
@@ -105,3 +106,14 @@ def test_activation_steps_are_counted_by_outcome(settings: Settings, services: S
     for step, outcome in (("start", "ok"), ("code", "code_rejected")):  # a refusal counts under its code
         labels = {"route": "sms", "step": step, "outcome": outcome}
         assert sample(after, "idp_activations_total", **labels) == sample(before, "idp_activations_total", **labels) + 1
+
+
+def test_a_dead_workers_live_gauges_are_dropped_at_the_scrape_not_its_counters(tmp_path, monkeypatch) -> None:
+    # idp serve's server has no hook when a worker dies: render() forgets the live gauges of pids not running.
+    dead = 2 ** 22 + 12345  # above any pid this machine hands out (pid_max ≤ 2^22)
+    for name in (f"gauge_livesum_{dead}.db", f"gauge_livesum_{os.getpid()}.db", f"counter_{dead}.db"):
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
+    metrics.forget_dead_workers()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        f"counter_{dead}.db", f"gauge_livesum_{os.getpid()}.db"]
