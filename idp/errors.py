@@ -19,8 +19,8 @@ class IdpError(Exception):
     """Base of every error the identity provider raises on purpose."""
 
     code: str = "error"
-    title: str = "Une erreur est survenue"
-    description: str = "Une erreur est survenue."
+    title: str = N_("Une erreur est survenue")
+    description: str = N_("Une erreur est survenue.")
     http_status: int = 400
 
     def __init__(self, description: str | None = None) -> None:
