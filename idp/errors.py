@@ -7,6 +7,7 @@ web pages, each protocol, the command line) maps these to its own wire form in o
 from __future__ import annotations
 
 import enum
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,8 +20,8 @@ class IdpError(Exception):
     """Base of every error the identity provider raises on purpose."""
 
     code: str = "error"
-    title: str = "Une erreur est survenue"
-    description: str = "Une erreur est survenue."
+    title: str = N_("Une erreur est survenue")
+    description: str = N_("Une erreur est survenue.")
     http_status: int = 400
 
     def __init__(self, description: str | None = None) -> None:
@@ -78,6 +79,11 @@ class LoginThrottled(IdpError):
     def __init__(self, retry_after_seconds: int, description: str | None = None) -> None:
         self.retry_after_seconds = retry_after_seconds
         super().__init__(description)
+
+    @property
+    def retry_after_minutes(self) -> int:
+        """The wait in whole minutes, at least one: what the pages tell the person."""
+        return max(1, math.ceil(self.retry_after_seconds / 60))
 
 
 class WrongProfile(IdpError):

@@ -6,6 +6,7 @@ from ``keys/``. The clock is injected (``clock.advance(minutes=31)``), nothing s
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -250,6 +251,35 @@ def csrf_from(html: str) -> str:
     match = CSRF_RE.search(html)
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+@functools.cache
+def _catalogue(lang: str) -> Any:
+    from idp.web import catalogues
+
+    return catalogues.read(lang)
+
+
+def translated(lang: str, text: str) -> str:
+    """``text`` (a French catalogue key) as the ``lang`` catalogue has it: what a page in ``lang`` must show."""
+    if lang == "fr":
+        return text
+    message = _catalogue(lang).get(text)
+    assert message is not None and message.string, f"not in the {lang} catalogue: {text}"
+    return str(message.string)
+
+
+def page_in(response: Any, lang: str, *texts: str) -> str:
+    """The page's text once checked to be in ``lang``: ``lang``/``dir`` on ``<html>``, the language switch, each of
+    ``texts`` (French catalogue keys) translated, and for another language than French not left in French."""
+    page = html.unescape(response.get_data(as_text=True))
+    direction = "rtl" if lang == "ar" else "ltr"
+    assert f'<html lang="{lang}" dir="{direction}">' in page
+    assert 'hreflang="fr"' in page and 'hreflang="ar"' in page, "no language switch"
+    for french in texts:
+        assert translated(lang, french) in page, french
+        assert lang == "fr" or french not in page, f"left in French: {french}"
+    return page
 
 
 LOGIN_URL_RE = re.compile(r"/login/[A-Za-z0-9_-]{20,}")

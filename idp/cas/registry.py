@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from idp.core import urls
+from idp.core.i18n import N_
 from idp.errors import UntrustedRequest
 from idp.storage.cas_store import CasServiceRecord
 from idp.storage.cas_tickets import SqlCasTickets
@@ -34,9 +35,9 @@ class UnknownService(UntrustedRequest):
     """The ``service`` is not registered (or not a URL we accept): a page, never a redirect."""
 
     code = "cas_unknown_service"
-    description = ("Cette application n'est pas autorisée à utiliser ce service d'authentification. "
-                   "Aucune connexion n'a été transmise. Si le problème persiste, signalez-le à votre "
-                   "établissement.")
+    description = N_("Cette application n'est pas autorisée à utiliser ce service d'authentification. "
+                     "Aucune connexion n'a été transmise. Retournez sur le site de l'application ; si le problème "
+                     "persiste, signalez-le à votre établissement.")
 
 
 class InvalidServiceUrl(ValueError):

@@ -41,7 +41,7 @@ def _cas() -> CasServer:
 @bp.errorhandler(UnknownService)
 def _unknown_service(exc: UnknownService) -> ResponseReturnValue:
     current_app.logger.warning("cas: unregistered service refused on %s", request.path)
-    return render_template("cas_error.html", title="Application non autorisée", message=exc.description), 400
+    return render_template("cas_error.html", title=exc.title, message=exc.description), 400
 
 
 # --- /login (§2.1, §2.2) ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from idp.core.accounts.model import Profile
+from idp.core.i18n import N_
 from idp.core.identity import (
     Attr,
     Identity,
@@ -60,15 +61,15 @@ CLAIMS_SUPPORTED = (*ID_TOKEN_CLAIMS, "name", "family_name", "given_name", "emai
                     *sorted({name for name, _ in CLAIM_NAMES.values()} - {"family_name", "given_name", "email",
                                                                           "phone_number"}))
 
-#: What the consent page says about each scope.
+#: What the consent page and « Mon compte » say about each scope (catalogue keys, translated where shown).
 SCOPE_LABELS = {
-    "openid": "Votre identifiant pour ce service (un numéro propre à ce service)",
-    "profile": "Vos nom et prénom",
-    "email": "Votre adresse électronique vérifiée",
-    "phone": "Votre numéro de téléphone vérifié",
-    "fr_edu": "Votre profil scolaire : établissements, niveaux, date de naissance d'un élève",
-    "fr_edu_ine": "Le numéro national d'élève (INE)",
-    "fr_edu_children": "Vos enfants : noms, prénoms, établissement et niveau",
+    "openid": N_("Votre identifiant pour ce service (un numéro propre à ce service)"),
+    "profile": N_("Vos nom et prénom"),
+    "email": N_("Votre adresse mail vérifiée"),
+    "phone": N_("Votre numéro de téléphone vérifié"),
+    "fr_edu": N_("Votre profil scolaire : établissements, niveaux, date de naissance d'un élève"),
+    "fr_edu_ine": N_("Le numéro national d'élève (INE)"),
+    "fr_edu_children": N_("Vos enfants : noms, prénoms, établissement et niveau"),
 }
 
 

@@ -1,7 +1,8 @@
 """Wire forms of the OIDC front-end: each ``AuthnFailure`` becomes one OAuth/OIDC authorization error.
 
 A trusted request that fails is answered at the *registered* ``redirect_uri`` with ``error``, ``state`` and
-``iss`` (RFC 6749 §4.1.2.1, RFC 9207); an untrusted one never is (``OidcUntrusted``, a French page).
+``iss`` (RFC 6749 §4.1.2.1, RFC 9207); an untrusted one never is (``OidcUntrusted``, a page in the person's
+language: its title and description are catalogue keys, translated when rendered).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 
+from idp.core.i18n import N_
 from idp.errors import AuthnFailure, UntrustedRequest
 
 OIDC_ERROR: dict[AuthnFailure, type[OAuth2Error]] = {
@@ -28,24 +30,25 @@ def oauth_error(failure: AuthnFailure, redirect_uri: str, state: str | None) -> 
 
 
 class OidcUntrusted(UntrustedRequest):
-    """An authorization or logout request we cannot answer at its return address: a French page, no redirect."""
+    """An authorization or logout request we cannot answer at its return address: a page, no redirect."""
 
-    title = "Demande refusée"
+    title = N_("Demande refusée")
 
 
 class UnknownClient(OidcUntrusted):
     """``client_id`` missing, unknown or disabled (SECURITY O02)."""
 
     code = "unknown_client"
-    title = "Application inconnue"
-    description = ("Le service qui vous a envoyé ici n'est pas enregistré auprès de nous. "
-                   "Retournez sur le site du service et signalez-lui ce problème.")
+    title = N_("Application inconnue")
+    description = N_("Le service qui vous a envoyé ici n'est pas enregistré auprès de nous. "
+                     "Retournez sur le site du service et signalez-lui ce problème.")
 
 
 class InvalidRedirectUri(OidcUntrusted):
     """``redirect_uri`` missing or not byte-identical to a registered one (SECURITY O01, O02)."""
 
     code = "invalid_redirect_uri"
-    title = "redirect_uri invalide"
-    description = ("L'adresse de retour demandée par ce service (redirect_uri invalide) ne fait pas partie de "
-                   "celles qu'il a enregistrées. Par sécurité, nous ne vous y renvoyons pas.")
+    title = N_("Adresse de retour non enregistrée")
+    description = N_("L'adresse de retour demandée par ce service (redirect_uri invalide) ne fait pas partie de "
+                     "celles qu'il a enregistrées. Par sécurité, nous ne vous y renvoyons pas. Retournez sur le "
+                     "site du service et signalez-lui ce problème.")

@@ -133,6 +133,6 @@ def _untrusted(exc: OidcUntrusted) -> ResponseReturnValue:
 @bp.errorhandler(ServiceUnavailable)
 def _unavailable(exc: ServiceUnavailable) -> ResponseReturnValue:
     retry = str(current_app.extensions["idp"].settings.server.outage_retry_after_seconds)
-    page = render_template("error.html", title="Service momentanément indisponible", message=exc.description,
+    page = render_template("error.html", title=exc.title, message=exc.description,
                            correlation_id=getattr(g, "correlation_id", ""))
     return page, 503, {"Retry-After": retry}

@@ -16,7 +16,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 
 from idp.saml import crypto
 from idp.saml.config import SamlConfig
-from idp.saml.errors import SamlInvalidRequest
+from idp.saml.errors import TOO_LARGE, SamlInvalidRequest
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,14 @@ def inflate_capped(data: bytes, cap: int) -> bytes:
     except zlib.error:
         raise SamlInvalidRequest() from None
     if len(out) > cap or inflater.unconsumed_tail:
-        raise SamlInvalidRequest("Requête invalide : la demande envoyée par le service est trop volumineuse.")
+        raise SamlInvalidRequest(TOO_LARGE)
     return out
 
 
 def split_redirect_query(raw_query: bytes, param: str, max_bytes: int) -> RedirectParts:
     """Take ``param``, ``RelayState``, ``SigAlg`` and ``Signature`` from the raw query, keeping their octets."""
     if len(raw_query) > max_bytes * 2:
-        raise SamlInvalidRequest("Requête invalide : la demande envoyée par le service est trop volumineuse.")
+        raise SamlInvalidRequest(TOO_LARGE)
     raw: dict[str, str] = {}
     for pair in raw_query.decode("latin-1").split("&"):
         name, _, encoded = pair.partition("=")
@@ -78,7 +78,7 @@ def split_redirect_query(raw_query: bytes, param: str, max_bytes: int) -> Redire
     if param not in raw:
         raise SamlInvalidRequest()
     if len(raw[param]) > max_bytes:
-        raise SamlInvalidRequest("Requête invalide : la demande envoyée par le service est trop volumineuse.")
+        raise SamlInvalidRequest(TOO_LARGE)
     octets = "&".join(f"{k}={raw[k]}" for k in (param, "RelayState", "SigAlg") if k in raw).encode("latin-1")
 
     def value(key: str) -> str | None:

@@ -27,10 +27,12 @@ from saml2.samlp import STATUS_INVALID_NAMEID_POLICY, STATUS_REQUEST_DENIED, STA
 from saml2.sigver import SignatureError
 
 from idp.core import urls
+from idp.core.i18n import N_
 from idp.saml import authn_context, crypto
 from idp.saml.binding import Inbound, RedirectParts, b64decode_strict
 from idp.saml.config import SamlConfig
 from idp.saml.errors import (
+    RELAY_STATE_TOO_LONG,
     SamlBadSignature,
     SamlInvalidRequest,
     SamlReplay,
@@ -243,10 +245,13 @@ def check_destination(root: etree._Element, expected: str, signed: bool) -> None
     destination = root.get("Destination")
     if destination is None:
         if signed:
-            raise SamlInvalidRequest("Requête invalide : la demande signée ne précise pas son destinataire.")
+            raise SamlInvalidRequest(N_(
+                "Requête invalide : la demande signée ne précise pas son destinataire. Retournez sur le service et "
+                "signalez-lui ce problème."))
         return
     if destination != expected:
-        raise SamlInvalidRequest("Requête invalide : la demande était destinée à un autre serveur.")
+        raise SamlInvalidRequest(N_("Requête invalide : la demande était destinée à un autre serveur. Retournez "
+                                    "sur le service et signalez-lui ce problème."))
 
 
 def check_fresh(root: etree._Element, config: SamlConfig, now: dt.datetime) -> None:
@@ -317,7 +322,7 @@ class AuthnRequestChecker:
         acs = _choose_acs(root, sp)
         relay_state = inbound.relay_state
         if relay_state is not None and len(relay_state.encode("utf-8")) > self.config.relay_state_max_bytes:
-            raise SamlInvalidRequest("Requête invalide : le paramètre RelayState est trop long.")
+            raise SamlInvalidRequest(RELAY_STATE_TOO_LONG)
         try:
             check_fresh(root, self.config, now)
             key = replay_key(issuer, request_id)

@@ -30,10 +30,12 @@ from werkzeug.wrappers import Response
 
 from idp.core import audit
 from idp.core.authn.model import SsoSession
+from idp.core.i18n import N_
 from idp.core.ports import AuditEvent
 from idp.errors import AuthnRequestExpired
 from idp.saml import binding, checks, crypto
 from idp.saml.errors import (
+    LOGOUT_EXPIRED,
     SamlBadSignature,
     SamlInvalidRequest,
     SamlReplay,
@@ -131,7 +133,8 @@ class SingleLogout:
             checks.check_destination(root, endpoint, signed=True)
             endpoint_sp = metadata.slo_endpoint()
             if endpoint_sp is None:
-                raise SamlUnknownServiceProvider("Ce service n'a pas déclaré d'adresse de déconnexion.")
+                raise SamlUnknownServiceProvider(N_("Ce service n'a pas déclaré d'adresse de déconnexion. Fermez "
+                                                                "le navigateur pour terminer votre session."))
             initiator = {"sp": issuer, "id": request_id, "rs": inbound.relay_state}
             try:
                 checks.check_fresh(root, idp.config, now)
@@ -189,7 +192,7 @@ class SingleLogout:
             store = SqlSamlStore(uow.session)
             state = store.get_logout(chain_id, now)
             if state is None:
-                raise AuthnRequestExpired("Cette déconnexion a expiré. Fermez le navigateur pour terminer votre session.")
+                raise AuthnRequestExpired(LOGOUT_EXPIRED)
             if state["current"] is not None:
                 state["failed"].append(state["current"]["sp"])
                 state["current"] = None
@@ -225,7 +228,7 @@ class SingleLogout:
             store = SqlSamlStore(uow.session)
             state = store.get_logout(chain_id, now)
             if state is None or state["current"] is None:
-                raise AuthnRequestExpired("Cette déconnexion a expiré. Fermez le navigateur pour terminer votre session.")
+                raise AuthnRequestExpired(LOGOUT_EXPIRED)
             current = state["current"]
             root = inbound.root
             ok = checks.issuer_of(root) == current["sp"] and root.get("InResponseTo") == current["id"]

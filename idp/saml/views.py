@@ -17,9 +17,15 @@ from saml2.samlp import STATUS_NO_AUTHN_CONTEXT, STATUS_RESPONDER
 
 from idp.core.authn.flow import Client
 from idp.core.authn.model import Assertion, AuthnRequest
+from idp.core.i18n import N_
 from idp.errors import AuthnFailed, AuthnRequestExpired
 from idp.saml import binding, checks
-from idp.saml.errors import SamlInvalidRequest, SamlRequestDenied, SamlUnknownServiceProvider
+from idp.saml.errors import (
+    RELAY_STATE_TOO_LONG,
+    SamlInvalidRequest,
+    SamlRequestDenied,
+    SamlUnknownServiceProvider,
+)
 from idp.saml.idp import PostForm, Prepared, SamlIdp
 from idp.saml.mapping import saml_status
 from idp.storage.saml_store import SqlSamlStore
@@ -261,11 +267,12 @@ def idp_initiated() -> ResponseReturnValue:
     entity_id = request.args.get("sp", "")
     relay_state = request.args.get("RelayState")
     if relay_state is not None and len(relay_state.encode("utf-8")) > idp.config.relay_state_max_bytes:
-        raise SamlInvalidRequest("Requête invalide : le paramètre RelayState est trop long.")
+        raise SamlInvalidRequest(RELAY_STATE_TOO_LONG)
     with services.uow() as uow:
         found = idp.service_provider(SqlSamlStore(uow.session), entity_id, services.clock.now())
     if found is None or not found[0].allow_idp_initiated:
-        raise SamlUnknownServiceProvider("Ce service n'accepte pas les connexions ouvertes depuis ce portail.")
+        raise SamlUnknownServiceProvider(N_("Ce service n'accepte pas les connexions ouvertes depuis ce portail. "
+                                            "Ouvrez-le depuis son propre site."))
     row, metadata = found
     acs = metadata.default_acs()
     if acs is None:

@@ -47,12 +47,13 @@ def overview() -> ResponseReturnValue:
 
 
 def _problems(exc: FormProblem) -> tuple[list[str], int, dict[str, str]]:
-    """A form's problems for ``_change_page``: each beside its field, the others in the summary at the top."""
+    """A form's problems for ``change_page``: each beside its field, the others in the summary at the top."""
     return ([] if exc.fields else exc.reasons), 400, exc.fields
 
 
-def _change_page(template: str, errors: list[str] | None = None, status: int = 200,
-                 field_errors: dict[str, str] | None = None, **context: object) -> tuple[str, int]:
+def change_page(template: str, errors: list[str] | None = None, status: int = 200,
+                field_errors: dict[str, str] | None = None, **context: object) -> tuple[str, int]:
+    """One of the change pages, for the person logged in, with the form's problems."""
     _, account = services().account_settings.current(_token())
     return render_template(template, a=account, errors=errors or [], field_errors=field_errors or {},
                            rules=password_rules(), form=request.form,
@@ -62,13 +63,13 @@ def _change_page(template: str, errors: list[str] | None = None, status: int = 2
 @bp.get("/compte/mot-de-passe")
 def password_page() -> ResponseReturnValue:
     """"Changer mon mot de passe": the current one, the new one twice with the rules."""
-    return _change_page("account_password.html")
+    return change_page("account_password.html")
 
 
 @bp.get("/compte/franceconnect")
 def federation_page() -> ResponseReturnValue:
     """Link or unlink the upstream identity (FranceConnect), the current password typed again."""
-    return _change_page("account_federation.html")
+    return change_page("account_federation.html")
 
 
 @bp.get("/compte/<kind>")
@@ -76,7 +77,7 @@ def contact_page(kind: str) -> ResponseReturnValue:
     """"Changer mon numéro de téléphone portable" or "… mon adresse mail": a code goes to the new one."""
     if kind not in CHANNELS:
         return _overview({}, 404)
-    return _change_page("account_contact.html", kind=kind)
+    return change_page("account_contact.html", kind=kind)
 
 
 @bp.post("/compte/mot-de-passe")
@@ -89,7 +90,7 @@ def change_password() -> ResponseReturnValue:
             _token(), form.get("actuel", "")[:1024], form.get("mot_de_passe", "")[:1024],
             form.get("confirmation", "")[:1024], ip=client_ip())
     except FormProblem as exc:
-        return _change_page("account_password.html", *_problems(exc))
+        return change_page("account_password.html", *_problems(exc))
     flash(ngettext("Votre mot de passe a été modifié. Votre autre appareil (%(n)s) a été déconnecté.",
                    "Votre mot de passe a été modifié. Vos autres appareils (%(n)s) ont été déconnectés.", ended)
           if ended else gettext("Votre mot de passe a été modifié."))
@@ -108,9 +109,9 @@ def start_change(kind: str) -> ResponseReturnValue:
             _token(), channel, request.form.get("valeur", "")[:254], request.form.get("actuel", "")[:1024],
             ip=client_ip(), browser_id=browser_id())
     except FormProblem as exc:
-        return _change_page("account_contact.html", *_problems(exc), kind=kind)
+        return change_page("account_contact.html", *_problems(exc), kind=kind)
     except SendLimited as exc:
-        body, status = _change_page("account_contact.html", [exc.description], 429, kind=kind)
+        body, status = change_page("account_contact.html", [exc.description], 429, kind=kind)
         return body, status, {"Retry-After": str(exc.retry_after_seconds)}
     session[TX] = {"token": token, "channel": channel.value}
     return redirect(url_for("account.confirm_page"), 303)

@@ -273,21 +273,46 @@ def existing_page() -> ResponseReturnValue:
     """The alternative proof for a parent who already has an account: its identifier and password."""
     if _steps().existing_account(session.get(TX), browser_id()) is None:
         return _to_step(_steps().view(session.get(TX), browser_id()).state)
-    return _page("federation_existing.html", errors=[])
+    return _page("federation_existing.html", field_errors={}, identifier="")
 
 
 @bp.post("/franceconnect/compte-existant")
 def existing_submit() -> ResponseReturnValue:
+    """Link with the existing account's password; each problem is shown at its field, the identifier kept."""
     check_csrf()
     svc = services()
+    identifier = request.form.get("identifiant", "")[:64]
     try:
         done = _steps().finish_with_password(
-            session.get(TX), browser_id(), request.form.get("identifiant", "")[:64],
-            request.form.get("mot_de_passe", "")[:1024], ip=client_ip(),
+            session.get(TX), browser_id(), identifier, request.form.get("mot_de_passe", "")[:1024], ip=client_ip(),
             user_agent=request.headers.get("User-Agent", ""), old_token=sso_token(svc.settings))
-    except (InvalidCredentials, LoginThrottled) as exc:
-        return _page("federation_existing.html", errors=[exc.description]), 401
+    except (FormProblem, InvalidCredentials, LoginThrottled) as exc:
+        body = _page("federation_existing.html", field_errors=password_problems(exc, "mot_de_passe"),
+                     identifier=identifier)
+        return body, exc_status(exc), retry_after(exc)
     return logged_in(done, url_for("federation.done_page"))
+
+
+def password_problems(exc: FormProblem | InvalidCredentials | LoginThrottled, field: str) -> dict[str, str]:
+    """A password form's refusal, field by field: an empty field at that field, a wrong password or the wait
+    before trying again at the password field ``field``."""
+    if isinstance(exc, FormProblem):
+        return exc.fields or {field: " ".join(exc.reasons)}
+    if isinstance(exc, LoginThrottled):
+        return {field: gettext("Par sécurité, après plusieurs essais incorrects, la connexion avec cet identifiant "
+                               "est suspendue pendant %(minutes)s min. Vous pourrez réessayer ensuite, sur cette "
+                               "même page.", minutes=exc.retry_after_minutes)}
+    return {field: exc.description}
+
+
+def exc_status(exc: FormProblem | InvalidCredentials | LoginThrottled) -> int:
+    """400 for an empty field, 401 for wrong credentials, 429 while the wait applies."""
+    return 429 if isinstance(exc, LoginThrottled) else 401 if isinstance(exc, InvalidCredentials) else 400
+
+
+def retry_after(exc: Exception) -> dict[str, str]:
+    """The ``Retry-After`` header of a throttled answer (none otherwise)."""
+    return {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, LoginThrottled) else {}
 
 
 @bp.get("/franceconnect/termine")
@@ -328,8 +353,7 @@ def link() -> ResponseReturnValue:
         url = service.start(browser_id(), session_token=sso_token(services().settings), purpose="link",
                             password=request.form.get("actuel", "")[:1024], ip=client_ip())
     except (FormProblem, LoginThrottled) as exc:
-        flash(" ".join(exc.reasons) if isinstance(exc, FormProblem) else exc.description, "error")
-        return redirect(url_for("account.federation_page"), 303)
+        return _account_page_refusal(exc)
     return redirect(url, 303)
 
 
@@ -342,11 +366,19 @@ def unlink() -> ResponseReturnValue:
     try:
         removed = service.unlink(sso_token(services().settings), request.form.get("actuel", "")[:1024], ip=client_ip())
     except (FormProblem, LoginThrottled) as exc:
-        flash(" ".join(exc.reasons) if isinstance(exc, FormProblem) else exc.description, "error")
-        return redirect(url_for("account.federation_page"), 303)
+        return _account_page_refusal(exc)
     if removed:
         flash(gettext("%(name)s n'est plus lié à votre compte.", name=services().settings.federation.name))
     return redirect(url_for("account.overview"), 303)
+
+
+def _account_page_refusal(exc: FormProblem | LoginThrottled) -> ResponseReturnValue:
+    """The account page's link/unlink form again, the refusal under its password field."""
+    from idp.web.account import change_page  # the account blueprint imports this module
+
+    body, status = change_page("account_federation.html", status=exc_status(exc),
+                               field_errors=password_problems(exc, "actuel"))
+    return body, status, retry_after(exc)
 
 
 def link_targets(account_id: int) -> list[str]:

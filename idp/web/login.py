@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
@@ -170,8 +169,7 @@ def submit_form(form_request: Callable[[], AuthnRequest], run: LoginRun) -> Resp
         return _render_form(form_request(), profile.choice, error="", identifier=normalise_login_input(identifier),
                             wrong_profile=exc.profile)
     except LoginThrottled as exc:  # the lockout: the delay, the way out, the same service (SECURITY W07)
-        minutes = max(1, math.ceil(exc.retry_after_seconds / 60))
-        page, _ = _render_form(form_request(), profile.choice, error="", lockout_minutes=minutes,
+        page, _ = _render_form(form_request(), profile.choice, error="", lockout_minutes=exc.retry_after_minutes,
                                identifier=normalise_login_input(identifier))
         return page, 429, {"Retry-After": str(exc.retry_after_seconds)}
     request_id = outcome.request.id

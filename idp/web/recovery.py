@@ -28,6 +28,9 @@ bp = Blueprint("recovery", __name__)
 install_flow_headers(bp)
 
 TX = "recovery_tx"
+#: The identifier as the person typed it, for the code page to say where the code went: never the account's phone
+#: or address, and the same page whether or not an account matched (A15).
+TYPED = "recovery_typed"
 STEPS = {TxState.CODE_SENT: "recovery.code_page", TxState.CODE_VERIFIED: "recovery.new_password_page",
          TxState.DONE: "recovery.done_page", TxState.CANCELLED: "recovery.password_page"}
 
@@ -96,7 +99,7 @@ def password_submit() -> ResponseReturnValue:
         return render_template("recovery_password.html", request_id=_request_id(), **_problems(exc), form=form), 400
     except SendLimited as exc:
         return limited("recovery_password.html", exc, request_id=_request_id(), form=form)
-    session[TX] = token
+    session[TX], session[TYPED] = token, form["identifiant"].strip()
     return redirect(url_for("recovery.code_page"), 303)
 
 
@@ -111,7 +114,12 @@ def code_page() -> ResponseReturnValue:
     view = _view(TxState.CODE_SENT)
     if isinstance(view, Response):
         return view
-    return render_template("recovery_code.html", view=view, errors=[])
+    return _code_page(view, [])
+
+
+def _code_page(view: ResetView, errors: list[str], **context: Any) -> str:
+    """The code page: where the code went, named with the identifier typed and the channel chosen."""
+    return render_template("recovery_code.html", view=view, errors=errors, typed=session.get(TYPED, ""), **context)
 
 
 @bp.post("/mot-de-passe-oublie/code")
@@ -124,8 +132,7 @@ def code_submit() -> ResponseReturnValue:
     except TooManyAttempts as exc:
         return render_template("recovery_cancelled.html", message=exc.description), 403
     except CodeRejected as exc:
-        return render_template("recovery_code.html", view=svc.recovery.view(session.get(TX), browser_id()),
-                               errors=[exc.description]), 400
+        return _code_page(svc.recovery.view(session.get(TX), browser_id()), [exc.description]), 400
     return redirect(url_for("recovery.new_password_page"), 303)
 
 
@@ -137,9 +144,9 @@ def resend() -> ResponseReturnValue:
     try:
         svc.recovery.resend(session.get(TX), browser_id())
     except SendLimited as exc:
-        return limited("recovery_code.html", exc, view=svc.recovery.view(session.get(TX), browser_id()))
-    return render_template("recovery_code.html", view=svc.recovery.view(session.get(TX), browser_id()), errors=[],
-                           notice=NEW_CODE)
+        return limited("recovery_code.html", exc, view=svc.recovery.view(session.get(TX), browser_id()),
+                       typed=session.get(TYPED, ""))
+    return _code_page(svc.recovery.view(session.get(TX), browser_id()), [], notice=NEW_CODE)
 
 
 @bp.get("/mot-de-passe-oublie/nouveau")
@@ -175,6 +182,7 @@ def done_page() -> ResponseReturnValue:
     if isinstance(view, Response):
         return view
     session.pop(TX, None)
+    session.pop(TYPED, None)
     if view.request_id:
         login_url = url_for("login.login_page", request_id=view.request_id, login_hint=view.identifier)
     else:

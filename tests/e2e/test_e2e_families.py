@@ -142,3 +142,66 @@ def test_checklist_unticks_common_passwords_and_children_s_names_live(visit: Vis
     expect(context).to_have_attribute("data-state", "ko")
     expect(common).to_have_attribute("data-state", "ok")
     visit.record("prénom d'un enfant")
+
+
+#: The protocol pages a parent may meet when a service sends a request we refuse.
+PROTOCOL_REFUSALS = [
+    ("/cas/login?service=https%3A%2F%2Finconnu.example%2F", "CAS service inconnu"),
+    ("/oidc/authorize?client_id=inconnu&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fx.example%2F",
+     "OIDC client inconnu"),
+    ("/saml/init?sp=https%3A%2F%2Finconnu.example%2Fsp", "SAML service inconnu"),
+]
+
+
+def _log_in(visit: Visit, demo: DemoStack, prefix: str) -> None:
+    identifier, password = demo.demo_account("Représentant légal activé")
+    visit.goto("/login?profil=parent", f"{prefix} connexion")
+    visit.page.locator("#identifiant").fill(identifier)
+    visit.page.locator("#mot_de_passe").fill(password)
+    visit.click(visit.page.locator("form button[type=submit]"), f"{prefix} mes services")
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_protocol_and_logout_pages(visit: Visit, demo: DemoStack, lang: str) -> None:
+    """Refusals of each protocol, the logout confirmations and the logged-out page, in the chosen language."""
+    prefix = _choose(visit, lang, 360)
+    for path, step in PROTOCOL_REFUSALS:
+        visit.goto(path, f"{prefix} {step}")
+        _check_page(visit, lang)
+        expect(visit.page.locator("main .fr-alert--error")).to_be_visible()
+    _log_in(visit, demo, prefix)
+    visit.goto("/cas/logout", f"{prefix} CAS confirmer la déconnexion")
+    _check_page(visit, lang)
+    visit.goto("/logout", f"{prefix} confirmer la déconnexion")
+    _check_page(visit, lang)
+    visit.click(visit.page.locator("main form button[type=submit]"), f"{prefix} déconnecté")
+    _check_page(visit, lang)
+    expect(visit.page.locator("main .fr-alert--success")).to_be_visible()
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_reset_code_page_names_the_identifier_typed(visit: Visit, demo: DemoStack, lang: str) -> None:
+    prefix = _choose(visit, lang, 360)
+    visit.goto("/mot-de-passe-oublie", f"{prefix} mot de passe oublié")
+    visit.page.locator("#identifiant").fill("p.quelquun42")
+    visit.page.locator("label[for=canal_mail]").click()
+    visit.click(visit.page.locator("main form button[type=submit]"), f"{prefix} code envoyé")
+    expect(visit.page.locator("main .fr-alert--info strong")).to_have_text("p.quelquun42")
+    _check_page(visit, lang)
+    visit.click(visit.page.locator("main .fr-alert--info a"), f"{prefix} corriger ma demande")
+    expect(visit.page.locator("#identifiant")).to_have_value("p.quelquun42")
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_franceconnect_link_refusal_is_at_the_password(visit: Visit, demo: DemoStack, lang: str) -> None:
+    prefix = _choose(visit, lang, 360)
+    _log_in(visit, demo, prefix)
+    visit.goto("/compte/franceconnect", f"{prefix} lier FranceConnect")
+    _check_page(visit, lang)
+    visit.page.locator("#actuel-franceconnect").fill("pas-le-bon")
+    visit.click(visit.page.locator("main form button[type=submit]"), f"{prefix} mot de passe refusé")
+    expect(visit.page.locator("#actuel-franceconnect-erreur")).to_be_visible()
+    expect(visit.page.locator("#actuel-franceconnect")).to_have_attribute("aria-describedby",
+                                                                          "actuel-franceconnect-erreur")
+    expect(visit.page.locator("main .fr-alert--error a[href='#actuel-franceconnect']")).to_be_visible()
+    _check_page(visit, lang)

@@ -1,14 +1,17 @@
-"""Faults: a database that does not answer gives a French 503 with Retry-After, never a stack trace."""
+"""Faults: a database that does not answer gives a 503 in the page's language with Retry-After, never a stack trace."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
+import pytest
+from conftest import page_in
 from flask import Flask
 
 from idp import create_app
-from idp.settings import Settings
+from idp.settings import ProtocolSettings, Settings
 from idp.wiring import build_services
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -53,3 +56,15 @@ def test_unexpected_error_shows_a_correlation_id(app: Flask) -> None:
     assert response.status_code == 500
     assert "secret internals" not in body and "Traceback" not in body
     assert response.headers["X-Correlation-Id"] in body
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_an_outage_behind_a_protocol_says_so_in_the_page_language(settings: Settings, oidc_keys_dir: Path,
+                                                                  lang: str) -> None:
+    client = down_app(dataclasses.replace(settings, protocols=ProtocolSettings(enabled=("oidc",)))).test_client()
+    client.set_cookie("idp_lang", lang)
+    response = client.get("/oidc/authorize", query_string={"client_id": "ent", "response_type": "code",
+                                                           "redirect_uri": "https://ent.example/cb"})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    page_in(response, lang, "Service momentanément indisponible", "Revenir à la page de connexion",
+            "Service momentanément indisponible. Merci de réessayer dans quelques minutes.")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_PASSWORD, LoginHelper, csrf_from, stored_login_url
+from conftest import DEFAULT_PASSWORD, LoginHelper, csrf_from, page_in, stored_login_url
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -154,15 +154,30 @@ def test_password_reset_by_mail_uses_a_15_minute_code(services: Services, sophie
         services.recovery.verify(token, "m" * 43, _code(services, MAIL))
 
 
-def test_unknown_identifier_same_pages_and_no_message(app: Flask, services: Services, sophie) -> None:
+@pytest.mark.parametrize(("channel", "words"), [("sms", "par SMS"), ("mail", "par mail")])
+def test_the_code_page_says_where_the_code_went_the_same_for_an_unknown_identifier(
+        app: Flask, services: Services, sophie, channel: str, words: str) -> None:
+    """The identifier as typed and the channel chosen, never the account's number or address: the pages differ
+    only by what was typed, and only the matching account gets a message."""
     pages = []
-    for ip, ident in (("10.1.0.6", sophie.identifier), ("10.1.0.7", "z.personne9")):
+    for ip, typed in (("10.1.0.6", " " + sophie.identifier.upper()), ("10.1.0.7", "z.personne9")):
         browser = Browser(_client(app, ip))
-        start = browser.post("/mot-de-passe-oublie", {"identifiant": ident, "canal": "sms"})
-        page = re.sub(r'value="[^"]{43}"', "", text_of(browser.client.get(start.headers["Location"])))
+        start = browser.post("/mot-de-passe-oublie", {"identifiant": typed, "canal": channel})
+        page = text_of(browser.client.get(start.headers["Location"]))
+        assert f"pour l'identifiant <strong>{typed.strip()}</strong>, {words}." in page
+        assert "5678" not in page and " 78" not in page and "@example.fr" not in page  # nothing of the account
+        assert f"/mot-de-passe-oublie?identifiant={typed.strip()}" in page  # « Corriger ma demande » keeps it
+        page = re.sub(r'value="[^"]{43}"', "", page).replace(typed.strip(), "<typed>")
         pages.append((start.status_code, start.headers["Location"], page))
     assert pages[0] == pages[1]
-    assert [m["to"] for m in outbox(services)] == [PHONE]
+    assert [m["to"] for m in outbox(services)] == [PHONE if channel == "sms" else MAIL]
+
+
+def test_the_typed_identifier_is_shown_as_text(app: Flask, services: Services) -> None:
+    browser = Browser(_client(app, "10.1.0.8"))
+    start = browser.post("/mot-de-passe-oublie", {"identifiant": "<b>x</b>", "canal": "sms"})
+    page = browser.client.get(start.headers["Location"]).get_data(as_text=True)
+    assert "<strong>&lt;b&gt;x&lt;/b&gt;</strong>" in page and "<b>x</b>" not in page
 
 
 def test_newer_request_and_password_change_invalidate_a_reset(services: Services, sophie) -> None:
@@ -257,3 +272,13 @@ def test_forgotten_password_empty_identifier_is_said_at_the_field(client: FlaskC
     assert "fr-input-group--error" in group and 'id="canal_mail" name="canal" value="mail" checked' in page
     status, page = _post_form(client, "/mot-de-passe-oublie", {"identifiant": "s.martin1", "canal": "pigeon"})
     assert status == 400 and "fr-fieldset--error" in page and 'value="s.martin1"' in _group(page, "identifiant")
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_the_code_page_in_the_page_language(app: Flask, services: Services, sophie, lang: str) -> None:
+    browser = Browser(_client(app, "10.1.0.9"))
+    browser.client.set_cookie("idp_lang", lang)
+    start = browser.post("/mot-de-passe-oublie", {"identifiant": sophie.identifier, "canal": "mail"})
+    page = page_in(browser.client.get(start.headers["Location"]), lang,
+                   "Ce n'est pas le bon identifiant ? Corriger ma demande")
+    assert f"<strong>{sophie.identifier}</strong>" in page

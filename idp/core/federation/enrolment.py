@@ -25,14 +25,16 @@ from idp.core.authn.model import AuthMethod
 from idp.core.federation import events
 from idp.core.federation.matching import PivotIdentity
 from idp.core.federation.ports import FederationStoreFactory
-from idp.core.i18n import _
+from idp.core.i18n import N_, _
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.ports import UnitOfWork
+from idp.core.recovery.service import IDENTIFIER_MISSING
 from idp.errors import InvalidCredentials
 
 #: Checks an account's password with the login's throttling (the account page's re-authentication).
 Reauthenticate = Callable[[Account, str, str], None]
 LINKABLE = (TxState.CODE_SENT, TxState.CODE_VERIFIED, TxState.CHILDREN_OK)
+PASSWORD_MISSING = N_("Indiquez le mot de passe de ce compte.")
 
 
 class FederatedEnrolment(ParentEnrolment):
@@ -96,7 +98,14 @@ class FederatedEnrolment(ParentEnrolment):
 
     def finish_with_password(self, token: str | None, browser_id: str, identifier: str, password: str, *,
                              ip: str, user_agent: str = "", old_token: str | None = None) -> Completion:
-        """The alternative proof: the existing account's identifier and password, typed in this flow."""
+        """The alternative proof: the existing account's identifier and password, typed in this flow.
+
+        An empty field is a ``FormProblem`` on that field; a wrong identifier or password is ``InvalidCredentials``
+        (the same for both), counted by the login's throttling, which raises ``LoginThrottled`` once it applies."""
+        missing = {field: _(text) for field, text, typed in (("identifiant", IDENTIFIER_MISSING, identifier.strip()),
+                                                             ("mot_de_passe", PASSWORD_MISSING, password)) if not typed}
+        if missing:
+            raise FormProblem([], missing)
         with self.kit.uow() as uow:
             tx = self.kit.load(self.kit.stores(uow), token, browser_id, self.kind)
             account_id = tx.data.get("existing_account")

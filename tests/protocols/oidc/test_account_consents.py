@@ -48,7 +48,7 @@ def test_account_page_lists_consents_in_french_with_a_withdraw_button(browser: B
     text = html_text(page)
     assert "Services autorisés" in text and PARTNER in text and "ENT du collège" not in text
     assert "Vos nom et prénom" in text and "Votre identifiant pour ce service" in text
-    assert "adresse électronique vérifiée" not in text  # not granted
+    assert "adresse mail vérifiée" not in text  # not granted
     assert re.search(r"Autorisé le \d{1,2} \S+ \d{4}, \d\d:\d\d", text)  # Europe/Paris
     form = re.search(r'<form method="post" action="(/compte/autorisations/[^"]+/retirer)">\s*'
                      r'<input type="hidden" name="csrf_token" value="[^"]+">', html)
