@@ -11,7 +11,6 @@ from flask import Blueprint, Response, current_app, g, jsonify, render_template,
 from flask.typing import ResponseReturnValue
 
 from idp.core.authn.flow import browser_hash
-from idp.errors import ServiceUnavailable
 from idp.oidc.claims import CLAIMS_SUPPORTED, SCOPE_LABELS, SCOPES
 from idp.oidc.config import ACR
 from idp.oidc.frontend import OidcFrontend
@@ -129,10 +128,3 @@ def _untrusted(exc: OidcUntrusted) -> ResponseReturnValue:
     return render_template("oidc_error.html", title=exc.title, message=exc.description,
                            correlation_id=getattr(g, "correlation_id", "")), exc.http_status
 
-
-@bp.errorhandler(ServiceUnavailable)
-def _unavailable(exc: ServiceUnavailable) -> ResponseReturnValue:
-    retry = str(current_app.extensions["idp"].settings.server.outage_retry_after_seconds)
-    page = render_template("error.html", title=exc.title, message=exc.description,
-                           correlation_id=getattr(g, "correlation_id", ""))
-    return page, 503, {"Retry-After": retry}

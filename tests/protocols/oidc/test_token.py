@@ -338,3 +338,15 @@ def test_token_endpoint_when_the_database_is_down(settings: Settings) -> None:
     assert response.headers["Retry-After"] == "30" and response.headers["Cache-Control"] == "no-store"
     userinfo = app.test_client().get("/oidc/userinfo", headers={"Authorization": "Bearer x" * 5})
     assert userinfo.status_code == 503 and userinfo.get_json()["error"] == "temporarily_unavailable"
+
+
+def test_authorization_endpoint_when_the_database_is_down(settings: Settings) -> None:
+    # The browser gets the application's outage page (one handler for every blueprint): what to do, when to retry.
+    url = "postgresql://idp@127.0.0.1:1/nowhere"
+    broken = dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=url,
+                                                                        pool_timeout_seconds=1))
+    app = create_app(broken, build_services(broken))
+    response = app.test_client().get("/oidc/authorize", query_string={
+        "response_type": "code", "client_id": "ent", "redirect_uri": "https://ent.example/cb", "scope": "openid"})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert "Service momentanément indisponible" in response.get_data(as_text=True)
