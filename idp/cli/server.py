@@ -62,12 +62,17 @@ def run_server(config_path: str | None, host: str, port: int, workers: int, thre
 
     from idp import metrics
 
-    metrics.prepare_multiprocess()  # one metrics directory for this server's workers (idp.metrics)
+    chosen = os.environ.get(metrics.MULTIPROC_ENV)
+    directory = metrics.prepare_multiprocess()  # one metrics directory for this server's workers (idp.metrics)
     if config_path:  # the workers build the app from idp.wsgi, which reads IDP_CONFIG
         os.environ["IDP_CONFIG"] = str(Path(config_path).resolve())
-    Granian(target, address=host, port=port, interface=Interfaces.WSGI, workers=workers,
-            blocking_threads=threads, websockets=False, log_level=LogLevels.warning,
-            respawn_failed_workers=True, respawn_interval=0.5, workers_kill_timeout=5).serve()
+    try:
+        Granian(target, address=host, port=port, interface=Interfaces.WSGI, workers=workers,
+                blocking_threads=threads, websockets=False, log_level=LogLevels.warning,
+                respawn_failed_workers=True, respawn_interval=0.5, workers_kill_timeout=5).serve()
+    finally:
+        if directory and not chosen:  # the temporary directory made for this server goes with it
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @click.command("serve")
