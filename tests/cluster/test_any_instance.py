@@ -162,6 +162,10 @@ def test_each_instance_exposes_its_workers_metrics_to_the_token_only(topology: T
                         timeout=10).status_code == 404  # never through the public load balancer
     url = f"{topology.cluster.instance_url(0)}/metrics"
     assert requests.get(url, timeout=10).status_code == 401
+    # A password login on this instance now (the group's other tests may have restarted it since theirs).
+    browser = ClusterBrowser(topology).on(0)
+    page = browser.idp_login(browser.get(f"{topology.idp}/login?profil=eleve"), PUPIL, PUPIL_PASSWORD, "eleve")
+    assert page.status == 200 and "Mes services" in page, page.text[:800]
     text = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).text
     logins = [line for line in text.splitlines() if line.startswith("idp_logins_total{")]
     assert any('outcome="success"' in line and 'route="password"' in line for line in logins), logins
