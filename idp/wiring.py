@@ -112,6 +112,7 @@ def build_activation_kit(settings: Settings, db: Database, uow: SqlUnitOfWorkFac
     """The delivery worker (adapters chosen by ``[mail]``/``[sms]``) and the machinery of the code-based flows."""
     from idp.delivery import build_mailer, build_sms_sender
     from idp.storage.activation_store import PayloadCipher, SqlActivationStore, SqlDeliveryQueue
+    from idp.web.catalogues import CompiledCatalogues
 
     cipher = PayloadCipher(settings.secret_key or "development-only")
     worker = DeliveryWorker(SqlDeliveryQueue(db.sessionmaker, cipher), build_mailer(settings, db.sessionmaker, clock),
@@ -134,7 +135,8 @@ def build_activation_kit(settings: Settings, db: Database, uow: SqlUnitOfWorkFac
     # The factory's units of work are SqlUnitOfWork: the activation store works on their ORM session.
     kit = FlowKit(uow=uow, stores=lambda u: SqlActivationStore(cast(SqlUnitOfWork, u).session, cipher),
                   clock=clock, limits=limits, secret=settings.secret_key or "development-only",
-                  product=settings.server.product_name, waker=worker)
+                  product=settings.server.product_name, waker=worker,
+                  catalogues=CompiledCatalogues(settings.i18n.languages))
     return worker, kit
 
 

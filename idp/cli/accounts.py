@@ -9,6 +9,7 @@ import click
 from idp.cli.main import CliContext, CommandFailed, pass_ctx
 from idp.core.audit import mask_email, mask_phone
 from idp.errors import PasswordRejected
+from idp.web.i18n import french_language_name
 
 
 @click.group("account")
@@ -43,6 +44,7 @@ def show(ctx: CliContext, identifier: str) -> None:
         f"nom           {a.family_name} {a.given_names}",
         f"courriel      {mask_email(a.email) if a.email else '—'}{' (vérifié)' if a.email_verified else ''}",
         f"téléphone     {mask_phone(a.phone) if a.phone else '—'}{' (vérifié)' if a.phone_verified else ''}",
+        f"langue        {french_language_name(a.language)}",
         f"créé le       {a.created_at:%d/%m/%Y %H:%M}" if a.created_at else "créé le       —",
         f"dernière connexion {a.last_login_at:%d/%m/%Y %H:%M}" if a.last_login_at else "dernière connexion —",
         f"sessions ouvertes  {len(sessions)}",

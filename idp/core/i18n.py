@@ -5,16 +5,26 @@ count); the web layer sets, for each request, the catalogue of the request's lan
 a context variable so that threads and requests never see each other's language. Outside a request (command line,
 workers) the text stays French. ``N_`` only marks a text for extraction (class attributes, module constants),
 translated when shown.
+
+A message nobody in the family asked for on the page being served (school staff sending the identifier again, the
+lockout notice) is written ``speaking`` the account's stored language instead, from ``Catalogues``;
+``current_language`` tells the flows which language the person is reading, to store it on the account.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Protocol
 
 
 class Translate(Protocol):
     """A language's catalogue: what the core needs of gettext's ``Translations``."""
+
+    def language(self) -> str | None:
+        """The code of the language a family is reading (``ar``), or None on a page that is not a family's own
+        choice (the staff console, French only)."""
 
     def gettext(self, message: str) -> str:
         """``message`` in this language."""
@@ -56,6 +66,38 @@ def use(translate: Translate | None) -> Token[Translate | None]:
 def reset(token: Token[Translate | None]) -> None:
     """Back to the language before ``use``."""
     _translate.reset(token)
+
+
+def current_language() -> str | None:
+    """The language the person is reading the current page in; None outside a family's page (command line,
+    workers, the staff console)."""
+    translate = _translate.get()
+    return translate.language() if translate is not None else None
+
+
+class Catalogues(Protocol):
+    """Every language's catalogue, for texts in another language than the page's."""
+
+    def catalogue(self, language: str) -> Translate | None:
+        """The catalogue of ``language``; None for French (the source) and for a language without one."""
+
+
+class SourceOnly:
+    """``Catalogues`` with none: every text stays French (the core's default until the wiring gives the real ones)."""
+
+    def catalogue(self, language: str) -> Translate | None:
+        """None: French."""
+        return None
+
+
+@contextmanager
+def speaking(catalogues: Catalogues, language: str | None) -> Iterator[None]:
+    """Texts written inside the block are in ``language`` (French when None or unknown), whatever the page's."""
+    token = use(catalogues.catalogue(language) if language else None)
+    try:
+        yield
+    finally:
+        reset(token)
 
 
 #: ``_`` under its long name, for modules where ``_`` is already the throwaway variable.

@@ -68,7 +68,11 @@ _POSTAL_CODE = select(_RP.c.postal_code).where(_RP.c.account_id == bindparam("ac
 _BY_IDENTIFIER = select(_AC).where(_AC.c.identifier == bindparam("identifier"))
 _PG_BY_IDENTIFIER = PgStatement(_BY_IDENTIFIER)  # every password login: psycopg directly on PostgreSQL
 _BY_ID = select(_AC).where(_AC.c.id == bindparam("account_id"))
-_RECORD_LOGIN = update(_AC).where(_AC.c.id == bindparam("account_id")).values(last_login_at=bindparam("at"))
+# The language rides on the last-login UPDATE: NULL keeps the stored one, so an unchanged language costs nothing.
+_RECORD_LOGIN = update(_AC).where(_AC.c.id == bindparam("account_id")).values(
+    last_login_at=bindparam("at"),
+    language=func.coalesce(bindparam("language", type_=_AC.c.language.type), _AC.c.language))
+_SET_LANGUAGE = update(_AC).where(_AC.c.id == bindparam("account_id")).values(language=bindparam("language"))
 
 
 def to_account(row: AccountRow | Row[Any] | SimpleNamespace) -> Account:
@@ -80,7 +84,7 @@ def to_account(row: AccountRow | Row[Any] | SimpleNamespace) -> Account:
         provisional_expires_at=row.provisional_expires_at, email=row.email,
         email_verified=row.email_verified_at is not None, phone=row.phone,
         phone_verified=row.phone_verified_at is not None, created_at=row.created_at,
-        last_login_at=row.last_login_at, register_changed_at=row.register_changed_at,
+        last_login_at=row.last_login_at, register_changed_at=row.register_changed_at, language=row.language,
     )
 
 
@@ -153,8 +157,11 @@ class SqlAccountRepository:
             values["closed_at"] = at
         self._s.execute(update(AccountRow).where(AccountRow.id == account_id).values(**values))
 
-    def record_login(self, account_id: int, at: dt.datetime) -> None:
-        self._s.execute(_RECORD_LOGIN, {"account_id": account_id, "at": at})
+    def record_login(self, account_id: int, at: dt.datetime, language: str | None = None) -> None:
+        self._s.execute(_RECORD_LOGIN, {"account_id": account_id, "at": at, "language": language})
+
+    def set_language(self, account_id: int, language: str) -> None:
+        self._s.execute(_SET_LANGUAGE, {"account_id": account_id, "language": language})
 
     def search(self, text: str, limit: int) -> Sequence[Account]:
         query = select(_AC).order_by(_AC.c.identifier).limit(limit)

@@ -165,6 +165,8 @@ class AccountRow(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # When a register import last changed what this account's answers release (cached copies before it are stale).
     register_changed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The language the family reads the screens in (``[i18n] languages``): staff-triggered messages go out in it.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class SsoSessionRow(Base):

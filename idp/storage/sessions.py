@@ -48,7 +48,9 @@ _LOGIN_WRITES = (
     .add_cte(
         insert(_S).values({c.name: bindparam(f"s_{c.name}", type_=c.type) for c in _S.c}).cte("opened"),
         update(_A).where(_A.c.id == bindparam("a_id"))
-        .values(last_login_at=bindparam("a_at", type_=_A.c.last_login_at.type)).cte("seen"),
+        .values(last_login_at=bindparam("a_at", type_=_A.c.last_login_at.type),
+                language=func.coalesce(bindparam("a_language", type_=_A.c.language.type), _A.c.language))
+        .cte("seen"),
         update(_R).where(_R.c.id == bindparam("r_id"))
         .values(session_id=bindparam("r_sid"), authenticated_at=bindparam("r_at", type_=_R.c.authenticated_at.type),
                 completed_at=func.coalesce(_R.c.completed_at, bindparam("r_done", type_=_R.c.completed_at.type)))
@@ -95,19 +97,20 @@ class SqlSessionRepository:
     def add(self, session: SsoSession) -> None:
         self._s.execute(_INSERT_SESSION, _session_values(session))
 
-    def add_at_login(self, session: SsoSession, *, request_id: str, complete: bool, event: AuditEvent) -> None:
-        """The session, the account's last login, the request answered, the audit line: one statement on
-        PostgreSQL; the same four statements in the caller's transaction elsewhere."""
+    def add_at_login(self, session: SsoSession, *, request_id: str, complete: bool, event: AuditEvent,
+                     language: str | None = None) -> None:
+        """The session, the account's last login (and language when it changed), the request answered, the
+        audit line: one statement on PostgreSQL; the same four statements in the caller's transaction elsewhere."""
         at = session.created_at
         if self._dialect != "postgresql":
             self.add(session)
-            SqlAccountRepository(self._s).record_login(session.account_id, at)
+            SqlAccountRepository(self._s).record_login(session.account_id, at, language)
             SqlAuthnRequestRepository(self._s).mark_authenticated(request_id, session.id, at, complete=complete)
             SqlAuditLog(self._s).record(event)
             return
         values: dict[str, Any] = {f"s_{key}": value for key, value in _session_values(session).items()}
         values.update({f"e_{key}": value for key, value in audit_row(event).items()})
-        values.update(a_id=session.account_id, a_at=at, r_id=request_id, r_sid=session.id, r_at=at,
+        values.update(a_id=session.account_id, a_at=at, a_language=language, r_id=request_id, r_sid=session.id, r_at=at,
                       r_done=at if complete else None)
         _PG_LOGIN_WRITES.execute(self._s, values)
         log_event(event)
@@ -139,6 +142,7 @@ class SqlSessionRepository:
             email_verified=m["a_email_verified_at"] is not None, phone=m["a_phone"],
             phone_verified=m["a_phone_verified_at"] is not None, created_at=m["a_created_at"],
             last_login_at=m["a_last_login_at"], register_changed_at=m["a_register_changed_at"],
+            language=m["a_language"],
         )
         return session, account
 

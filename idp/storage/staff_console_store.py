@@ -116,16 +116,16 @@ class SqlConsoleStore:
 
     def _student_query(self) -> Any:
         return (select(StudentRow, AccountRow.identifier, AccountRow.state, AccountRow.last_login_at,
-                       AccountRow.provisional_expires_at)
+                       AccountRow.provisional_expires_at, AccountRow.language)
                 .outerjoin(AccountRow, AccountRow.id == StudentRow.account_id))
 
     @staticmethod
     def _student(row: Any) -> Person:
-        s, identifier, state, last_login, expires = row
+        s, identifier, state, last_login, expires, language = row
         return Person(kind="student", id=s.id, uai=s.uai, family_name=s.family_name, given_names=s.given_names,
                       class_code=s.class_code, ine=s.ine, birth_date=s.birth_date, account_id=s.account_id,
                       identifier=identifier or "", account_state=_state(state), last_login_at=last_login,
-                      provisional_expires_at=expires, register_updated_at=s.updated_at)
+                      provisional_expires_at=expires, register_updated_at=s.updated_at, account_language=language)
 
     def search(self, scope: Scope, text: str, limit: int) -> list[Person]:
         """Pupils in scope matching a name, given name, INE, class or identifier, or whose legal
@@ -160,7 +160,7 @@ class SqlConsoleStore:
     def representatives_of(self, scope: Scope, student_id: int) -> list[Person]:
         query = (select(RepresentativeRow, StudentLinkRow.relationship, StudentLinkRow.legal_responsibility,
                         AccountRow.identifier, AccountRow.state, AccountRow.last_login_at,
-                        AccountRow.provisional_expires_at)
+                        AccountRow.provisional_expires_at, AccountRow.language)
                  .join(StudentLinkRow, StudentLinkRow.representative_id == RepresentativeRow.id)
                  .outerjoin(AccountRow, AccountRow.id == RepresentativeRow.account_id)
                  .where(StudentLinkRow.student_id == student_id, StudentLinkRow.status == "present",
@@ -169,8 +169,9 @@ class SqlConsoleStore:
         return [Person(kind="rep", id=r.id, uai=r.uai, family_name=r.family_name, given_names=r.given_names,
                        mobile_phone=r.mobile_phone, email=r.email, relationship=rel or "", external_id=r.external_id, legal_responsibility=legal,
                        account_id=r.account_id, identifier=ident or "", account_state=_state(state),
-                       last_login_at=last, provisional_expires_at=exp, register_updated_at=r.updated_at)
-                for r, rel, legal, ident, state, last, exp in self._s.execute(query)]
+                       last_login_at=last, provisional_expires_at=exp, register_updated_at=r.updated_at,
+                       account_language=language)
+                for r, rel, legal, ident, state, last, exp, language in self._s.execute(query)]
 
     def school_name(self, uai: str) -> str:
         return self._s.scalar(select(SchoolRow.name).where(SchoolRow.uai == uai)) or uai

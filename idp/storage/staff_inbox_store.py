@@ -41,6 +41,8 @@ class HelpRequestRow(Base):
     contact: Mapped[str] = mapped_column(String(254))
     message: Mapped[str] = mapped_column(Text, default="")
     context: Mapped[str] = mapped_column(String(40), default="")
+    #: The language of the page the request was typed on: the school answers in it.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     ip_key: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
 
@@ -67,10 +69,11 @@ class SqlInboxStore:
     # --- requests for help --------------------------------------------------------------------------
 
     def add_help_request(self, reference: str, uai: str, family_name: str, given_names: str, children: str,
-                         contact: str, message: str, context: str, ip_key: str, at: dt.datetime) -> None:
+                         contact: str, message: str, context: str, ip_key: str, at: dt.datetime,
+                         language: str | None = None) -> None:
         self._s.add(HelpRequestRow(reference=reference, uai=uai, family_name=family_name, given_names=given_names,
                                    children=children, contact=contact, message=message, context=context,
-                                   ip_key=ip_key, created_at=at))
+                                   ip_key=ip_key, created_at=at, language=language))
         self._s.flush()
 
     def count_help_requests(self, ip_key: str, since: dt.datetime) -> int:
@@ -118,7 +121,8 @@ class SqlInboxStore:
                 items.append(self._item("help_request", h.id, h.uai, h.created_at,
                                         f"Demande d'aide {h.reference} : {h.given_names} {h.family_name}", handled,
                                         details={"reference": h.reference, "children": h.children,
-                                                 "contact": h.contact, "message": h.message, "context": h.context}))
+                                                 "contact": h.contact, "message": h.message, "context": h.context,
+                                                 "language": h.language}))
         return sorted(items, key=lambda i: (i.created_at, i.id), reverse=True)
 
     def _birthdates(self, scope: Scope, uai: str, student_id: int | None,

@@ -5,6 +5,7 @@ is extracted from them (Jinja ``_()``/``{% trans %}`` and Python ``_``/``gettext
 ``idp/translations/<lang>/LC_MESSAGES/messages.po`` (kept in git, its header saying who drafted it) and the
 compiled ``messages.mo`` next to it (kept in git too, so a checkout runs without a build step; ``check`` fails
 when a ``.mo`` is older than its ``.po``). Used by ``idp i18n`` and by the test that fails on a missing string.
+``CompiledCatalogues`` reads the compiled files for texts written in a language other than the page's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
+from babel.support import NullTranslations, Translations
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 TRANSLATIONS = PROJECT / "idp" / "translations"
@@ -27,6 +29,41 @@ SOURCES = ((PROJECT / "templates", [("**.html", "jinja2.ext:babel_extract")], {"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "N_": None}
 DRAFT_NOTE = ("Traduction rédigée par l'équipe du projet (brouillon, non relu par un traducteur professionnel).\n"
               "Drafted by the project team; not yet reviewed by a professional translator.")
+
+
+class _Catalogue:
+    """One language's compiled catalogue as the core's ``Translate``."""
+
+    def __init__(self, code: str, translations: NullTranslations) -> None:
+        self._code, self._translations = code, translations
+
+    def language(self) -> str:
+        """This catalogue's language."""
+        return self._code
+
+    def gettext(self, message: str) -> str:
+        """``message`` in this language."""
+        return self._translations.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        """This language's form for ``n``."""
+        return self._translations.ngettext(singular, plural, n)
+
+
+class CompiledCatalogues:
+    """The core's ``Catalogues``: each offered language's ``messages.mo``, read once (the process keeps them)."""
+
+    def __init__(self, languages: Iterable[str], source: str = "fr") -> None:
+        self._offered = frozenset(languages) - {source}
+        self._loaded: dict[str, _Catalogue] = {}
+
+    def catalogue(self, language: str) -> _Catalogue | None:
+        """The catalogue of an offered language; None for French (the source) and any other code."""
+        if language not in self._offered:
+            return None
+        if language not in self._loaded:  # a race loads it twice, harmlessly
+            self._loaded[language] = _Catalogue(language, Translations.load(str(TRANSLATIONS), [language]))
+        return self._loaded[language]
 
 
 @dataclass

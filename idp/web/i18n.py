@@ -19,6 +19,7 @@ from werkzeug.http import parse_accept_header
 
 from idp.core import i18n as core_i18n
 from idp.settings import Settings
+from idp.web.security import sso_token
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 LANG_COOKIE = "idp_lang"
@@ -26,11 +27,19 @@ LANG_COOKIE = "idp_lang"
 #: Each language named in itself (the switch shows these, with ``lang`` on each link: WCAG 3.1.2).
 NATIVE_NAMES = {"fr": "Français", "en": "English", "ar": "العربية", "tr": "Türkçe", "pt": "Português",
                 "es": "Español"}
+#: The same languages named in French, for the staff console (French only) to say which one a family reads.
+FRENCH_NAMES = {"fr": "français", "en": "anglais", "ar": "arabe", "tr": "turc", "pt": "portugais", "es": "espagnol"}
 RIGHT_TO_LEFT = frozenset({"ar", "he", "fa", "ur"})
 #: Settings' default texts shown to families (translated where shown).
 DEFAULT_TEXTS = (core_i18n.N_("Le compte des parents et des élèves"),)
 
 bp = Blueprint("i18n", __name__)
+
+
+def french_language_name(code: str | None) -> str:
+    """A family's language as the console and the command line name it (« arabe »); « non connue » before it is
+    recorded."""
+    return FRENCH_NAMES.get(code, code) if code else "non connue"
 
 
 def choose_language(chosen: str | None, accept_language: str | None, languages: tuple[str, ...]) -> str:
@@ -90,11 +99,13 @@ def _local_path(target: str) -> str:
 @bp.get("/langue/<code>")
 def switch(code: str) -> ResponseReturnValue:
     """Remember the language chosen with the switch and go back to the page it was chosen on."""
-    settings: Settings = current_app.extensions["idp"].settings
+    services = current_app.extensions["idp"]
+    settings: Settings = services.settings
     response = redirect(_local_path(request.args.get("retour", "/")), 303)
     if code in settings.i18n.languages:
         response.set_cookie(LANG_COOKIE, code, max_age=settings.i18n.cookie_days * 86400, secure=settings.https,
                             httponly=True, samesite="Lax")
+        services.flow.remember_language(sso_token(settings), code)  # a logged-in person: kept on the account
     return response
 
 
@@ -121,6 +132,11 @@ def install_i18n(app: Flask, settings: Settings) -> None:
 class PageCatalogue:
     """The core's view of the page's catalogue (``idp.core.i18n.Translate``), looked up when a text is asked for:
     the language is chosen lazily, and ``force_locale`` (a mail in another language) is followed."""
+
+    def language(self) -> str | None:
+        """The page's language when it is a families' page (chosen by the switch, the cookie or the browser);
+        None on the staff console, whose pages are French whatever the person reads."""
+        return None if request.blueprint in FRENCH_ONLY else str(get_locale())
 
     def gettext(self, message: str) -> str:
         """``message`` in the page's language."""

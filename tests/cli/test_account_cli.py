@@ -32,6 +32,15 @@ def test_list_and_show(runner: Runner, account_factory: AccountFactory) -> None:
     shown = runner("account", "show", account.identifier)
     assert shown.exit_code == 0
     assert "de La Fontaine" in shown.output and "e•••@example.fr" in shown.output
+    assert "langue        non connue" in shown.output
+
+
+def test_show_names_the_stored_language(runner: Runner, services: Services, account_factory: AccountFactory) -> None:
+    account = account_factory("Élodie", "de La Fontaine")
+    with services.uow() as uow:
+        uow.accounts.set_language(account.id, "ar")
+        uow.commit()
+    assert "langue        arabe" in runner("account", "show", account.identifier).output
 
 
 def test_unknown_account_fails_with_one_line(runner: Runner) -> None:

@@ -18,6 +18,7 @@ from idp.storage.models import RepresentativeRow, SchoolRow, StudentLinkRow, Stu
 from idp.wiring import Services
 
 PHONE = "+33612345678"
+MAIL = "sophie.martin@example.fr"
 TYPED_PHONE = "06 12 34 56 78"
 CODE_RE = re.compile(r"\b([2-9A-HJKMNP-Z]{6})\b")
 GOOD_PASSWORD = "Tartine-Beurre-93!"
@@ -27,6 +28,15 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 def flow_settings(settings: Settings) -> Settings:
     """The test instance's settings with messages delivered on demand (no background thread)."""
     return dataclasses.replace(settings, delivery=DeliverySettings(background=False))
+
+
+def with_contacts(services: Services, account: Any, phone: str = PHONE, mail: str = MAIL) -> Any:
+    """The account with a verified mobile number and address (as « Mon compte » leaves them)."""
+    with services.uow() as uow:
+        uow.accounts.set_phone(account.id, phone, services.clock.now())
+        uow.accounts.set_email(account.id, mail, services.clock.now())
+        uow.commit()
+    return account
 
 
 def text_of(response: Any) -> str:

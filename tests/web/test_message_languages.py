@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))
 from test_activation_support import (  # noqa: E402
+    MAIL,
     PHONE,
     Browser,
     flow_settings,
@@ -24,6 +25,7 @@ from test_activation_support import (  # noqa: E402
     make_family,
     outbox,
     text_of,
+    with_contacts,
 )
 
 from idp.core import i18n as core_i18n  # noqa: E402
@@ -31,8 +33,6 @@ from idp.core.activation import messages  # noqa: E402
 from idp.settings import Settings  # noqa: E402
 from idp.web.i18n import PageCatalogue  # noqa: E402
 from idp.wiring import Services  # noqa: E402
-
-MAIL = "sophie.martin@example.fr"
 
 
 @pytest.fixture
@@ -42,12 +42,7 @@ def settings(base_settings: Settings) -> Settings:
 
 @pytest.fixture
 def sophie(services: Services, account_factory):
-    account = account_factory("Sophie", "Martin")
-    with services.uow() as uow:
-        uow.accounts.set_phone(account.id, PHONE, services.clock.now())
-        uow.accounts.set_email(account.id, MAIL, services.clock.now())
-        uow.commit()
-    return account
+    return with_contacts(services, account_factory("Sophie", "Martin"))
 
 
 def _english(app: Flask, ip: str) -> Browser:

@@ -17,11 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))
 from test_activation_support import (  # noqa: E402
     CODE_RE,
     GOOD_PASSWORD,
+    MAIL,
     PHONE,
     Browser,
     flow_settings,
     outbox,
     text_of,
+    with_contacts,
 )
 
 from idp.core.accounts.model import Profile  # noqa: E402
@@ -32,8 +34,6 @@ from idp.settings import Settings  # noqa: E402
 from idp.storage.models import SsoSessionRow  # noqa: E402
 from idp.wiring import Services  # noqa: E402
 
-MAIL = "sophie.martin@example.fr"
-
 
 @pytest.fixture
 def settings(base_settings: Settings) -> Settings:
@@ -42,12 +42,7 @@ def settings(base_settings: Settings) -> Settings:
 
 @pytest.fixture
 def sophie(services: Services, account_factory):
-    account = account_factory("Sophie", "Martin")
-    with services.uow() as uow:
-        uow.accounts.set_phone(account.id, PHONE, services.clock.now())
-        uow.accounts.set_email(account.id, MAIL, services.clock.now())
-        uow.commit()
-    return account
+    return with_contacts(services, account_factory("Sophie", "Martin"))
 
 
 def _client(app: Flask, ip: str) -> FlaskClient:

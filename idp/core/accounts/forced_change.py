@@ -69,7 +69,7 @@ class ForcedPasswordChange:
             now = self._clock.now()
             uow.accounts.set_password_hash(account.id, hashed, now, changed=True)  # clears must_change_password
             ended = uow.sessions.end_all(account.id, now)
-            new_token, _session, request = self._flow.open_after_step(uow, account.id, AuthMethod.PASSWORD,
+            new_token, _session, request = self._flow.open_after_step(uow, account, AuthMethod.PASSWORD,
                                                                request_id=request_id, browser_id=browser_id, ip=ip,
                                                                user_agent=user_agent, old_token=token)
             uow.audit.record(AuditEvent(event=PASSWORD_CHANGED_FORCED, at=now, account_id=account.id,

@@ -62,6 +62,9 @@ class Account:
     last_login_at: dt.datetime | None = None
     #: When a register import last changed what this account's answers release: copies kept before are stale.
     register_changed_at: dt.datetime | None = None
+    #: The language the person reads the screens in, recorded at login, activation, recovery and the language
+    #: switch (``idp.core.accounts.language``); None until then. Messages staff send go out in it.
+    language: str | None = None
 
     @property
     def display_name(self) -> str:

@@ -31,7 +31,7 @@ from idp.core.authn.flow import browser_hash
 from idp.core.authn.model import AuthnRequest, SsoSession
 from idp.core.authn.sessions import LogoutHooks
 from idp.core.clock import Clock
-from idp.core.i18n import N_, _, ngettext
+from idp.core.i18n import N_, Catalogues, SourceOnly, _, ngettext
 from idp.core.ports import AuditEvent, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("idp.activation")
@@ -91,6 +91,8 @@ class FlowKit:
     waker: Waker | None = None
     #: Run for every session a flow ends (password reset or change, "end this session"), after the commit.
     logout_hooks: LogoutHooks = field(default_factory=LogoutHooks)
+    #: Every language's texts, for messages written in the account's language rather than the page's.
+    catalogues: Catalogues = field(default_factory=SourceOnly)
 
     # --- keys -------------------------------------------------------------------------------------
 

@@ -411,7 +411,7 @@ class ParentEnrolment:
             uow.accounts.set_phone(account.id, tx.destination, now)
             store.move(tx.id, [TxState.DONE], TxState.DONE, now, account_id=account.id)
             cookie, session, request = self._flow.open_after_step(
-                uow, account.id, self.auth_method, request_id=tx.request_id, browser_id=browser_id, ip=ip,
+                uow, account, self.auth_method, request_id=tx.request_id, browser_id=browser_id, ip=ip,
                 user_agent=user_agent, old_token=old_token)
             self._after_create(uow, tx, account.id, session.id)
             kit.audit(uow, events.ACTIVATION_COMPLETED, account.id, account.identifier,

@@ -287,7 +287,7 @@ class ProvisionalCredentials:
                 self._send_link(uow, account, email)
             uow.throttle.reset(f"provbirth:{account.id}")
             cookie, session, request = self._flow.open_after_step(
-                uow, account.id, AuthMethod.PASSWORD, request_id=request_id, browser_id=browser_id, ip=ip,
+                uow, account, AuthMethod.PASSWORD, request_id=request_id, browser_id=browser_id, ip=ip,
                 user_agent=user_agent, old_token=session_token)
             kit.audit(uow, events.PROVISIONAL_COMPLETED, account.id, account.identifier, {"email": bool(email)}, ip)
             uow.commit()
@@ -341,7 +341,7 @@ class ProvisionalCredentials:
             moved = kit.stores(uow).move_representatives(provisional.id, existing.id)
             uow.accounts.set_state(provisional.id, AccountState.CLOSED, kit.clock.now())
             cookie, session, request = self._flow.open_after_step(
-                uow, existing.id, AuthMethod.PASSWORD, request_id=request_id, browser_id=browser_id, ip=ip,
+                uow, existing, AuthMethod.PASSWORD, request_id=request_id, browser_id=browser_id, ip=ip,
                 user_agent=user_agent, old_token=session_token)
             kit.audit(uow, events.PROVISIONAL_ATTACHED, existing.id, existing.identifier,
                       {"records": moved, "closed": provisional.identifier}, ip)

@@ -24,6 +24,7 @@ from typing import Any
 from idp import metrics
 from idp.core import audit
 from idp.core.accounts.identifiers import normalise_login_input
+from idp.core.accounts.language import language_to_record, remember_language
 from idp.core.accounts.model import Account, AccountState, Profile
 from idp.core.authn import throttle
 from idp.core.authn.model import Assertion, AuthMethod, AuthnRequest, SsoSession
@@ -302,9 +303,10 @@ class AuthnFlow:
         complete = complete and not provisional and not change_due
         event = AuditEvent(event=audit.LOGIN_SUCCESS, at=now, account_id=account.id,
                            subject=audit.mask_identifier(account.identifier), ip=ip, details={"method": method.value})
-        # The session, the account's last login, the request and the audit line: one statement on PostgreSQL.
-        # An unstored request (id "", the portal's) matches no row: its part of the statement changes nothing.
-        uow.sessions.add_at_login(session, request_id=request.id, complete=complete, event=event)
+        # The session, the account's last login (and language), the request and the audit line: one statement on
+        # PostgreSQL. An unstored request (id "", the portal's) matches no row: its part changes nothing.
+        uow.sessions.add_at_login(session, request_id=request.id, complete=complete, event=event,
+                                  language=language_to_record(account))
         done = dataclasses.replace(request, session_id=session.id, authenticated_at=now,
                                    completed_at=now if complete else None)
         return LoginOutcome(token=token, session=session, account=account, needs_activation=provisional,
@@ -312,10 +314,11 @@ class AuthnFlow:
 
     # --- after activation or recovery -------------------------------------------------------------
 
-    def open_after_step(self, uow: UnitOfWork, account_id: int, method: AuthMethod, *, request_id: str,
+    def open_after_step(self, uow: UnitOfWork, account: Account, method: AuthMethod, *, request_id: str,
                         browser_id: str, ip: str, user_agent: str = "",
                         old_token: str | None = None) -> tuple[str, SsoSession, AuthnRequest | None]:
-        """Open a NEW session inside the caller's transaction once an activation step proved who the person is.
+        """Open a NEW session inside the caller's transaction once an activation step proved who the person is
+        (the account's last login and language recorded with it).
 
         Any session behind ``old_token`` (a provisional one, or an attacker's planted cookie) is ended, never
         reused (SECURITY W01). When ``request_id`` names a request still pending in this browser, it is marked
@@ -326,8 +329,9 @@ class AuthnFlow:
             old = find_session(uow, old_token, self.session_policy, self._clock)
             if old is not None:
                 uow.sessions.end(old.id, now)
+        account_id = account.id
         token, session = open_session(uow, account_id, method, self.session_policy, self._clock, ip, user_agent)
-        uow.accounts.record_login(account_id, now)
+        uow.accounts.record_login(account_id, now, language_to_record(account))
         request = uow.authn_requests.get(request_id, browser_hash(browser_id)) if request_id else None
         if request is not None and (request.completed_at is not None or self._expired(request)):
             request = None
@@ -366,6 +370,17 @@ class AuthnFlow:
             found = find_session_with_account(uow, token, self.session_policy, self._clock)
             uow.commit()
         return found
+
+    def remember_language(self, token: str | None, language: str) -> bool:
+        """The language switch of a logged-in person: the language chosen is stored on the session's account
+        (nothing written when it is the stored one, or when nobody is logged in)."""
+        if not token:
+            return False
+        with self._uow() as uow:
+            found = find_session_with_account(uow, token, self.session_policy, self._clock)
+            written = found is not None and remember_language(uow, found[1], language)
+            uow.commit()
+        return written
 
     def logout(self, token: str | None, ip: str) -> SsoSession | None:
         """End the session behind a cookie; returns it (for single logout) or None if there was none."""

@@ -134,7 +134,7 @@ class FederatedEnrolment(ParentEnrolment):
             if not store.move(tx.id, list(states), TxState.DONE, kit.clock.now(), account_id=account_id):
                 raise StepNotAllowed()
             cookie, session, request = self._flow.open_after_step(
-                uow, account_id, self.auth_method, request_id=tx.request_id, browser_id=browser_id, ip=ip,
+                uow, account, self.auth_method, request_id=tx.request_id, browser_id=browser_id, ip=ip,
                 user_agent=user_agent, old_token=old_token)
             self._after_create(uow, tx, account_id, session.id)
             uow.commit()

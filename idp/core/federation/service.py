@@ -165,7 +165,7 @@ class FederationService:
             uow.commit()
             return Outcome("account_unavailable", request_id=pending.request_id)
         token, session, request = self._flow.open_after_step(
-            uow, account_id, AuthMethod.FEDERATION, request_id=pending.request_id, browser_id=browser_id, ip=ip,
+            uow, account, AuthMethod.FEDERATION, request_id=pending.request_id, browser_id=browser_id, ip=ip,
             user_agent=user_agent, old_token=old_token)
         self._links(uow).keep_id_token(session.id, answer.pivot.issuer, answer.id_token, self.kit.clock.now())
         self.kit.audit(uow, events.FEDERATION_LOGIN, account_id, account.identifier, {}, ip)

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from idp.core.accounts.identifiers import normalise_login_input
+from idp.core.accounts.language import in_account_language, remember_language
 from idp.core.accounts.model import Account, AccountState
 from idp.core.accounts.service import AccountService
 from idp.core.activation import events, messages
@@ -244,6 +245,7 @@ class RecoveryService:
             if not store.move(tx.id, [TxState.CODE_VERIFIED], TxState.DONE, now):
                 raise StepNotAllowed()
             uow.accounts.set_password_hash(account.id, hashed, now, changed=True)
+            remember_language(uow, account)
             ended = uow.sessions.end_all(account.id, now)
             store.cancel_account_transactions(account.id, (RESET,), now)
             throttle.record_success(throttle.keys_for(account.identifier, ""), uow.throttle)
@@ -291,10 +293,13 @@ def notify_lockout(kit: FlowKit, account: Account) -> None:
     channel, destination = (Channel.MAIL, email) if email else (Channel.SMS, phone)
     if not destination:
         return
-    text = messages.login_locked(kit.product, account.identifier, kit.clock.now())
+    # Failed logins are not necessarily the holder's: the notice is in the language the holder reads.
+    with in_account_language(kit.catalogues, account):
+        text = messages.login_locked(kit.product, account.identifier, kit.clock.now())
+        subject = messages.login_locked_subject(kit.product)
     with kit.uow() as uow:
         queued = kit.queue(uow, kit.stores(uow), channel, destination, text, purpose="lock_notice",
-                           account_id=account.id, subject=messages.login_locked_subject(kit.product))
+                           account_id=account.id, subject=subject)
         uow.commit()  # the message, or the audit line of its refusal
     if queued:
         kit.wake()

@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from idp.core.accounts.language import in_account_language
 from idp.core.accounts.model import AccountState
 from idp.core.accounts.service import AccountService
 from idp.core.activation import messages
@@ -173,7 +174,9 @@ class StaffConsole:
         with kit.uow() as uow:
             account = uow.accounts.get(person.account_id or 0)
             assert account is not None
-            text = messages.identifiers(kit.product, [(account.identifier, account.profile.label)])
+            with in_account_language(kit.catalogues, account):  # the family's language, not the console's
+                text = messages.identifiers(kit.product, [(account.identifier, account.profile.label)])
+                subject = messages.identifiers_subject(kit.product)
             channel, destination = self._destination(uow, account, person)
             if not destination:
                 raise FormProblem(["Aucun téléphone portable ni adresse électronique connu pour ce compte : "
@@ -181,7 +184,7 @@ class StaffConsole:
             from idp.core.activation.model import Channel
 
             sent = kit.queue(uow, kit.stores(uow), Channel(channel), destination, text, purpose="staff_identifier",
-                             subject=f"{kit.product} : votre identifiant")
+                             subject=subject)
             shown = mask_e164(destination) if channel == "sms" else mask_email(destination)
             self.audit(uow, ctx, "staff.identifier_sent", account.id, [person.key],
                        {"channel": channel, "to": shown, "sent": sent})

@@ -137,6 +137,8 @@ class Person:
     last_login_at: dt.datetime | None = None
     provisional_expires_at: dt.datetime | None = None
     register_updated_at: dt.datetime | None = None
+    #: The language the account's holder reads the screens in (None: not recorded yet, messages in French).
+    account_language: str | None = None
 
     @property
     def key(self) -> str:

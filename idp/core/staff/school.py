@@ -12,7 +12,7 @@ from typing import Any
 from idp.core.activation.common import FlowKit
 from idp.core.activation.errors import FormProblem, SendLimited
 from idp.core.activation.matching import name_problem
-from idp.core.i18n import _
+from idp.core.i18n import _, current_language
 from idp.core.staff.console import StaffConsole
 from idp.core.staff.errors import OutOfScope, ReferentOnly
 from idp.core.staff.model import CampaignTarget, FunnelRow, InboxItem, StaffContext
@@ -67,8 +67,10 @@ class SchoolDesk:
                 raise SendLimited(3600, _("Vous avez déjà envoyé plusieurs demandes : l'établissement vous "
                                           "répondra. Réessayez dans une heure si besoin."))
             reference = "AIDE-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+            # The page's language is kept with the request: the school answers in the language it was typed in.
             inbox.add_help_request(reference, uai, family_name.strip(), given_names.strip(), children.strip(),
-                                   contact.strip(), message.strip(), context[:40], ip_key, now)
+                                   contact.strip(), message.strip(), context[:40], ip_key, now,
+                                   language=current_language())
             kit.audit(uow, "help.requested", None, "", {"uai": uai, "reference": reference, "context": context[:40]},
                       ip)
             uow.commit()

@@ -21,6 +21,7 @@ from idp.core.staff.model import StaffContext
 from idp.settings import Settings
 from idp.staff_wiring import StaffServices
 from idp.web.activation import install_flow_headers
+from idp.web.i18n import french_language_name
 
 bp = Blueprint("staff", __name__, url_prefix="/etablissement")
 help_bp = Blueprint("help", __name__)
@@ -77,3 +78,4 @@ def register_staff(app: Flask) -> None:
 
     app.register_blueprint(bp)
     app.register_blueprint(help_bp)
+    app.jinja_env.filters["langue_famille"] = french_language_name
