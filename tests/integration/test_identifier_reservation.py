@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from idp.core.accounts.model import NewAccount, Profile
-from idp.core.clock import FrozenClock
-from idp.errors import IdentifierTaken
-from idp.storage.activation_store import ActivationTxRow
-from idp.wiring import Services
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))
+from test_activation_support import add_school, add_student  # noqa: E402
+
+from idp.core.accounts.model import NewAccount, Profile  # noqa: E402
+from idp.core.clock import FrozenClock  # noqa: E402
+from idp.errors import IdentifierTaken  # noqa: E402
+from idp.storage.activation_store import ActivationTxRow  # noqa: E402
+from idp.wiring import Services  # noqa: E402
 
 TTL = dt.timedelta(hours=1)
 _ids = itertools.count()
@@ -69,6 +74,18 @@ def test_a_direct_creation_skips_a_live_reservation(services: Services) -> None:
     assert create(services, reserved_by=tx) == reserved == "m.dupont1"
     assert create(services) == "m.dupont3"
     assert create(services, given="Marc") == "m.dupont4"  # same base, another given name
+
+
+def test_letters_for_the_register_s_pupils_skip_a_live_reservation(services: Services) -> None:
+    """Provisional accounts made from the register (``idp account issue-provisional``, the staff console's
+    letters) are numbered past the identifier a parent with the same initial and name was shown."""
+    add_school(services, "0690026D", "Lycée du Parc", "lycee", "Lyon")
+    add_student(services, "0690026D", "130000001AA", "Lefèvre", "Noé", dt.date(2009, 5, 6), "2C")
+    tx = new_transaction(services)
+    assert reserve(services, tx, "Nadia", "Lefèvre") == "n.lefevre1"
+    (letter,) = services.provisional.issue("0690026D", class_code="2C").issued
+    assert letter.identifier == "n.lefevre2"
+    assert create(services, reserved_by=tx, given="Nadia", family="Lefèvre") == "n.lefevre1"
 
 
 def test_an_expired_reservation_is_reusable_and_lost_by_its_transaction(services: Services,

@@ -392,8 +392,9 @@ class ParentEnrolment:
             store = kit.stores(uow)
             now = kit.clock.now()
             rep = reps[0]
-            # The reserved identifier is locked first, then the transaction row (the order of every reservation):
-            # a double click waits here, then finds the identifier taken and the transaction done.
+            # The reserved identifier's lock before the transaction row: a reservation holding that lock may release
+            # this row's expired reservation, so the other order could deadlock. A double click waits here, then
+            # finds the identifier taken and the transaction done.
             try:
                 account = self._accounts.create(NewAccount(profile=Profile.PARENT, family_name=rep.family_name,
                                                            given_names=rep.given_names, state=AccountState.ACTIVE,
