@@ -119,6 +119,14 @@ class PasswordRejected(IdpError):
         super().__init__("Le mot de passe ne respecte pas les règles : " + " ".join(reasons))
 
 
+class IdentifierTaken(IdpError):
+    """The identifier an activation reserved is no longer its own: the reservation ended with its transaction
+    (expired) and another account or activation took the identifier meanwhile. The flow starts again."""
+
+    code = "identifier_taken"
+    description = "L'identifiant réservé pour ce compte a été attribué entre-temps."
+
+
 class NotFound(IdpError):
     """The thing asked for does not exist (or no longer does)."""
 

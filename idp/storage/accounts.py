@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
 from collections.abc import Iterable, Sequence
+from string import digits
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, union_all, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from idp.core.accounts.identifiers import format_identifier
+from idp.core.accounts.identifiers import format_identifier, next_free_number
 from idp.core.accounts.model import Account, AccountState, NewAccount, Profile
+from idp.errors import IdentifierTaken
+
+# The module, not its names: activation_store is still loading when models.py brings this module in.
+from idp.storage import activation_store as tx_store
+from idp.storage import locks
 from idp.storage.models import (
     AccountRow,
     Executor,
@@ -26,11 +31,6 @@ from idp.storage.models import (
     table_of,
 )
 from idp.storage.pgexec import PgStatement
-
-MAX_ATTEMPTS = 20
-# The number part of an identifier (what ``add`` accepts after the base in a preferred identifier).
-_NUMBERED = re.compile(r"[0-9]{1,6}")
-
 
 _ST, _SC = table_of(StudentRow), table_of(SchoolRow)
 _SL, _RP = table_of(StudentLinkRow), table_of(RepresentativeRow)
@@ -88,6 +88,11 @@ def to_account(row: AccountRow | Row[Any] | SimpleNamespace) -> Account:
     )
 
 
+def _lock_name(identifier_base: str) -> str:
+    """What creations and reservations of one base's identifiers lock: they pick numbers one at a time."""
+    return f"identifier:{identifier_base}"
+
+
 class SqlAccountRepository:
     """``AccountRepository`` on SQLAlchemy."""
 
@@ -106,44 +111,70 @@ class SqlAccountRepository:
         row = self._s.execute(_BY_IDENTIFIER, {"identifier": identifier}).first()
         return to_account(row) if row else None
 
-    def _next_number(self, base: str) -> int:
-        pattern = re.compile(re.escape(base) + r"([0-9]{1,6})$")
-        taken = self._s.scalars(select(AccountRow.identifier).where(AccountRow.identifier.like(base + "%")))
-        numbers = [int(m.group(1)) for ident in taken if (m := pattern.match(ident))]
-        return max(numbers, default=0) + 1
+    def _free_identifier(self, session: Session, identifier_base: str, at: dt.datetime) -> str:
+        """Lock the base, then ``base`` + one more than the highest number an account holds or a live activation
+        transaction has reserved. The lock stays until commit, so the same number cannot be handed out twice."""
+        locks.hold(session, _lock_name(identifier_base))
+        like, tx = identifier_base + "%", tx_store.ActivationTxRow
+        taken = session.scalars(union_all(
+            select(_AC.c.identifier).where(_AC.c.identifier.like(like)),
+            select(tx.reserved_identifier).where(tx.reserved_identifier.like(like), tx_store.reservation_holds(at))))
+        return format_identifier(identifier_base, next_free_number(identifier_base, taken))
 
-    def free_identifier(self, identifier_base: str) -> str:
-        """``base`` + the next free number, as ``add`` would allocate it now."""
-        return format_identifier(identifier_base, self._next_number(identifier_base))
+    def reserve_identifier(self, identifier_base: str, transaction_id: str, at: dt.datetime) -> str:
+        """Reserve the next free identifier of this base for the activation transaction ``transaction_id``: while
+        that transaction lives, no other creation or reservation is given it. An ended reservation of the same
+        identifier is released first (the unique index allows one holder)."""
+        session = self._session()
+        identifier = self._free_identifier(session, identifier_base, at)
+        tx = tx_store.ActivationTxRow
+        session.execute(update(tx).where(tx.reserved_identifier == identifier, ~tx_store.reservation_holds(at))
+                        .values(reserved_identifier=None))
+        session.execute(update(tx).where(tx.id == transaction_id).values(reserved_identifier=identifier))
+        return identifier
 
     def add(self, new: NewAccount, identifier_base: str, at: dt.datetime, *,
-            preferred: str | None = None) -> Account:
-        """Insert an account under ``preferred`` (an identifier shown earlier, if of this base and still free), else
-        ``base`` + the next free number; retry when another worker took it."""
-        now = at
-        first = preferred if preferred and _NUMBERED.fullmatch(preferred.removeprefix(identifier_base)) else None
-        session = self._s
-        if not isinstance(session, Session):
+            reserved_by: str | None = None) -> Account:
+        """Insert an account under the next free identifier of its base, or, with ``reserved_by``, under exactly
+        the identifier that activation transaction reserved (``IdentifierTaken`` once it is no longer its own)."""
+        session = self._session()
+        if reserved_by is None:
+            identifier = self._free_identifier(session, identifier_base, at)
+        else:
+            identifier = self._reserved(session, reserved_by)
+        row = AccountRow(
+            public_id=secrets.token_hex(16), identifier=identifier,
+            profile=new.profile.value, state=new.state.value, family_name=new.family_name,
+            given_names=new.given_names, password_hash=new.password_hash,
+            password_changed_at=at if new.password_hash else None,
+            must_change_password=new.must_change_password, provisional_expires_at=new.provisional_expires_at,
+            email=new.email, phone=new.phone, created_at=at,
+        )
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError:
+            if reserved_by is None:
+                raise
+            raise IdentifierTaken() from None  # reservation expired, then the identifier went to a new account
+        return to_account(row)
+
+    def _reserved(self, session: Session, transaction_id: str) -> str:
+        """The identifier the transaction holds, its base locked (as by every creation and reservation of it)."""
+        tx = tx_store.ActivationTxRow
+        held = select(tx.reserved_identifier).where(tx.id == transaction_id)
+        identifier: str | None = session.scalar(held)
+        if not identifier:
+            raise IdentifierTaken()
+        locks.hold(session, _lock_name(identifier.rstrip(digits)))
+        if session.scalar(held) != identifier:  # released and reserved again before the lock
+            raise IdentifierTaken()
+        return identifier
+
+    def _session(self) -> Session:
+        if not isinstance(self._s, Session):
             raise TypeError("accounts are created in a unit of work's transaction, not in autocommit")
-        for attempt in range(MAX_ATTEMPTS):
-            number = self._next_number(identifier_base) + (secrets.randbelow(3 * attempt) if attempt else 0)
-            identifier = first if first and attempt == 0 else format_identifier(identifier_base, number)
-            row = AccountRow(
-                public_id=secrets.token_hex(16), identifier=identifier,
-                profile=new.profile.value, state=new.state.value, family_name=new.family_name,
-                given_names=new.given_names, password_hash=new.password_hash,
-                password_changed_at=now if new.password_hash else None,
-                must_change_password=new.must_change_password, provisional_expires_at=new.provisional_expires_at,
-                email=new.email, phone=new.phone, created_at=now,
-            )
-            try:
-                with session.begin_nested():
-                    session.add(row)
-                    session.flush()
-            except IntegrityError:
-                continue
-            return to_account(row)
-        raise RuntimeError(f"no free identifier for {identifier_base} after {MAX_ATTEMPTS} attempts")
+        return self._s
 
     def set_password_hash(self, account_id: int, password_hash: str, at: dt.datetime, *, changed: bool) -> None:
         values: dict[str, object] = {"password_hash": password_hash}

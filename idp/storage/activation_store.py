@@ -19,7 +19,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from idp.core.activation.model import (
@@ -32,6 +44,7 @@ from idp.core.activation.model import (
     Transaction,
     TxState,
 )
+from idp.storage import locks
 from idp.storage.models import (
     AccountRow,
     Base,
@@ -52,7 +65,10 @@ class ActivationTxRow(Base):
 
     __tablename__ = "activation_transactions"
     __table_args__ = (Index("ix_activation_tx_ip", "ip_key", "created_at"),
-                      Index("ix_activation_tx_account", "account_id", "kind"))
+                      Index("ix_activation_tx_account", "account_id", "kind"),
+                      # One transaction per reserved identifier: a reservation that has ended is set back to NULL
+                      # before its identifier is reserved again (``SqlAccountRepository.reserve_identifier``).
+                      Index("ux_activation_tx_reserved_identifier", "reserved_identifier", unique=True))
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(24))
@@ -70,6 +86,15 @@ class ActivationTxRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    #: The ``p.nomNN`` identifier shown before the password, kept for this transaction's account while it lives.
+    reserved_identifier: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+def reservation_holds(at: dt.datetime) -> ColumnElement[bool]:
+    """Whether a transaction's reserved identifier is still its own at ``at``: the transaction has neither ended
+    (account made, or cancelled) nor expired. Other reservations are ignored, and released when reserved again."""
+    return and_(ActivationTxRow.reserved_identifier.is_not(None), ActivationTxRow.expires_at > at,
+                ActivationTxRow.state.not_in([TxState.DONE.value, TxState.CANCELLED.value]))
 
 
 class ActivationCodeRow(Base):
@@ -184,7 +209,7 @@ def _to_tx(row: ActivationTxRow) -> Transaction:
         id=row.id, kind=row.kind, state=TxState(row.state), browser_hash=row.browser_hash, ip_key=row.ip_key,
         request_id=row.request_id, account_id=row.account_id, channel=row.channel, destination=row.destination,
         data=json.loads(row.data), sends=row.sends, last_send_at=row.last_send_at, failures=row.failures,
-        created_at=row.created_at, expires_at=row.expires_at,
+        created_at=row.created_at, expires_at=row.expires_at, reserved_identifier=row.reserved_identifier or "",
     )
 
 
@@ -256,9 +281,7 @@ class SqlActivationStore:
 
     def serialise(self, key: str) -> None:
         """Serialise transactions working on the same key (PostgreSQL advisory lock; SQLite already is)."""
-        if self._s.get_bind().dialect.name == "postgresql":
-            number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-            self._s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": number})
+        locks.hold(self._s, key)
 
     # --- codes -------------------------------------------------------------------------------------
 

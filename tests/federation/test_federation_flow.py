@@ -4,6 +4,7 @@ logout."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from fc_support import (  # noqa: E402,F401 - fixtures
     upstream,
 )
 
-from idp.core.accounts.model import AccountState  # noqa: E402
+from idp.core.accounts.model import AccountState, NewAccount, Profile  # noqa: E402
 from idp.storage.federation_store import FederationLinkRow, FederationSessionRow  # noqa: E402
 from idp.storage.models import AccountRow, AuditEventRow, RepresentativeRow, SsoSessionRow  # noqa: E402
 from idp.wiring import Services  # noqa: E402
@@ -78,10 +79,14 @@ def test_first_login_confirms_by_sms_then_the_next_one_goes_straight_through(
     assert browser.code(code).headers["Location"] == "/franceconnect/eleves"
     assert browser.children({"Inès": KARIM_CHILD_BORN}).headers["Location"] == "/franceconnect/mot-de-passe"
     assert _links(services) == []  # nothing linked before the account exists
+    shown = re.search(r'id="identifiant-affiche"[^>]*value="(k\.lefort[0-9]+)"',
+                      text_of(client.get("/franceconnect/mot-de-passe"))).group(1)
+    # Reserved for this activation: an account created meanwhile gets the next number.
+    assert services.accounts.create(NewAccount(Profile.PARENT, "Lefort", "Kévin")).identifier != shown
     done = browser.password(GOOD_PASSWORD)
     assert done.status_code == 303 and done.headers["Location"] == "/franceconnect/termine"
     identifier = text_of(client.get("/franceconnect/termine"))
-    assert "Votre compte a été activé avec succès" in identifier and "k.lefort" in identifier
+    assert "Votre compte a été activé avec succès" in identifier and f"<strong>{shown}</strong>" in identifier
     back = client.get("/franceconnect/acceder")
     assert back.status_code == 303 and back.headers["Location"].startswith("/")  # the portal's resume URL
     (link,) = _links(services)

@@ -9,12 +9,15 @@ import re
 
 import pytest
 from conftest import LoginHelper, stored_login_url
+from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from test_activation_support import (
     GOOD_PASSWORD,
     PHONE,
     Browser,
+    add_parent,
+    add_student,
     flow_settings,
     last_code,
     make_family,
@@ -28,6 +31,8 @@ from idp.settings import Settings
 from idp.storage.activation_store import WrongLinkReportRow
 from idp.storage.models import AccountRow, AuditEventRow, RepresentativeRow, StudentLinkRow
 from idp.wiring import Services
+
+OTHER_PHONE = "+33698765432"
 
 
 @pytest.fixture
@@ -242,21 +247,68 @@ def test_identifier_shown_before_the_password_is_the_account_s(client: FlaskClie
         assert uow.accounts.by_identifier(shown) is not None
 
 
-def test_identifier_shown_taken_meanwhile_gives_the_next_one(client: FlaskClient, services: Services,
-                                                             browser: Browser) -> None:
-    """Shown, not locked: if another account took it before the password, the next free one is given (and the
-    last page shows it)."""
+def _shown_identifier(client: FlaskClient) -> str:
+    page = text_of(client.get("/creer-mon-compte/mot-de-passe"))
+    return re.search(r'id="identifiant-affiche"[^>]*value="([a-z.0-9]+)"', page).group(1)
+
+
+def _final_identifier(client: FlaskClient) -> str:
+    return re.search(r"<strong>([a-z]\.[a-z]+[0-9]+)</strong>", text_of(client.get("/creer-mon-compte/termine"))).group(1)
+
+
+def test_identifier_shown_is_reserved_until_the_account_is_made(client: FlaskClient, services: Services,
+                                                                 browser: Browser) -> None:
+    """Shown and reserved: an account created meanwhile (staff, command line) gets the next number, and the
+    activation's account, and its last page, the one shown above the password."""
     family = make_family(services)
     browser.start_activation()
     browser.code(last_code(services))
     browser.children(_dates(browser, family.children))
-    page = text_of(client.get("/creer-mon-compte/mot-de-passe"))
-    shown = re.search(r'id="identifiant-affiche"[^>]*value="([a-z.0-9]+)"', page).group(1)
-    services.accounts.create(NewAccount(profile=Profile.PARENT, family_name="Martin", given_names="Simon"))
+    shown = _shown_identifier(client)
+    other = services.accounts.create(NewAccount(profile=Profile.PARENT, family_name="Martin", given_names="Simon"))
+    assert other.identifier != shown and other.identifier.startswith("s.martin")
+    assert browser.password().headers["Location"] == "/creer-mon-compte/termine"
+    assert _final_identifier(client) == shown
+
+
+def test_two_parents_with_the_same_names_keep_the_identifiers_shown(app: Flask, client: FlaskClient, services: Services,
+                                                                   browser: Browser) -> None:
+    """Two Sophie Martin activate at once: each is shown its own identifier and gets it, whoever finishes first."""
+    family = make_family(services)
+    theo = add_student(services, "0301234A", "120456791EF", "Martin", "Théo", dt.date(2013, 5, 6), "6A")
+    add_parent(services, "0301234A", "R9", "MARTIN", "Sophie", OTHER_PHONE, [theo])
+    other = Browser(app.test_client())
+    browser.start_activation()
+    other.start_activation(phone="06 98 76 54 32")
+    browser.code(last_code(services))
+    other.code(last_code(services, OTHER_PHONE))
+    browser.children(_dates(browser, family.children))
+    other.children({0: ("oui", dt.date(2013, 5, 6))})
+    first, second = _shown_identifier(client), _shown_identifier(other.client)
+    assert first != second and {first, second} == {"s.martin1", "s.martin2"}
+    other.password()
     browser.password()
-    success = text_of(client.get("/creer-mon-compte/termine"))
-    given = re.search(r'<strong>([a-z]\.[a-z]+[0-9]+)</strong>', success).group(1)
-    assert given != shown and given.startswith("s.martin")
+    assert (_final_identifier(client), _final_identifier(other.client)) == (first, second)
+
+
+def test_a_reservation_lost_after_expiry_starts_the_activation_again(client: FlaskClient, services: Services,
+                                                                     browser: Browser, clock: FrozenClock) -> None:
+    """Defensive path: the transaction expired, an account took its identifier meanwhile, and a worker whose
+    clock lags still accepts the password: no account under another identifier, the démarche starts again."""
+    family = make_family(services)
+    browser.start_activation()
+    browser.code(last_code(services))
+    browser.children(_dates(browser, family.children))
+    shown = _shown_identifier(client)
+    clock.advance(hours=2)
+    taken = services.accounts.create(NewAccount(profile=Profile.PARENT, family_name="Martin", given_names="Simon"))
+    assert taken.identifier == shown  # the expired reservation no longer holds it
+    clock.advance(hours=-2)
+    refused = browser.password()
+    assert refused.status_code == 400 and "Recommencez depuis le début" in text_of(refused)
+    with services.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(AccountRow)) == 1
+        assert uow.session.scalars(select(RepresentativeRow.account_id)).all() == [None, None]
 
 
 def test_resend_replaces_the_code_within_limits(client: FlaskClient, services: Services, browser: Browser,

@@ -10,6 +10,7 @@ from idp.core.accounts.identifiers import (
     format_identifier,
     identifier_base,
     initial_for_identifier,
+    next_free_number,
     normalise_login_input,
     normalise_name_for_identifier,
 )
@@ -174,3 +175,14 @@ def test_login_input_is_capped_to_64_characters() -> None:
 
 def test_fold_text_matches_names_regardless_of_case_and_accents() -> None:
     assert fold_text("Élodie") == fold_text("ELODIE") == "elodie"
+
+
+@pytest.mark.parametrize(("taken", "expected"), [
+    ([], 1),
+    (["m.dupont1", "m.dupont2"], 3),
+    (["m.dupont1", "m.dupont7"], 8),  # after the highest, not in a gap
+    (["m.dupontel3", "m.dupont", "m.dupont2x", "m.dupont1234567"], 1),  # other bases and malformed rows ignored
+    (["m.dupont4", "m.dupont4"], 5),  # an identifier both held by an account and still listed as reserved
+])
+def test_next_free_number_follows_the_highest_of_the_base(taken: list[str], expected: int) -> None:
+    assert next_free_number("m.dupont", taken) == expected

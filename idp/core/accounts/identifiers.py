@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 MAX_NAME_PART = 20
@@ -106,6 +107,14 @@ def format_identifier(base: str, number: int) -> str:
     if not 1 <= number <= MAX_NUMBER:
         raise ValueError(f"identifier number must be between 1 and {MAX_NUMBER}, got {number}")
     return f"{base}{number}"
+
+
+def next_free_number(base: str, taken: Iterable[str]) -> int:
+    """One more than the highest number of the ``taken`` identifiers of this base, 1 when there is none.
+
+    "m.dupont" does not count "m.dupontel3": the rest after the base must be the number alone."""
+    pattern = re.compile(re.escape(base) + "([0-9]{1,6})")
+    return max((int(m.group(1)) for ident in taken if (m := pattern.fullmatch(ident))), default=0) + 1
 
 
 def normalise_login_input(text: str) -> str:

@@ -50,32 +50,36 @@ class AccountService:
         if violations:
             raise PasswordRejected([v.message for v in violations])
 
-    def propose_identifier(self, uow: UnitOfWork, given_names: str, family_name: str) -> str:
-        """The ``p.nomNN`` identifier an account with these names would get now, for a flow to show it before the
-        password is chosen (password managers file the password under it) and pass it back to ``create``."""
-        return uow.accounts.free_identifier(identifier_base(given_names, family_name))
+    def reserve_identifier(self, uow: UnitOfWork, transaction_id: str, given_names: str, family_name: str) -> str:
+        """Reserve the ``p.nomNN`` identifier the account of this activation transaction will have, for the flow to
+        show it before the password is chosen (password managers file the password under it). While the
+        transaction lives no one else is given it; ``create(..., reserved_by=transaction_id)`` then uses it."""
+        return uow.accounts.reserve_identifier(identifier_base(given_names, family_name), transaction_id,
+                                               self._clock.now())
 
     def create(self, new: NewAccount, password: str | None = None, *, actor: str = "system",
-               uow: UnitOfWork | None = None, preferred: str | None = None) -> Account:
+               uow: UnitOfWork | None = None, reserved_by: str | None = None) -> Account:
         """Create an account with a generated ``p.nomNN`` identifier (and a checked password if given).
 
         With ``uow``, the account is added inside the caller's transaction (not committed here), so a flow can
         create it and claim register records atomically; hash the password before opening that transaction.
-        ``preferred`` is an identifier from ``propose_identifier``: taken if still free, else the next free one.
+        ``reserved_by`` is an activation transaction that ``reserve_identifier`` gave an identifier: the account
+        gets exactly that one, or ``IdentifierTaken`` is raised if the transaction expired and lost it.
         """
         if password is not None:
             self.check_new_password(password, PasswordContext(names=(new.family_name, new.given_names)))
             new = NewAccount(**{**new.__dict__, "password_hash": self._hasher.hash(password)})
         if uow is not None:
-            account = uow.accounts.add(new, identifier_base(new.given_names, new.family_name), self._clock.now(),
-                                       preferred=preferred)
-            self._audit(uow, audit.ACCOUNT_CREATED, account, {"actor": actor, "state": new.state.value})
-            return account
+            return self._add(uow, new, actor, reserved_by)
         with self._uow() as own:
-            account = own.accounts.add(new, identifier_base(new.given_names, new.family_name), self._clock.now(),
-                                       preferred=preferred)
-            self._audit(own, audit.ACCOUNT_CREATED, account, {"actor": actor, "state": new.state.value})
+            account = self._add(own, new, actor, reserved_by)
             own.commit()
+        return account
+
+    def _add(self, uow: UnitOfWork, new: NewAccount, actor: str, reserved_by: str | None) -> Account:
+        account = uow.accounts.add(new, identifier_base(new.given_names, new.family_name), self._clock.now(),
+                                   reserved_by=reserved_by)
+        self._audit(uow, audit.ACCOUNT_CREATED, account, {"actor": actor, "state": new.state.value})
         return account
 
     def set_password(self, identifier: str, password: str, *, actor: str = "helpdesk") -> Account:

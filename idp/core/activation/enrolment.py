@@ -23,6 +23,7 @@ from idp.core.activation.common import Completion, FlowKit
 from idp.core.activation.dates import date_of
 from idp.core.activation.errors import (
     AlreadyActivated,
+    FlowExpired,
     FormProblem,
     StepNotAllowed,
     TooManyAttempts,
@@ -44,7 +45,7 @@ from idp.core.i18n import N_, _, ngettext
 from idp.core.passwords.hashing import PasswordHasher
 from idp.core.passwords.policy import MSG_MISMATCH, NO_CONTEXT, PasswordContext
 from idp.core.ports import UnitOfWork
-from idp.errors import PasswordRejected
+from idp.errors import IdentifierTaken, IdpError, PasswordRejected
 
 KIND = TxKind.PARENT_SMS.value
 DATES_PROBLEM = N_("Les dates de naissance saisies ne correspondent pas aux informations de l'établissement.")
@@ -185,8 +186,8 @@ class ParentEnrolment:
                 account = uow.accounts.get(int(account_id)) if account_id else None
                 identifier = account.identifier if account else ""
             elif tx.state is TxState.CHILDREN_OK:
-                # Shown only to whoever proved the code and the birth dates: the identifier the account will have.
-                identifier = tx.data.get("identifier", "")
+                # Shown only to whoever proved the code and the birth dates: the identifier reserved for the account.
+                identifier = tx.reserved_identifier
                 avoid = self._context(store, tx, self._records(store, tx))
             problem = tx.state is TxState.CODE_SENT and kit.delivery_problem(store, tx, Channel.SMS)
             delayed = tx.state is TxState.CODE_SENT and not problem and kit.delivery_delayed(store, tx)
@@ -297,10 +298,10 @@ class ParentEnrolment:
             reps = self._records(store, tx)
             if not reps:
                 raise StepNotAllowed()
-            # Known before the password, so the password step can show it to password managers.
-            identifier = self._accounts.propose_identifier(uow, reps[0].given_names, reps[0].family_name)
-            store.move(tx.id, [TxState.CODE_VERIFIED], TxState.CHILDREN_OK, now,
-                       data={**tx.data, "confirmed": [c["student"] for c in confirmed], "identifier": identifier})
+            if store.move(tx.id, [TxState.CODE_VERIFIED], TxState.CHILDREN_OK, now,
+                          data={**tx.data, "confirmed": [c["student"] for c in confirmed]}):
+                # Reserved now, so the password step can show it to password managers: the account gets it.
+                self._accounts.reserve_identifier(uow, tx.id, reps[0].given_names, reps[0].family_name)
             uow.commit()
         return TxState.CHILDREN_OK
 
@@ -381,7 +382,7 @@ class ParentEnrolment:
         confirmed = set(tx.data.get("confirmed", []))
         kids = [c for c in self._children(store, reps) if c.student_id in confirmed]
         names = (reps[0].family_name, reps[0].given_names, *(f"{k.family_name} {k.given_names}" for k in kids))
-        return PasswordContext(identifier=tx.data.get("identifier", ""), names=names,
+        return PasswordContext(identifier=tx.reserved_identifier, names=names,
                                birth_years=tuple(k.birth_date.year for k in kids))
 
     def _create(self, tx: Transaction, reps: list[RepresentativeRecord], password_hash: str, *, browser_id: str,
@@ -390,17 +391,21 @@ class ParentEnrolment:
         with kit.uow() as uow:
             store = kit.stores(uow)
             now = kit.clock.now()
-            # The transaction row is taken first: a double click waits here, then finds it done.
-            if not store.move(tx.id, [TxState.CHILDREN_OK], TxState.DONE, now):
-                current = store.get_transaction(tx.id)
-                if current is not None and current.state is TxState.DONE:
-                    return self._repeat(uow, current)
-                raise StepNotAllowed()
             rep = reps[0]
-            account = self._accounts.create(NewAccount(profile=Profile.PARENT, family_name=rep.family_name,
-                                                       given_names=rep.given_names, state=AccountState.ACTIVE,
-                                                       password_hash=password_hash),
-                                            actor="activation", uow=uow, preferred=tx.data.get("identifier"))
+            # The reserved identifier's lock before the transaction row: a reservation holding that lock may release
+            # this row's expired reservation, so the other order could deadlock. A double click waits here, then
+            # finds the identifier taken and the transaction done.
+            try:
+                account = self._accounts.create(NewAccount(profile=Profile.PARENT, family_name=rep.family_name,
+                                                           given_names=rep.given_names, state=AccountState.ACTIVE,
+                                                           password_hash=password_hash),
+                                                actor="activation", uow=uow, reserved_by=tx.id)
+            except IdentifierTaken:
+                uow.rollback()
+                return self._settled(uow, tx, FlowExpired())
+            if not store.move(tx.id, [TxState.CHILDREN_OK], TxState.DONE, now):
+                uow.rollback()
+                return self._settled(uow, tx, StepNotAllowed())
             claimed = uow.accounts.claim_register(account.id, representatives=[(r.uai, r.external_id) for r in reps])
             if claimed != len(reps):
                 uow.rollback()
@@ -418,6 +423,15 @@ class ParentEnrolment:
                       {"records": claimed, "uai": sorted({r.uai for r in reps})}, ip)
             uow.commit()
         return Completion(identifier=account.identifier, token=cookie, session=session, request=request)
+
+    def _settled(self, uow: UnitOfWork, tx: Transaction, otherwise: IdpError) -> Completion:
+        """A creation that lost: the same success when the transaction is done (the first click of a double
+        click), else ``otherwise`` (the reservation had expired and its identifier was given to someone else:
+        ``FlowExpired``, the person starts again and may get another identifier)."""
+        current = self.kit.stores(uow).get_transaction(tx.id)
+        if current is not None and current.state is TxState.DONE:
+            return self._repeat(uow, current)
+        raise otherwise
 
     def _after_create(self, uow: UnitOfWork, tx: Transaction, account_id: int, session_id: str) -> None:
         """Extra writes in the account's transaction (none for the SMS route)."""

@@ -57,6 +57,8 @@ class Transaction:
     sends: int = 0
     last_send_at: dt.datetime | None = None
     failures: int = 0
+    #: The identifier reserved for the account this transaction will create ("" before the children are confirmed).
+    reserved_identifier: str = ""
 
 
 @dataclass(frozen=True)
