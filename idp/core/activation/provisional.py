@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from idp import metrics
-from idp.core.accounts.identifiers import normalise_login_input
+from idp.core.accounts.identifiers import identifier_base, normalise_login_input
 from idp.core.accounts.model import Account, AccountState, NewAccount, Profile
 from idp.core.accounts.service import AccountService
 from idp.core.activation import codes, events, messages
@@ -139,14 +139,18 @@ class ProvisionalCredentials:
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
             hashes = list(pool.map(self._letter_hasher.hash, passwords))
         expires = kit.clock.now() + kit.limits.provisional_valid
-        issued: list[IssuedCredential] = []
+        issued: list[IssuedCredential | None] = [None] * len(todo)
         for start in range(0, len(todo), BATCH):
+            # A creation locks its name base until the batch commits (``AccountRepository.add``): each batch takes
+            # them in one order, so two runs at once cannot wait for each other. The letters keep their order.
+            batch = sorted(range(start, min(start + BATCH, len(todo))),
+                           key=lambda i: identifier_base(todo[i].given_names, todo[i].family_name))
             with kit.uow() as uow:
-                for item, password, hashed in zip(todo[start:start + BATCH], passwords[start:start + BATCH],
-                                                  hashes[start:start + BATCH], strict=True):
-                    issued.append(self._write(uow, item, password, hashed, expires, actor))
+                for i in batch:
+                    issued[i] = self._write(uow, todo[i], passwords[i], hashes[i], expires, actor)
                 uow.commit()
-        return IssueReport(issued=issued, skipped_active=skipped)
+        return IssueReport(issued=[credential for credential in issued if credential is not None],
+                           skipped_active=skipped)
 
     @staticmethod
     def _select(students: Sequence[StudentRecord], reps: Sequence[tuple[RepresentativeRecord, str]],
