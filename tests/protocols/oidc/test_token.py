@@ -346,7 +346,17 @@ def test_authorization_endpoint_when_the_database_is_down(settings: Settings) ->
     broken = dataclasses.replace(settings, database=dataclasses.replace(settings.database, url=url,
                                                                         pool_timeout_seconds=1))
     app = create_app(broken, build_services(broken))
+    before = _outages()
     response = app.test_client().get("/oidc/authorize", query_string={
         "response_type": "code", "client_id": "ent", "redirect_uri": "https://ent.example/cb", "scope": "openid"})
     assert response.status_code == 503 and response.headers["Retry-After"] == "30"
     assert "Service momentanément indisponible" in response.get_data(as_text=True)
+    assert _outages() == before + 1  # counted in idp_db_unavailable_total, as every other outage page
+
+
+def _outages() -> float:
+    from idp import metrics
+
+    text = metrics.render()[0].decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith('idp_db_unavailable_total{backend="database"}'))
